@@ -1,0 +1,252 @@
+import { z } from 'zod';
+
+/**
+ * The service's configuration, read from the environment once at start-up.
+ * This module is the only reader of `process.env`; everything else takes a typed `Config`.
+ * A bad or missing value stops start-up with one line naming the variable.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const csv = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
+const url = z.url();
+
+const envSchema = z.object({
+  // service
+  PORT: int(0, 65535).default(3000),
+  PUBLIC_BASE_URL: url.optional(),
+  ROLE: z.enum(['api', 'worker', 'all']).default('all'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHOP_API_KEY: z.string().min(16).optional(),
+  STOREFRONT_ORIGIN: z.string().optional(),
+  STOREFRONT_ENABLED: bool.default(true),
+  TRUST_PROXY: bool.default(false),
+  SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  // store
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/)
+    .default('ciba:'),
+  TOKEN_ENCRYPTION_KEY: z.string(),
+  PAYMENT_RETENTION_HOURS: int(1, 24 * 365).default(24 * 30),
+  // shop
+  CATALOG_FILE: z.string().default('catalog.json'),
+  CURRENCY: z
+    .string()
+    .regex(/^[a-z]{3}$/)
+    .default('eur'),
+  MERCHANT_NAME: z.string().min(1).max(70).default('Demo Tea Shop'),
+  MERCHANT_IBAN: z
+    .string()
+    .regex(/^[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}$/)
+    .default('DE89370400440532013000'),
+  // bank
+  BANK_ISSUER: url,
+  BANK_API_URL: url,
+  BANK_CA_CERT: z.string().min(1),
+  BANK_CLIENT_ID: z.string().min(1),
+  BANK_CLIENT_AUTH_METHOD: z
+    .enum(['tls_client_auth', 'private_key_jwt', 'client_secret_basic'])
+    .default('tls_client_auth'),
+  BANK_CLIENT_CERT: z.string().optional(),
+  BANK_CLIENT_KEY: z.string().optional(),
+  BANK_CLIENT_PFX: z.string().optional(),
+  BANK_CLIENT_PFX_PASSPHRASE: z.string().optional(),
+  BANK_CLIENT_SECRET: z.string().optional(),
+  BANK_SIGNING_KEY: z.string().optional(),
+  BANK_SIGNING_ALG: z.enum(['PS256', 'ES256']).default('PS256'),
+  BANK_ID_TOKEN_ALG: z.enum(['PS256', 'ES256', 'RS256']).default('PS256'),
+  BANK_MAX_CONNECTIONS: int(1, 1024).default(32),
+  BANK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  // CIBA
+  CIBA_DELIVERY_MODE: z.enum(['poll', 'ping']).default('poll'),
+  CIBA_SCOPE: z
+    .string()
+    .refine((s) => s.split(' ').includes('openid'), 'must hold openid')
+    .default('openid profile'),
+  CIBA_REQUESTED_EXPIRY: int(10, 3600).default(200),
+  CIBA_SIGNED_REQUEST: bool.default(false),
+  // callbacks
+  WEBHOOK_URL: url.optional(),
+  WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, 'must be whsec_ followed by base64')
+    .optional(),
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, 'seconds, comma-separated')
+    .transform((v) => v.split(',').map(Number))
+    .default([0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]),
+  WEBHOOK_ALLOW_PRIVATE: bool.default(false),
+  WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(10_000),
+  CALLBACK_ALLOWED_ORIGINS: csv.default([]),
+  // limits
+  RATE_LIMIT_CHECKOUT_PER_MINUTE: int(0, 1_000_000).default(60),
+  RATE_LIMIT_LOGIN_HINT_PER_MINUTE: int(0, 1_000_000).default(5),
+  // worker
+  WORKER_CONCURRENCY: int(1, 10_000).default(256),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export interface Config {
+  port: number;
+  publicBaseUrl: string;
+  role: 'api' | 'worker' | 'all';
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  shopApiKey: string | undefined;
+  storefrontOrigin: string | undefined;
+  storefrontEnabled: boolean;
+  trustProxy: boolean;
+  shutdownTimeoutMs: number;
+  redisUrl: string;
+  redisPrefix: string;
+  /** 32 bytes for AES-256-GCM; older keys (rotation) follow. */
+  tokenEncryptionKeys: Buffer[];
+  paymentRetentionSeconds: number;
+  catalogFile: string;
+  currency: string;
+  merchantName: string;
+  merchantIban: string;
+  bank: {
+    issuer: string;
+    apiUrl: string;
+    caCertFile: string;
+    clientId: string;
+    clientAuthMethod: 'tls_client_auth' | 'private_key_jwt' | 'client_secret_basic';
+    clientCertFile: string | undefined;
+    clientKeyFile: string | undefined;
+    clientPfxFile: string | undefined;
+    clientPfxPassphrase: string | undefined;
+    clientSecret: string | undefined;
+    signingKeyFile: string | undefined;
+    signingAlg: 'PS256' | 'ES256';
+    idTokenAlg: 'PS256' | 'ES256' | 'RS256';
+    maxConnections: number;
+    timeoutMs: number;
+  };
+  ciba: {
+    deliveryMode: 'poll' | 'ping';
+    scope: string;
+    requestedExpiry: number;
+    signedRequest: boolean;
+  };
+  webhooks: {
+    url: string | undefined;
+    secret: string | undefined;
+    retryScheduleSeconds: number[];
+    allowPrivate: boolean;
+    timeoutMs: number;
+    callbackAllowedOrigins: string[];
+  };
+  limits: { checkoutPerMinute: number; loginHintPerMinute: number };
+  workerConcurrency: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function decodeKey(value: string, name: string): Buffer {
+  const key = Buffer.from(value, 'base64');
+  if (key.length !== 32) throw new ConfigError(`${name}: must be 32 bytes, base64-encoded (got ${key.length} bytes)`);
+  return key;
+}
+
+/** Parses an environment into a Config; throws ConfigError with one line naming the first bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = issue?.path.join('.') ?? 'environment';
+    const message =
+      issue?.code === 'invalid_type' && issue.input === undefined ? 'is required' : (issue?.message ?? 'is invalid');
+    throw new ConfigError(`${name}: ${message}`);
+  }
+  const e = parsed.data;
+  const keys = e.TOKEN_ENCRYPTION_KEY.split(',').map((k, i) =>
+    decodeKey(k.trim(), i === 0 ? 'TOKEN_ENCRYPTION_KEY' : `TOKEN_ENCRYPTION_KEY[${i}]`),
+  );
+  requireCredentials(e);
+  if (e.CIBA_SIGNED_REQUEST && !e.BANK_SIGNING_KEY)
+    throw new ConfigError('BANK_SIGNING_KEY: is required when CIBA_SIGNED_REQUEST=true');
+  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) throw new ConfigError('WEBHOOK_SECRET: is required when WEBHOOK_URL is set');
+  return {
+    port: e.PORT,
+    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, ''),
+    role: e.ROLE,
+    logLevel: e.LOG_LEVEL,
+    shopApiKey: e.SHOP_API_KEY,
+    storefrontOrigin: e.STOREFRONT_ORIGIN,
+    storefrontEnabled: e.STOREFRONT_ENABLED,
+    trustProxy: e.TRUST_PROXY,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
+    tokenEncryptionKeys: keys,
+    paymentRetentionSeconds: e.PAYMENT_RETENTION_HOURS * 3600,
+    catalogFile: e.CATALOG_FILE,
+    currency: e.CURRENCY,
+    merchantName: e.MERCHANT_NAME,
+    merchantIban: e.MERCHANT_IBAN,
+    bank: {
+      issuer: e.BANK_ISSUER.replace(/\/$/, ''),
+      apiUrl: e.BANK_API_URL.replace(/\/$/, ''),
+      caCertFile: e.BANK_CA_CERT,
+      clientId: e.BANK_CLIENT_ID,
+      clientAuthMethod: e.BANK_CLIENT_AUTH_METHOD,
+      clientCertFile: e.BANK_CLIENT_CERT,
+      clientKeyFile: e.BANK_CLIENT_KEY,
+      clientPfxFile: e.BANK_CLIENT_PFX,
+      clientPfxPassphrase: e.BANK_CLIENT_PFX_PASSPHRASE,
+      clientSecret: e.BANK_CLIENT_SECRET,
+      signingKeyFile: e.BANK_SIGNING_KEY,
+      signingAlg: e.BANK_SIGNING_ALG,
+      idTokenAlg: e.BANK_ID_TOKEN_ALG,
+      maxConnections: e.BANK_MAX_CONNECTIONS,
+      timeoutMs: e.BANK_TIMEOUT_MS,
+    },
+    ciba: {
+      deliveryMode: e.CIBA_DELIVERY_MODE,
+      scope: e.CIBA_SCOPE,
+      requestedExpiry: e.CIBA_REQUESTED_EXPIRY,
+      signedRequest: e.CIBA_SIGNED_REQUEST,
+    },
+    webhooks: {
+      url: e.WEBHOOK_URL,
+      secret: e.WEBHOOK_SECRET,
+      retryScheduleSeconds: e.WEBHOOK_RETRY_SCHEDULE,
+      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      callbackAllowedOrigins: e.CALLBACK_ALLOWED_ORIGINS,
+    },
+    limits: {
+      checkoutPerMinute: e.RATE_LIMIT_CHECKOUT_PER_MINUTE,
+      loginHintPerMinute: e.RATE_LIMIT_LOGIN_HINT_PER_MINUTE,
+    },
+    workerConcurrency: e.WORKER_CONCURRENCY,
+  };
+}
+
+/** mTLS always needs a certificate (PEM pair or PKCS#12): the payment API is called over mTLS in every mode. */
+function requireCredentials(e: z.output<typeof envSchema>): void {
+  const hasPem = Boolean(e.BANK_CLIENT_CERT && e.BANK_CLIENT_KEY);
+  if (!hasPem && !e.BANK_CLIENT_PFX) {
+    throw new ConfigError('BANK_CLIENT_CERT: is required (with BANK_CLIENT_KEY), or BANK_CLIENT_PFX');
+  }
+  if (e.BANK_CLIENT_AUTH_METHOD === 'private_key_jwt' && !e.BANK_SIGNING_KEY) {
+    throw new ConfigError('BANK_SIGNING_KEY: is required for BANK_CLIENT_AUTH_METHOD=private_key_jwt');
+  }
+  if (e.BANK_CLIENT_AUTH_METHOD === 'client_secret_basic' && !e.BANK_CLIENT_SECRET) {
+    throw new ConfigError('BANK_CLIENT_SECRET: is required for BANK_CLIENT_AUTH_METHOD=client_secret_basic');
+  }
+}

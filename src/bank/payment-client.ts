@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import type { Dispatcher } from 'undici';
+import { z } from 'zod';
+import { systemClock, type Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import { describeNetworkError } from '../ciba/backchannel.js';
+import { discardBody, isJsonContentType, parseRetryAfter, readJsonObject } from '../ciba/http-response.js';
+import type { BankClient, BankPaymentOutcome, BankPaymentRequest } from './types.js';
+
+/** 4xx answers that say "not now" rather than "no": timeout, idempotency key in flight, too early, too many. */
+const RETRYABLE_CLIENT_STATUSES: ReadonlySet<number> = new Set([408, 409, 425, 429]);
+
+const answerSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('accepted'), id: z.string().min(1) }),
+  z.object({ status: z.literal('rejected'), id: z.string().optional(), reason: z.string().optional() }),
+]);
+
+export interface BankClientDeps {
+  config: Pick<Config, 'bank'>;
+  /** The shared mTLS Agent (see createBankAgent); its owner closes it. */
+  agent: Dispatcher;
+  clock?: Clock;
+}
+
+/**
+ * The bank's payment API (DESIGN.md "Payment API"): one POST per attempt with the payment id as
+ * Idempotency-Key, so a retried call moves money at most once. Only a definite answer ends the
+ * payment; everything else asks the caller to retry with the same key.
+ */
+export function createBankClient(deps: BankClientDeps): BankClient {
+  const clock = deps.clock ?? systemClock;
+  const url = new URL(`${deps.config.bank.apiUrl}/payments`);
+  const origin = url.origin;
+  const path = url.pathname;
+  return {
+    async createPayment(request) {
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await deps.agent.request({
+          origin,
+          path,
+          method: 'POST',
+          headers: buildPaymentHeaders(request),
+          body: JSON.stringify(buildPaymentBody(request)),
+        });
+      } catch (cause) {
+        return { kind: 'retry', reason: `network: ${describeNetworkError(cause)}` };
+      }
+      return processPaymentResponse(response, clock.now());
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+function buildPaymentHeaders(request: BankPaymentRequest): Record<string, string> {
+  return {
+    authorization: `Bearer ${request.accessToken}`,
+    'content-type': 'application/json',
+    accept: 'application/json',
+    'idempotency-key': request.idempotencyKey,
+    'x-request-id': request.requestId ?? randomUUID(),
+  };
+}
+
+export function buildPaymentBody(request: BankPaymentRequest): Record<string, unknown> {
+  return {
+    amount: request.amount,
+    currency: request.currency,
+    creditor: { name: request.creditor.name, iban: request.creditor.iban },
+    remittance_information: request.remittanceInformation,
+    end_to_end_id: request.endToEndId,
+  };
+}
+
+/** Maps the bank's answer to an outcome; never throws. */
+export async function processPaymentResponse(
+  response: Dispatcher.ResponseData,
+  nowMs: number,
+): Promise<BankPaymentOutcome> {
+  const status = response.statusCode;
+  if (status === 200 || status === 201) {
+    const body = isJsonContentType(response.headers)
+      ? await readJsonObject(response).catch(() => undefined)
+      : undefined;
+    if (!body) await discardBody(response);
+    const parsed = answerSchema.safeParse(body);
+    // a success we cannot read is not an answer; the idempotency key makes asking again safe
+    if (!parsed.success) return { kind: 'retry', reason: 'malformed_answer' };
+    return parsed.data.status === 'accepted'
+      ? { kind: 'accepted', bankPaymentId: parsed.data.id }
+      : { kind: 'rejected', reason: parsed.data.reason ?? 'rejected' };
+  }
+  if (status >= 400 && status < 500 && !RETRYABLE_CLIENT_STATUSES.has(status)) {
+    const body = await readJsonObject(response).catch(() => undefined);
+    return { kind: 'rejected', reason: readRejectionReason(body) ?? `http_${status}` };
+  }
+  await discardBody(response);
+  const retryAfterMs = parseRetryAfter(response.headers['retry-after'], nowMs);
+  const reason = `http_${status}`;
+  return retryAfterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, retryAfterMs };
+}
+
+/** A short machine-readable reason from an error body (`reason`, `code` or OAuth `error`), capped. */
+function readRejectionReason(body: Record<string, unknown> | undefined): string | undefined {
+  const value = body?.reason ?? body?.code ?? body?.error;
+  return typeof value === 'string' && value.length > 0 ? value.replace(/[^\x20-\x7e]/g, '?').slice(0, 64) : undefined;
+}

@@ -1,0 +1,177 @@
+import type { Dispatcher } from 'undici';
+import { z } from 'zod';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import { findAuthorizationMismatch } from './authorization-details.js';
+import { describeNetworkError } from './backchannel.js';
+import { formEncode, type ClientAuthentication } from './client-auth.js';
+import { CIBA_GRANT_TYPE, type BankMetadata } from './discovery.js';
+import { discardBody, isJsonContentType, parseRetryAfter, readJsonObject, readOAuthError } from './http-response.js';
+import { IdTokenError, validateIdToken, type JwksCache } from './id-token.js';
+import type { TokenExpectation, TokenOutcome } from './types.js';
+
+export interface TokenGrantDeps {
+  config: Pick<Config, 'bank'>;
+  agent: Dispatcher;
+  clock: Clock;
+  clientAuth: ClientAuthentication;
+  jwks: JwksCache;
+}
+
+/** The token errors CIBA Core §11 and RFC 6749 §5.2 define; anything else is `other`. */
+const TOKEN_ERROR_CODES = [
+  'authorization_pending',
+  'slow_down',
+  'expired_token',
+  'access_denied',
+  'invalid_grant',
+  'invalid_request',
+  'invalid_client',
+  'unauthorized_client',
+  'unsupported_grant_type',
+] as const;
+type TokenErrorCode = (typeof TOKEN_ERROR_CODES)[number] | 'other';
+const KNOWN_TOKEN_ERRORS: ReadonlySet<string> = new Set(TOKEN_ERROR_CODES);
+
+// Shared, frozen answers for the hot path: thousands of pending polls a second allocate nothing new.
+const PENDING: TokenOutcome = Object.freeze({ kind: 'pending' });
+const SLOW_DOWN: TokenOutcome = Object.freeze({ kind: 'slow_down' });
+
+/**
+ * The one switch from the bank's token error to an outcome. Every outcome but pending and
+ * slow_down is final: the caller never sends that auth_req_id again.
+ * @see https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#token_error_response
+ */
+export function mapTokenError(error: string): TokenOutcome {
+  const code: TokenErrorCode = KNOWN_TOKEN_ERRORS.has(error) ? (error as TokenErrorCode) : 'other';
+  switch (code) {
+    case 'authorization_pending':
+      return PENDING;
+    case 'slow_down':
+      return SLOW_DOWN;
+    case 'expired_token':
+      return { kind: 'failed', failureCode: 'expired', error: code };
+    case 'access_denied':
+      return { kind: 'failed', failureCode: 'access_denied', error: code };
+    case 'invalid_grant':
+    case 'invalid_request':
+    case 'invalid_client':
+    case 'unauthorized_client':
+    case 'unsupported_grant_type':
+      return { kind: 'failed', failureCode: 'authorization_error', error: code };
+    case 'other':
+      return { kind: 'failed', failureCode: 'authorization_error', error: sanitizeErrorCode(error) };
+  }
+}
+
+/** Bank error codes are kept as data; cap them so a hostile answer cannot flood logs or Redis. */
+function sanitizeErrorCode(error: string): string {
+  return error.replace(/[^\x20-\x7e]/g, '?').slice(0, 64);
+}
+
+const URL_SAFE = /^[A-Za-z0-9._~-]+$/;
+
+/**
+ * Builds the token request for the discovered endpoint once: URL parts, headers and the static part
+ * of the body are fixed, so a poll only appends the auth_req_id (and a fresh client assertion for
+ * private_key_jwt). undici `request` on the shared Agent keeps a poll near 0.04 ms of CPU.
+ * @see https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#token_request
+ */
+export function createTokenRequester(
+  deps: TokenGrantDeps,
+  metadata: BankMetadata,
+): (expect: TokenExpectation) => Promise<TokenOutcome> {
+  const { agent, clientAuth } = deps;
+  const origin = metadata.tokenEndpoint.origin;
+  const path = metadata.tokenEndpoint.pathname + metadata.tokenEndpoint.search;
+  const headers = {
+    'content-type': 'application/x-www-form-urlencoded',
+    accept: 'application/json',
+    ...clientAuth.headers,
+  };
+  const bodyPrefix = `grant_type=${formEncode(CIBA_GRANT_TYPE)}${clientAuth.staticBody}&auth_req_id=`;
+  const freshBody = clientAuth.freshBody;
+  return async function requestToken(expect) {
+    const id = URL_SAFE.test(expect.authReqId) ? expect.authReqId : formEncode(expect.authReqId);
+    const body = freshBody ? bodyPrefix + id + (await freshBody()) : bodyPrefix + id;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await agent.request({ origin, path, method: 'POST', headers, body });
+    } catch (cause) {
+      // nothing came back, so nothing was decided: polling again is safe (CIBA Core §10.1)
+      return { kind: 'retry', reason: `network: ${describeNetworkError(cause)}` };
+    }
+    return processTokenResponse(deps, response, expect);
+  };
+}
+
+/** Maps one token endpoint answer to an outcome (CIBA Core §10.1.1, §11). Never throws. */
+export async function processTokenResponse(
+  deps: Pick<TokenGrantDeps, 'config' | 'clock' | 'jwks'>,
+  response: Dispatcher.ResponseData,
+  expect: TokenExpectation,
+): Promise<TokenOutcome> {
+  const status = response.statusCode;
+  if (status === 200) return processTokenSuccess(deps, response, expect);
+  if (status === 400 || status === 401 || status === 403) {
+    const bankError = readOAuthError(await readJsonObject(response).catch(() => undefined));
+    if (bankError) return mapTokenError(bankError.error);
+  } else {
+    await discardBody(response);
+  }
+  // 429, 5xx, and answers that carry no OAuth error decide nothing about the grant: try again later
+  const retryAfterMs = parseRetryAfter(response.headers['retry-after'], deps.clock.now());
+  const reason = `http_${status}`;
+  return retryAfterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, retryAfterMs };
+}
+
+const tokenSuccessSchema = z.object({
+  access_token: z.string().min(1),
+  token_type: z.string(),
+  id_token: z.string().min(1),
+  expires_in: z.number().positive().optional(),
+  authorization_details: z.unknown().optional(),
+});
+
+/**
+ * A 200 we cannot read is still a 200: the bank has issued its token and consumed the auth_req_id,
+ * so polling again could only earn invalid_grant, and re-sending an id after a final answer is
+ * what we promise never to do. Such an answer (wrong content type, bad JSON, a missing or wrong
+ * field, an unreadable body) therefore ends the payment as authorization_error; no money moves.
+ * @see https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#successful_token_response
+ */
+async function processTokenSuccess(
+  deps: Pick<TokenGrantDeps, 'config' | 'clock' | 'jwks'>,
+  response: Dispatcher.ResponseData,
+  expect: TokenExpectation,
+): Promise<TokenOutcome> {
+  const jsonType = isJsonContentType(response.headers);
+  const body = await readJsonObject(response).catch(() => undefined);
+  const parsed = tokenSuccessSchema.safeParse(body);
+  if (!jsonType || !parsed.success) return failed('authorization_error', 'invalid_token_response');
+  const token = parsed.data;
+  // DPoP-bound tokens need proofs on every call; this client only uses (mTLS-bound) Bearer tokens
+  if (token.token_type.toLowerCase() !== 'bearer') return failed('authorization_error', 'unsupported_token_type');
+  let subject: string;
+  try {
+    ({ subject } = await validateIdToken(
+      { bank: deps.config.bank, jwks: deps.jwks, clock: deps.clock },
+      token.id_token,
+      expect.authReqId,
+    ));
+  } catch (err) {
+    const reason = err instanceof IdTokenError ? err.message : 'unexpected';
+    return failed('invalid_id_token', `invalid_id_token: ${reason}`);
+  }
+  if (token.authorization_details !== undefined) {
+    const mismatch = findAuthorizationMismatch(token.authorization_details, expect.authorizationDetails);
+    if (mismatch) return failed('authorization_mismatch', `authorization_mismatch: ${mismatch}`);
+  }
+  return token.expires_in === undefined
+    ? { kind: 'authorized', accessToken: token.access_token, subject }
+    : { kind: 'authorized', accessToken: token.access_token, accessTokenExpiresIn: token.expires_in, subject };
+}
+
+function failed(failureCode: 'authorization_error' | 'invalid_id_token' | 'authorization_mismatch', error: string) {
+  return { kind: 'failed', failureCode, error } as const;
+}

@@ -1,0 +1,64 @@
+import type { Clock } from '../clock.js';
+import type { Keys } from '../store/keys.js';
+import type { RedisClient } from '../store/redis.js';
+
+export interface ClaimedItem {
+  member: string;
+  /** When it was due (ms); now − dueAt is the lateness. */
+  dueAt: number;
+}
+
+/**
+ * The durable scheduler of DESIGN.md: due work in a sorted set scored by due time, claimed by a Lua
+ * script into a lease set. Redis is the source of truth; in-process timers only decide when to look.
+ * A worker that dies leaves leases that expire and are claimed again by any other worker.
+ */
+export interface Scheduler {
+  claim(limit: number): Promise<{ items: ClaimedItem[]; nextDueAt: number | null }>;
+  /** Work finished: drop the lease. */
+  complete(member: string): Promise<void>;
+  /** Work to be done again at `at`: lease dropped and due entry written in one MULTI. */
+  reschedule(member: string, at: number): Promise<void>;
+  /** Adds or moves work (not leased) to `at`. */
+  schedule(member: string, at: number): Promise<void>;
+  /** Moves already-waiting work earlier (ping: poll now); false when it was not waiting. */
+  advance(member: string, at: number): Promise<boolean>;
+  /** Tells idle workers to look now. */
+  wake(): Promise<void>;
+  depth(): Promise<{ due: number; leased: number }>;
+}
+
+export function createScheduler(deps: { redis: RedisClient; keys: Keys; clock: Clock; leaseMs: number }): Scheduler {
+  const { redis, keys, clock, leaseMs } = deps;
+  return {
+    async claim(limit) {
+      const now = clock.now();
+      const raw = await redis.claim(keys.due, keys.leases, now, now + leaseMs, limit);
+      const items: ClaimedItem[] = [];
+      for (let i = 0; i + 1 < raw.length; i += 2) items.push({ member: raw[i] as string, dueAt: Number(raw[i + 1]) });
+      const next = raw[raw.length - 1];
+      return { items, nextDueAt: next ? Number(next) : null };
+    },
+    async complete(member) {
+      await redis.zrem(keys.leases, member);
+    },
+    async reschedule(member, at) {
+      await redis.multi().zrem(keys.leases, member).zadd(keys.due, at, member).exec();
+    },
+    async schedule(member, at) {
+      await redis.zadd(keys.due, at, member);
+    },
+    async advance(member, at) {
+      // LT: only ever earlier; XX: only work that is waiting, never a second copy of leased work.
+      const changed = await redis.zadd(keys.due, 'XX', 'LT', 'CH', at, member);
+      return Number(changed) > 0;
+    },
+    async wake() {
+      await redis.publish(keys.wakeChannel, '1');
+    },
+    async depth() {
+      const [due, leased] = await Promise.all([redis.zcard(keys.due), redis.zcard(keys.leases)]);
+      return { due, leased };
+    },
+  };
+}

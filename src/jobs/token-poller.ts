@@ -1,0 +1,92 @@
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
+import type { CibaClient } from '../ciba/types.js';
+import { authorizationDetailsFor, type Merchant } from '../payments/authorization.js';
+import type { FailureCode } from '../payments/payment.js';
+import { sealToken } from '../payments/secrets.js';
+import { workItem, type StateMachine } from '../payments/state-machine.js';
+import type { PaymentStore } from '../store/payment-store.js';
+import { PING_SAFETY_POLL_MS } from '../payments/checkout.js';
+import { backoffMs } from './backoff.js';
+import type { Handler } from './worker-loop.js';
+
+export interface TokenPollerMetrics {
+  cibaAnswer(kind: string): void;
+}
+
+/** slow_down: "the interval MUST be increased by at least 5 seconds for this and all subsequent requests" (CIBA Core §11). */
+const SLOW_DOWN_STEP_MS = 5000;
+
+/**
+ * One token poll for a pending payment (CIBA Core §7.3, §10, §11). The hot path of the service:
+ * one HMGET, one token request on a kept-alive connection, one MULTI to reschedule.
+ */
+export function createTokenPoller(deps: {
+  store: PaymentStore;
+  stateMachine: StateMachine;
+  ciba: CibaClient;
+  clock: Clock;
+  logger: Logger;
+  merchant: Merchant;
+  tokenKeys: readonly Buffer[];
+  deliveryMode: 'poll' | 'ping';
+  metrics?: TokenPollerMetrics;
+}): Handler {
+  const { store, stateMachine, ciba, clock } = deps;
+
+  async function fail(paymentId: string, failureCode: FailureCode) {
+    const current = await store.get(paymentId);
+    if (current?.status === 'pending_authorization') await stateMachine.transition(current, 'failed', { failureCode });
+  }
+
+  return async function pollToken(paymentId) {
+    const p = await store.getPollFields(paymentId);
+    if (p.status !== 'pending_authorization' || !p.authReqId) return { done: true };
+    const now = clock.now();
+    if (now >= p.expiresAt) {
+      await fail(paymentId, 'expired');
+      return { done: true };
+    }
+    const payment = { id: paymentId, amount: p.amount, currency: p.currency };
+    const outcome = await ciba.requestToken({
+      authReqId: p.authReqId,
+      // Only read when the bank says yes: not built on every pending poll.
+      get authorizationDetails() {
+        return authorizationDetailsFor(payment, deps.merchant);
+      },
+    });
+    deps.metrics?.cibaAnswer(outcome.kind === 'failed' ? outcome.error : outcome.kind);
+    const later = (delay: number) => ({ at: Math.min(clock.now() + delay, p.expiresAt) });
+    const pollEvery = deps.deliveryMode === 'ping' ? Math.max(p.intervalMs, PING_SAFETY_POLL_MS) : p.intervalMs;
+
+    switch (outcome.kind) {
+      case 'pending':
+        if (p.attempts > 0) await store.update(paymentId, { attempts: 0 });
+        return later(pollEvery);
+      case 'slow_down': {
+        const intervalMs = p.intervalMs + SLOW_DOWN_STEP_MS;
+        await store.update(paymentId, { intervalMs, attempts: 0 });
+        return later(deps.deliveryMode === 'ping' ? Math.max(intervalMs, PING_SAFETY_POLL_MS) : intervalMs);
+      }
+      case 'retry':
+        await store.update(paymentId, { attempts: p.attempts + 1 });
+        return later(Math.max(p.intervalMs, backoffMs(p.attempts, { baseMs: p.intervalMs, ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}) })));
+      case 'failed':
+        await fail(paymentId, outcome.failureCode);
+        return { done: true };
+      case 'authorized': {
+        const current = await store.get(paymentId);
+        if (current?.status !== 'pending_authorization') return { done: true };
+        const at = clock.now();
+        await stateMachine.transition(current, 'authorized', {
+          fields: {
+            sealedAccessToken: sealToken(outcome.accessToken, deps.tokenKeys),
+            accessTokenExpiresAt: outcome.accessTokenExpiresIn ? at + outcome.accessTokenExpiresIn * 1000 : null,
+          },
+          schedule: { member: workItem.submit(paymentId), at },
+        });
+        return { done: true };
+      }
+    }
+  };
+}

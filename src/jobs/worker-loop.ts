@@ -1,0 +1,129 @@
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
+import type { ClaimedItem, Scheduler } from './scheduler.js';
+
+/** What a handler wants next for its item: nothing more, or to run again at a time (ms). */
+export type HandlerResult = { done: true } | { at: number };
+export type Handler = (arg: string, item: ClaimedItem) => Promise<HandlerResult>;
+
+export interface WorkerLoopOptions {
+  scheduler: Scheduler;
+  /** Keyed by the member's kind: `poll:pay_1` runs handlers.poll('pay_1'). */
+  handlers: Record<string, Handler>;
+  concurrency: number;
+  clock: Clock;
+  logger: Logger;
+  /** Longest sleep between looks at the due set; wake-ups cut it short. */
+  idleMs?: number;
+  onClaimed?: (item: ClaimedItem, lateMs: number) => void;
+}
+
+export interface WorkerLoop {
+  start(): void;
+  /** Nudges the loop to claim now (a wake-up message, a ping). */
+  nudge(): void;
+  /** Stops claiming and waits for work in hand, at most `timeoutMs`; unfinished leases expire and are taken over. */
+  stop(timeoutMs: number): Promise<void>;
+  inFlight(): number;
+}
+
+const MAX_BATCH = 500;
+
+export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
+  const { scheduler, handlers, concurrency, clock, logger } = options;
+  const idleMs = options.idleMs ?? 50;
+  let running = false;
+  let active = 0;
+  let timer: NodeJS.Timeout | null = null;
+  let timerAt = 0;
+  let looking = false;
+  let idleWaiters: (() => void)[] = [];
+
+  async function runItem(item: ClaimedItem): Promise<void> {
+    const sep = item.member.indexOf(':');
+    const handler = handlers[item.member.slice(0, sep)];
+    try {
+      if (!handler) {
+        logger.error({ member: item.member }, 'no handler for work item; dropped');
+        await scheduler.complete(item.member);
+        return;
+      }
+      const result = await handler(item.member.slice(sep + 1), item);
+      if ('done' in result) await scheduler.complete(item.member);
+      else await scheduler.reschedule(item.member, result.at);
+    } catch (err) {
+      // The lease stays: it expires and the item is tried again, by this or another worker.
+      logger.error({ err, kind: item.member.slice(0, sep) }, 'work item failed; its lease will expire and be retried');
+    } finally {
+      active--;
+      if (active === 0) for (const w of idleWaiters.splice(0)) w();
+      // Finished items free a slot; a short pause gathers several into one claim.
+      if (running) schedule(2);
+    }
+  }
+
+  async function look(): Promise<void> {
+    if (!running || looking) return;
+    looking = true;
+    let delay = idleMs;
+    try {
+      const free = concurrency - active;
+      if (free > 0) {
+        const { items, nextDueAt } = await scheduler.claim(Math.min(free, MAX_BATCH));
+        const now = clock.now();
+        for (const item of items) {
+          active++;
+          options.onClaimed?.(item, now - item.dueAt);
+          void runItem(item);
+        }
+        if (items.length === Math.min(free, MAX_BATCH)) delay = 0;
+        else if (nextDueAt !== null) delay = Math.max(0, Math.min(idleMs, nextDueAt - now));
+      }
+    } catch (err) {
+      logger.warn({ err }, 'claiming work failed; trying again shortly');
+      delay = 1000;
+    } finally {
+      looking = false;
+    }
+    if (running && active < concurrency) schedule(delay);
+  }
+
+  /** Looks again after `delay` ms, unless a look is already planned sooner. */
+  function schedule(delay: number): void {
+    if (!running) return;
+    const at = Date.now() + delay;
+    if (timer) {
+      if (timerAt <= at) return;
+      clearTimeout(timer);
+    }
+    timerAt = at;
+    timer = setTimeout(() => {
+      timer = null;
+      void look();
+    }, delay);
+  }
+
+  return {
+    start() {
+      running = true;
+      schedule(0);
+    },
+    nudge() {
+      schedule(0);
+    },
+    async stop(timeoutMs) {
+      running = false;
+      if (timer) clearTimeout(timer);
+      if (active === 0) return;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, timeoutMs);
+        idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      idleWaiters = [];
+    },
+    inFlight: () => active,
+  };
+}

@@ -1,0 +1,28 @@
+import { buildPaymentInitiationDetail } from '../ciba/authorization-details.js';
+import type { PaymentInitiationDetail } from '../ciba/types.js';
+
+/** The merchant that receives every payment (MERCHANT_NAME, MERCHANT_IBAN). */
+export interface Merchant {
+  name: string;
+  iban: string;
+}
+
+/** What the customer approves (RFC 9396), derived from the payment alone so every step computes the same. */
+export function authorizationDetailsFor(
+  payment: { id: string; amount: number; currency: string },
+  merchant: Merchant,
+): PaymentInitiationDetail[] {
+  return [
+    buildPaymentInitiationDetail({
+      amount: payment.amount,
+      currency: payment.currency,
+      creditorName: merchant.name,
+      creditorIban: merchant.iban,
+      remittanceInformation: remittanceFor(payment.id),
+    }),
+  ];
+}
+
+export function remittanceFor(paymentId: string): string {
+  return `Order ${paymentId}`;
+}

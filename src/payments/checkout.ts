@@ -1,0 +1,122 @@
+import type { Clock } from '../clock.js';
+import { AppError } from '../errors.js';
+import { BackchannelError, type CibaClient } from '../ciba/types.js';
+import type { NotificationStore } from '../store/notification-store.js';
+import type { Catalog } from './catalog.js';
+import { authorizationDetailsFor, type Merchant } from './authorization.js';
+import { toPaymentView, type PaymentRecord, type PaymentView } from './payment.js';
+import { newBindingMessage, newClientSecret, newNotificationToken, newPaymentId, sha256 } from './secrets.js';
+import { workItem, type StateMachine } from './state-machine.js';
+
+export interface CheckoutInput {
+  items: { sku: string; quantity: number }[];
+  loginHint: string;
+  callbackUrl?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+  requestId?: string | undefined;
+}
+
+export interface CheckoutResult {
+  payment: PaymentView;
+  clientSecret: string;
+}
+
+export interface CheckoutService {
+  startCheckout(input: CheckoutInput): Promise<CheckoutResult>;
+}
+
+/** Ping mode polls too, slowly, so a lost notification only delays the payment (DESIGN.md). */
+export const PING_SAFETY_POLL_MS = 30_000;
+
+export function createCheckoutService(deps: {
+  catalog: Catalog;
+  ciba: CibaClient;
+  stateMachine: StateMachine;
+  notifications: NotificationStore;
+  clock: Clock;
+  merchant: Merchant;
+  deliveryMode: 'poll' | 'ping';
+  requestedExpiry: number;
+}): CheckoutService {
+  const { catalog, ciba, clock } = deps;
+
+  return {
+    /**
+     * A checkout, as a story: price the cart from the catalog, ask the customer's bank to
+     * authenticate them out of band (CIBA Core §7.1), remember the auth_req_id with the first poll
+     * due, and answer with the payment.
+     */
+    async startCheckout(input) {
+      const { items, amount } = catalog.price(input.items);
+      const id = newPaymentId();
+      const currency = catalog.currency;
+      const bindingMessage = newBindingMessage();
+      const notificationToken = deps.deliveryMode === 'ping' ? newNotificationToken() : undefined;
+
+      const started = await startAtBank({
+        loginHint: input.loginHint,
+        bindingMessage,
+        requestedExpiry: deps.requestedExpiry,
+        authorizationDetails: authorizationDetailsFor({ id, amount, currency }, deps.merchant),
+        ...(notificationToken ? { clientNotificationToken: notificationToken } : {}),
+        ...(input.requestId ? { requestId: input.requestId } : {}),
+      });
+
+      // Counted from the receipt of the backchannel answer (CIBA Core §7.3).
+      const receivedAt = clock.now();
+      const intervalMs = started.interval * 1000;
+      const expiresAt = receivedAt + started.expiresIn * 1000;
+      const clientSecret = newClientSecret(id);
+      const record: PaymentRecord = {
+        id,
+        status: 'pending_authorization',
+        amount,
+        currency,
+        items,
+        bindingMessage,
+        expiresAt,
+        failureCode: null,
+        createdAt: receivedAt,
+        updatedAt: receivedAt,
+        metadata: input.metadata ?? {},
+        secretHash: sha256(clientSecret),
+        authReqId: started.authReqId,
+        intervalMs,
+        callbackUrl: input.callbackUrl ?? null,
+        sealedAccessToken: null,
+        accessTokenExpiresAt: null,
+        bankPaymentId: null,
+        attempts: 0,
+      };
+      if (notificationToken) await deps.notifications.remember(sha256(notificationToken), id, started.expiresIn);
+      const firstPoll = receivedAt + (notificationToken ? Math.max(intervalMs, PING_SAFETY_POLL_MS) : intervalMs);
+      await deps.stateMachine.create(record, { member: workItem.poll(id), at: Math.min(firstPoll, expiresAt) });
+      return { payment: toPaymentView(record), clientSecret };
+    },
+  };
+
+  async function startAtBank(request: Parameters<CibaClient['startBackchannelAuthentication']>[0]) {
+    try {
+      return await ciba.startBackchannelAuthentication(request);
+    } catch (err) {
+      throw toCheckoutError(err);
+    }
+  }
+}
+
+/** The backchannel step's failures, as the storefront should see them. */
+export function toCheckoutError(err: unknown): AppError {
+  if (!(err instanceof BackchannelError)) return new AppError('bank_unavailable', 503, 'The bank cannot be reached right now.', { retryAfterSeconds: 5 }, { cause: err });
+  switch (err.code) {
+    case 'unknown_bank_user':
+      return new AppError('unknown_bank_user', 422, 'The bank does not know this customer.', {}, { cause: err });
+    case 'bank_request_rejected':
+      return new AppError('bank_request_rejected', 422, 'The bank refused to start the authorization.', {}, { cause: err });
+    case 'bank_client_error':
+      return new AppError('bank_configuration_error', 502, 'The bank refused the shop\'s credentials.', {}, { cause: err });
+    case 'bank_invalid_response':
+      return new AppError('bank_invalid_response', 502, 'The bank answered with something that is not a valid CIBA response.', {}, { cause: err });
+    case 'bank_unavailable':
+      return new AppError('bank_unavailable', 503, 'The bank cannot be reached right now.', { retryAfterSeconds: err.retryAfterSeconds ?? 5 }, { cause: err });
+  }
+}

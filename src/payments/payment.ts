@@ -1,0 +1,93 @@
+/** The payment: its statuses, failure codes, stored shape and the public view (DESIGN.md "The payment object"). */
+
+export const PAYMENT_STATUSES = [
+  'pending_authorization',
+  'authorized',
+  'processing',
+  'succeeded',
+  'failed',
+  'canceled',
+] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+export const FAILURE_CODES = [
+  'access_denied',
+  'expired',
+  'unknown_bank_user',
+  'invalid_id_token',
+  'authorization_mismatch',
+  'bank_rejected',
+  'bank_error',
+  'authorization_error',
+] as const;
+export type FailureCode = (typeof FAILURE_CODES)[number];
+
+export interface LineItem {
+  sku: string;
+  quantity: number;
+  unitAmount: number;
+}
+
+/** What Redis holds for a payment (a hash of strings; see payment-store.ts for the field names). */
+export interface PaymentRecord {
+  id: string;
+  status: PaymentStatus;
+  amount: number;
+  currency: string;
+  items: LineItem[];
+  bindingMessage: string;
+  /** When the bank's authorization request expires (ms). */
+  expiresAt: number;
+  failureCode: FailureCode | null;
+  createdAt: number;
+  updatedAt: number;
+  metadata: Record<string, string>;
+  secretHash: string;
+  authReqId: string | null;
+  /** Current poll interval (ms), grown by slow_down. */
+  intervalMs: number;
+  callbackUrl: string | null;
+  /** AES-256-GCM sealed access token, only between `authorized` and a terminal status. */
+  sealedAccessToken: string | null;
+  accessTokenExpiresAt: number | null;
+  bankPaymentId: string | null;
+  /** Consecutive retryable faults of the current step, for backoff. */
+  attempts: number;
+}
+
+/** The payment as the storefront and the shop see it: never tokens, auth_req_id or secret hashes. */
+export interface PaymentView {
+  id: string;
+  status: PaymentStatus;
+  amount: number;
+  currency: string;
+  items: { sku: string; quantity: number; unit_amount: number }[];
+  binding_message: string;
+  expires_at: string;
+  failure_code: FailureCode | null;
+  created_at: string;
+  updated_at: string;
+  metadata: Record<string, string>;
+}
+
+export function toPaymentView(p: PaymentRecord): PaymentView {
+  return {
+    id: p.id,
+    status: p.status,
+    amount: p.amount,
+    currency: p.currency,
+    items: p.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unit_amount: i.unitAmount })),
+    binding_message: p.bindingMessage,
+    expires_at: new Date(p.expiresAt).toISOString(),
+    failure_code: p.failureCode,
+    created_at: new Date(p.createdAt).toISOString(),
+    updated_at: new Date(p.updatedAt).toISOString(),
+    metadata: p.metadata,
+  };
+}
+
+export const TERMINAL_STATUSES: ReadonlySet<PaymentStatus> = new Set(['succeeded', 'failed', 'canceled']);
+
+export function isTerminal(status: PaymentStatus): boolean {
+  return TERMINAL_STATUSES.has(status);
+}

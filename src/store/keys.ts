@@ -1,0 +1,50 @@
+/**
+ * Every Redis key of the service, built in one place under REDIS_PREFIX, so a prefix isolates one
+ * deployment (or one test run) completely.
+ */
+export interface Keys {
+  prefix: string;
+  payment(id: string): string;
+  /** Per-payment event stream: SSE replay (Last-Event-ID) and the outbox of webhook events. */
+  paymentEvents(id: string): string;
+  /** A webhook event body, addressed by event id. */
+  event(eventId: string): string;
+  /** Delivery state of one event to one target (attempts, last result). */
+  delivery(deliveryId: string): string;
+  /** Deliveries of a payment, newest last, for GET /webhooks/deliveries. */
+  paymentDeliveries(id: string): string;
+  /** Due work: member `kind:arg`, score = due time in ms. */
+  due: string;
+  /** Claimed work: member as in `due`, score = lease expiry in ms. */
+  leases: string;
+  /** Checkout idempotency record per caller scope and key. */
+  idempotency(scope: string, key: string): string;
+  /** Ping mode: sha256(client_notification_token) → payment id. */
+  notification(tokenHash: string): string;
+  /** Targets that answered 410 Gone: no more deliveries. */
+  goneTargets: string;
+  /** Pub/sub channel: payment id of every status change (SSE across instances). */
+  changesChannel: string;
+  /** Pub/sub channel: wake workers when work became due earlier than they planned. */
+  wakeChannel: string;
+  rateLimit: string;
+}
+
+export function createKeys(prefix: string): Keys {
+  return {
+    prefix,
+    payment: (id) => `${prefix}pay:${id}`,
+    paymentEvents: (id) => `${prefix}pay:${id}:events`,
+    event: (eventId) => `${prefix}evt:${eventId}`,
+    delivery: (deliveryId) => `${prefix}dlv:${deliveryId}`,
+    paymentDeliveries: (id) => `${prefix}pay:${id}:deliveries`,
+    due: `${prefix}due`,
+    leases: `${prefix}leases`,
+    idempotency: (scope, key) => `${prefix}idem:${scope}:${key}`,
+    notification: (tokenHash) => `${prefix}notify:${tokenHash}`,
+    goneTargets: `${prefix}gone`,
+    changesChannel: `${prefix}changes`,
+    wakeChannel: `${prefix}wake`,
+    rateLimit: `${prefix}rl`,
+  };
+}

@@ -1,0 +1,173 @@
+import type { Keys } from './keys.js';
+import type { RedisClient } from './redis.js';
+import type { FailureCode, LineItem, PaymentRecord, PaymentStatus } from '../payments/payment.js';
+
+/** Field names of the payment hash. Short, because tens of thousands of pending payments live here. */
+const F = {
+  id: 'id',
+  status: 'status',
+  amount: 'amount',
+  currency: 'currency',
+  items: 'items',
+  bindingMessage: 'binding',
+  expiresAt: 'expires_at',
+  failureCode: 'failure',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  metadata: 'metadata',
+  secretHash: 'secret',
+  authReqId: 'arid',
+  intervalMs: 'interval',
+  callbackUrl: 'callback',
+  sealedAccessToken: 'token',
+  accessTokenExpiresAt: 'token_exp',
+  bankPaymentId: 'bank_id',
+  attempts: 'attempts',
+} as const satisfies Record<keyof PaymentRecord, string>;
+
+export type PaymentField = keyof PaymentRecord;
+
+function encode(value: PaymentRecord[PaymentField]): string | null {
+  if (value === null) return null;
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/** Partial record → hash fields to set and fields to delete (null values). */
+export function encodeFields(fields: Partial<PaymentRecord>): { set: Record<string, string>; drop: string[] } {
+  const set: Record<string, string> = {};
+  const drop: string[] = [];
+  for (const [name, value] of Object.entries(fields) as [PaymentField, PaymentRecord[PaymentField]][]) {
+    const encoded = encode(value);
+    if (encoded === null) drop.push(F[name]);
+    else set[F[name]] = encoded;
+  }
+  return { set, drop };
+}
+
+function num(value: string | undefined): number | null {
+  return value === undefined ? null : Number(value);
+}
+
+export function decodeRecord(h: Record<string, string>): PaymentRecord | null {
+  const id = h[F.id];
+  const status = h[F.status];
+  if (!id || !status) return null;
+  return {
+    id,
+    status: status as PaymentStatus,
+    amount: Number(h[F.amount]),
+    currency: h[F.currency] ?? '',
+    items: JSON.parse(h[F.items] ?? '[]') as LineItem[],
+    bindingMessage: h[F.bindingMessage] ?? '',
+    expiresAt: Number(h[F.expiresAt]),
+    failureCode: (h[F.failureCode] ?? null) as FailureCode | null,
+    createdAt: Number(h[F.createdAt]),
+    updatedAt: Number(h[F.updatedAt]),
+    metadata: JSON.parse(h[F.metadata] ?? '{}') as Record<string, string>,
+    secretHash: h[F.secretHash] ?? '',
+    authReqId: h[F.authReqId] ?? null,
+    intervalMs: Number(h[F.intervalMs] ?? 5000),
+    callbackUrl: h[F.callbackUrl] ?? null,
+    sealedAccessToken: h[F.sealedAccessToken] ?? null,
+    accessTokenExpiresAt: num(h[F.accessTokenExpiresAt]),
+    bankPaymentId: h[F.bankPaymentId] ?? null,
+    attempts: Number(h[F.attempts] ?? 0),
+  };
+}
+
+/** The few fields a token poll needs, read with one HMGET on the hot path. */
+export interface PollFields {
+  status: PaymentStatus | null;
+  authReqId: string | null;
+  intervalMs: number;
+  expiresAt: number;
+  attempts: number;
+  amount: number;
+  currency: string;
+}
+
+export interface TransitionRequest {
+  id: string;
+  /** Statuses the payment must be in ('-' semantics: `null` = must not exist yet). */
+  from: readonly PaymentStatus[] | null;
+  to: PaymentStatus;
+  fields: Partial<PaymentRecord>;
+  event: { id: string; json: string; deliveries: string[] } | null;
+  schedule: { member: string; at: number } | null;
+  unschedule: string[];
+  terminal: boolean;
+  now: number;
+}
+
+export type TransitionResult = 'ok' | 'not_found' | 'conflict';
+
+export interface PaymentStore {
+  get(id: string): Promise<PaymentRecord | null>;
+  getPollFields(id: string): Promise<PollFields>;
+  update(id: string, fields: Partial<PaymentRecord>): Promise<void>;
+  transition(request: TransitionRequest): Promise<TransitionResult>;
+}
+
+export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; retentionSeconds: number }): PaymentStore {
+  const { redis, keys, retentionSeconds } = deps;
+  return {
+    async get(id) {
+      return decodeRecord(await redis.hgetall(keys.payment(id)));
+    },
+    async getPollFields(id) {
+      const [status, arid, interval, expiresAt, attempts, amount, currency] = await redis.hmget(
+        keys.payment(id),
+        F.status,
+        F.authReqId,
+        F.intervalMs,
+        F.expiresAt,
+        F.attempts,
+        F.amount,
+        F.currency,
+      );
+      return {
+        status: (status ?? null) as PaymentStatus | null,
+        authReqId: arid ?? null,
+        intervalMs: Number(interval ?? 5000),
+        expiresAt: Number(expiresAt ?? 0),
+        attempts: Number(attempts ?? 0),
+        amount: Number(amount ?? 0),
+        currency: currency ?? '',
+      };
+    },
+    async update(id, fields) {
+      const { set, drop } = encodeFields(fields);
+      const tx = redis.multi();
+      if (Object.keys(set).length > 0) tx.hset(keys.payment(id), set);
+      if (drop.length > 0) tx.hdel(keys.payment(id), ...drop);
+      await tx.exec();
+    },
+    async transition(r) {
+      const { set, drop } = encodeFields({ ...r.fields, status: r.to, updatedAt: r.now });
+      const code = await redis.transition(
+        keys.payment(r.id),
+        keys.due,
+        keys.paymentEvents(r.id),
+        keys.event(r.event?.id ?? 'none'),
+        keys.leases,
+        r.from === null ? '-' : r.from.join(','),
+        r.to,
+        JSON.stringify(set),
+        drop.join(','),
+        r.event?.id ?? '',
+        r.event?.json ?? '',
+        r.event?.deliveries.join(',') ?? '',
+        r.now,
+        r.schedule?.member ?? '',
+        r.schedule?.at ?? 0,
+        r.unschedule.join(','),
+        retentionSeconds,
+        r.terminal ? '1' : '0',
+        keys.changesChannel,
+        r.id,
+      );
+      return code === 1 ? 'ok' : code === -1 ? 'not_found' : 'conflict';
+    },
+  };
+}

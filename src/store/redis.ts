@@ -9,12 +9,17 @@ const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 export interface ScriptCommands {
   claim(due: string, leases: string, now: number, leaseUntil: number, limit: number): Promise<string[]>;
   transition(...args: (string | number)[]): Promise<number>;
+  idempotencyClaim(key: string, fingerprint: string, inFlightSeconds: number, keepSeconds: number): Promise<unknown>;
 }
 
 export type RedisClient = Redis & ScriptCommands;
 
 /** Script files are named `<command>-<numberOfKeys>.lua`, as bullmq names them. */
-const SCRIPTS: Record<keyof ScriptCommands, string> = { claim: 'claim-2.lua', transition: 'transition-5.lua' };
+const SCRIPTS: Record<keyof ScriptCommands, string> = {
+  claim: 'claim-2.lua',
+  transition: 'transition-5.lua',
+  idempotencyClaim: 'idempotency-claim-1.lua',
+};
 
 export function createRedis(url: string, options: RedisOptions = {}): RedisClient {
   const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, ...options });

@@ -1,0 +1,32 @@
+import { Router } from 'express';
+import { AppError } from '../errors.js';
+import { sha256 } from '../payments/secrets.js';
+import { workItem } from '../payments/state-machine.js';
+import type { NotificationStore } from '../store/notification-store.js';
+import type { Scheduler } from '../jobs/scheduler.js';
+import type { Clock } from '../clock.js';
+import { notifyRequestSchema } from './schemas.js';
+
+/**
+ * CIBA ping callback (CIBA Core §10.2): the bank tells us a result is ready. We answer 204 at once
+ * and move the payment's poll to now; the token itself is always fetched from the token endpoint.
+ * The bearer token is looked up by its SHA-256, so no stored secret is compared byte by byte.
+ * Errors are plain 401/400 (never a redirect, §10.2).
+ */
+export function createCibaNotifyRoute(deps: { notifications: NotificationStore; scheduler: Scheduler; clock: Clock }): Router {
+  const router = Router();
+  router.post('/ciba/notify', async (req, res) => {
+    const header = req.get('authorization');
+    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    const paymentId = token ? await deps.notifications.find(sha256(token)) : null;
+    if (!paymentId) {
+      res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
+      throw new AppError('invalid_notification_token', 401, 'Unknown client_notification_token.');
+    }
+    const body = notifyRequestSchema.safeParse(req.body);
+    if (!body.success) throw new AppError('invalid_request', 400, 'The notification needs an auth_req_id.');
+    if (await deps.scheduler.advance(workItem.poll(paymentId), deps.clock.now())) await deps.scheduler.wake();
+    res.status(204).end();
+  });
+  return router;
+}

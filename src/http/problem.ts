@@ -1,0 +1,89 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import { ZodError } from 'zod';
+import { AppError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/** RFC 9457 problem details, plus our stable `code` and, for validation, `errors[]` with JSON paths. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  errors?: { path: string; message: string }[];
+  request_id?: string;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+};
+
+export const PROBLEM_TYPE_BASE = 'https://ciba-checkout.dev/problems/';
+
+export function problemBody(error: AppError): Problem {
+  return {
+    type: `${PROBLEM_TYPE_BASE}${error.code}`,
+    title: TITLES[error.status] ?? 'Error',
+    status: error.status,
+    detail: error.message,
+    code: error.code,
+    ...(error.extra.errors ? { errors: error.extra.errors } : {}),
+  };
+}
+
+export function sendProblem(res: Response, error: AppError): void {
+  const body = problemBody(error);
+  const requestId = res.getHeader('x-request-id');
+  if (typeof requestId === 'string') body.request_id = requestId;
+  if (error.extra.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(Math.ceil(error.extra.retryAfterSeconds)));
+  res.status(error.status).type('application/problem+json').send(JSON.stringify(body));
+}
+
+/** `$.items[0].sku` style paths, as DESIGN.md asks for. */
+export function jsonPath(path: readonly PropertyKey[]): string {
+  return '$' + path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+}
+
+export function validationError(err: ZodError, where = 'body'): AppError {
+  const errors = err.issues.slice(0, 20).map((i) => ({ path: jsonPath(i.path), message: i.message }));
+  return new AppError('validation_failed', 400, `The request ${where} is not valid.`, { errors });
+}
+
+/** Errors thrown by body-parser and friends carry `status`/`type`. */
+function fromHttpError(err: { status?: unknown; type?: unknown }): AppError | null {
+  if (err.type === 'entity.too.large') return new AppError('body_too_large', 413, 'The request body is larger than 16 KiB.');
+  if (err.type === 'entity.parse.failed') return new AppError('malformed_json', 400, 'The request body is not valid JSON.');
+  if (err.type === 'charset.unsupported' || err.type === 'encoding.unsupported')
+    return new AppError('unsupported_encoding', 415, 'The request body encoding is not supported.');
+  if (typeof err.status === 'number' && err.status >= 400 && err.status < 500)
+    return new AppError('bad_request', err.status, 'The request could not be read.');
+  return null;
+}
+
+/** The one central error handler: everything becomes problem+json; causes and stacks only reach the log. */
+export function createErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    let problem: AppError;
+    if (err instanceof AppError) problem = err;
+    else if (err instanceof ZodError) problem = validationError(err);
+    else problem = (typeof err === 'object' && err !== null && fromHttpError(err)) || new AppError('internal_error', 500, 'Something went wrong on our side.');
+    const log = problem.status >= 500 ? logger.error.bind(logger) : logger.debug.bind(logger);
+    log({ err: problem.status >= 500 ? err : undefined, code: problem.code, path: req.path }, 'request failed');
+    sendProblem(res, problem);
+  };
+}

@@ -1,0 +1,66 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The service's Prometheus metrics, one registry per process (tests make their own). */
+export interface Metrics {
+  registry: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status'>;
+  checkouts: Counter<'outcome'>;
+  cibaAnswers: Counter<'answer'>;
+  pollLateness: Histogram;
+  paymentsFinished: Counter<'status' | 'failure_code'>;
+  webhookDeliveries: Counter<'result'>;
+  dueDepth: Gauge<'set'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean; depth?: () => Promise<{ due: number; leased: number }> } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const depth = options.depth;
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by route and status.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    checkouts: new Counter({ name: 'checkouts_total', help: 'POST /checkout by outcome code.', labelNames: ['outcome'], registers: [registry] }),
+    cibaAnswers: new Counter({
+      name: 'ciba_token_answers_total',
+      help: 'Token endpoint answers by kind or error code.',
+      labelNames: ['answer'],
+      registers: [registry],
+    }),
+    pollLateness: new Histogram({
+      name: 'scheduler_lateness_seconds',
+      help: 'How late due work was claimed.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    paymentsFinished: new Counter({
+      name: 'payments_finished_total',
+      help: 'Payments reaching a terminal status.',
+      labelNames: ['status', 'failure_code'],
+      registers: [registry],
+    }),
+    webhookDeliveries: new Counter({
+      name: 'webhook_deliveries_total',
+      help: 'Webhook delivery attempts by result.',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    dueDepth: new Gauge({
+      name: 'scheduler_queue_depth',
+      help: 'Work items waiting (due) and in hand (leased).',
+      labelNames: ['set'],
+      registers: [registry],
+      async collect() {
+        if (!depth) return;
+        const d = await depth();
+        this.set({ set: 'due' }, d.due);
+        this.set({ set: 'leased' }, d.leased);
+      },
+    }),
+  };
+}

@@ -417,6 +417,7 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
     reset() {
       queues.clear();
       requests.length = 0;
+      clientAuth = options.clientAuth ?? 'tls_client_auth';
       grants.clear();
       payments.clear();
       published = [...current];
@@ -469,7 +470,7 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
         apiUrl: `${issuer}/api`,
         caCertFile: options.certs.caCert,
         clientId,
-        clientAuthMethod: clientAuth,
+        clientAuthMethod: options.clientAuth ?? 'tls_client_auth',
         clientCertFile: options.certs.clientCert,
         clientKeyFile: options.certs.clientKey,
         clientPfxFile: undefined,

@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { startService, type Service, type ServiceOptions } from '../../src/service.js';
+import { webhookExtensions } from '../../src/extensions.js';
+import { ensureDevCertificates, type DevCertificates } from '../../src/sandbox/certs.js';
+import { startSandboxBank, type SandboxBank } from '../../src/sandbox/bank.js';
+import { deleteKeysWithPrefix } from './redis.js';
+
+/** One dev PKI for the whole test run (made once, reused by every file). */
+export function testCertificates(): DevCertificates {
+  return ensureDevCertificates(join(tmpdir(), 'ciba-checkout-test-certs'));
+}
+
+export function uniquePrefix(name: string): string {
+  return `test:${name}:${randomBytes(4).toString('hex')}:`;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => {
+        resolve(port);
+      });
+    });
+  });
+}
+
+/** Captures every log line, so tests can assert what was (and was not) logged. */
+export function captureLogs(): { stream: Writable; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  return { stream, lines };
+}
+
+export interface SystemOptions {
+  deliveryMode?: 'poll' | 'ping';
+  /** Seconds the sandbox bank advertises as `interval`. */
+  interval?: number;
+  env?: Record<string, string>;
+  autoApprove?: 'approve' | 'deny';
+  approvalDelayMs?: number;
+  role?: 'api' | 'worker' | 'all';
+  extensions?: ServiceOptions['extensions'];
+}
+
+export interface TestSystem {
+  apiUrl: string;
+  bank: SandboxBank;
+  service: Service;
+  config: Config;
+  env: Record<string, string>;
+  prefix: string;
+  certs: DevCertificates;
+  logs: string[];
+  /** Sandbox console lines (approval URLs). */
+  bankLines: string[];
+  /** Starts one more service process-equivalent on the same Redis prefix (another instance). */
+  startAnother(overrides?: Record<string, string>): Promise<Service>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole system in one test process: the sandbox bank (real oidc-provider over mTLS) and the
+ * service (API + worker) on a unique Redis prefix, talking over real TLS on 127.0.0.1.
+ */
+export async function startSystem(options: SystemOptions = {}): Promise<TestSystem> {
+  const certs = testCertificates();
+  const prefix = uniquePrefix('sys');
+  const deliveryMode = options.deliveryMode ?? 'poll';
+  const servicePort = await freePort();
+  const bankLines: string[] = [];
+  const bank = await startSandboxBank({
+    port: 0,
+    appPort: 0,
+    certs,
+    redisUrl: 'redis://127.0.0.1:6379',
+    redisPrefix: `${prefix}bank:`,
+    interval: options.interval ?? 1,
+    clients: [
+      {
+        clientId: 'cibaConformance',
+        authMethod: 'tls_client_auth',
+        deliveryMode,
+        ...(deliveryMode === 'ping' ? { notificationEndpoint: `http://127.0.0.1:${servicePort}/ciba/notify` } : {}),
+      },
+    ],
+    ...(options.autoApprove ? { autoApprove: options.autoApprove } : {}),
+    ...(options.approvalDelayMs !== undefined ? { approvalDelayMs: options.approvalDelayMs } : {}),
+    log: (line) => bankLines.push(line),
+  });
+  const env: Record<string, string> = {
+    PORT: String(servicePort),
+    LOG_LEVEL: 'info',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: `${prefix}svc:`,
+    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    SHOP_API_KEY: `sk_test_${randomBytes(16).toString('hex')}`,
+    CATALOG_FILE: 'catalog.json',
+    BANK_ISSUER: bank.issuer,
+    BANK_API_URL: bank.apiUrl,
+    BANK_CA_CERT: certs.caCert,
+    BANK_CLIENT_ID: 'cibaConformance',
+    BANK_CLIENT_CERT: certs.clientCert,
+    BANK_CLIENT_KEY: certs.clientKey,
+    CIBA_DELIVERY_MODE: deliveryMode,
+    CIBA_REQUESTED_EXPIRY: '60',
+    RATE_LIMIT_CHECKOUT_PER_MINUTE: '0',
+    RATE_LIMIT_LOGIN_HINT_PER_MINUTE: '0',
+    ...options.env,
+  };
+  const config = loadConfig({ ...env, ROLE: options.role ?? 'all' });
+  const logs = captureLogs();
+  const logger = createLogger('info', logs.stream);
+  const extensions = options.extensions ?? webhookExtensions;
+  const service = await startService(config, { logger, extensions, workerIdleMs: 10 });
+  const others: Service[] = [];
+  return {
+    apiUrl: service.url ?? '',
+    bank,
+    service,
+    config,
+    env,
+    prefix,
+    certs,
+    logs: logs.lines,
+    bankLines,
+    async startAnother(overrides = {}) {
+      const another = await startService(loadConfig({ ...env, PORT: '0', ...overrides }), { logger, extensions, workerIdleMs: 10 });
+      others.push(another);
+      return another;
+    },
+    async close() {
+      for (const other of others) await other.close();
+      await service.close();
+      await bank.close();
+      await deleteKeysWithPrefix(prefix);
+    },
+  };
+}

@@ -14,7 +14,7 @@ export function createHealthRoutes(deps: HealthDeps): Router {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
-    const results: Record<string, boolean> = { draining: !deps.isDraining() };
+    const results: Record<string, boolean> = { accepting_work: !deps.isDraining() };
     await Promise.all(
       Object.entries(deps.checks).map(async ([name, check]) => {
         results[name] = await Promise.race([

@@ -1,0 +1,164 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { startService } from './service.js';
+import { webhookExtensions } from './extensions.js';
+import { ensureDevCertificates } from './sandbox/certs.js';
+import { startSandboxBank } from './sandbox/bank.js';
+
+/**
+ * `npm run demo`: everything on a laptop in one process — dev certificates, the sandbox bank
+ * (CIBA over mTLS, bank-app page) and the service (API, worker, storefront). The one place outside
+ * src/sandbox that imports the sandbox.
+ */
+const HELP = `Usage: npm run demo -- [options]
+
+  --port N             service port (default 3000)
+  --bank-port N        sandbox bank HTTPS port (default 8443)
+  --app-port N         bank-app page port (default 8444)
+  --mode poll|ping     CIBA token delivery mode (default poll)
+  --interval S         polling interval the bank advertises, seconds (default 2)
+  --auto-approve       the bank approves every request by itself (scripted demos)
+  --auto-deny          the bank denies every request by itself
+  --approval-delay MS  with --auto-*, wait this long before deciding (default 3000)
+  --help               this text
+
+Environment: REDIS_URL (default redis://127.0.0.1:6379); with no Redis there, a private
+redis-server is started when one is installed. Files go to .demo/ (certificates, keys).`;
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string', default: '3000' },
+      'bank-port': { type: 'string', default: '8443' },
+      'app-port': { type: 'string', default: '8444' },
+      mode: { type: 'string', default: 'poll' },
+      interval: { type: 'string', default: '2' },
+      'auto-approve': { type: 'boolean', default: false },
+      'auto-deny': { type: 'boolean', default: false },
+      'approval-delay': { type: 'string', default: '3000' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(HELP);
+    process.exit(0);
+  }
+  if (values.mode !== 'poll' && values.mode !== 'ping') throw new ConfigError('--mode: must be poll or ping');
+  return values;
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/** Uses the Redis at REDIS_URL, or starts a private one when `redis-server` is installed. */
+async function ensureRedis(url: string): Promise<{ url: string; child: ChildProcess | null }> {
+  if (await redisAnswers(url)) return { url, child: null };
+  if (spawnSync('redis-server', ['--version']).status !== 0) {
+    console.error(`demo: no Redis answers at ${url} and redis-server is not installed: install it (apt-get install redis-server) or set REDIS_URL.`);
+    process.exit(1);
+  }
+  const port = 6390;
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const privateUrl = `redis://127.0.0.1:${port}`;
+  for (let i = 0; i < 50 && !(await redisAnswers(privateUrl)); i++) await new Promise((r) => setTimeout(r, 100));
+  console.log(`[demo] started a private redis-server on ${privateUrl}`);
+  return { url: privateUrl, child };
+}
+
+/** The token encryption key is kept in .demo/ so pending payments survive a demo restart. */
+function demoSecret(dir: string): string {
+  const file = join(dir, 'token-key');
+  if (!existsSync(file)) writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions();
+  const dir = '.demo';
+  mkdirSync(dir, { recursive: true });
+  const certs = ensureDevCertificates(join(dir, 'certs'));
+  const redis = await ensureRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const port = Number(o.port);
+  const autoDecision = o['auto-approve'] ? 'approve' : o['auto-deny'] ? 'deny' : undefined;
+  const bank = await startSandboxBank({
+    port: Number(o['bank-port']),
+    appPort: Number(o['app-port']),
+    certs,
+    redisUrl: redis.url,
+    redisPrefix: 'demo-bank:',
+    interval: Number(o.interval),
+    clients: [
+      {
+        clientId: 'cibaConformance',
+        authMethod: 'tls_client_auth',
+        deliveryMode: o.mode as 'poll' | 'ping',
+        ...(o.mode === 'ping' ? { notificationEndpoint: `http://127.0.0.1:${port}/ciba/notify` } : {}),
+      },
+    ],
+    ...(autoDecision ? { autoApprove: autoDecision, approvalDelayMs: Number(o['approval-delay']) } : {}),
+  });
+  const config = loadConfig({
+    ...process.env,
+    PORT: String(port),
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: 'demo:',
+    TOKEN_ENCRYPTION_KEY: demoSecret(dir),
+    CATALOG_FILE: process.env.CATALOG_FILE ?? 'catalog.json',
+    BANK_ISSUER: bank.issuer,
+    BANK_API_URL: bank.apiUrl,
+    BANK_CA_CERT: certs.caCert,
+    BANK_CLIENT_ID: 'cibaConformance',
+    BANK_CLIENT_AUTH_METHOD: 'tls_client_auth',
+    BANK_CLIENT_PFX: certs.clientPfx,
+    BANK_CLIENT_PFX_PASSPHRASE: certs.clientPfxPassphrase,
+    CIBA_DELIVERY_MODE: o.mode,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  });
+  const service = await startService(config, { logger: createLogger(config.logLevel), extensions: webhookExtensions });
+
+  console.log('');
+  console.log(`  Storefront   http://localhost:${port}/`);
+  console.log(`  Bank app     ${bank.appUrl}   (sign in as user / password)`);
+  console.log(`  API docs     http://localhost:${port}/docs`);
+  console.log(`  Sandbox bank ${bank.issuer}   (CIBA ${o.mode} mode, mTLS with CN=client)`);
+  console.log('');
+  console.log('  Buy something in the storefront, then approve it in the bank app. Ctrl-C stops everything.');
+  console.log('');
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\n[demo] stopping…');
+    void (async () => {
+      await service.close();
+      await bank.close();
+      redis.child?.kill('SIGTERM');
+      process.exit(0);
+    })();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -409,6 +409,7 @@ describe('ID token validation', () => {
     ['no auth_req_id claim', () => ({ claims: { 'urn:openid:params:jwt:claim:auth_req_id': undefined } })],
     ['an iat four minutes old', () => ({ claims: { iat: now() - 240 } })],
     ['an iat 20 s ahead (within skew)', () => ({ claims: { iat: now() + 20 } })],
+    ['an exp 20 s past (within skew)', () => ({ claims: { exp: now() - 20 } })],
   ])('when the ID token has %s, then authorized', async (_name, options) => {
     expect(await approveAndRequest(makeClient(), options())).toMatchObject({ kind: 'authorized' });
   });

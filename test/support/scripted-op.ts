@@ -488,7 +488,9 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
-        server.close(() => { resolve(); });
+        server.close(() => {
+          resolve();
+        });
       }),
   };
 }

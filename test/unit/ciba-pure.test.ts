@@ -87,12 +87,9 @@ describe('Retry-After', () => {
     expect(parseRetryAfter(value, now)).toBe(ms);
   });
 
-  test.each([undefined, '', 'soon', '-1', '1.5', 'Thu, 01 Jan 2026 00:00:30'])(
-    'when %p, then undefined',
-    (value) => {
-      expect(parseRetryAfter(value, now)).toBeUndefined();
-    },
-  );
+  test.each([undefined, '', 'soon', '-1', '1.5', 'Thu, 01 Jan 2026 00:00:30'])('when %p, then undefined', (value) => {
+    expect(parseRetryAfter(value, now)).toBeUndefined();
+  });
 
   test('when seconds are asked for, then milliseconds round up', () => {
     expect(parseRetryAfterSeconds('Thu, 01 Jan 2026 00:00:01 GMT', now - 500)).toBe(2);

@@ -84,7 +84,7 @@ function requestCard(r: AuthenticationRequestRecord, highlight: boolean): string
 </div>`
       : `<p class="status status-${r.status}">${r.status}</p>`;
   return `<article class="card${highlight ? ' highlight' : ''}" aria-labelledby="req-${escapeHtml(r.id)}">
-  <h3 id="req-${escapeHtml(r.id)}">${escapeHtml(r.clientName)}</h3>
+  <h2 id="req-${escapeHtml(r.id)}">${escapeHtml(r.clientName)}</h2>
   <p class="amount">${amount}</p>
   <dl>
     <dt>To</dt><dd>${escapeHtml(r.creditorName || '—')}</dd>

@@ -12,7 +12,7 @@ import type { DevCertificates } from './certs.js';
 import { createSandboxKeys } from './keys.js';
 import { createPaymentApi } from './payment-api.js';
 import type { Transfer } from './payment-api.js';
-import { createSandboxProvider } from './provider.js';
+import { createSandboxProvider, registerClients } from './provider.js';
 import type { SandboxClient, SandboxUser } from './provider.js';
 import { createRequestStore, toPublicRequest } from './requests.js';
 import type { AuthenticationRequestRecord, PublicRequest } from './requests.js';
@@ -126,6 +126,7 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
   const [jwks, cookieKeys] = await Promise.all([
     loadOrCreateSigningJwks(redis, keys),
     loadOrCreateCookieKeys(redis, keys),
+    registerClients({ redis, keys, clients: options.clients }),
   ]);
 
   let handleTls: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.writeHead(503).end();

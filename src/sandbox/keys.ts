@@ -11,6 +11,8 @@ export interface SandboxKeys {
   oidcGrant(grantId: string): string;
   oidcUserCode(userCode: string): string;
   oidcUid(uid: string): string;
+  /** Set of the client ids registered at the last start. */
+  oidcClientIndex(): string;
   /** The OP's private signing JWKS, kept so that a restart keeps the same `kid` and key. */
   jwks(): string;
   cookieKeys(): string;
@@ -40,6 +42,7 @@ export function createSandboxKeys(prefix: string): SandboxKeys {
     oidcGrant: (grantId) => `${prefix}oidc:grant:${grantId}`,
     oidcUserCode: (userCode) => `${prefix}oidc:userCode:${userCode}`,
     oidcUid: (uid) => `${prefix}oidc:uid:${uid}`,
+    oidcClientIndex: () => `${prefix}oidc:clients`,
     jwks: () => `${prefix}jwks`,
     cookieKeys: () => `${prefix}cookie-keys`,
     request: (id) => `${prefix}request:${id}`,

@@ -89,7 +89,7 @@ function registeredNotificationEndpoint(endpoint: string): string {
   return url.href;
 }
 
-function toClientMetadata(client: SandboxClient): ClientMetadata {
+export function toClientMetadata(client: SandboxClient): ClientMetadata {
   const metadata: ClientMetadata = {
     client_id: client.clientId,
     client_name: client.clientName ?? 'Demo Tea Shop',
@@ -176,7 +176,6 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
     adapter: createRedisAdapterFactory(deps.redis, deps.keys, {
       BackchannelAuthenticationRequest: EXPIRED_GRACE_SECONDS,
     }),
-    clients: deps.clients.map(toClientMetadata),
     jwks: deps.jwks,
     routes,
     cookies: { keys: deps.cookieKeys },
@@ -335,6 +334,25 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       },
     },
   };
+}
+
+/**
+ * Registers the clients through the adapter (oidc-provider reads `Client` records from it) rather
+ * than as static `clients`: oidc-provider structuredClone()s static metadata, and under jest's VM
+ * modules the clone's objects fail its plain-object check on `jwks`, so private_key_jwt clients
+ * could not be tested. Rewritten at every start, so the options are the source of truth.
+ */
+export async function registerClients(deps: Pick<ProviderDeps, 'redis' | 'keys' | 'clients'>): Promise<void> {
+  const index = deps.keys.oidcClientIndex();
+  const previous = await deps.redis.smembers(index);
+  const multi = deps.redis.multi();
+  for (const id of previous) multi.del(deps.keys.oidcModel('Client', id));
+  multi.del(index);
+  for (const client of deps.clients) {
+    multi.set(deps.keys.oidcModel('Client', client.clientId), JSON.stringify(toClientMetadata(client)));
+    multi.sadd(index, client.clientId);
+  }
+  await multi.exec();
 }
 
 /** The sandbox's OpenID Provider: CIBA poll + ping over mTLS, PS256, RAR payment_initiation. */

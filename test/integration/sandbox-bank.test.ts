@@ -1,4 +1,4 @@
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import type { JWK } from 'jose';
 import type { JSONWebKeySet } from 'jose';
 import { Agent, request } from 'undici';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
@@ -17,6 +18,9 @@ import type { SandboxBank } from '../../src/sandbox/bank.js';
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const CLIENT_ID = 'cibaConformance';
 const PING_CLIENT_ID = 'pingShop';
+const JWT_CLIENT_ID = 'jwtShop';
+const SECRET_CLIENT_ID = 'devShop';
+const DEV_SECRET = randomBytes(24).toString('base64url');
 
 const detail = {
   type: 'payment_initiation',
@@ -167,6 +171,13 @@ beforeAll(async () => {
     clients: [
       { clientId: CLIENT_ID, authMethod: 'tls_client_auth', deliveryMode: 'poll' },
       { clientId: PING_CLIENT_ID, authMethod: 'tls_client_auth', deliveryMode: 'ping', notificationEndpoint: notifyUrl },
+      {
+        clientId: JWT_CLIENT_ID,
+        authMethod: 'private_key_jwt',
+        deliveryMode: 'poll',
+        jwks: { keys: [createPublicKey(readFileSync(certs.signingKeyPs256)).export({ format: 'jwk' })] },
+      },
+      { clientId: SECRET_CLIENT_ID, authMethod: 'client_secret_basic', deliveryMode: 'poll', clientSecret: DEV_SECRET },
     ],
     log: (line) => logLines.push(line),
   });
@@ -255,7 +266,57 @@ describe('sandbox bank: backchannel authentication', () => {
   });
 });
 
+describe('sandbox bank: other client authentication methods', () => {
+  const form = { scope: 'openid', login_hint: 'user', binding_message: 'OTHER-AUTH' };
+
+  test('when a private_key_jwt client signs a PS256 assertion, then the request is accepted', async () => {
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'PS256' })
+      .setIssuer(JWT_CLIENT_ID)
+      .setSubject(JWT_CLIENT_ID)
+      .setAudience(bank.issuer)
+      .setJti(randomBytes(12).toString('base64url'))
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .sign(createPrivateKey(readFileSync(certs.signingKeyPs256)));
+    const { status, body } = await post(
+      `${bank.issuer}/backchannel`,
+      {
+        ...form,
+        client_id: JWT_CLIENT_ID,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
+      },
+      anonymous,
+    );
+    expect([status, body.error_description]).toEqual([200, undefined]);
+    expect(typeof body.auth_req_id).toBe('string');
+  });
+
+  test('when a client_secret_basic client sends its secret, then the request is accepted; a wrong one is not', async () => {
+    const call = (secret: string): Promise<{ status: number; body: Json }> =>
+      request(`${bank.issuer}/backchannel`, {
+        method: 'POST',
+        dispatcher: anonymous,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${SECRET_CLIENT_ID}:${secret}`).toString('base64')}`,
+        },
+        body: new URLSearchParams(form).toString(),
+      }).then(async (res) => ({ status: res.statusCode, body: (await res.body.json()) as Json }));
+    expect((await call(DEV_SECRET)).status).toBe(200);
+    expect((await call('wrong')).body.error).toBe('invalid_client');
+  });
+});
+
 describe('sandbox bank: token endpoint', () => {
+  test('when polled after requested_expiry, then expired_token', async () => {
+    const started = await startRequest({ binding_message: 'EXPIRE-1', requested_expiry: '1' });
+    await sleep(1100);
+    const { status, body } = await pollToken(started.body.auth_req_id as string);
+    expect([status, body.error]).toEqual([400, 'expired_token']);
+  });
+
   test('when polled before approval, then authorization_pending; polled again at once, then slow_down', async () => {
     const started = await startRequest({ binding_message: 'POLL-1' });
     await sleep(1050);
@@ -369,5 +430,27 @@ describe('sandbox bank: ping mode', () => {
     await sleep(1050);
     const token = await pollToken(started.body.auth_req_id as string, PING_CLIENT_ID);
     expect(token.status).toBe(200);
+  });
+});
+
+describe('sandbox bank: restart', () => {
+  test('when restarted on the same Redis prefix, then pending requests and the signing key survive', async () => {
+    await startRequest({ binding_message: 'RESTART-1' });
+    const { keys: before } = (await (await request(discovery.jwks_uri as string, { dispatcher: anonymous })).body.json()) as {
+      keys: JWK[];
+    };
+    await bank.close();
+    bank = await startSandboxBank({
+      certs,
+      redisUrl: REDIS_URL,
+      redisPrefix: prefix,
+      interval: 1,
+      clients: [{ clientId: CLIENT_ID, authMethod: 'tls_client_auth', deliveryMode: 'poll' }],
+      log: (line) => logLines.push(line),
+    });
+    expect((await bank.pending('user')).map((p) => p.bindingMessage)).toContain('RESTART-1');
+    const res = await request(`${bank.issuer}/jwks`, { dispatcher: anonymous });
+    const { keys: after } = (await res.body.json()) as { keys: JWK[] };
+    expect(after.map((k) => k.kid)).toEqual(before.map((k) => k.kid));
   });
 });

@@ -1,0 +1,140 @@
+import { Router, type Request, type Response } from 'express';
+import type { Logger } from '../logger.js';
+import { isTerminal, type PaymentStatus } from '../payments/payment.js';
+import type { Keys } from '../store/keys.js';
+import type { PaymentStore } from '../store/payment-store.js';
+import type { RedisClient } from '../store/redis.js';
+import type { ChangeFeed } from '../webhooks/change-feed.js';
+import { readPaymentEvents, STREAM_ID_PATTERN } from '../webhooks/payment-events.js';
+import { loadAuthorizedPayment } from './payment-access.js';
+
+export interface SseRouteDeps {
+  store: PaymentStore;
+  redis: RedisClient;
+  keys: Keys;
+  feed: ChangeFeed;
+  logger: Logger;
+  shopApiKey: string | undefined;
+  /** Comment lines keep proxies and load balancers from closing an idle stream. */
+  heartbeatMs?: number;
+  /** The `retry:` hint: how long a browser's EventSource waits before reconnecting. */
+  retryMs?: number;
+}
+
+/** Where to resume: the `Last-Event-ID` header an EventSource sends on reconnect, or `?last_event_id=`. */
+function resumeFrom(req: Request): string | null {
+  const header = req.get('last-event-id');
+  const query = req.query.last_event_id;
+  const value = header ?? (typeof query === 'string' ? query : undefined);
+  return value && STREAM_ID_PATTERN.test(value) ? value : null;
+}
+
+function openStream(res: Response, retryMs: number): void {
+  res.status(200);
+  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Connection', 'keep-alive');
+  res.setHeader('X-Accel-Buffering', 'no'); // nginx: do not buffer the stream
+  res.flushHeaders();
+  res.write(`retry: ${retryMs}\n\n`);
+}
+
+/**
+ * GET /payments/{id}/events (DESIGN.md): server-sent events of the payment's status changes, with
+ * the same auth as GET /payments/{id}. Replays the payment's event stream after Last-Event-ID, then
+ * follows live changes; every wake-up re-reads the stream after the last id sent, so nothing is
+ * missed or sent twice. Ends after a terminal status.
+ * @see https://html.spec.whatwg.org/multipage/server-sent-events.html
+ */
+export function createSseRoutes(deps: SseRouteDeps): Router {
+  const router = Router();
+  const heartbeatMs = deps.heartbeatMs ?? 15_000;
+  const retryMs = deps.retryMs ?? 3000;
+
+  router.get('/payments/:id/events', async (req, res) => {
+    const { payment } = await loadAuthorizedPayment(req, deps);
+    const session = createStreamSession(deps, res, payment.id, resumeFrom(req));
+    req.on('close', session.finish);
+    openStream(res, retryMs);
+    session.startHeartbeat(heartbeatMs);
+    // Listen before the first read, so a change between the read and the subscription is not lost.
+    session.attach(await deps.feed.listen(payment.id, session.wake));
+    await session.drain();
+    // Resumed after the terminal event: nothing more will come.
+    if (isTerminal(payment.status)) session.finish();
+  });
+
+  return router;
+}
+
+/**
+ * One client's stream: sends every event after the last id sent; one read at a time, read again
+ * when a change arrived meanwhile; finishes after a terminal status or when the client leaves.
+ */
+function createStreamSession(deps: SseRouteDeps, res: Response, paymentId: string, resumeId: string | null) {
+  const state = { lastId: resumeId, closed: false, again: false, pumping: null as Promise<void> | null };
+  let unlisten: (() => void) | null = null;
+  let heartbeat: NodeJS.Timeout | undefined;
+
+  function finish(): void {
+    if (state.closed) return;
+    state.closed = true;
+    clearInterval(heartbeat);
+    unlisten?.();
+    res.end();
+  }
+
+  /** A change arrived while reading (set by `wake` across the await). */
+  function hasMoreWork(): boolean {
+    return state.again && !state.closed;
+  }
+
+  async function pump(): Promise<void> {
+    do {
+      state.again = false;
+      const events = await readPaymentEvents(deps, paymentId, state.lastId);
+      for (const e of events) {
+        if (state.closed) return;
+        res.write(`id: ${e.streamId}\nevent: payment.${e.status}\ndata: ${JSON.stringify(e.data)}\n\n`);
+        state.lastId = e.streamId;
+        if (isTerminal(e.status as PaymentStatus)) {
+          finish();
+          return;
+        }
+      }
+    } while (hasMoreWork());
+  }
+
+  function wake(): Promise<void> {
+    if (state.closed) return Promise.resolve();
+    if (state.pumping) {
+      state.again = true;
+      return state.pumping;
+    }
+    state.pumping = pump()
+      .catch((err: unknown) => {
+        deps.logger.warn({ err, paymentId }, 'SSE stream read failed; closing so the client resumes');
+        finish();
+      })
+      .finally(() => {
+        state.pumping = null;
+        if (state.again) void wake();
+      });
+    return state.pumping;
+  }
+
+  return {
+    finish,
+    wake: () => void wake(),
+    drain: wake,
+    startHeartbeat(ms: number) {
+      heartbeat = setInterval(() => {
+        if (!state.closed) res.write(': ping\n\n');
+      }, ms);
+    },
+    attach(stop: () => void) {
+      if (state.closed) stop();
+      else unlisten = stop;
+    },
+  };
+}

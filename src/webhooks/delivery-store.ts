@@ -1,0 +1,139 @@
+import type { Keys } from '../store/keys.js';
+import type { RedisClient } from '../store/redis.js';
+
+/**
+ * Delivery records: the state of one event to one target, kept in Redis for GET /webhooks/deliveries
+ * and resends. Only the worker holding the item's lease writes a record, so read-modify-write is safe.
+ */
+
+export type DeliveryTarget = 'g' | 'c';
+/** pending: more attempts planned; delivered: 2xx; gone: 410 or a known-gone URL; failed: given up. */
+export type DeliveryState = 'pending' | 'delivered' | 'gone' | 'failed';
+
+export interface DeliveryAttempt {
+  at: number;
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+export interface DeliveryRecord {
+  id: string;
+  eventId: string;
+  eventType: string;
+  paymentId: string;
+  target: DeliveryTarget;
+  url: string;
+  state: DeliveryState;
+  /** All attempts ever made, resends included. */
+  attempts: number;
+  /** Attempts since the delivery was (re)started: the position in the retry schedule. */
+  roundAttempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  nextAttemptAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  deliveredAt: number | null;
+  /** The most recent attempts, oldest first (at most HISTORY_LIMIT). */
+  history: DeliveryAttempt[];
+}
+
+const HISTORY_LIMIT = 20;
+
+/** `dlv_<event>_<target>`: derived from the work item, so a retried item finds its own record. */
+export function deliveryIdFor(eventId: string, target: DeliveryTarget): string {
+  return `dlv_${eventId.replace(/^msg_/, '')}_${target}`;
+}
+
+export function parseDeliveryId(id: string): { eventId: string; target: DeliveryTarget } | null {
+  const m = /^dlv_([a-z2-7]{1,64})_([gc])$/.exec(id);
+  if (!m?.[1] || !m[2]) return null;
+  return { eventId: `msg_${m[1]}`, target: m[2] as DeliveryTarget };
+}
+
+function numOrNull(v: string | undefined): number | null {
+  return v === undefined || v === '' ? null : Number(v);
+}
+
+function decodeDelivery(h: Record<string, string>): DeliveryRecord | null {
+  if (!h.id || !h.event_id) return null;
+  return {
+    id: h.id,
+    eventId: h.event_id,
+    eventType: h.event_type ?? '',
+    paymentId: h.payment_id ?? '',
+    target: h.target === 'c' ? 'c' : 'g',
+    url: h.url ?? '',
+    state: (h.state ?? 'pending') as DeliveryState,
+    attempts: Number(h.attempts ?? 0),
+    roundAttempts: Number(h.round_attempts ?? 0),
+    lastStatus: numOrNull(h.last_status),
+    lastError: h.last_error || null,
+    nextAttemptAt: numOrNull(h.next_attempt_at),
+    createdAt: Number(h.created_at ?? 0),
+    updatedAt: Number(h.updated_at ?? 0),
+    deliveredAt: numOrNull(h.delivered_at),
+    history: JSON.parse(h.history ?? '[]') as DeliveryAttempt[],
+  };
+}
+
+function encodeDelivery(r: DeliveryRecord): Record<string, string> {
+  return {
+    id: r.id,
+    event_id: r.eventId,
+    event_type: r.eventType,
+    payment_id: r.paymentId,
+    target: r.target,
+    url: r.url,
+    state: r.state,
+    attempts: String(r.attempts),
+    round_attempts: String(r.roundAttempts),
+    last_status: r.lastStatus === null ? '' : String(r.lastStatus),
+    last_error: r.lastError ?? '',
+    next_attempt_at: r.nextAttemptAt === null ? '' : String(r.nextAttemptAt),
+    created_at: String(r.createdAt),
+    updated_at: String(r.updatedAt),
+    delivered_at: r.deliveredAt === null ? '' : String(r.deliveredAt),
+    history: JSON.stringify(r.history.slice(-HISTORY_LIMIT)),
+  };
+}
+
+export interface DeliveryStore {
+  get(id: string): Promise<DeliveryRecord | null>;
+  /** Writes the record and lists it under its payment, both kept for the retention period. */
+  save(record: DeliveryRecord): Promise<void>;
+  listForPayment(paymentId: string): Promise<DeliveryRecord[]>;
+  isGone(url: string): Promise<boolean>;
+  markGone(url: string): Promise<void>;
+}
+
+export function createDeliveryStore(deps: { redis: RedisClient; keys: Keys; retentionSeconds: number }): DeliveryStore {
+  const { redis, keys, retentionSeconds } = deps;
+  return {
+    async get(id) {
+      return decodeDelivery(await redis.hgetall(keys.delivery(id)));
+    },
+    async save(record) {
+      const listKey = keys.paymentDeliveries(record.paymentId);
+      await redis
+        .multi()
+        .hset(keys.delivery(record.id), encodeDelivery(record))
+        .expire(keys.delivery(record.id), retentionSeconds)
+        .zadd(listKey, 'NX', record.createdAt, record.id)
+        .expire(listKey, retentionSeconds)
+        .exec();
+    },
+    async listForPayment(paymentId) {
+      const ids = await redis.zrange(keys.paymentDeliveries(paymentId), 0, 199);
+      const records = await Promise.all(ids.map((id) => this.get(id)));
+      return records.filter((r): r is DeliveryRecord => r !== null);
+    },
+    async isGone(url) {
+      return (await redis.sismember(keys.goneTargets, url)) === 1;
+    },
+    async markGone(url) {
+      await redis.sadd(keys.goneTargets, url);
+    },
+  };
+}

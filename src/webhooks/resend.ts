@@ -1,0 +1,61 @@
+import type { Clock } from '../clock.js';
+import { AppError } from '../errors.js';
+import type { Scheduler } from '../jobs/scheduler.js';
+import type { Keys } from '../store/keys.js';
+import type { RedisClient } from '../store/redis.js';
+import { parseDeliveryId, type DeliveryRecord, type DeliveryStore } from './delivery-store.js';
+import { hookMember } from './webhook-sender.js';
+
+export interface ResendDeps {
+  redis: RedisClient;
+  keys: Keys;
+  deliveries: DeliveryStore;
+  scheduler: Scheduler;
+  clock: Clock;
+}
+
+/**
+ * Starts a delivery over (the shop asked, e.g. after fixing its receiver): a fresh retry schedule,
+ * the first attempt now, the same `webhook-id` so the receiver can tell it is the same event.
+ * A URL that answered 410 stays gone; an attempt in flight is not doubled.
+ */
+export async function resendDelivery(deps: ResendDeps, deliveryId: string): Promise<DeliveryRecord> {
+  const parsed = parseDeliveryId(deliveryId);
+  const record = parsed ? await deps.deliveries.get(deliveryId) : null;
+  if (!parsed || !record) throw new AppError('delivery_not_found', 404, 'No such webhook delivery.');
+  if (record.state === 'gone' || (await deps.deliveries.isGone(record.url)))
+    throw new AppError('webhook_target_gone', 409, 'The receiver answered 410 Gone; nothing more is sent to this URL.');
+  if ((await deps.redis.exists(deps.keys.event(record.eventId))) === 0)
+    throw new AppError('delivery_not_found', 404, 'The event of this delivery is no longer kept.');
+  const member = hookMember(parsed.eventId, parsed.target);
+  if ((await deps.redis.zscore(deps.keys.leases, member)) !== null)
+    throw new AppError('delivery_in_progress', 409, 'An attempt of this delivery is in progress.');
+  const now = deps.clock.now();
+  const restarted: DeliveryRecord = { ...record, state: 'pending', roundAttempts: 0, nextAttemptAt: now, updatedAt: now };
+  await deps.deliveries.save(restarted);
+  await deps.scheduler.schedule(member, now);
+  await deps.scheduler.wake();
+  return restarted;
+}
+
+/** The delivery as GET /webhooks/deliveries shows it (snake_case, ISO times). */
+export function toDeliveryView(r: DeliveryRecord) {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    id: r.id,
+    event_id: r.eventId,
+    event_type: r.eventType,
+    payment_id: r.paymentId,
+    target: r.target === 'g' ? 'webhook_url' : 'callback_url',
+    url: r.url,
+    state: r.state,
+    attempts: r.attempts,
+    last_status: r.lastStatus,
+    last_error: r.lastError,
+    next_attempt_at: iso(r.nextAttemptAt),
+    delivered_at: iso(r.deliveredAt),
+    created_at: iso(r.createdAt),
+    updated_at: iso(r.updatedAt),
+    history: r.history.map((a) => ({ at: iso(a.at), status: a.status, error: a.error, duration_ms: a.durationMs })),
+  };
+}

@@ -1,0 +1,256 @@
+import { z } from 'zod';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { HandlerResult } from '../jobs/worker-loop.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Keys } from '../store/keys.js';
+import type { PaymentStore } from '../store/payment-store.js';
+import type { RedisClient } from '../store/redis.js';
+import {
+  deliveryIdFor,
+  type DeliveryRecord,
+  type DeliveryStore,
+  type DeliveryTarget,
+} from './delivery-store.js';
+import { signWebhook } from './signing.js';
+import type { PostOutcome, WebhookClient } from './webhook-client.js';
+
+/**
+ * The `hook` work handler: delivers one event to one target (DESIGN.md "Webhooks"). The item was
+ * scheduled by the transition script in the same step as the status change (the outbox), so every
+ * event is delivered at least once while its attempts last; a crash mid-attempt leaves a lease that
+ * expires, and the attempt is repeated with the same `webhook-id` for the receiver to deduplicate.
+ */
+
+/** Work item kind, as the state machine names it (`hook:<eventId>:<g|c>`). */
+export const HOOK_KIND = 'hook';
+
+/** Per-process cap of attempts in flight to one receiver origin; more are deferred a little. */
+export const MAX_IN_FLIGHT_PER_TARGET = 8;
+/** How long an item waits when its receiver is at the cap, or an earlier event is not settled yet. */
+const DEFER_MS = 150;
+
+const eventBodySchema = z.object({
+  type: z.string(),
+  timestamp: z.string(),
+  data: z.object({ id: z.string() }),
+});
+
+export interface WebhookSenderDeps {
+  redis: RedisClient;
+  keys: Keys;
+  store: PaymentStore;
+  deliveries: DeliveryStore;
+  client: WebhookClient;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  config: Config['webhooks'];
+  maxInFlightPerTarget?: number;
+}
+
+interface LoadedEvent {
+  eventId: string;
+  type: string;
+  paymentId: string;
+  body: string;
+}
+
+type DeliveryResult = 'delivered' | 'retry' | 'failed' | 'gone' | 'blocked' | 'expired' | 'skipped';
+
+export function hookMember(eventId: string, target: DeliveryTarget): string {
+  return `${HOOK_KIND}:${eventId}:${target}`;
+}
+
+export function parseHookArg(arg: string): { eventId: string; target: DeliveryTarget } | null {
+  const m = /^(msg_[a-z2-7]+):([gc])$/.exec(arg);
+  return m?.[1] && m[2] ? { eventId: m[1], target: m[2] as DeliveryTarget } : null;
+}
+
+export function createWebhookSender(deps: WebhookSenderDeps) {
+  const { redis, keys, deliveries, clock, logger, metrics, config } = deps;
+  const cap = deps.maxInFlightPerTarget ?? MAX_IN_FLIGHT_PER_TARGET;
+  const inFlight = new Map<string, number>();
+
+  function count(result: DeliveryResult): void {
+    metrics.webhookDeliveries.inc({ result });
+  }
+
+  async function loadEvent(eventId: string): Promise<LoadedEvent | null> {
+    const body = await redis.hget(keys.event(eventId), 'body');
+    if (!body) return null;
+    const parsed = eventBodySchema.safeParse(JSON.parse(body));
+    if (!parsed.success) return null;
+    return { eventId, type: parsed.data.type, paymentId: parsed.data.data.id, body };
+  }
+
+  /** `g` is the shop's WEBHOOK_URL; `c` the checkout's callback_url, re-checked against the allow-list. */
+  async function resolveTarget(target: DeliveryTarget, paymentId: string): Promise<{ url: string; allowed: boolean } | null> {
+    if (target === 'g') return config.url ? { url: config.url, allowed: true } : null;
+    const payment = await deps.store.get(paymentId);
+    if (!payment?.callbackUrl) return null;
+    const origin = URL.canParse(payment.callbackUrl) ? new URL(payment.callbackUrl).origin : '';
+    return { url: payment.callbackUrl, allowed: config.callbackAllowedOrigins.includes(origin) };
+  }
+
+  function newRecord(event: LoadedEvent, target: DeliveryTarget, url: string): DeliveryRecord {
+    const now = clock.now();
+    return {
+      id: deliveryIdFor(event.eventId, target),
+      eventId: event.eventId,
+      eventType: event.type,
+      paymentId: event.paymentId,
+      target,
+      url,
+      state: 'pending',
+      attempts: 0,
+      roundAttempts: 0,
+      lastStatus: null,
+      lastError: null,
+      nextAttemptAt: now,
+      createdAt: now,
+      updatedAt: now,
+      deliveredAt: null,
+      history: [],
+    };
+  }
+
+  async function settle(record: DeliveryRecord, state: DeliveryRecord['state'], error: string | null, result: DeliveryResult) {
+    const now = clock.now();
+    await deliveries.save({ ...record, state, lastError: error ?? record.lastError, nextAttemptAt: null, updatedAt: now });
+    count(result);
+    return { done: true } as const;
+  }
+
+  /**
+   * Order per payment and target: event n is sent only once every earlier event of the payment for
+   * the same target is settled (delivered, gone or given up), i.e. its work item is neither waiting
+   * nor leased. Returns when to look again, or null to go ahead.
+   */
+  async function waitForEarlierEvents(event: LoadedEvent, target: DeliveryTarget): Promise<number | null> {
+    const entries = await redis.xrange(keys.paymentEvents(event.paymentId), '-', '+');
+    const earlier: string[] = [];
+    for (const [, fields] of entries) {
+      const id = fieldOf(fields, 'event_id');
+      if (id === event.eventId) break;
+      if (id && fieldOf(fields, 'status') !== 'processing') earlier.push(hookMember(id, target));
+    }
+    if (earlier.length === 0) return null;
+    const pipeline = redis.pipeline();
+    for (const member of earlier) pipeline.zscore(keys.due, member).zscore(keys.leases, member);
+    const scores = ((await pipeline.exec()) ?? []).map(([, v]) => (v === null ? null : Number(v)));
+    const now = clock.now();
+    let at: number | null = null;
+    for (let i = 0; i < scores.length; i += 2) {
+      const due = scores[i] ?? null;
+      const leased = scores[i + 1] ?? null;
+      if (due !== null) at = Math.max(at ?? 0, due + DEFER_MS, now + DEFER_MS);
+      else if (leased !== null) at = Math.max(at ?? 0, now + DEFER_MS);
+    }
+    return at;
+  }
+
+  function tryAcquire(origin: string): boolean {
+    const n = inFlight.get(origin) ?? 0;
+    if (n >= cap) return false;
+    inFlight.set(origin, n + 1);
+    return true;
+  }
+
+  function release(origin: string): void {
+    const n = (inFlight.get(origin) ?? 1) - 1;
+    if (n <= 0) inFlight.delete(origin);
+    else inFlight.set(origin, n);
+  }
+
+  async function attempt(event: LoadedEvent, url: string, secret: string): Promise<{ outcome: PostOutcome; at: number; durationMs: number }> {
+    const at = clock.now();
+    const headers = signWebhook(secret, event.eventId, new Date(at), event.body);
+    const started = performance.now();
+    const outcome = await deps.client.post(url, { ...headers }, event.body);
+    return { outcome, at, durationMs: Math.round(performance.now() - started) };
+  }
+
+  /** Attempt n (0-based) waits schedule[n] seconds after attempt n−1; a longer Retry-After wins. */
+  function nextAttemptAt(roundAttempts: number, retryAfterMs: number | null): number | null {
+    const waitSeconds = config.retryScheduleSeconds[roundAttempts];
+    if (waitSeconds === undefined) return null;
+    return clock.now() + Math.max(waitSeconds * 1000, retryAfterMs ?? 0);
+  }
+
+  async function recordOutcome(record: DeliveryRecord, result: Awaited<ReturnType<typeof attempt>>): Promise<HandlerResult> {
+    const { outcome } = result;
+    const status = outcome.kind === 'blocked' ? null : outcome.status;
+    const error = outcome.kind === 'retry' || outcome.kind === 'blocked' ? outcome.error : null;
+    const tried: DeliveryRecord = {
+      ...record,
+      attempts: record.attempts + 1,
+      roundAttempts: record.roundAttempts + 1,
+      lastStatus: status,
+      lastError: error,
+      history: [...record.history, { at: result.at, status, error, durationMs: result.durationMs }],
+    };
+    logger.info({ delivery: record.id, event: record.eventId, target: new URL(record.url).origin, status, error, attempt: tried.attempts }, 'webhook attempt');
+    switch (outcome.kind) {
+      case 'delivered':
+        await deliveries.save({ ...tried, state: 'delivered', deliveredAt: clock.now(), nextAttemptAt: null, updatedAt: clock.now() });
+        count('delivered');
+        return { done: true };
+      case 'gone':
+        // 410: the receiver says this URL is gone for good; nothing more is sent to it.
+        await deliveries.markGone(record.url);
+        return settle(tried, 'gone', 'gone', 'gone');
+      case 'blocked':
+        return settle(tried, 'failed', outcome.error, 'blocked');
+      case 'retry': {
+        const at = nextAttemptAt(tried.roundAttempts, outcome.retryAfterMs);
+        if (at === null) return settle(tried, 'failed', outcome.error, 'failed');
+        await deliveries.save({ ...tried, nextAttemptAt: at, updatedAt: clock.now() });
+        count('retry');
+        return { at };
+      }
+    }
+  }
+
+  async function deliver(event: LoadedEvent, target: DeliveryTarget): Promise<HandlerResult> {
+    const resolved = await resolveTarget(target, event.paymentId);
+    if (!resolved) {
+      count('skipped');
+      return { done: true };
+    }
+    const existing = await deliveries.get(deliveryIdFor(event.eventId, target));
+    const record = existing ?? newRecord(event, target, resolved.url);
+    // Settled already (the lease of a finished attempt expired before it was released): nothing to do.
+    if (record.state !== 'pending') return { done: true };
+    if (!resolved.allowed) return settle(record, 'failed', 'origin_not_allowed', 'blocked');
+    if (!config.secret) return settle(record, 'failed', 'no_webhook_secret', 'failed');
+    if (await deliveries.isGone(resolved.url)) return settle(record, 'gone', 'target_gone', 'gone');
+    if (!existing) await deliveries.save(record);
+    const wait = await waitForEarlierEvents(event, target);
+    if (wait !== null) return { at: wait };
+    const origin = new URL(resolved.url).origin;
+    if (!tryAcquire(origin)) return { at: clock.now() + DEFER_MS + Math.floor(Math.random() * DEFER_MS) };
+    try {
+      return await recordOutcome(record, await attempt(event, resolved.url, config.secret));
+    } finally {
+      release(origin);
+    }
+  }
+
+  return async function handleHook(arg: string): Promise<HandlerResult> {
+    const item = parseHookArg(arg);
+    const event = item ? await loadEvent(item.eventId) : null;
+    if (!item || !event) {
+      // The event outlived its retention (or the item is malformed): nothing left to deliver.
+      count('expired');
+      return { done: true };
+    }
+    return deliver(event, item.target);
+  };
+}
+
+function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}

@@ -99,6 +99,21 @@ function encodeDelivery(r: DeliveryRecord): Record<string, string> {
   };
 }
 
+/**
+ * Records in the order of the payment's events (the stream), global target first: creation times
+ * tie within a millisecond, the stream order does not.
+ */
+function sortByEventOrder(records: DeliveryRecord[], stream: [string, string[]][]): DeliveryRecord[] {
+  const position = new Map<string, number>();
+  stream.forEach(([, fields], i) => {
+    const at = fields.indexOf('event_id');
+    const id = at >= 0 ? fields[at + 1] : undefined;
+    if (id) position.set(id, i);
+  });
+  const rank = (r: DeliveryRecord) => (position.get(r.eventId) ?? Number.MAX_SAFE_INTEGER) * 2 + (r.target === 'g' ? 0 : 1);
+  return [...records].sort((a, b) => rank(a) - rank(b) || a.createdAt - b.createdAt);
+}
+
 export interface DeliveryStore {
   get(id: string): Promise<DeliveryRecord | null>;
   /** Writes the record and lists it under its payment, both kept for the retention period. */
@@ -125,9 +140,12 @@ export function createDeliveryStore(deps: { redis: RedisClient; keys: Keys; rete
         .exec();
     },
     async listForPayment(paymentId) {
-      const ids = await redis.zrange(keys.paymentDeliveries(paymentId), 0, 199);
-      const records = await Promise.all(ids.map((id) => this.get(id)));
-      return records.filter((r): r is DeliveryRecord => r !== null);
+      const [ids, stream] = await Promise.all([
+        redis.zrange(keys.paymentDeliveries(paymentId), 0, 199),
+        redis.xrange(keys.paymentEvents(paymentId), '-', '+'),
+      ]);
+      const records = (await Promise.all(ids.map((id) => this.get(id)))).filter((r): r is DeliveryRecord => r !== null);
+      return sortByEventOrder(records, stream);
     },
     async isGone(url) {
       return (await redis.sismember(keys.goneTargets, url)) === 1;

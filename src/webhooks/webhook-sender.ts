@@ -29,7 +29,7 @@ export const HOOK_KIND = 'hook';
 /** Per-process cap of attempts in flight to one receiver origin; more are deferred a little. */
 export const MAX_IN_FLIGHT_PER_TARGET = 8;
 /** How long an item waits when its receiver is at the cap, or an earlier event is not settled yet. */
-const DEFER_MS = 150;
+const DEFER_MS = 50;
 
 const eventBodySchema = z.object({
   type: z.string(),

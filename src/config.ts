@@ -72,7 +72,7 @@ const envSchema = z.object({
     .string()
     .refine((s) => s.split(' ').includes('openid'), 'must hold openid')
     .default('openid profile'),
-  CIBA_REQUESTED_EXPIRY: int(10, 3600).default(200),
+  CIBA_REQUESTED_EXPIRY: int(1, 3600).default(200),
   CIBA_SIGNED_REQUEST: bool.default(false),
   // callbacks
   WEBHOOK_URL: url.optional(),

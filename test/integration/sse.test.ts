@@ -1,0 +1,228 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { createErrorHandler } from '../../src/http/problem.js';
+import { createSseRoutes } from '../../src/http/sse-routes.js';
+import { createLogger } from '../../src/logger.js';
+import { createChangeFeed } from '../../src/webhooks/change-feed.js';
+import type { Service } from '../../src/service.js';
+import {
+  deletePrefix,
+  newTestPayment,
+  newWebhookSecret,
+  paymentMover,
+  serviceEnv,
+  startTestService,
+} from '../support/webhook-receiver.js';
+
+const CERTS = join(tmpdir(), 'ciba-checkout-test-certs');
+let env: Record<string, string>;
+let service: Service;
+let apiOnly: Service;
+let mover: ReturnType<typeof paymentMover>;
+
+beforeAll(async () => {
+  // No WEBHOOK_URL: this file is about the event stream only.
+  env = serviceEnv(CERTS, { WEBHOOK_SECRET: newWebhookSecret() });
+  service = await startTestService(env);
+  apiOnly = await startTestService(env, 'api');
+  mover = paymentMover(service);
+});
+
+afterAll(async () => {
+  await apiOnly.close();
+  await deletePrefix(service.redis, env.REDIS_PREFIX ?? 'never');
+  await service.close();
+});
+
+interface SseFrame {
+  id?: string;
+  event?: string;
+  data?: string;
+  retry?: string;
+}
+
+/** A minimal EventSource over undici: frames as they arrive, and whether the server ended the stream. */
+async function openEvents(url: string, headers: Record<string, string> = {}) {
+  const controller = new AbortController();
+  const res = await request(url, { headers: { accept: 'text/event-stream', ...headers }, signal: controller.signal });
+  const frames: SseFrame[] = [];
+  const state = { ended: false };
+  const reading = (async () => {
+    let buffer = '';
+    try {
+      for await (const chunk of res.body) {
+        buffer += (chunk as Buffer).toString('utf8');
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const frame: SseFrame = {};
+          for (const line of block.split('\n')) {
+            const m = /^(id|event|data|retry): ?(.*)$/.exec(line);
+            if (m?.[1]) frame[m[1] as keyof SseFrame] = m[2] ?? '';
+          }
+          if (Object.keys(frame).length > 0) frames.push(frame);
+        }
+      }
+      state.ended = true;
+    } catch {
+      // aborted by the test
+    }
+  })();
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    frames,
+    events: () => frames.filter((f) => f.event !== undefined),
+    state,
+    ended: reading,
+    async waitFor(predicate: () => boolean, timeoutMs = 5000) {
+      const until = Date.now() + timeoutMs;
+      while (!predicate()) {
+        if (Date.now() > until) throw new Error(`SSE: condition not met (${JSON.stringify(frames)})`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    close() {
+      controller.abort();
+    },
+  };
+}
+
+const statusOf = (f: SseFrame) => (JSON.parse(f.data ?? '{}') as { status?: string }).status;
+
+describe('GET /payments/{id}/events', () => {
+  test('when a payment changes status, then the client gets each change as an SSE event, and the stream ends after a terminal status', async () => {
+    const { record, clientSecret } = newTestPayment();
+    await mover.create(record);
+    const sse = await openEvents(`${service.url ?? ''}/payments/${record.id}/events`, { authorization: `Bearer ${clientSecret}` });
+    expect(sse.status).toBe(200);
+    expect(sse.headers['content-type']).toContain('text/event-stream');
+    expect(sse.headers['cache-control']).toBe('no-store');
+    expect(sse.headers['x-accel-buffering']).toBe('no');
+
+    await sse.waitFor(() => sse.events().length === 1);
+    expect(sse.frames[0]?.retry).toBe('3000');
+    await mover.move(record.id, 'authorized');
+    await sse.waitFor(() => sse.events().length === 2);
+    await mover.move(record.id, 'processing');
+    await mover.move(record.id, 'succeeded');
+    await sse.ended;
+
+    expect(sse.state.ended).toBe(true);
+    const events = sse.events();
+    expect(events.map((f) => f.event)).toEqual(['payment.pending_authorization', 'payment.authorized', 'payment.processing', 'payment.succeeded']);
+    expect(events.map(statusOf)).toEqual(['pending_authorization', 'authorized', 'processing', 'succeeded']);
+    expect(events.every((f) => /^\d+-\d+$/.test(f.id ?? ''))).toBe(true);
+    expect(JSON.parse(events[0]?.data ?? '{}')).toMatchObject({ id: record.id, amount: 1290, currency: 'eur' });
+    expect(events[0]?.data).not.toContain('secret');
+  });
+
+  test('when the client resumes with Last-Event-ID (or ?last_event_id=), then it gets only the later events', async () => {
+    const { record, clientSecret } = newTestPayment();
+    await mover.create(record);
+    await mover.move(record.id, 'authorized');
+    const first = await openEvents(`${service.url ?? ''}/payments/${record.id}/events?client_secret=${clientSecret}`);
+    await first.waitFor(() => first.events().length === 2);
+    first.close();
+    const [pending, authorized] = first.events();
+
+    await mover.move(record.id, 'canceled');
+    const resumed = await openEvents(`${service.url ?? ''}/payments/${record.id}/events?client_secret=${clientSecret}`, {
+      'last-event-id': pending?.id ?? '',
+    });
+    await resumed.ended;
+    expect(resumed.events().map((f) => f.id)).toEqual([authorized?.id, expect.any(String)]);
+    expect(resumed.events().map((f) => f.event)).toEqual(['payment.authorized', 'payment.canceled']);
+
+    const byQuery = await openEvents(
+      `${service.url ?? ''}/payments/${record.id}/events?client_secret=${clientSecret}&last_event_id=${authorized?.id ?? ''}`,
+    );
+    await byQuery.ended;
+    expect(byQuery.events().map((f) => f.event)).toEqual(['payment.canceled']);
+
+    // Resuming after the terminal event: the stream ends at once, with nothing sent twice.
+    const done = await openEvents(`${service.url ?? ''}/payments/${record.id}/events?client_secret=${clientSecret}`, {
+      'last-event-id': resumed.events()[1]?.id ?? '',
+    });
+    await done.ended;
+    expect(done.events()).toHaveLength(0);
+  });
+
+  test('when the client secret is missing or wrong, then 404 as for an unknown payment', async () => {
+    const { record } = newTestPayment();
+    await mover.create(record);
+    for (const headers of [{}, { authorization: `Bearer ${record.id}_secret_wrong` }]) {
+      const res = await request(`${service.url ?? ''}/payments/${record.id}/events`, { headers });
+      expect(res.statusCode).toBe(404);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+      expect(((await res.body.json()) as { code: string }).code).toBe('payment_not_found');
+    }
+  });
+
+  test('when another instance changes the payment, then a client of an API-only instance sees it (pub/sub)', async () => {
+    const { record, clientSecret } = newTestPayment();
+    await mover.create(record);
+    const sse = await openEvents(`${apiOnly.url ?? ''}/payments/${record.id}/events`, { authorization: `Bearer ${clientSecret}` });
+    await sse.waitFor(() => sse.events().length === 1);
+    const changedAt = Date.now();
+    await mover.move(record.id, 'failed', 'access_denied');
+    await sse.ended;
+    expect(sse.events().map((f) => f.event)).toEqual(['payment.pending_authorization', 'payment.failed']);
+    expect(JSON.parse(sse.events()[1]?.data ?? '{}')).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
+    expect(Date.now() - changedAt).toBeLessThan(1000);
+  });
+
+  test('when many clients watch and leave, then changes still reach the ones that stay', async () => {
+    const { record, clientSecret } = newTestPayment();
+    await mover.create(record);
+    const url = `${service.url ?? ''}/payments/${record.id}/events`;
+    const clients = await Promise.all(Array.from({ length: 10 }, () => openEvents(url, { authorization: `Bearer ${clientSecret}` })));
+    await Promise.all(clients.map((c) => c.waitFor(() => c.events().length === 1)));
+    for (const c of clients.slice(0, 5)) c.close();
+    await mover.move(record.id, 'canceled');
+    const staying = clients.slice(5);
+    await Promise.all(staying.map((c) => c.ended));
+    expect(staying.every((c) => c.events().length === 2 && c.state.ended)).toBe(true);
+  });
+});
+
+describe('SSE stream lifecycle', () => {
+  test('when the stream is idle, then heartbeats flow; when the client leaves, then its listener is removed', async () => {
+    const logger = createLogger('silent');
+    const feed = createChangeFeed({ redis: service.redis, keys: service.keys, logger });
+    const app = express();
+    app.use(createSseRoutes({ store: service.store, redis: service.redis, keys: service.keys, feed, logger, shopApiKey: undefined, heartbeatMs: 50 }));
+    app.use(createErrorHandler(logger));
+    const server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { record, clientSecret } = newTestPayment();
+      await mover.create(record);
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/payments/${record.id}/events`;
+      const res = await request(url, { headers: { authorization: `Bearer ${clientSecret}` } });
+      let text = '';
+      const reading = (async () => {
+        for await (const chunk of res.body) text += (chunk as Buffer).toString('utf8');
+      })().catch(() => undefined);
+      const until = Date.now() + 3000;
+      while (text.split(': ping').length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      expect(text.split(': ping\n\n').length).toBeGreaterThanOrEqual(3);
+      expect(feed.listenerCount()).toBe(1);
+
+      res.body.destroy();
+      await reading;
+      const gone = Date.now() + 2000;
+      while (feed.listenerCount() > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 10));
+      expect(feed.listenerCount()).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+      await feed.close();
+    }
+  });
+});

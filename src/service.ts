@@ -8,6 +8,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createBankAgent, createCibaClient } from './ciba/index.js';
 import { createBankClient } from './bank/payment-client.js';
 import { createApp } from './http/app.js';
+import { createDocsRoutes } from './http/docs-routes.js';
 import { createRateLimits } from './http/rate-limits.js';
 import { loadCatalog } from './payments/catalog.js';
 import { createCheckoutService } from './payments/checkout.js';
@@ -153,7 +154,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
           },
         },
       },
-      routers: ext.routers ?? [],
+      routers: [createDocsRoutes(), ...(ext.routers ?? [])],
     });
     server = createServer(app);
     server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout

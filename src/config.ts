@@ -93,6 +93,7 @@ const envSchema = z.object({
   RATE_LIMIT_LOGIN_HINT_PER_MINUTE: int(0, 1_000_000).default(5),
   // worker
   WORKER_CONCURRENCY: int(1, 10_000).default(256),
+  WORKER_LEASE_MS: int(1000, 3_600_000).default(60_000),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -149,6 +150,8 @@ export interface Config {
   };
   limits: { checkoutPerMinute: number; loginHintPerMinute: number };
   workerConcurrency: number;
+  /** How long a worker holds claimed work before another may take it over (longer than any bank call). */
+  workerLeaseMs: number;
 }
 
 export class ConfigError extends Error {
@@ -179,6 +182,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   requireCredentials(e);
   if (e.CIBA_SIGNED_REQUEST && !e.BANK_SIGNING_KEY)
     throw new ConfigError('BANK_SIGNING_KEY: is required when CIBA_SIGNED_REQUEST=true');
+  // A lease shorter than a bank call would let a second worker take over work still in hand.
+  if (e.WORKER_LEASE_MS <= Math.max(e.BANK_TIMEOUT_MS, e.WEBHOOK_TIMEOUT_MS))
+    throw new ConfigError('WORKER_LEASE_MS: must be longer than BANK_TIMEOUT_MS and WEBHOOK_TIMEOUT_MS');
   if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) throw new ConfigError('WEBHOOK_SECRET: is required when WEBHOOK_URL is set');
   return {
     port: e.PORT,
@@ -234,6 +240,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       loginHintPerMinute: e.RATE_LIMIT_LOGIN_HINT_PER_MINUTE,
     },
     workerConcurrency: e.WORKER_CONCURRENCY,
+    workerLeaseMs: e.WORKER_LEASE_MS,
   };
 }
 

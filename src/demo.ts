@@ -55,11 +55,17 @@ function parseOptions() {
 }
 
 async function redisAnswers(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   probe.on('error', () => undefined);
   try {
     await probe.connect();
-    return (await probe.ping()) === 'PONG';
+    await probe.ping();
+    return true;
   } catch {
     return false;
   } finally {
@@ -71,11 +77,17 @@ async function redisAnswers(url: string): Promise<boolean> {
 async function ensureRedis(url: string): Promise<{ url: string; child: ChildProcess | null }> {
   if (await redisAnswers(url)) return { url, child: null };
   if (spawnSync('redis-server', ['--version']).status !== 0) {
-    console.error(`demo: no Redis answers at ${url} and redis-server is not installed: install it (apt-get install redis-server) or set REDIS_URL.`);
+    console.error(
+      `demo: no Redis answers at ${url} and redis-server is not installed: install it (apt-get install redis-server) or set REDIS_URL.`,
+    );
     process.exit(1);
   }
   const port = 6390;
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
   const privateUrl = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 50 && !(await redisAnswers(privateUrl)); i++) await new Promise((r) => setTimeout(r, 100));
   console.log(`[demo] started a private redis-server on ${privateUrl}`);

@@ -12,7 +12,9 @@ export interface Metrics {
   dueDepth: Gauge<'set'>;
 }
 
-export function createMetrics(options: { defaultMetrics?: boolean; depth?: () => Promise<{ due: number; leased: number }> } = {}): Metrics {
+export function createMetrics(
+  options: { defaultMetrics?: boolean; depth?: () => Promise<{ due: number; leased: number }> } = {},
+): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const depth = options.depth;
@@ -25,7 +27,12 @@ export function createMetrics(options: { defaultMetrics?: boolean; depth?: () =>
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
-    checkouts: new Counter({ name: 'checkouts_total', help: 'POST /checkout by outcome code.', labelNames: ['outcome'], registers: [registry] }),
+    checkouts: new Counter({
+      name: 'checkouts_total',
+      help: 'POST /checkout by outcome code.',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
     cibaAnswers: new Counter({
       name: 'ciba_token_answers_total',
       help: 'Token endpoint answers by kind or error code.',

@@ -23,9 +23,6 @@ import { createScheduler, type Scheduler } from './jobs/scheduler.js';
 import { createTokenPoller } from './jobs/token-poller.js';
 import { createWorkerLoop, type Handler, type WorkerLoop } from './jobs/worker-loop.js';
 
-/** How long a worker holds claimed work before another may take it over (longer than any bank call). */
-const LEASE_MS = 60_000;
-
 export interface Service {
   /** Base URL of the API when ROLE runs it, else null. */
   url: string | null;
@@ -43,7 +40,11 @@ export interface ServiceOptions {
   logger: Logger;
   clock?: Clock;
   /** Extra routers and work handlers (webhooks, SSE, docs) registered by their modules. */
-  extensions?: (ctx: ExtensionContext) => { routers?: Router[]; handlers?: Record<string, Handler>; close?: () => Promise<void> };
+  extensions?: (ctx: ExtensionContext) => {
+    routers?: Router[];
+    handlers?: Record<string, Handler>;
+    close?: () => Promise<void>;
+  };
   /** Tests: shorter idle sleep of the worker loop. */
   workerIdleMs?: number;
   metrics?: Metrics;
@@ -70,7 +71,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const redis = createRedis(config.redisUrl);
   const keys = createKeys(config.redisPrefix);
   const store = createPaymentStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
-  const scheduler = createScheduler({ redis, keys, clock, leaseMs: LEASE_MS });
+  const scheduler = createScheduler({ redis, keys, clock, leaseMs: config.workerLeaseMs });
   const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
   const stateMachine = createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } });
   const agent = createBankAgent(config.bank);
@@ -97,12 +98,29 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       ...(options.workerIdleMs !== undefined ? { idleMs: options.workerIdleMs } : {}),
       handlers: {
         poll: createTokenPoller({
-          store, stateMachine, ciba, clock, logger, merchant,
+          store,
+          stateMachine,
+          ciba,
+          clock,
+          logger,
+          merchant,
           tokenKeys: config.tokenEncryptionKeys,
           deliveryMode: config.ciba.deliveryMode,
-          metrics: { cibaAnswer: (answer) => metrics.cibaAnswers.inc({ answer }) },
+          metrics: {
+            cibaAnswer: (answer) => {
+              metrics.cibaAnswers.inc({ answer });
+            },
+          },
         }),
-        submit: createPaymentSubmitter({ store, stateMachine, bank, clock, logger, merchant, tokenKeys: config.tokenEncryptionKeys }),
+        submit: createPaymentSubmitter({
+          store,
+          stateMachine,
+          bank,
+          clock,
+          logger,
+          merchant,
+          tokenKeys: config.tokenEncryptionKeys,
+        }),
         ...ext.handlers,
       },
       onClaimed: (_item, lateMs) => {
@@ -124,7 +142,12 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   if (config.role !== 'worker') {
     const catalog = loadCatalog(config.catalogFile);
     const checkout = createCheckoutService({
-      catalog, ciba, stateMachine, notifications, clock, merchant,
+      catalog,
+      ciba,
+      stateMachine,
+      notifications,
+      clock,
+      merchant,
       deliveryMode: config.ciba.deliveryMode,
       requestedExpiry: config.ciba.requestedExpiry,
     });
@@ -138,7 +161,12 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         checkout,
         catalog,
         idempotency: createIdempotencyStore({ redis, keys }),
-        rateLimits: createRateLimits({ redis, prefix: keys.prefix, checkoutPerMinute: config.limits.checkoutPerMinute, loginHintPerMinute: config.limits.loginHintPerMinute }),
+        rateLimits: createRateLimits({
+          redis,
+          prefix: keys.prefix,
+          checkoutPerMinute: config.limits.checkoutPerMinute,
+          loginHintPerMinute: config.limits.loginHintPerMinute,
+        }),
         callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,
         shopApiKey: config.shopApiKey,
       },
@@ -147,7 +175,10 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       health: {
         isDraining: () => draining,
         checks: {
-          redis: async () => (await redis.ping()) === 'PONG',
+          redis: async () => {
+            await redis.ping(); // rejects while Redis is away
+            return true;
+          },
           bank_discovery: async () => {
             if (!ciba.isReady()) await ciba.ensureDiscovered();
             return ciba.isReady();
@@ -185,9 +216,12 @@ export async function startService(config: Config, options: ServiceOptions): Pro
           });
           s.closeIdleConnections();
           // SSE streams and slow clients get the rest of the shutdown budget, then are cut.
-          setTimeout(() => {
-            s.closeAllConnections();
-          }, Math.min(2000, config.shutdownTimeoutMs)).unref();
+          setTimeout(
+            () => {
+              s.closeAllConnections();
+            },
+            Math.min(2000, config.shutdownTimeoutMs),
+          ).unref();
         });
       }
       await stopping;

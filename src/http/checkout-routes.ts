@@ -21,7 +21,8 @@ export interface CheckoutRouteDeps {
 }
 
 function parseBody(req: Request): CheckoutRequest {
-  if (!req.is('application/json')) throw new AppError('unsupported_media_type', 415, 'Send the checkout as application/json.');
+  if (!req.is('application/json'))
+    throw new AppError('unsupported_media_type', 415, 'Send the checkout as application/json.');
   const parsed = checkoutRequestSchema.safeParse(req.body);
   if (!parsed.success) throw validationError(parsed.error);
   return parsed.data;
@@ -30,9 +31,14 @@ function parseBody(req: Request): CheckoutRequest {
 function assertCallbackAllowed(url: string | undefined, allowed: readonly string[]): void {
   if (url === undefined) return;
   if (!allowed.includes(new URL(url).origin)) {
-    throw new AppError('callback_origin_not_allowed', 422, 'callback_url must be on an origin listed in CALLBACK_ALLOWED_ORIGINS.', {
-      errors: [{ path: '$.callback_url', message: 'origin not allowed' }],
-    });
+    throw new AppError(
+      'callback_origin_not_allowed',
+      422,
+      'callback_url must be on an origin listed in CALLBACK_ALLOWED_ORIGINS.',
+      {
+        errors: [{ path: '$.callback_url', message: 'origin not allowed' }],
+      },
+    );
   }
 }
 
@@ -65,13 +71,25 @@ export function createCheckoutRoutes(deps: CheckoutRouteDeps): Router {
       const claim = await deps.idempotency.claim(scope, key, sha256(JSON.stringify(body)));
       switch (claim.state) {
         case 'mismatch':
-          throw new AppError('idempotency_key_reused', 422, 'This Idempotency-Key was used with a different request body.');
+          throw new AppError(
+            'idempotency_key_reused',
+            422,
+            'This Idempotency-Key was used with a different request body.',
+          );
         case 'in_flight':
-          throw new AppError('idempotency_key_in_use', 409, 'A request with this Idempotency-Key is still being processed.', { retryAfterSeconds: 1 });
+          throw new AppError(
+            'idempotency_key_in_use',
+            409,
+            'A request with this Idempotency-Key is still being processed.',
+            { retryAfterSeconds: 1 },
+          );
         case 'replay':
           if (claim.location) res.setHeader('Location', claim.location);
           res.setHeader('Idempotent-Replayed', 'true');
-          res.status(claim.status).type(claim.status >= 400 ? 'application/problem+json' : 'application/json').send(claim.body);
+          res
+            .status(claim.status)
+            .type(claim.status >= 400 ? 'application/problem+json' : 'application/json')
+            .send(claim.body);
           return;
         case 'new':
           break;
@@ -97,7 +115,11 @@ export function createCheckoutRoutes(deps: CheckoutRouteDeps): Router {
       // Definite answers are kept for replay; retryable ones (429, 5xx) free the key for the retry.
       if (key !== null) {
         if (err instanceof AppError && err.status < 500 && err.status !== 429) {
-          await deps.idempotency.complete(scope, key, { status: err.status, body: JSON.stringify(problemBody(err)), location: null });
+          await deps.idempotency.complete(scope, key, {
+            status: err.status,
+            body: JSON.stringify(problemBody(err)),
+            location: null,
+          });
         } else await deps.idempotency.release(scope, key);
       }
       throw err;

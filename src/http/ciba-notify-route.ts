@@ -13,7 +13,11 @@ import { notifyRequestSchema } from './schemas.js';
  * The bearer token is looked up by its SHA-256, so no stored secret is compared byte by byte.
  * Errors are plain 401/400 (never a redirect, §10.2).
  */
-export function createCibaNotifyRoute(deps: { notifications: NotificationStore; scheduler: Scheduler; clock: Clock }): Router {
+export function createCibaNotifyRoute(deps: {
+  notifications: NotificationStore;
+  scheduler: Scheduler;
+  clock: Clock;
+}): Router {
   const router = Router();
   router.post('/ciba/notify', async (req, res) => {
     const header = req.get('authorization');

@@ -19,7 +19,11 @@ export function createHealthRoutes(deps: HealthDeps): Router {
       Object.entries(deps.checks).map(async ([name, check]) => {
         results[name] = await Promise.race([
           check().catch(() => false),
-          new Promise<boolean>((r) => setTimeout(() => r(false), 1000).unref()),
+          new Promise<boolean>((r) => {
+            setTimeout(() => {
+              r(false);
+            }, 1000).unref();
+          }),
         ]);
       }),
     );

@@ -21,7 +21,8 @@ export function isShopKey(presented: string | null, shopApiKey: string | undefin
 }
 
 export function requireShopKey(req: Request, shopApiKey: string | undefined): void {
-  if (!isShopKey(bearer(req), shopApiKey)) throw new AppError('unauthorized', 401, 'This route needs the shop API key.');
+  if (!isShopKey(bearer(req), shopApiKey))
+    throw new AppError('unauthorized', 401, 'This route needs the shop API key.');
 }
 
 const NOT_FOUND = () => new AppError('payment_not_found', 404, 'No such payment.');

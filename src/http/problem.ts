@@ -46,7 +46,8 @@ export function sendProblem(res: Response, error: AppError): void {
   const body = problemBody(error);
   const requestId = res.getHeader('x-request-id');
   if (typeof requestId === 'string') body.request_id = requestId;
-  if (error.extra.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(Math.ceil(error.extra.retryAfterSeconds)));
+  if (error.extra.retryAfterSeconds !== undefined)
+    res.setHeader('Retry-After', String(Math.ceil(error.extra.retryAfterSeconds)));
   res.status(error.status).type('application/problem+json').send(JSON.stringify(body));
 }
 
@@ -62,8 +63,10 @@ export function validationError(err: ZodError, where = 'body'): AppError {
 
 /** Errors thrown by body-parser and friends carry `status`/`type`. */
 function fromHttpError(err: { status?: unknown; type?: unknown }): AppError | null {
-  if (err.type === 'entity.too.large') return new AppError('body_too_large', 413, 'The request body is larger than 16 KiB.');
-  if (err.type === 'entity.parse.failed') return new AppError('malformed_json', 400, 'The request body is not valid JSON.');
+  if (err.type === 'entity.too.large')
+    return new AppError('body_too_large', 413, 'The request body is larger than 16 KiB.');
+  if (err.type === 'entity.parse.failed')
+    return new AppError('malformed_json', 400, 'The request body is not valid JSON.');
   if (err.type === 'charset.unsupported' || err.type === 'encoding.unsupported')
     return new AppError('unsupported_encoding', 415, 'The request body encoding is not supported.');
   if (typeof err.status === 'number' && err.status >= 400 && err.status < 500)
@@ -81,7 +84,10 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     let problem: AppError;
     if (err instanceof AppError) problem = err;
     else if (err instanceof ZodError) problem = validationError(err);
-    else problem = (typeof err === 'object' && err !== null && fromHttpError(err)) || new AppError('internal_error', 500, 'Something went wrong on our side.');
+    else
+      problem =
+        (typeof err === 'object' && err !== null && fromHttpError(err)) ||
+        new AppError('internal_error', 500, 'Something went wrong on our side.');
     const log = problem.status >= 500 ? logger.error.bind(logger) : logger.debug.bind(logger);
     log({ err: problem.status >= 500 ? err : undefined, code: problem.code, path: req.path }, 'request failed');
     sendProblem(res, problem);

@@ -14,7 +14,13 @@ export interface RateLimits {
 
 function limiter(redis: RedisClient, keyPrefix: string, perMinute: number) {
   if (perMinute === 0) return null;
-  return new RateLimiterRedis({ storeClient: redis, keyPrefix, points: perMinute, duration: 60, rejectIfRedisNotReady: true });
+  return new RateLimiterRedis({
+    storeClient: redis,
+    keyPrefix,
+    points: perMinute,
+    duration: 60,
+    rejectIfRedisNotReady: true,
+  });
 }
 
 async function consume(l: RateLimiterRedis | null, key: string, detail: string): Promise<void> {
@@ -23,19 +29,30 @@ async function consume(l: RateLimiterRedis | null, key: string, detail: string):
     await l.consume(key);
   } catch (err) {
     if (err instanceof RateLimiterRes) {
-      throw new AppError('rate_limited', 429, detail, { retryAfterSeconds: Math.max(1, Math.ceil(err.msBeforeNext / 1000)) });
+      throw new AppError('rate_limited', 429, detail, {
+        retryAfterSeconds: Math.max(1, Math.ceil(err.msBeforeNext / 1000)),
+      });
     }
     throw err;
   }
 }
 
-export function createRateLimits(deps: { redis: RedisClient; prefix: string; checkoutPerMinute: number; loginHintPerMinute: number }): RateLimits {
+export function createRateLimits(deps: {
+  redis: RedisClient;
+  prefix: string;
+  checkoutPerMinute: number;
+  loginHintPerMinute: number;
+}): RateLimits {
   const byIp = limiter(deps.redis, `${deps.prefix}rl:ip`, deps.checkoutPerMinute);
   const byHint = limiter(deps.redis, `${deps.prefix}rl:hint`, deps.loginHintPerMinute);
   return {
     checkoutByIp: (ip) => consume(byIp, ip, 'Too many checkouts from this address; wait a little.'),
     // Hashed: login hints identify bank customers and do not belong in Redis keys in the clear.
     checkoutByLoginHint: (hint) =>
-      consume(byHint, sha256(hint), 'Too many payment requests for this bank customer; wait a little before trying again.'),
+      consume(
+        byHint,
+        sha256(hint),
+        'Too many payment requests for this bank customer; wait a little before trying again.',
+      ),
   };
 }

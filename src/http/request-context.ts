@@ -22,7 +22,14 @@ export function requestContext(logger: Logger, metrics: Metrics): RequestHandler
       metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
       if (route === '/livez' || route === '/readyz' || route === '/metrics') return;
       logger.info(
-        { requestId, method: req.method, path: req.path, route, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+        {
+          requestId,
+          method: req.method,
+          path: req.path,
+          route,
+          status: res.statusCode,
+          ms: Math.round(seconds * 1e4) / 10,
+        },
         'request',
       );
     });
@@ -39,7 +46,10 @@ export function storefrontCors(origin: string | undefined): RequestHandler {
       res.setHeader('Access-Control-Expose-Headers', 'Location, Retry-After, X-Request-Id');
       if (req.method === 'OPTIONS') {
         res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
-        res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Request-Id');
+        res.setHeader(
+          'Access-Control-Allow-Headers',
+          'Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Request-Id',
+        );
         res.setHeader('Access-Control-Max-Age', '600');
         res.status(204).end();
         return;

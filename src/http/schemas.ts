@@ -19,9 +19,15 @@ export const checkoutRequestSchema = z.strictObject({
     .min(1)
     .max(256)
     .regex(/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/, 'must be printable ASCII without leading or trailing spaces'),
-  callback_url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+  callback_url: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .optional(),
   metadata: z
-    .record(z.string().regex(/^[A-Za-z0-9_.-]{1,40}$/, 'keys are 1–40 letters, digits, dot, dash or underscore'), z.string().max(500))
+    .record(
+      z.string().regex(/^[A-Za-z0-9_.-]{1,40}$/, 'keys are 1–40 letters, digits, dot, dash or underscore'),
+      z.string().max(500),
+    )
     .refine((m) => Object.keys(m).length <= 20, 'at most 20 keys')
     .optional(),
 });
@@ -47,4 +53,8 @@ export const checkoutResponseSchema = paymentSchema.extend({ client_secret: z.st
 
 export const notifyRequestSchema = z.strictObject({ auth_req_id: z.string().min(1).max(1024) });
 
-export const idempotencyKeySchema = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII');
+export const idempotencyKeySchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII');

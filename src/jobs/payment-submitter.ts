@@ -33,7 +33,9 @@ export function createPaymentSubmitter(deps: {
     const current = await store.get(paymentId);
     if (current?.status === 'processing') return current; // a retry, or a crash after the bank call
     if (current?.status !== 'authorized') return null;
-    return (await stateMachine.transition(current, 'processing')) === 'ok' ? { ...current, status: 'processing', attempts: 0 } : null;
+    return (await stateMachine.transition(current, 'processing')) === 'ok'
+      ? { ...current, status: 'processing', attempts: 0 }
+      : null;
   }
 
   return async function submitPayment(paymentId) {
@@ -63,13 +65,22 @@ export function createPaymentSubmitter(deps: {
         return { done: true };
       case 'retry': {
         const deadline = payment.accessTokenExpiresAt ?? payment.updatedAt + DEFAULT_SUBMIT_WINDOW_MS;
-        const at = clock.now() + backoffMs(payment.attempts, { baseMs: 500, maxMs: 30_000, ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}) });
+        const at =
+          clock.now() +
+          backoffMs(payment.attempts, {
+            baseMs: 500,
+            maxMs: 30_000,
+            ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+          });
         if (at >= deadline) {
           logger.warn({ paymentId, reason: outcome.reason }, 'bank gave no definite answer before the token expired');
           await stateMachine.transition(payment, 'failed', { failureCode: 'bank_error' });
           return { done: true };
         }
-        logger.warn({ paymentId, reason: outcome.reason, attempt: payment.attempts + 1 }, 'bank payment call will be retried');
+        logger.warn(
+          { paymentId, reason: outcome.reason, attempt: payment.attempts + 1 },
+          'bank payment call will be retried',
+        );
         await store.update(paymentId, { attempts: payment.attempts + 1 });
         return { at };
       }

@@ -51,7 +51,7 @@ export function createScheduler(deps: { redis: RedisClient; keys: Keys; clock: C
     async advance(member, at) {
       // LT: only ever earlier; XX: only work that is waiting, never a second copy of leased work.
       const changed = await redis.zadd(keys.due, 'XX', 'LT', 'CH', at, member);
-      return Number(changed) > 0;
+      return changed > 0;
     },
     async wake() {
       await redis.publish(keys.wakeChannel, '1');

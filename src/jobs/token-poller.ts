@@ -70,7 +70,15 @@ export function createTokenPoller(deps: {
       }
       case 'retry':
         await store.update(paymentId, { attempts: p.attempts + 1 });
-        return later(Math.max(p.intervalMs, backoffMs(p.attempts, { baseMs: p.intervalMs, ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}) })));
+        return later(
+          Math.max(
+            p.intervalMs,
+            backoffMs(p.attempts, {
+              baseMs: p.intervalMs,
+              ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+            }),
+          ),
+        );
       case 'failed':
         await fail(paymentId, outcome.failureCode);
         return { done: true };

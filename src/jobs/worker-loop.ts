@@ -85,7 +85,7 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
     } finally {
       looking = false;
     }
-    if (running && active < concurrency) schedule(delay);
+    if (active < concurrency) schedule(delay); // schedule() does nothing once stopped
   }
 
   /** Looks again after `delay` ms, unless a look is already planned sooner. */

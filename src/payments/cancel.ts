@@ -7,13 +7,20 @@ import type { StateMachine } from './state-machine.js';
  * Cancels a payment before the bank is asked to move money. Polling stops at once (the transition
  * drops the poll and submit work); once `processing`, it is too late: 409.
  */
-export async function cancelPayment(deps: { store: PaymentStore; stateMachine: StateMachine }, id: string): Promise<PaymentView> {
+export async function cancelPayment(
+  deps: { store: PaymentStore; stateMachine: StateMachine },
+  id: string,
+): Promise<PaymentView> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const current = await deps.store.get(id);
     if (!current) throw new AppError('payment_not_found', 404, 'No such payment.');
     if (current.status === 'canceled') return toPaymentView(current);
     if (current.status !== 'pending_authorization' && current.status !== 'authorized') {
-      throw new AppError('payment_not_cancelable', 409, `A payment in status ${current.status} can no longer be canceled.`);
+      throw new AppError(
+        'payment_not_cancelable',
+        409,
+        `A payment in status ${current.status} can no longer be canceled.`,
+      );
     }
     if ((await deps.stateMachine.transition(current, 'canceled')) === 'ok') {
       return toPaymentView((await deps.store.get(id)) ?? current);

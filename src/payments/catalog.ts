@@ -48,7 +48,8 @@ export function createCatalog(file: CatalogFile): Catalog {
         items.push({ sku, quantity, unitAmount: item.unit_amount });
         amount += item.unit_amount * quantity;
       }
-      if (amount > MAX_AMOUNT) throw new AppError('amount_too_large', 422, 'The total is larger than one payment may be.');
+      if (amount > MAX_AMOUNT)
+        throw new AppError('amount_too_large', 422, 'The total is larger than one payment may be.');
       return { items, amount };
     },
   };
@@ -62,6 +63,7 @@ export function loadCatalog(path: string): Catalog {
     throw new Error(`CATALOG_FILE: cannot read ${path}: ${(err as Error).message}`);
   }
   const parsed = catalogSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`CATALOG_FILE: ${path} is not a valid catalog: ${parsed.error.issues[0]?.message ?? ''}`);
+  if (!parsed.success)
+    throw new Error(`CATALOG_FILE: ${path} is not a valid catalog: ${parsed.error.issues[0]?.message ?? ''}`);
   return createCatalog(parsed.data);
 }

@@ -7,7 +7,7 @@ const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 function randomBase32(length: number): string {
   const bytes = randomBytes(length);
   let out = '';
-  for (const b of bytes) out += BASE32[b & 31];
+  for (const b of bytes) out += BASE32.charAt(b & 31);
   return out;
 }
 
@@ -62,7 +62,13 @@ export function sealToken(plain: string, keys: readonly Buffer[]): string {
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   const data = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
   const fingerprint = sha256(key.toString('base64')).slice(0, 8);
-  return ['v1', fingerprint, iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), data.toString('base64url')].join('.');
+  return [
+    'v1',
+    fingerprint,
+    iv.toString('base64url'),
+    cipher.getAuthTag().toString('base64url'),
+    data.toString('base64url'),
+  ].join('.');
 }
 
 export function openToken(sealed: string, keys: readonly Buffer[]): string {

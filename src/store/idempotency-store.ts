@@ -15,7 +15,11 @@ const IN_FLIGHT_SECONDS = 60;
 export interface IdempotencyStore {
   claim(scope: string, key: string, fingerprint: string): Promise<IdempotencyClaim>;
   /** Stores the final response for replay. */
-  complete(scope: string, key: string, response: { status: number; body: string; location: string | null }): Promise<void>;
+  complete(
+    scope: string,
+    key: string,
+    response: { status: number; body: string; location: string | null },
+  ): Promise<void>;
   /** Forgets the claim (the request failed in a way worth retrying, such as a 503). */
   release(scope: string, key: string): Promise<void>;
 }
@@ -24,21 +28,31 @@ export function createIdempotencyStore(deps: { redis: RedisClient; keys: Keys })
   const { redis, keys } = deps;
   return {
     async claim(scope, key, fingerprint) {
-      const r = (await redis.idempotencyClaim(keys.idempotency(scope, key), fingerprint, IN_FLIGHT_SECONDS, KEEP_SECONDS)) as string[];
-      switch (r[0]) {
-        case 'new':
-        case 'in_flight':
-        case 'mismatch':
-          return { state: r[0] };
-        default:
-          return { state: 'replay', status: Number(r[1]), body: r[2] ?? '', location: r[3] ? r[3] : null };
-      }
+      const r = (await redis.idempotencyClaim(
+        keys.idempotency(scope, key),
+        fingerprint,
+        IN_FLIGHT_SECONDS,
+        KEEP_SECONDS,
+      )) as string[];
+      const state = r[0];
+      if (state === 'new' || state === 'in_flight' || state === 'mismatch') return { state };
+      return { state: 'replay', status: Number(r[1]), body: r[2] ?? '', location: r[3] ? r[3] : null };
     },
     async complete(scope, key, response) {
       const k = keys.idempotency(scope, key);
       await redis
         .multi()
-        .hset(k, 'state', 'done', 'status', String(response.status), 'body', response.body, 'location', response.location ?? '')
+        .hset(
+          k,
+          'state',
+          'done',
+          'status',
+          String(response.status),
+          'body',
+          response.body,
+          'location',
+          response.location ?? '',
+        )
         .expire(k, KEEP_SECONDS)
         .exec();
     },

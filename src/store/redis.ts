@@ -8,6 +8,8 @@ const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 /** The Lua scripts, as commands on every connection (`defineCommand` loads each once, then EVALSHA). */
 export interface ScriptCommands {
   claim(due: string, leases: string, now: number, leaseUntil: number, limit: number): Promise<string[]>;
+  /** Completes (at = '') or reschedules leased work, only while the lease is still the caller's; 1 when it was. */
+  settle(due: string, leases: string, member: string, leaseUntil: number, at: number | ''): Promise<number>;
   transition(...args: (string | number)[]): Promise<number>;
   idempotencyClaim(key: string, fingerprint: string, inFlightSeconds: number, keepSeconds: number): Promise<unknown>;
 }
@@ -17,9 +19,21 @@ export type RedisClient = Redis & ScriptCommands;
 /** Script files are named `<command>-<numberOfKeys>.lua`, as bullmq names them. */
 const SCRIPTS: Record<keyof ScriptCommands, string> = {
   claim: 'claim-2.lua',
+  settle: 'settle-2.lua',
   transition: 'transition-5.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
 };
+
+/**
+ * Once connected, commands fail at once while Redis is away instead of queueing: the API answers 503
+ * `store_unavailable` straight away and the worker backs off, rather than both hanging. Commands
+ * in flight when the connection drops are retried `maxRetriesPerRequest` times.
+ */
+function failFastOnceReady(redis: Redis): void {
+  redis.once('ready', () => {
+    redis.options.enableOfflineQueue = false;
+  });
+}
 
 export function createRedis(url: string, options: RedisOptions = {}): RedisClient {
   const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, ...options });
@@ -27,5 +41,25 @@ export function createRedis(url: string, options: RedisOptions = {}): RedisClien
     const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)?.[1]);
     redis.defineCommand(name, { numberOfKeys, lua: readFileSync(join(LUA_DIR, file), 'utf8') });
   }
+  failFastOnceReady(redis);
+  // Copies (subscribers) start with the queue on, so a SUBSCRIBE sent while connecting waits for the connection.
+  const duplicate = redis.duplicate.bind(redis);
+  redis.duplicate = (override?: Partial<RedisOptions>) => {
+    const copy = duplicate({ enableOfflineQueue: true, ...override });
+    failFastOnceReady(copy);
+    return copy;
+  };
+  // Connection errors are reported by the commands that fail; without a listener ioredis prints each retry.
+  redis.on('error', () => undefined);
   return redis as RedisClient;
+}
+
+/** ioredis' ways of saying "Redis is not there right now" (no connection, retries used up, loading, failover). */
+export function isStoreUnavailableError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'MaxRetriesPerRequestError') return true;
+  if (/enableOfflineQueue|Connection is closed|Redis connection is not ready/.test(err.message)) return true;
+  if (err.name === 'ReplyError' && /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message)) return true;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code) && /redis/i.test(err.stack ?? '');
 }

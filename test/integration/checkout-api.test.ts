@@ -11,7 +11,10 @@ async function countKeys(sys: TestSystem): Promise<number> {
 describe('checkout API: validation, idempotency, cancel, expiry', () => {
   let sys: TestSystem;
   beforeAll(async () => {
-    sys = await startSystem({ interval: 1, env: { CIBA_REQUESTED_EXPIRY: '3', CALLBACK_ALLOWED_ORIGINS: 'https://shop.example' } });
+    sys = await startSystem({
+      interval: 1,
+      env: { CIBA_REQUESTED_EXPIRY: '3', CALLBACK_ALLOWED_ORIGINS: 'https://shop.example' },
+    });
   });
   afterAll(async () => {
     await sys.close();
@@ -20,7 +23,11 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
   test.each([
     ['no items', { login_hint: 'user' }, '$.items'],
     ['empty items', { items: [], login_hint: 'user' }, '$.items'],
-    ['a price from the client', { items: [{ sku: 'tea-01', quantity: 1, unit_amount: 1 }], login_hint: 'user' }, '$.items[0]'],
+    [
+      'a price from the client',
+      { items: [{ sku: 'tea-01', quantity: 1, unit_amount: 1 }], login_hint: 'user' },
+      '$.items[0]',
+    ],
     ['a negative quantity', { items: [{ sku: 'tea-01', quantity: -1 }], login_hint: 'user' }, '$.items[0].quantity'],
     ['a fractional quantity', { items: [{ sku: 'tea-01', quantity: 1.5 }], login_hint: 'user' }, '$.items[0].quantity'],
     ['an unknown field', { ...CART, amount: 1 }, '$'],
@@ -37,7 +44,9 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
   });
 
   test('when the sku is not sold, then 422 unknown_sku and the bank is not asked', async () => {
-    const res = await api(sys.apiUrl, 'POST', '/checkout', { body: { items: [{ sku: 'nope', quantity: 1 }], login_hint: 'user' } });
+    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+      body: { items: [{ sku: 'nope', quantity: 1 }], login_hint: 'user' },
+    });
     expect(res.status).toBe(422);
     expect(res.json.code).toBe('unknown_sku');
     expect(await sys.bank.pending('user')).toHaveLength(0);
@@ -45,9 +54,14 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
 
   test('when the body is not JSON, too large, or not JSON-typed, then 400, 413 and 415', async () => {
     expect((await api(sys.apiUrl, 'POST', '/checkout', { raw: '{"items":' })).json.code).toBe('malformed_json');
-    const big = await api(sys.apiUrl, 'POST', '/checkout', { raw: JSON.stringify({ ...CART, metadata: { a: 'x'.repeat(17_000) } }) });
+    const big = await api(sys.apiUrl, 'POST', '/checkout', {
+      raw: JSON.stringify({ ...CART, metadata: { a: 'x'.repeat(17_000) } }),
+    });
     expect(big.status).toBe(413);
-    const form = await api(sys.apiUrl, 'POST', '/checkout', { headers: { 'content-type': 'text/plain' }, raw: 'hello' });
+    const form = await api(sys.apiUrl, 'POST', '/checkout', {
+      headers: { 'content-type': 'text/plain' },
+      raw: 'hello',
+    });
     expect(form.status).toBe(415);
   });
 
@@ -59,13 +73,20 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
     expect(second.status).toBe(202);
     expect(second.json).toEqual(first.json);
     expect(second.headers['idempotent-replayed']).toBe('true');
-    expect((await sys.bank.pending('user')).filter((p) => p.bindingMessage === first.json.binding_message)).toHaveLength(1);
+    expect(
+      (await sys.bank.pending('user')).filter((p) => p.bindingMessage === first.json.binding_message),
+    ).toHaveLength(1);
     expect(await sys.bank.pending('user')).toHaveLength(1);
 
-    const other = await api(sys.apiUrl, 'POST', '/checkout', { body: { ...CART, items: [{ sku: 'tea-01', quantity: 3 }] }, headers: { 'idempotency-key': key } });
+    const other = await api(sys.apiUrl, 'POST', '/checkout', {
+      body: { ...CART, items: [{ sku: 'tea-01', quantity: 3 }] },
+      headers: { 'idempotency-key': key },
+    });
     expect(other.status).toBe(422);
     expect(other.json.code).toBe('idempotency_key_reused');
-    await api(sys.apiUrl, 'POST', `/payments/${first.json.id}/cancel`, { headers: { authorization: `Bearer ${first.json.client_secret}` } });
+    await api(sys.apiUrl, 'POST', `/payments/${first.json.id}/cancel`, {
+      headers: { authorization: `Bearer ${first.json.client_secret}` },
+    });
   });
 
   test('when two requests race with one Idempotency-Key, then one runs and the other gets 409 or the replay', async () => {
@@ -101,10 +122,14 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
 
   test('when a payment has succeeded, then cancel answers 409 payment_not_cancelable', async () => {
     const { json: p } = await api(sys.apiUrl, 'POST', '/checkout', { body: CART });
-    const pending = await waitFor(async () => (await sys.bank.pending('user')).find((x) => x.bindingMessage === p.binding_message));
+    const pending = await waitFor(async () =>
+      (await sys.bank.pending('user')).find((x) => x.bindingMessage === p.binding_message),
+    );
     await sys.bank.approve(pending.id);
     await waitForStatus(sys.apiUrl, p.id, p.client_secret, ['succeeded']);
-    const res = await api(sys.apiUrl, 'POST', `/payments/${p.id}/cancel`, { headers: { authorization: `Bearer ${p.client_secret}` } });
+    const res = await api(sys.apiUrl, 'POST', `/payments/${p.id}/cancel`, {
+      headers: { authorization: `Bearer ${p.client_secret}` },
+    });
     expect(res.status).toBe(409);
     expect(res.json.code).toBe('payment_not_cancelable');
   });

@@ -17,7 +17,13 @@ describe('checkout to bank payment, poll mode', () => {
 
   async function checkout(loginHint = 'user') {
     const res = await api(sys.apiUrl, 'POST', '/checkout', {
-      body: { items: [{ sku: 'tea-01', quantity: 2 }, { sku: 'cup-01', quantity: 1 }], login_hint: loginHint },
+      body: {
+        items: [
+          { sku: 'tea-01', quantity: 2 },
+          { sku: 'cup-01', quantity: 1 },
+        ],
+        login_hint: loginHint,
+      },
     });
     return res;
   }
@@ -27,17 +33,26 @@ describe('checkout to bank payment, poll mode', () => {
     expect(res.status).toBe(202);
     const payment = res.json;
     expect(res.headers.location).toBe(`/payments/${payment.id}`);
-    expect(payment).toMatchObject({ status: 'pending_authorization', amount: 2 * 1290 + 750, currency: 'eur', failure_code: null });
+    expect(payment).toMatchObject({
+      status: 'pending_authorization',
+      amount: 2 * 1290 + 750,
+      currency: 'eur',
+      failure_code: null,
+    });
     expect(payment.binding_message).toMatch(/^[A-Z0-9]{4}-[A-Z0-9]{2}$/);
     expect(payment.client_secret).toMatch(new RegExp(`^${payment.id}_secret_`));
     expect(JSON.stringify(payment)).not.toMatch(/auth_req_id|access_token/);
 
     // The phone shows the request with the same binding message and amount, and a console URL line.
-    const pending = await waitFor(async () => (await sys.bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message));
+    const pending = await waitFor(async () =>
+      (await sys.bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message),
+    );
     expect(pending.amount).toBe('33.30');
     expect(sys.bankLines.some((l) => l.includes(payment.binding_message) && l.includes('http://'))).toBe(true);
 
-    const before = await api(sys.apiUrl, 'GET', `/payments/${payment.id}`, { headers: { authorization: `Bearer ${payment.client_secret}` } });
+    const before = await api(sys.apiUrl, 'GET', `/payments/${payment.id}`, {
+      headers: { authorization: `Bearer ${payment.client_secret}` },
+    });
     expect(before.json.status).toBe('pending_authorization');
 
     await sys.bank.approve(pending.id);
@@ -54,7 +69,9 @@ describe('checkout to bank payment, poll mode', () => {
 
   test('when the customer denies, then the payment fails with access_denied and no money moves', async () => {
     const { json: payment } = await checkout();
-    const pending = await waitFor(async () => (await sys.bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message));
+    const pending = await waitFor(async () =>
+      (await sys.bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message),
+    );
     await sys.bank.deny(pending.id);
     const done = await waitForStatus(sys.apiUrl, payment.id, payment.client_secret, ['succeeded', 'failed']);
     expect(done).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
@@ -71,21 +88,33 @@ describe('checkout to bank payment, poll mode', () => {
   test('when the payment is fetched without its client secret, then it is 404 like an unknown id', async () => {
     const { json: payment } = await checkout();
     const none = await api(sys.apiUrl, 'GET', `/payments/${payment.id}`);
-    const wrong = await api(sys.apiUrl, 'GET', `/payments/${payment.id}`, { headers: { authorization: 'Bearer pay_x_secret_y' } });
-    const unknown = await api(sys.apiUrl, 'GET', `/payments/pay_aaaaaaaaaaaaaaaaaaaa`, { headers: { authorization: `Bearer ${payment.client_secret}` } });
+    const wrong = await api(sys.apiUrl, 'GET', `/payments/${payment.id}`, {
+      headers: { authorization: 'Bearer pay_x_secret_y' },
+    });
+    const unknown = await api(sys.apiUrl, 'GET', `/payments/pay_aaaaaaaaaaaaaaaaaaaa`, {
+      headers: { authorization: `Bearer ${payment.client_secret}` },
+    });
     for (const r of [none, wrong, unknown]) {
       expect(r.status).toBe(404);
       expect(r.json.code).toBe('payment_not_found');
     }
-    const asShop = await api(sys.apiUrl, 'GET', `/payments/${payment.id}`, { headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY}` } });
+    const asShop = await api(sys.apiUrl, 'GET', `/payments/${payment.id}`, {
+      headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY}` },
+    });
     expect(asShop.status).toBe(200);
-    const viaQuery = await api(sys.apiUrl, 'GET', `/payments/${payment.id}?client_secret=${encodeURIComponent(payment.client_secret)}`);
+    const viaQuery = await api(
+      sys.apiUrl,
+      'GET',
+      `/payments/${payment.id}?client_secret=${encodeURIComponent(payment.client_secret)}`,
+    );
     expect(viaQuery.status).toBe(200);
   });
 
   test('the log of the whole run holds no token, secret or auth_req_id', async () => {
     const { json: payment } = await checkout();
-    const pending = await waitFor(async () => (await sys.bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message));
+    const pending = await waitFor(async () =>
+      (await sys.bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message),
+    );
     await sys.bank.approve(pending.id);
     await waitForStatus(sys.apiUrl, payment.id, payment.client_secret, ['succeeded']);
     await api(sys.apiUrl, 'GET', `/payments/${payment.id}?client_secret=${encodeURIComponent(payment.client_secret)}`);

@@ -9,8 +9,15 @@ export async function api(
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: any }> {
   const res = await request(`${base}${path}`, {
     method,
-    headers: { ...(options.body !== undefined || options.raw !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers },
-    ...(options.raw !== undefined ? { body: options.raw } : options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+    headers: {
+      ...(options.body !== undefined || options.raw !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...options.headers,
+    },
+    ...(options.raw !== undefined
+      ? { body: options.raw }
+      : options.body !== undefined
+        ? { body: JSON.stringify(options.body) }
+        : {}),
   });
   const text = await res.body.text();
   let json: any = null;
@@ -23,7 +30,11 @@ export async function api(
 }
 
 /** Polls until `check` returns a value, or fails after `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | null | false>,
+  timeoutMs = 15_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -33,7 +44,13 @@ export async function waitFor<T>(check: () => Promise<T | undefined | null | fal
   }
 }
 
-export async function waitForStatus(base: string, id: string, secret: string, statuses: string[], timeoutMs = 15_000): Promise<any> {
+export async function waitForStatus(
+  base: string,
+  id: string,
+  secret: string,
+  statuses: string[],
+  timeoutMs = 15_000,
+): Promise<any> {
   return waitFor(
     async () => {
       const r = await api(base, 'GET', `/payments/${id}`, { headers: { authorization: `Bearer ${secret}` } });

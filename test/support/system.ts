@@ -139,7 +139,11 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     logs: logs.lines,
     bankLines,
     async startAnother(overrides = {}) {
-      const another = await startService(loadConfig({ ...env, PORT: '0', ...overrides }), { logger, extensions, workerIdleMs: 10 });
+      const another = await startService(loadConfig({ ...env, PORT: '0', ...overrides }), {
+        logger,
+        extensions,
+        workerIdleMs: 10,
+      });
       others.push(another);
       return another;
     },

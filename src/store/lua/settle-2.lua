@@ -1,0 +1,18 @@
+--[[
+  Finishes a worker's hold on leased work, but only while the lease is still the one it claimed
+  (the lease score is the fencing token). A worker that ran past its lease finds another worker
+  holding the item, or the item back in the due set, and must not drop or duplicate it.
+
+  KEYS[1] due     sorted set, score = due time (ms)
+  KEYS[2] leases  sorted set, score = lease expiry (ms)
+  ARGV[1] member
+  ARGV[2] the lease expiry this worker claimed it with
+  ARGV[3] '' = done (drop the lease); else the time (ms) it is due again
+
+  Returns 1 when the lease was this worker's and is settled; 0 when it no longer was (nothing changed).
+]]
+local held = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not held or tonumber(held) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
+return 1

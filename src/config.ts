@@ -84,6 +84,7 @@ const envSchema = z.object({
     .string()
     .regex(/^\d+(,\d+)*$/, 'seconds, comma-separated')
     .transform((v) => v.split(',').map(Number))
+    .refine((s) => s.every((v, i) => i === 0 || v >= (s[i - 1] ?? 0)), 'offsets from the first attempt must not decrease')
     .default([0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]),
   WEBHOOK_ALLOW_PRIVATE: bool.default(false),
   WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(10_000),
@@ -185,7 +186,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // A lease shorter than a bank call would let a second worker take over work still in hand.
   if (e.WORKER_LEASE_MS <= Math.max(e.BANK_TIMEOUT_MS, e.WEBHOOK_TIMEOUT_MS))
     throw new ConfigError('WORKER_LEASE_MS: must be longer than BANK_TIMEOUT_MS and WEBHOOK_TIMEOUT_MS');
-  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) throw new ConfigError('WEBHOOK_SECRET: is required when WEBHOOK_URL is set');
+  if ((e.WEBHOOK_URL || e.CALLBACK_ALLOWED_ORIGINS.length > 0) && !e.WEBHOOK_SECRET)
+    throw new ConfigError('WEBHOOK_SECRET: is required when WEBHOOK_URL or CALLBACK_ALLOWED_ORIGINS is set');
   return {
     port: e.PORT,
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, ''),

@@ -29,6 +29,8 @@ export interface DeliveryRecord {
   attempts: number;
   /** Attempts since the delivery was (re)started: the position in the retry schedule. */
   roundAttempts: number;
+  /** When the current round began: the retry schedule counts from here. */
+  roundStartedAt: number;
   lastStatus: number | null;
   lastError: string | null;
   nextAttemptAt: number | null;
@@ -68,6 +70,7 @@ function decodeDelivery(h: Record<string, string>): DeliveryRecord | null {
     state: (h.state ?? 'pending') as DeliveryState,
     attempts: Number(h.attempts ?? 0),
     roundAttempts: Number(h.round_attempts ?? 0),
+    roundStartedAt: Number(h.round_started_at ?? h.created_at ?? 0),
     lastStatus: numOrNull(h.last_status),
     lastError: h.last_error || null,
     nextAttemptAt: numOrNull(h.next_attempt_at),
@@ -89,6 +92,7 @@ function encodeDelivery(r: DeliveryRecord): Record<string, string> {
     state: r.state,
     attempts: String(r.attempts),
     round_attempts: String(r.roundAttempts),
+    round_started_at: String(r.roundStartedAt),
     last_status: r.lastStatus === null ? '' : String(r.lastStatus),
     last_error: r.lastError ?? '',
     next_attempt_at: r.nextAttemptAt === null ? '' : String(r.nextAttemptAt),

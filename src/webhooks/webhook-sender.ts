@@ -106,6 +106,7 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
       state: 'pending',
       attempts: 0,
       roundAttempts: 0,
+      roundStartedAt: now,
       lastStatus: null,
       lastError: null,
       nextAttemptAt: now,
@@ -172,11 +173,15 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
     return { outcome, at, durationMs: Math.round(performance.now() - started) };
   }
 
-  /** Attempt n (0-based) waits schedule[n] seconds after attempt n−1; a longer Retry-After wins. */
-  function nextAttemptAt(roundAttempts: number, retryAfterMs: number | null): number | null {
-    const waitSeconds = config.retryScheduleSeconds[roundAttempts];
-    if (waitSeconds === undefined) return null;
-    return clock.now() + Math.max(waitSeconds * 1000, retryAfterMs ?? 0);
+  /**
+   * Attempt n (0-based) is due schedule[n] seconds after the round began, so the default schedule
+   * (0, 5 s, 5 min, … 24 h) retries for 24 h in all (DESIGN.md); a longer Retry-After wins.
+   */
+  function nextAttemptAt(record: DeliveryRecord, retryAfterMs: number | null): number | null {
+    const offsetSeconds = config.retryScheduleSeconds[record.roundAttempts];
+    if (offsetSeconds === undefined) return null;
+    const now = clock.now();
+    return Math.max(record.roundStartedAt + offsetSeconds * 1000, now + (retryAfterMs ?? 0));
   }
 
   async function recordOutcome(record: DeliveryRecord, result: Awaited<ReturnType<typeof attempt>>): Promise<HandlerResult> {
@@ -204,7 +209,7 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
       case 'blocked':
         return settle(tried, 'failed', outcome.error, 'blocked');
       case 'retry': {
-        const at = nextAttemptAt(tried.roundAttempts, outcome.retryAfterMs);
+        const at = nextAttemptAt(tried, outcome.retryAfterMs);
         if (at === null) return settle(tried, 'failed', outcome.error, 'failed');
         await deliveries.save({ ...tried, nextAttemptAt: at, updatedAt: clock.now() });
         count('retry');

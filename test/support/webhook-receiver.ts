@@ -145,7 +145,7 @@ export function serviceEnv(certsDir: string, overrides: Record<string, string>):
     TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     SHOP_API_KEY: 'shop_test_key_0123456789',
     CATALOG_FILE: 'catalog.json',
-    WEBHOOK_RETRY_SCHEDULE: '0,1,1,2',
+    WEBHOOK_RETRY_SCHEDULE: '0,1,2,4',
     WEBHOOK_ALLOW_PRIVATE: 'true',
     WEBHOOK_TIMEOUT_MS: '500',
     SHUTDOWN_TIMEOUT_MS: '1000',

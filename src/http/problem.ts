@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Response } from 'express';
 import { ZodError } from 'zod';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { isStoreUnavailableError } from '../store/redis.js';
 
 /** RFC 9457 problem details, plus our stable `code` and, for validation, `errors[]` with JSON paths. */
 export interface Problem {
@@ -84,6 +85,8 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     let problem: AppError;
     if (err instanceof AppError) problem = err;
     else if (err instanceof ZodError) problem = validationError(err);
+    else if (isStoreUnavailableError(err))
+      problem = new AppError('store_unavailable', 503, 'The payment store is unavailable right now; try again shortly.', { retryAfterSeconds: 2 });
     else
       problem =
         (typeof err === 'object' && err !== null && fromHttpError(err)) ||

@@ -6,6 +6,8 @@ export interface ClaimedItem {
   member: string;
   /** When it was due (ms); now − dueAt is the lateness. */
   dueAt: number;
+  /** When this worker's lease ends (ms): the fencing token for complete/reschedule. */
+  leaseUntil?: number;
 }
 
 /**
@@ -15,10 +17,13 @@ export interface ClaimedItem {
  */
 export interface Scheduler {
   claim(limit: number): Promise<{ items: ClaimedItem[]; nextDueAt: number | null }>;
-  /** Work finished: drop the lease. */
-  complete(member: string): Promise<void>;
-  /** Work to be done again at `at`: lease dropped and due entry written in one MULTI. */
-  reschedule(member: string, at: number): Promise<void>;
+  /**
+   * Work finished: drop the lease. With `leaseUntil` (from claim) only while the lease is still
+   * this worker's: one that ran past its lease must not drop the lease of the worker that took over.
+   */
+  complete(member: string, leaseUntil?: number): Promise<void>;
+  /** Work to be done again at `at`: lease dropped and due entry written atomically (same fencing as complete). */
+  reschedule(member: string, at: number, leaseUntil?: number): Promise<void>;
   /** Adds or moves work (not leased) to `at`. */
   schedule(member: string, at: number): Promise<void>;
   /** Moves already-waiting work earlier (ping: poll now); false when it was not waiting. */
@@ -33,17 +38,20 @@ export function createScheduler(deps: { redis: RedisClient; keys: Keys; clock: C
   return {
     async claim(limit) {
       const now = clock.now();
-      const raw = await redis.claim(keys.due, keys.leases, now, now + leaseMs, limit);
+      const leaseUntil = now + leaseMs;
+      const raw = await redis.claim(keys.due, keys.leases, now, leaseUntil, limit);
       const items: ClaimedItem[] = [];
-      for (let i = 0; i + 1 < raw.length; i += 2) items.push({ member: raw[i] as string, dueAt: Number(raw[i + 1]) });
+      for (let i = 0; i + 1 < raw.length; i += 2) items.push({ member: raw[i] as string, dueAt: Number(raw[i + 1]), leaseUntil });
       const next = raw[raw.length - 1];
       return { items, nextDueAt: next ? Number(next) : null };
     },
-    async complete(member) {
-      await redis.zrem(keys.leases, member);
+    async complete(member, leaseUntil) {
+      if (leaseUntil === undefined) await redis.zrem(keys.leases, member);
+      else await redis.settle(keys.due, keys.leases, member, leaseUntil, '');
     },
-    async reschedule(member, at) {
-      await redis.multi().zrem(keys.leases, member).zadd(keys.due, at, member).exec();
+    async reschedule(member, at, leaseUntil) {
+      if (leaseUntil === undefined) await redis.multi().zrem(keys.leases, member).zadd(keys.due, at, member).exec();
+      else await redis.settle(keys.due, keys.leases, member, leaseUntil, at);
     },
     async schedule(member, at) {
       await redis.zadd(keys.due, at, member);

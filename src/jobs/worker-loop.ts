@@ -49,8 +49,8 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
         return;
       }
       const result = await handler(item.member.slice(sep + 1), item);
-      if ('done' in result) await scheduler.complete(item.member);
-      else await scheduler.reschedule(item.member, result.at);
+      if ('done' in result) await scheduler.complete(item.member, item.leaseUntil);
+      else await scheduler.reschedule(item.member, result.at, item.leaseUntil);
     } catch (err) {
       // The lease stays: it expires and the item is tried again, by this or another worker.
       logger.error({ err, kind: item.member.slice(0, sep) }, 'work item failed; its lease will expire and be retried');
@@ -62,6 +62,9 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
     }
   }
 
+  /** Read through a call: `running` changes while a claim is awaited. */
+  const stopped = (): boolean => !running;
+
   async function look(): Promise<void> {
     if (!running || looking) return;
     looking = true;
@@ -70,6 +73,11 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
       const free = concurrency - active;
       if (free > 0) {
         const { items, nextDueAt } = await scheduler.claim(Math.min(free, MAX_BATCH));
+        if (stopped()) {
+          // Stopped while claiming: hand the items back, due when they were, instead of leaving leases to expire.
+          await Promise.all(items.map((item) => scheduler.reschedule(item.member, item.dueAt, item.leaseUntil)));
+          return;
+        }
         const now = clock.now();
         for (const item of items) {
           active++;
@@ -114,9 +122,12 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
     async stop(timeoutMs) {
       running = false;
       if (timer) clearTimeout(timer);
+      // A claim in progress hands its items back (see look); let it finish before the connection closes.
+      const until = Date.now() + timeoutMs;
+      while (looking && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
       if (active === 0) return;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, timeoutMs);
+        const t = setTimeout(resolve, Math.max(0, until - Date.now()));
         idleWaiters.push(() => {
           clearTimeout(t);
           resolve();

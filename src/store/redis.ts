@@ -59,7 +59,5 @@ export function isStoreUnavailableError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
   if (/enableOfflineQueue|Connection is closed|Redis connection is not ready/.test(err.message)) return true;
-  if (err.name === 'ReplyError' && /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message)) return true;
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT'].includes(code) && /redis/i.test(err.stack ?? '');
+  return err.name === 'ReplyError' && /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message);
 }

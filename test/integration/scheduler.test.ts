@@ -1,0 +1,120 @@
+import { createLogger } from '../../src/logger.js';
+import { createScheduler } from '../../src/jobs/scheduler.js';
+import { createWorkerLoop, type HandlerResult } from '../../src/jobs/worker-loop.js';
+import { createKeys } from '../../src/store/keys.js';
+import { createRedis } from '../../src/store/redis.js';
+import { deleteKeysWithPrefix } from '../support/redis.js';
+import { uniquePrefix } from '../support/system.js';
+
+/** The durable scheduler on real Redis: claims, leases, take-over after a worker dies. */
+describe('scheduler', () => {
+  const prefix = uniquePrefix('sched');
+  const redis = createRedis('redis://127.0.0.1:6379');
+  const keys = createKeys(prefix);
+  let now = 1_000_000;
+  const clock = { now: () => now };
+  const scheduler = createScheduler({ redis, keys, clock, leaseMs: 5000 });
+
+  afterAll(async () => {
+    await deleteKeysWithPrefix(prefix);
+    redis.disconnect();
+  });
+  beforeEach(async () => {
+    await redis.del(keys.due, keys.leases);
+  });
+
+  test('when work is due, then it is claimed once, in due order, and leased', async () => {
+    await scheduler.schedule('poll:b', now - 10);
+    await scheduler.schedule('poll:a', now - 20);
+    await scheduler.schedule('poll:later', now + 1000);
+    const first = await scheduler.claim(10);
+    expect(first.items).toMatchObject([
+      { member: 'poll:a', dueAt: now - 20 },
+      { member: 'poll:b', dueAt: now - 10 },
+    ]);
+    expect(first.nextDueAt).toBe(now + 1000);
+    expect((await scheduler.claim(10)).items).toEqual([]);
+    expect(await redis.zscore(keys.leases, 'poll:a')).toBe(String(now + 5000));
+    expect(await redis.zscore(keys.due, 'poll:a')).toBeNull();
+  });
+
+  test('when a claim has a limit, then the rest stays due for the next claim', async () => {
+    for (let i = 0; i < 5; i++) await scheduler.schedule(`poll:${i}`, now - i);
+    expect((await scheduler.claim(2)).items).toHaveLength(2);
+    expect((await scheduler.claim(10)).items).toHaveLength(3);
+  });
+
+  test('when a worker dies holding a lease, then the work is claimed again after the lease expires', async () => {
+    await scheduler.schedule('submit:x', now);
+    expect((await scheduler.claim(1)).items).toHaveLength(1);
+    now += 4000;
+    expect((await scheduler.claim(1)).items).toHaveLength(0);
+    now += 1001;
+    const again = await scheduler.claim(1);
+    expect(again.items.map((i) => i.member)).toEqual(['submit:x']);
+  });
+
+  test('when a worker settles work after its lease was taken over, then nothing of the new holder is touched', async () => {
+    await scheduler.schedule('poll:f', now);
+    const [mine] = (await scheduler.claim(1)).items;
+    now += 5001;
+    const [theirs] = (await scheduler.claim(1)).items;
+    expect(theirs?.member).toBe('poll:f');
+    await scheduler.complete('poll:f', mine!.leaseUntil);
+    await scheduler.reschedule('poll:f', now + 1, mine!.leaseUntil);
+    expect(await redis.zscore(keys.leases, 'poll:f')).toBe(String(theirs!.leaseUntil));
+    expect(await redis.zscore(keys.due, 'poll:f')).toBeNull();
+  });
+
+  test('when work is rescheduled or completed, then its lease is gone', async () => {
+    await scheduler.schedule('poll:r', now);
+    await scheduler.claim(1);
+    await scheduler.reschedule('poll:r', now + 5000);
+    expect(await redis.zscore(keys.leases, 'poll:r')).toBeNull();
+    expect(await redis.zscore(keys.due, 'poll:r')).toBe(String(now + 5000));
+    now += 5000;
+    await scheduler.claim(1);
+    await scheduler.complete('poll:r');
+    expect(await redis.zcard(keys.leases)).toBe(0);
+    expect(await redis.zcard(keys.due)).toBe(0);
+  });
+
+  test('when a ping advances a waiting poll, then it moves earlier only, and leased work is not copied', async () => {
+    await scheduler.schedule('poll:p', now + 30_000);
+    expect(await scheduler.advance('poll:p', now)).toBe(true);
+    expect(await redis.zscore(keys.due, 'poll:p')).toBe(String(now));
+    expect(await scheduler.advance('poll:p', now + 10)).toBe(false);
+    await scheduler.claim(1);
+    expect(await scheduler.advance('poll:p', now)).toBe(false);
+    expect(await redis.zscore(keys.due, 'poll:p')).toBeNull();
+  });
+
+  test('when the worker loop runs, then every item is handled once and rescheduled as the handler says', async () => {
+    now = Date.now();
+    const realClock = { now: () => Date.now() };
+    const loopScheduler = createScheduler({ redis, keys, clock: realClock, leaseMs: 5000 });
+    const seen: string[] = [];
+    for (let i = 0; i < 50; i++) await loopScheduler.schedule(`job:${i}`, now);
+    const loop = createWorkerLoop({
+      scheduler: loopScheduler,
+      clock: realClock,
+      logger: createLogger('silent'),
+      concurrency: 8,
+      idleMs: 5,
+      handlers: {
+        job: (arg): Promise<HandlerResult> => {
+          seen.push(arg);
+          return Promise.resolve(seen.filter((s) => s === arg).length < 2 ? { at: Date.now() + 20 } : { done: true });
+        },
+      },
+    });
+    loop.start();
+    const deadline = Date.now() + 5000;
+    while (seen.length < 100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await loop.stop(1000);
+    expect(seen).toHaveLength(100);
+    expect(new Set(seen).size).toBe(50);
+    expect(await redis.zcard(keys.due)).toBe(0);
+    expect(await redis.zcard(keys.leases)).toBe(0);
+  });
+});

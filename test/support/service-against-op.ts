@@ -1,0 +1,204 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../../src/clock.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { startService, type Service } from '../../src/service.js';
+import { api, waitFor, waitForStatus } from './api.js';
+import { deleteKeysWithPrefix } from './redis.js';
+import type { Grant, RecordedRequest, ScriptedOp } from './scripted-op.js';
+import { captureLogs, uniquePrefix } from './system.js';
+
+/**
+ * The real service (API + worker, real Redis on a unique prefix, real mTLS) pointed at a scripted
+ * test OP, for the service-level conformance suite (issue 4).
+ *
+ * Time: the service and the OP share one `TestClock` (real time plus an offset a test can move),
+ * so waits of 30 s or more (interval 31, slow_down, the ping safety poll, expiry) are a jump, and
+ * the OP's recorded `at` of every request is on the same time line as the service's schedule.
+ */
+
+export interface TestClock extends Clock {
+  /** Moves time forward by `ms` for the service and the OP alike. */
+  advance(ms: number): void;
+}
+
+export function createTestClock(): TestClock {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    advance(ms) {
+      offset += ms;
+    },
+  };
+}
+
+/** One checkout accepted by the service, with what the OP saw of it. */
+export interface StartedPayment {
+  id: string;
+  secret: string;
+  bindingMessage: string;
+  /** The backchannel request as the OP recorded it. */
+  backchannel: RecordedRequest;
+  grant: Grant;
+  authReqId: string;
+  /** Token requests carrying this payment's auth_req_id, in order. */
+  polls(): RecordedRequest[];
+  /** Payment API calls carrying this payment's id as Idempotency-Key, in order. */
+  paymentCalls(): RecordedRequest[];
+}
+
+export interface ServiceAgainstOp {
+  url: string;
+  service: Service;
+  config: Config;
+  env: Record<string, string>;
+  logs: string[];
+  clock: TestClock;
+  /** POST /checkout (one tea, 12.90 EUR, by default). */
+  checkout(body?: Record<string, unknown>): Promise<Awaited<ReturnType<typeof api>>>;
+  /** A checkout that must be accepted, matched to its grant at the OP. */
+  start(loginHint?: string): Promise<StartedPayment>;
+  /** GET /payments/:id with the client secret. */
+  status(p: StartedPayment): Promise<{ status: string; failure_code: string | null }>;
+  /** Waits until the payment is in one of `statuses` (default: a final one). */
+  settle(p: StartedPayment, statuses?: string[], timeoutMs?: number): Promise<{ status: string; failure_code: string | null }>;
+  /** When the next token poll of the payment is scheduled (ms), or null when none is. */
+  nextPollAt(p: StartedPayment): Promise<number | null>;
+  /** Waits until the payment's poll item is back in the due set (not leased, not in flight) and returns its time. */
+  waitForNextPoll(p: StartedPayment, after?: number): Promise<number>;
+  /** Every Redis key under the service's prefix. */
+  keys(): Promise<string[]>;
+  /** Cancels every payment started here that is still open, so no poll of one test reaches the next. */
+  cancelOpen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const ONE_TEA = { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'alice' };
+
+/** Starts the service against `op`; `env` overrides any variable (an empty string removes one). */
+export async function startServiceAgainst(
+  op: ScriptedOp,
+  env: Record<string, string> = {},
+  options: { clock?: TestClock } = {},
+): Promise<ServiceAgainstOp> {
+  const clock = options.clock ?? createTestClock();
+  const prefix = uniquePrefix('conf');
+  const fullEnv: Record<string, string> = {
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: prefix,
+    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    SHOP_API_KEY: `sk_test_${randomBytes(16).toString('hex')}`,
+    CATALOG_FILE: 'catalog.json',
+    BANK_ISSUER: op.issuer,
+    BANK_API_URL: op.apiUrl,
+    BANK_CA_CERT: op.certs.caCert,
+    BANK_CLIENT_ID: op.clientId,
+    BANK_CLIENT_CERT: op.certs.clientCert,
+    BANK_CLIENT_KEY: op.certs.clientKey,
+    BANK_TIMEOUT_MS: '2000',
+    CIBA_DELIVERY_MODE: 'poll',
+    CIBA_REQUESTED_EXPIRY: '30',
+    RATE_LIMIT_CHECKOUT_PER_MINUTE: '0',
+    RATE_LIMIT_LOGIN_HINT_PER_MINUTE: '0',
+    SHUTDOWN_TIMEOUT_MS: '2000',
+    ...env,
+  };
+  const config = loadConfig(fullEnv);
+  const logs = captureLogs();
+  const service = await startService(config, {
+    logger: createLogger('info', logs.stream),
+    clock,
+    workerIdleMs: 10,
+  });
+  const url = service.url ?? '';
+  const started: StartedPayment[] = [];
+
+  const checkout: ServiceAgainstOp['checkout'] = (body = ONE_TEA) => api(url, 'POST', '/checkout', { body });
+
+  const status: ServiceAgainstOp['status'] = async (p) => {
+    const r = await api(url, 'GET', `/payments/${p.id}`, { headers: { authorization: `Bearer ${p.secret}` } });
+    if (r.status !== 200) throw new Error(`GET /payments/${p.id} answered ${r.status}`);
+    return r.json;
+  };
+
+  const nextPollAt: ServiceAgainstOp['nextPollAt'] = async (p) => {
+    const score = await service.redis.zscore(service.keys.due, `poll:${p.id}`);
+    return score === null ? null : Number(score);
+  };
+
+  return {
+    url,
+    service,
+    config,
+    env: fullEnv,
+    logs: logs.lines,
+    clock,
+    checkout,
+    async start(loginHint = 'alice') {
+      const res = await checkout({ ...ONE_TEA, login_hint: loginHint });
+      if (res.status !== 202) throw new Error(`checkout answered ${res.status}: ${JSON.stringify(res.json)}`);
+      const { id, client_secret: secret, binding_message: bindingMessage } = res.json;
+      const grant = [...op.grants.values()].find((g) => g.bindingMessage === bindingMessage);
+      const backchannel = op
+        .requestsTo('backchannel')
+        .find((r) => (r.form.binding_message ?? r.requestObject?.payload.binding_message) === bindingMessage);
+      if (!grant || !backchannel) throw new Error('the OP saw no backchannel request for this checkout');
+      const authReqId = grant.authReqId;
+      const payment: StartedPayment = {
+        id,
+        secret,
+        bindingMessage,
+        backchannel,
+        grant,
+        authReqId,
+        polls: () => op.requestsTo('token').filter((r) => r.form.auth_req_id === authReqId),
+        paymentCalls: () => op.requestsTo('payments').filter((r) => r.headers['idempotency-key'] === id),
+      };
+      started.push(payment);
+      return payment;
+    },
+    status,
+    settle: (p, statuses = ['succeeded', 'failed', 'canceled'], timeoutMs = 10_000) =>
+      waitForStatus(url, p.id, p.secret, statuses, timeoutMs),
+    nextPollAt,
+    async waitForNextPoll(p, after = 0) {
+      return waitFor(
+        async () => {
+          const leased = await service.redis.zscore(service.keys.leases, `poll:${p.id}`);
+          const at = leased === null ? await nextPollAt(p) : null;
+          return at !== null && at > after ? at : undefined;
+        },
+        5_000,
+        `the next poll of ${p.id}`,
+      );
+    },
+    async keys() {
+      const found: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, batch] = await service.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        found.push(...batch);
+      } while (cursor !== '0');
+      return found.sort();
+    },
+    async cancelOpen() {
+      for (const p of started.splice(0)) {
+        await api(url, 'POST', `/payments/${p.id}/cancel`, { headers: { authorization: `Bearer ${p.secret}` } });
+      }
+    },
+    async close() {
+      await service.close();
+      await deleteKeysWithPrefix(prefix);
+    },
+  };
+}
+
+/** Milliseconds between consecutive requests. */
+export function gaps(requests: RecordedRequest[]): number[] {
+  return requests.slice(1).map((r, i) => r.at - requests[i]!.at);
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,127 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DevCertificates } from '../../src/sandbox/certs.js';
+import { freePort } from './system.js';
+
+/**
+ * The service as real processes (`node dist/main.js`), for the tests that kill, restart and signal
+ * them: chaos, Redis restart, SIGTERM drain. `npm test` builds dist before jest runs.
+ */
+export const MAIN_JS = join(process.cwd(), 'dist', 'main.js');
+
+export function assertBuilt(): void {
+  if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run \`npm run build\` first (npm test does)`);
+}
+
+/** The environment of test/support/system.ts for a service against the given bank and Redis prefix. */
+export function serviceEnv(options: {
+  bank: { issuer: string; apiUrl: string };
+  certs: DevCertificates;
+  prefix: string;
+  redisUrl?: string;
+  extra?: Record<string, string>;
+}): Record<string, string> {
+  return {
+    LOG_LEVEL: 'info',
+    REDIS_URL: options.redisUrl ?? 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: options.prefix,
+    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    SHOP_API_KEY: `sk_test_${randomBytes(16).toString('hex')}`,
+    CATALOG_FILE: 'catalog.json',
+    BANK_ISSUER: options.bank.issuer,
+    BANK_API_URL: options.bank.apiUrl,
+    BANK_CA_CERT: options.certs.caCert,
+    BANK_CLIENT_ID: 'cibaConformance',
+    BANK_CLIENT_CERT: options.certs.clientCert,
+    BANK_CLIENT_KEY: options.certs.clientKey,
+    CIBA_DELIVERY_MODE: 'poll',
+    CIBA_REQUESTED_EXPIRY: '60',
+    RATE_LIMIT_CHECKOUT_PER_MINUTE: '0',
+    RATE_LIMIT_LOGIN_HINT_PER_MINUTE: '0',
+    STOREFRONT_ENABLED: 'false',
+    ...options.extra,
+  };
+}
+
+export interface ServiceProcess {
+  name: string;
+  role: 'api' | 'worker' | 'all';
+  child: ChildProcess;
+  /** Every line it wrote (pino JSON on stdout, anything on stderr). */
+  lines: string[];
+  url: string | null;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  alive(): boolean;
+}
+
+/** Starts `node dist/main.js`; resolves once it logged "ciba-checkout started". */
+export async function spawnService(
+  name: string,
+  role: 'api' | 'worker' | 'all',
+  env: Record<string, string>,
+  sink: string[] = [],
+): Promise<ServiceProcess> {
+  assertBuilt();
+  const port = role === 'worker' ? '0' : String(await freePort());
+  const child = spawn(process.execPath, [MAIN_JS], {
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH ?? '', ...env, ROLE: role, PORT: port },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let exitedFlag = false;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitedFlag = true;
+      resolve({ code, signal });
+    });
+  });
+  let started: () => void = () => undefined;
+  const startedP = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  const onData = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line) continue;
+      lines.push(line);
+      sink.push(line);
+      if (line.includes('ciba-checkout started')) started();
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const result = await Promise.race([
+    startedP.then(() => 'started' as const),
+    exited.then(() => 'exited' as const),
+    new Promise<'timeout'>((r) => {
+      setTimeout(() => {
+        r('timeout');
+      }, 15_000).unref();
+    }),
+  ]);
+  if (result !== 'started') {
+    child.kill('SIGKILL');
+    throw new Error(`${name} did not start (${result}):\n${lines.slice(-10).join('\n')}`);
+  }
+  return {
+    name,
+    role,
+    child,
+    lines,
+    url: role === 'worker' ? null : `http://127.0.0.1:${port}`,
+    exited,
+    alive: () => !exitedFlag,
+  };
+}
+
+/** SIGKILLs whatever is still running and waits for it to be gone. */
+export async function killAll(processes: Iterable<ServiceProcess>): Promise<void> {
+  await Promise.all(
+    [...processes].map(async (p) => {
+      if (p.alive()) p.child.kill('SIGKILL');
+      await p.exited;
+    }),
+  );
+}

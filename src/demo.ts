@@ -125,6 +125,9 @@ async function main(): Promise<void> {
       },
     ],
     ...(autoDecision ? { autoApprove: autoDecision, approvalDelayMs: Number(o['approval-delay']) } : {}),
+    ...(process.env.GOTIFY_URL && process.env.GOTIFY_TOKEN
+      ? { gotify: { url: process.env.GOTIFY_URL, token: process.env.GOTIFY_TOKEN } }
+      : {}),
   });
   const config = loadConfig({
     ...process.env,

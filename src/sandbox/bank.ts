@@ -9,6 +9,8 @@ import { errors } from 'oidc-provider';
 import type { AuthorizationDetail } from 'oidc-provider';
 import { createBankApp } from './bank-app.js';
 import type { DevCertificates } from './certs.js';
+import { createGotifyNotifier } from './gotify.js';
+import type { GotifyOptions } from './gotify.js';
 import { createSandboxKeys } from './keys.js';
 import { createPaymentApi } from './payment-api.js';
 import type { Transfer } from './payment-api.js';
@@ -21,6 +23,7 @@ import { loadOrCreateCookieKeys, loadOrCreateSigningJwks } from './signing-keys.
 export type { SandboxClient, SandboxUser } from './provider.js';
 export type { Transfer } from './payment-api.js';
 export type { PublicRequest } from './requests.js';
+export type { GotifyOptions } from './gotify.js';
 
 export interface SandboxBankOptions {
   /** Listening address; default 127.0.0.1. The issuer always says `localhost` (the certificate has both). */
@@ -44,6 +47,8 @@ export interface SandboxBankOptions {
   autoApprove?: 'approve' | 'deny';
   /** Console notification lines; default console.log. */
   log?: (line: string) => void;
+  /** Also push each new request to a Gotify server (the tutorial's mobile notification). */
+  gotify?: GotifyOptions;
 }
 
 export interface SandboxBank {
@@ -120,6 +125,8 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? ((line: string) => { console.log(line); });
   const users = options.users ?? DEFAULT_USERS;
+  // Before any connection is opened, so a bad Gotify URL fails start-up without leaks.
+  const gotify = options.gotify === undefined ? undefined : createGotifyNotifier(options.gotify, log);
   const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
   const keys = createSandboxKeys(options.redisPrefix);
   const requests = createRequestStore(redis, keys);
@@ -187,6 +194,7 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
     cookieKeys,
     log,
     onNewRequest(record) {
+      gotify?.notify(record, `${appUrl}requests/${record.id}`);
       const decision = options.autoApprove;
       if (decision === undefined) return;
       const timer = setTimeout(() => {
@@ -239,7 +247,7 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
     async close() {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      await Promise.all([closeServer(tlsServer), closeServer(appServer)]);
+      await Promise.all([closeServer(tlsServer), closeServer(appServer), gotify?.drain()]);
       await redis.quit();
     },
   };

@@ -21,6 +21,9 @@ const envSchema = z.object({
   SANDBOX_NOTIFICATION_ENDPOINT: z.url().optional(),
   SANDBOX_INTERVAL: z.coerce.number().int().min(1).max(60).default(5),
   SANDBOX_AUTO_APPROVE: z.enum(['approve', 'deny']).optional(),
+  // The reference tutorial's Gotify notification method: both set, or neither.
+  GOTIFY_URL: z.url({ protocol: /^https?$/ }).optional(),
+  GOTIFY_TOKEN: z.string().min(1).optional(),
 });
 
 async function main(): Promise<void> {
@@ -33,6 +36,10 @@ async function main(): Promise<void> {
   const env = parsed.data;
   if (env.SANDBOX_DELIVERY_MODE === 'ping' && env.SANDBOX_NOTIFICATION_ENDPOINT === undefined) {
     console.error('sandbox bank: SANDBOX_NOTIFICATION_ENDPOINT is required with SANDBOX_DELIVERY_MODE=ping');
+    process.exit(1);
+  }
+  if ((env.GOTIFY_URL === undefined) !== (env.GOTIFY_TOKEN === undefined)) {
+    console.error('sandbox bank: GOTIFY_URL and GOTIFY_TOKEN go together; set both or neither');
     process.exit(1);
   }
   const certs = ensureDevCertificates(env.SANDBOX_CERT_DIR);
@@ -54,12 +61,16 @@ async function main(): Promise<void> {
       },
     ],
     ...(env.SANDBOX_AUTO_APPROVE === undefined ? {} : { autoApprove: env.SANDBOX_AUTO_APPROVE }),
+    ...(env.GOTIFY_URL === undefined || env.GOTIFY_TOKEN === undefined
+      ? {}
+      : { gotify: { url: env.GOTIFY_URL, token: env.GOTIFY_TOKEN } }),
   });
   console.log(`[bank] issuer ${bank.issuer}  (BANK_ISSUER)`);
   console.log(`[bank] payment API ${bank.apiUrl}  (BANK_API_URL)`);
   console.log(`[bank] CA certificate ${certs.caCert}  (BANK_CA_CERT)`);
   console.log(`[bank] client ${env.SANDBOX_CLIENT_ID}: ${certs.clientCert} + ${certs.clientKey} or ${certs.clientPfx}`);
   console.log(`[bank] bank app (the phone) ${bank.appUrl}  sign in as user / password`);
+  if (env.GOTIFY_URL !== undefined) console.log(`[bank] new requests are also pushed to Gotify at ${env.GOTIFY_URL}`);
 
   let closing = false;
   const shutdown = (signal: string): void => {

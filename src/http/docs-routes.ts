@@ -43,7 +43,14 @@ interface Operation {
   security?: Record<string, string[]>[];
   parameters?: { name: string; in: string; required?: boolean; description?: string; schema?: Json }[];
   requestBody?: { content: Record<string, MediaType> };
-  responses: Record<string, { description?: string; headers?: Record<string, { description?: string; schema?: Json }>; content?: Record<string, MediaType> }>;
+  responses: Record<
+    string,
+    {
+      description?: string;
+      headers?: Record<string, { description?: string; schema?: Json }>;
+      content?: Record<string, MediaType>;
+    }
+  >;
 }
 
 interface MediaType {
@@ -62,7 +69,11 @@ function prose(value: string | undefined): string {
 }
 
 function anchor(...parts: string[]): string {
-  return parts.join('-').replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').toLowerCase();
+  return parts
+    .join('-')
+    .replace(/[^A-Za-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .toLowerCase();
 }
 
 /** A schema as a one-line type; component references become links. */
@@ -73,8 +84,13 @@ function typeOf(schema: Json | undefined): string {
     const name = ref.split('/').pop() ?? ref;
     return `<a href="#schema-${anchor(name)}">${escapeHtml(name)}</a>`;
   }
-  if (Array.isArray(schema.enum)) return schema.enum.map((v) => `<code>${escapeHtml(JSON.stringify(v))}</code>`).join(' | ');
-  const type = Array.isArray(schema.type) ? schema.type.join(' | ') : typeof schema.type === 'string' ? schema.type : 'any';
+  if (Array.isArray(schema.enum))
+    return schema.enum.map((v) => `<code>${escapeHtml(JSON.stringify(v))}</code>`).join(' | ');
+  const type = Array.isArray(schema.type)
+    ? schema.type.join(' | ')
+    : typeof schema.type === 'string'
+      ? schema.type
+      : 'any';
   if (type === 'array') return `${typeOf(schema.items as Json | undefined)}[]`;
   return escapeHtml(type);
 }
@@ -115,14 +131,22 @@ function renderExamples(media: MediaType): string {
 
 function renderContent(content: Record<string, MediaType> | undefined): string {
   return Object.entries(content ?? {})
-    .map(([type, media]) => `<p class="media">${escapeHtml(type)}</p>${renderSchema(media.schema)}${renderExamples(media)}`)
+    .map(
+      ([type, media]) =>
+        `<p class="media">${escapeHtml(type)}</p>${renderSchema(media.schema)}${renderExamples(media)}`,
+    )
     .join('');
 }
 
 function renderOperation(path: string, method: string, op: Operation): string {
   const id = anchor(method, path);
   const security = (op.security ?? [])
-    .map((s) => Object.keys(s).map((k) => `<code>${escapeHtml(k)}</code>`).join(' + ') || 'none')
+    .map(
+      (s) =>
+        Object.keys(s)
+          .map((k) => `<code>${escapeHtml(k)}</code>`)
+          .join(' + ') || 'none',
+    )
     .join(' or ');
   const params = op.parameters?.length
     ? `<h4>Parameters</h4><table><thead><tr><th>Name</th><th>In</th><th>Type</th><th>Notes</th></tr></thead><tbody>${op.parameters
@@ -168,7 +192,10 @@ function renderDocs(doc: Doc): string {
       (t) =>
         `<li>${escapeHtml(t.name)}<ul>${ops
           .filter((o) => o.tag === t.name)
-          .map((o) => `<li><a href="#${anchor(o.method, o.path)}">${o.method.toUpperCase()} ${escapeHtml(o.path)}</a></li>`)
+          .map(
+            (o) =>
+              `<li><a href="#${anchor(o.method, o.path)}">${o.method.toUpperCase()} ${escapeHtml(o.path)}</a></li>`,
+          )
           .join('')}</ul></li>`,
     )
     .join('');
@@ -182,7 +209,10 @@ function renderDocs(doc: Doc): string {
     )
     .join('');
   const schemes = Object.entries(doc.components?.securitySchemes ?? {})
-    .map(([name, s]) => `<tr><td><code>${escapeHtml(name)}</code></td><td>${prose(typeof s.description === 'string' ? s.description : '')}</td></tr>`)
+    .map(
+      ([name, s]) =>
+        `<tr><td><code>${escapeHtml(name)}</code></td><td>${prose(typeof s.description === 'string' ? s.description : '')}</td></tr>`,
+    )
     .join('');
   const schemas = Object.entries(doc.components?.schemas ?? {})
     .map(

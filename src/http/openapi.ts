@@ -40,39 +40,149 @@ interface ProblemInfo {
 
 /** Every `code` a problem+json answer can carry (RFC 9457 plus our stable `code`). */
 export const PROBLEMS = {
-  validation_failed: { status: 400, detail: 'The request body is not valid.', when: 'The body or a header fails validation; `errors[]` lists each JSON path.' },
-  malformed_json: { status: 400, detail: 'The request body is not valid JSON.', when: 'The body cannot be parsed as JSON.' },
-  invalid_request: { status: 400, detail: 'The notification needs an auth_req_id.', when: 'A ping notification without a valid `auth_req_id`.' },
+  validation_failed: {
+    status: 400,
+    detail: 'The request body is not valid.',
+    when: 'The body or a header fails validation; `errors[]` lists each JSON path.',
+  },
+  malformed_json: {
+    status: 400,
+    detail: 'The request body is not valid JSON.',
+    when: 'The body cannot be parsed as JSON.',
+  },
+  invalid_request: {
+    status: 400,
+    detail: 'The notification needs an auth_req_id.',
+    when: 'A ping notification without a valid `auth_req_id`.',
+  },
   bad_request: { status: 400, detail: 'The request could not be read.', when: 'Any other unreadable request.' },
-  unauthorized: { status: 401, detail: 'This route needs the shop API key.', when: 'A shop-only route called without `SHOP_API_KEY`.' },
-  invalid_notification_token: { status: 401, detail: 'Unknown client_notification_token.', when: 'A ping notification with an unknown bearer token (never a redirect, CIBA Core §10.2).' },
+  unauthorized: {
+    status: 401,
+    detail: 'This route needs the shop API key.',
+    when: 'A shop-only route called without `SHOP_API_KEY`.',
+  },
+  invalid_notification_token: {
+    status: 401,
+    detail: 'Unknown client_notification_token.',
+    when: 'A ping notification with an unknown bearer token (never a redirect, CIBA Core §10.2).',
+  },
   not_found: { status: 404, detail: 'No route for GET /nope.', when: 'No such route.' },
-  delivery_not_found: { status: 404, detail: 'No such webhook delivery.', when: 'Unknown delivery id, or its event is no longer kept.' },
-  payment_not_found: { status: 404, detail: 'No such payment.', when: 'Unknown id, or a missing or wrong client secret or shop key: the same answer, so ids cannot be probed.' },
-  idempotency_key_in_use: { status: 409, detail: 'A request with this Idempotency-Key is still being processed.', when: 'The first request with this key has not finished yet; retry after `Retry-After`.' },
-  payment_not_cancelable: { status: 409, detail: 'A payment in status processing can no longer be canceled.', when: 'Cancel after the payment reached `processing` or a final status.' },
-  delivery_in_progress: { status: 409, detail: 'An attempt of this delivery is in progress.', when: 'Resend while an attempt of that delivery is running.' },
-  webhook_target_gone: { status: 409, detail: 'The receiver answered 410 Gone; nothing more is sent to this URL.', when: 'Resend to a URL that answered `410 Gone`.' },
-  payment_busy: { status: 409, detail: 'The payment is changing right now; try again.', when: 'Cancel raced with a status change; retry.' },
+  delivery_not_found: {
+    status: 404,
+    detail: 'No such webhook delivery.',
+    when: 'Unknown delivery id, or its event is no longer kept.',
+  },
+  payment_not_found: {
+    status: 404,
+    detail: 'No such payment.',
+    when: 'Unknown id, or a missing or wrong client secret or shop key: the same answer, so ids cannot be probed.',
+  },
+  idempotency_key_in_use: {
+    status: 409,
+    detail: 'A request with this Idempotency-Key is still being processed.',
+    when: 'The first request with this key has not finished yet; retry after `Retry-After`.',
+  },
+  payment_not_cancelable: {
+    status: 409,
+    detail: 'A payment in status processing can no longer be canceled.',
+    when: 'Cancel after the payment reached `processing` or a final status.',
+  },
+  delivery_in_progress: {
+    status: 409,
+    detail: 'An attempt of this delivery is in progress.',
+    when: 'Resend while an attempt of that delivery is running.',
+  },
+  webhook_target_gone: {
+    status: 409,
+    detail: 'The receiver answered 410 Gone; nothing more is sent to this URL.',
+    when: 'Resend to a URL that answered `410 Gone`.',
+  },
+  payment_busy: {
+    status: 409,
+    detail: 'The payment is changing right now; try again.',
+    when: 'Cancel raced with a status change; retry.',
+  },
   body_too_large: { status: 413, detail: 'The request body is larger than 16 KiB.', when: 'Bodies over 16 KiB.' },
-  unsupported_media_type: { status: 415, detail: 'Send the checkout as application/json.', when: 'A body that is not `application/json`.' },
-  unsupported_encoding: { status: 415, detail: 'The request body encoding is not supported.', when: 'A charset or content encoding the service does not read.' },
-  unknown_sku: { status: 422, detail: 'No item with sku "tea-99" is sold here.', when: 'An item that is not in the catalog.' },
-  amount_too_large: { status: 422, detail: 'The total is larger than one payment may be.', when: 'The total exceeds the largest single payment.' },
-  callback_origin_not_allowed: { status: 422, detail: 'callback_url must be on an origin listed in CALLBACK_ALLOWED_ORIGINS.', when: '`callback_url` on an origin not in `CALLBACK_ALLOWED_ORIGINS`.' },
-  idempotency_key_reused: { status: 422, detail: 'This Idempotency-Key was used with a different request body.', when: 'The same key with another body.' },
-  unknown_bank_user: { status: 422, detail: 'The bank does not know this customer.', when: 'The bank answered `unknown_user_id` to the backchannel request.' },
-  bank_request_rejected: { status: 422, detail: 'The bank refused to start the authorization.', when: 'The bank refused the backchannel request for another reason.' },
-  rate_limited: { status: 429, detail: 'Too many checkouts from this address; wait a little.', when: 'Per client address or per bank customer (`login_hint`) limit; see `Retry-After`.' },
-  internal_error: { status: 500, detail: 'Something went wrong on our side.', when: 'An unexpected fault; details only reach the log.' },
-  bank_configuration_error: { status: 502, detail: "The bank refused the shop's credentials.", when: "The bank rejected the shop's client authentication." },
-  bank_invalid_response: { status: 502, detail: 'The bank answered with something that is not a valid CIBA response.', when: 'No `auth_req_id` or no numeric `expires_in` in the bank answer; no token request is sent.' },
-  bank_unavailable: { status: 503, detail: 'The bank cannot be reached right now.', when: 'The bank is down or overloaded; retry after `Retry-After`.' },
+  unsupported_media_type: {
+    status: 415,
+    detail: 'Send the checkout as application/json.',
+    when: 'A body that is not `application/json`.',
+  },
+  unsupported_encoding: {
+    status: 415,
+    detail: 'The request body encoding is not supported.',
+    when: 'A charset or content encoding the service does not read.',
+  },
+  unknown_sku: {
+    status: 422,
+    detail: 'No item with sku "tea-99" is sold here.',
+    when: 'An item that is not in the catalog.',
+  },
+  amount_too_large: {
+    status: 422,
+    detail: 'The total is larger than one payment may be.',
+    when: 'The total exceeds the largest single payment.',
+  },
+  callback_origin_not_allowed: {
+    status: 422,
+    detail: 'callback_url must be on an origin listed in CALLBACK_ALLOWED_ORIGINS.',
+    when: '`callback_url` on an origin not in `CALLBACK_ALLOWED_ORIGINS`.',
+  },
+  idempotency_key_reused: {
+    status: 422,
+    detail: 'This Idempotency-Key was used with a different request body.',
+    when: 'The same key with another body.',
+  },
+  unknown_bank_user: {
+    status: 422,
+    detail: 'The bank does not know this customer.',
+    when: 'The bank answered `unknown_user_id` to the backchannel request.',
+  },
+  bank_request_rejected: {
+    status: 422,
+    detail: 'The bank refused to start the authorization.',
+    when: 'The bank refused the backchannel request for another reason.',
+  },
+  rate_limited: {
+    status: 429,
+    detail: 'Too many checkouts from this address; wait a little.',
+    when: 'Per client address or per bank customer (`login_hint`) limit; see `Retry-After`.',
+  },
+  internal_error: {
+    status: 500,
+    detail: 'Something went wrong on our side.',
+    when: 'An unexpected fault; details only reach the log.',
+  },
+  bank_configuration_error: {
+    status: 502,
+    detail: "The bank refused the shop's credentials.",
+    when: "The bank rejected the shop's client authentication.",
+  },
+  bank_invalid_response: {
+    status: 502,
+    detail: 'The bank answered with something that is not a valid CIBA response.',
+    when: 'No `auth_req_id` or no numeric `expires_in` in the bank answer; no token request is sent.',
+  },
+  bank_unavailable: {
+    status: 503,
+    detail: 'The bank cannot be reached right now.',
+    when: 'The bank is down or overloaded; retry after `Retry-After`.',
+  },
+  store_unavailable: {
+    status: 503,
+    detail: 'The payment store is unavailable right now; try again shortly.',
+    when: 'Redis cannot be reached; retry after `Retry-After`.',
+  },
 } as const satisfies Record<string, ProblemInfo>;
 
 export type ProblemCode = keyof typeof PROBLEMS;
 const PROBLEM_CODES = Object.keys(PROBLEMS) as [ProblemCode, ...ProblemCode[]];
-const RETRY_AFTER_CODES: readonly ProblemCode[] = ['idempotency_key_in_use', 'rate_limited', 'bank_unavailable'];
+const RETRY_AFTER_CODES: readonly ProblemCode[] = [
+  'idempotency_key_in_use',
+  'rate_limited',
+  'bank_unavailable',
+  'store_unavailable',
+];
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -100,8 +210,13 @@ export const problemSchema = z
     errors: z
       .array(z.object({ path: z.string().openapi({ example: '$.items[0].quantity' }), message: z.string() }))
       .optional()
-      .openapi({ description: 'Validation errors with JSON paths (`validation_failed`, `callback_origin_not_allowed`).' }),
-    request_id: z.string().optional().openapi({ description: 'Also in the `X-Request-Id` header; quote it to support.' }),
+      .openapi({
+        description: 'Validation errors with JSON paths (`validation_failed`, `callback_origin_not_allowed`).',
+      }),
+    request_id: z
+      .string()
+      .optional()
+      .openapi({ description: 'Also in the `X-Request-Id` header; quote it to support.' }),
   })
   .openapi('Problem', { description: 'RFC 9457 problem details (`application/problem+json`).' });
 
@@ -123,7 +238,9 @@ export const catalogResponseSchema = z
 export const livezResponseSchema = z.object({ status: z.literal('ok') }).openapi('Liveness');
 export const readyzResponseSchema = z
   .object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), z.boolean()) })
-  .openapi('Readiness', { description: 'Each check is true when ready; `draining` is false during shutdown.' });
+  .openapi('Readiness', {
+    description: 'Each check is true when ready; `accepting_work` turns false during shutdown.',
+  });
 
 /** Webhook delivery records (GET /webhooks/deliveries), as the shop's support tooling sees them. */
 export const deliverySchema = z
@@ -132,7 +249,9 @@ export const deliverySchema = z
     event_id: z.string(),
     event_type: z.string(),
     payment_id: z.string(),
-    target: z.enum(['webhook_url', 'callback_url']).openapi({ description: '`WEBHOOK_URL` or the checkout\'s `callback_url`.' }),
+    target: z
+      .enum(['webhook_url', 'callback_url'])
+      .openapi({ description: "`WEBHOOK_URL` or the checkout's `callback_url`." }),
     url: z.string(),
     state: z.enum(['pending', 'delivered', 'gone', 'failed']),
     attempts: z.number().int(),
@@ -143,7 +262,14 @@ export const deliverySchema = z
     updated_at: z.string(),
     delivered_at: z.string().nullable(),
     history: z
-      .array(z.object({ at: z.string(), status: z.number().int().nullable(), error: z.string().nullable(), duration_ms: z.number() }))
+      .array(
+        z.object({
+          at: z.string(),
+          status: z.number().int().nullable(),
+          error: z.string().nullable(),
+          duration_ms: z.number(),
+        }),
+      )
       .openapi({ description: 'The most recent attempts, oldest first.' }),
   })
   .openapi('WebhookDelivery');
@@ -179,7 +305,12 @@ const paymentExample = {
   metadata: { order_id: 'A-10042' },
 } satisfies z.input<typeof paymentSchema>;
 const succeededExample = { ...paymentExample, status: 'succeeded', updated_at: '2026-11-25T14:00:41.000Z' } as const;
-const failedExample = { ...paymentExample, status: 'failed', failure_code: 'access_denied', updated_at: '2026-11-25T14:00:30.000Z' } as const;
+const failedExample = {
+  ...paymentExample,
+  status: 'failed',
+  failure_code: 'access_denied',
+  updated_at: '2026-11-25T14:00:30.000Z',
+} as const;
 const canceledExample = { ...paymentExample, status: 'canceled', updated_at: '2026-11-25T14:00:20.000Z' } as const;
 const CLIENT_SECRET = `${PAYMENT_ID}_secret_Xq2v9LrT0kYb3NwZ8pFh4s`;
 
@@ -194,7 +325,9 @@ function problemExample(code: ProblemCode): z.input<typeof problemSchema> {
     ...(code === 'validation_failed'
       ? { errors: [{ path: '$.items[0].quantity', message: 'Too small: expected number to be >=1' }] }
       : {}),
-    ...(code === 'callback_origin_not_allowed' ? { errors: [{ path: '$.callback_url', message: 'origin not allowed' }] } : {}),
+    ...(code === 'callback_origin_not_allowed'
+      ? { errors: [{ path: '$.callback_url', message: 'origin not allowed' }] }
+      : {}),
     request_id: '4f7c1e9a-2b1d-4c55-9a0e-1f2d3c4b5a69',
   };
 }
@@ -226,7 +359,8 @@ function createBuilder() {
   const examples: RecordedExample[] = [];
 
   const content = (where: string, schema: ZodType, byName: Record<string, Example>, mediaType = 'application/json') => {
-    for (const [name, ex] of Object.entries(byName)) examples.push({ where: `${where} (${name})`, schema, value: ex.value });
+    for (const [name, ex] of Object.entries(byName))
+      examples.push({ where: `${where} (${name})`, schema, value: ex.value });
     return { [mediaType]: { schema, examples: byName } };
   };
 
@@ -242,7 +376,14 @@ function createBuilder() {
       out[String(status)] = {
         description: `${TITLES[status] ?? 'Error'}: ${group.map((c) => `\`${c}\``).join(', ')}`,
         ...(group.some((c) => RETRY_AFTER_CODES.includes(c))
-          ? { headers: z.object({ 'Retry-After': z.string().optional().openapi({ description: 'Seconds to wait before retrying.', example: '5' }) }) }
+          ? {
+              headers: z.object({
+                'Retry-After': z
+                  .string()
+                  .optional()
+                  .openapi({ description: 'Seconds to wait before retrying.', example: '5' }),
+              }),
+            }
           : {}),
         content: content(`${where} ${status}`, problemSchema, byName, 'application/problem+json'),
       };
@@ -270,22 +411,27 @@ function registerSecurity({ registry }: Builder) {
     type: 'apiKey',
     in: 'query',
     name: 'client_secret',
-    description: 'The same secret as a query parameter, for `EventSource`, which cannot set headers. Request logs drop query strings.',
+    description:
+      'The same secret as a query parameter, for `EventSource`, which cannot set headers. Request logs drop query strings.',
   });
   registry.registerComponent('securitySchemes', 'shopKey', {
     type: 'http',
     scheme: 'bearer',
-    description: "The shop backend's key (`SHOP_API_KEY`): any payment, webhook deliveries; also scopes Idempotency-Keys to the shop.",
+    description:
+      "The shop backend's key (`SHOP_API_KEY`): any payment, webhook deliveries; also scopes Idempotency-Keys to the shop.",
   });
   registry.registerComponent('securitySchemes', 'notificationToken', {
     type: 'http',
     scheme: 'bearer',
-    description: 'The `client_notification_token` sent with the backchannel request (CIBA Core §10.2), one per payment.',
+    description:
+      'The `client_notification_token` sent with the backchannel request (CIBA Core §10.2), one per payment.',
   });
 }
 
 const paymentAuth = [{ clientSecret: [] }, { clientSecretQuery: [] }, { shopKey: [] }];
-const idParams = z.object({ id: documented(paymentIdSchema).openapi({ param: { description: 'Payment id' }, example: PAYMENT_ID }) });
+const idParams = z.object({
+  id: documented(paymentIdSchema).openapi({ param: { description: 'Payment id' }, example: PAYMENT_ID }),
+});
 
 function registerCheckout(b: Builder) {
   b.route({
@@ -303,7 +449,12 @@ function registerCheckout(b: Builder) {
             value: {
               currency: 'eur',
               items: [
-                { sku: 'tea-01', name: 'Green tea, 100 g', unit_amount: 1290, description: 'Sencha from Shizuoka, first flush.' },
+                {
+                  sku: 'tea-01',
+                  name: 'Green tea, 100 g',
+                  unit_amount: 1290,
+                  description: 'Sencha from Shizuoka, first flush.',
+                },
                 { sku: 'tea-02', name: 'Black tea, 250 g', unit_amount: 990 },
               ],
             },
@@ -328,12 +479,24 @@ function registerCheckout(b: Builder) {
       headers: z.object({
         'Idempotency-Key': documented(idempotencyKeySchema)
           .optional()
-          .openapi({ param: { description: 'Up to 255 printable ASCII characters, e.g. a UUID per cart attempt.' }, example: '5b0c2f9e-3d7a-4e8b-9c1d-2a3b4c5d6e7f' }),
+          .openapi({
+            param: { description: 'Up to 255 printable ASCII characters, e.g. a UUID per cart attempt.' },
+            example: '5b0c2f9e-3d7a-4e8b-9c1d-2a3b4c5d6e7f',
+          }),
       }),
       body: {
         required: true,
         content: b.content('POST /checkout request', checkoutRequest, {
-          minimal: { summary: 'What the storefront sends', value: { items: [{ sku: 'tea-01', quantity: 2 }, { sku: 'tea-02', quantity: 1 }], login_hint: 'user' } },
+          minimal: {
+            summary: 'What the storefront sends',
+            value: {
+              items: [
+                { sku: 'tea-01', quantity: 2 },
+                { sku: 'tea-02', quantity: 1 },
+              ],
+              login_hint: 'user',
+            },
+          },
           withCallback: {
             summary: 'From the shop backend, with a webhook target and metadata',
             value: {
@@ -351,7 +514,10 @@ function registerCheckout(b: Builder) {
         description: 'The bank is asking the customer. Follow the payment at `Location`.',
         headers: z.object({
           Location: z.string().openapi({ example: `/payments/${PAYMENT_ID}` }),
-          'Idempotent-Replayed': z.literal('true').optional().openapi({ description: 'Present when this is a stored answer.' }),
+          'Idempotent-Replayed': z
+            .literal('true')
+            .optional()
+            .openapi({ description: 'Present when this is a stored answer.' }),
         }),
         content: b.content('POST /checkout 202', checkoutResponse, {
           accepted: { summary: 'Waiting for the customer', value: { ...paymentExample, client_secret: CLIENT_SECRET } },
@@ -374,6 +540,7 @@ function registerCheckout(b: Builder) {
         'bank_configuration_error',
         'bank_invalid_response',
         'bank_unavailable',
+        'store_unavailable',
       ]),
     },
   });
@@ -391,7 +558,8 @@ function registerPayments(b: Builder) {
     path: '/payments/{id}',
     tags: ['Payments'],
     summary: 'Get a payment',
-    description: 'For the storefront (client secret) and the shop (shop key). Anything else is the same `404` as an unknown id.',
+    description:
+      'For the storefront (client secret) and the shop (shop key). Anything else is the same `404` as an unknown id.',
     security: paymentAuth,
     request: { params: idParams },
     responses: {
@@ -403,7 +571,7 @@ function registerPayments(b: Builder) {
           declined: { summary: 'The customer declined in the bank app', value: failedExample },
         }),
       },
-      ...b.problems('GET /payments/{id}', ['payment_not_found']),
+      ...b.problems('GET /payments/{id}', ['payment_not_found', 'store_unavailable']),
     },
   });
 
@@ -423,10 +591,16 @@ function registerPayments(b: Builder) {
         'Last-Event-ID': z
           .string()
           .optional()
-          .openapi({ param: { description: 'The `id` of the last event received; EventSource sends it when it reconnects.' }, example: '1795621588993-0' }),
+          .openapi({
+            param: { description: 'The `id` of the last event received; EventSource sends it when it reconnects.' },
+            example: '1795621588993-0',
+          }),
       }),
       query: z.object({
-        last_event_id: z.string().optional().openapi({ param: { description: 'The same as `Last-Event-ID`, for clients that cannot set headers.' } }),
+        last_event_id: z
+          .string()
+          .optional()
+          .openapi({ param: { description: 'The same as `Last-Event-ID`, for clients that cannot set headers.' } }),
       }),
     },
     responses: {
@@ -439,7 +613,7 @@ function registerPayments(b: Builder) {
           'text/event-stream',
         ),
       },
-      ...b.problems('GET /payments/{id}/events', ['payment_not_found']),
+      ...b.problems('GET /payments/{id}/events', ['payment_not_found', 'store_unavailable']),
     },
   });
   for (const [i, data] of [paymentExample, succeededExample].entries()) {
@@ -457,9 +631,16 @@ function registerPayments(b: Builder) {
     responses: {
       200: {
         description: 'The canceled payment.',
-        content: b.content('POST /payments/{id}/cancel 200', payment, { canceled: { summary: 'Canceled', value: canceledExample } }),
+        content: b.content('POST /payments/{id}/cancel 200', payment, {
+          canceled: { summary: 'Canceled', value: canceledExample },
+        }),
       },
-      ...b.problems('POST /payments/{id}/cancel', ['payment_not_found', 'payment_not_cancelable', 'payment_busy']),
+      ...b.problems('POST /payments/{id}/cancel', [
+        'payment_not_found',
+        'payment_not_cancelable',
+        'payment_busy',
+        'store_unavailable',
+      ]),
     },
   });
 }
@@ -492,13 +673,19 @@ function registerWebhooks(b: Builder) {
     summary: "List a payment's webhook deliveries",
     description: 'Each event to each target, with its state and last attempt. For the shop backend only.',
     security: [{ shopKey: [] }],
-    request: { query: z.object({ payment_id: documented(paymentIdSchema).openapi({ param: { description: 'Payment id' }, example: PAYMENT_ID }) }) },
+    request: {
+      query: z.object({
+        payment_id: documented(paymentIdSchema).openapi({ param: { description: 'Payment id' }, example: PAYMENT_ID }),
+      }),
+    },
     responses: {
       200: {
         description: 'The deliveries, oldest first.',
-        content: b.content('GET /webhooks/deliveries 200', deliveryListSchema, { one: { summary: 'Delivered on the second attempt', value: { data: [delivery] } } }),
+        content: b.content('GET /webhooks/deliveries 200', deliveryListSchema, {
+          one: { summary: 'Delivered on the second attempt', value: { data: [delivery] } },
+        }),
       },
-      ...b.problems('GET /webhooks/deliveries', ['validation_failed', 'unauthorized']),
+      ...b.problems('GET /webhooks/deliveries', ['validation_failed', 'unauthorized', 'store_unavailable']),
     },
   });
   b.route({
@@ -506,17 +693,29 @@ function registerWebhooks(b: Builder) {
     path: '/webhooks/deliveries/{id}/resend',
     tags: ['Webhooks'],
     summary: 'Send a delivery again',
-    description: 'Starts the retry schedule again for this event and target (same `webhook-id`, so receivers can deduplicate).',
+    description:
+      'Starts the retry schedule again for this event and target (same `webhook-id`, so receivers can deduplicate).',
     security: [{ shopKey: [] }],
-    request: { params: z.object({ id: z.string().openapi({ param: { description: 'Delivery id' }, example: delivery.id }) }) },
+    request: {
+      params: z.object({ id: z.string().openapi({ param: { description: 'Delivery id' }, example: delivery.id }) }),
+    },
     responses: {
       202: {
         description: 'Queued.',
         content: b.content('POST /webhooks/deliveries/{id}/resend 202', deliverySchema, {
-          queued: { summary: 'Queued again', value: { ...delivery, state: 'pending', next_attempt_at: '2026-11-25T15:00:00.000Z' } },
+          queued: {
+            summary: 'Queued again',
+            value: { ...delivery, state: 'pending', next_attempt_at: '2026-11-25T15:00:00.000Z' },
+          },
         }),
       },
-      ...b.problems('POST /webhooks/deliveries/{id}/resend', ['unauthorized', 'delivery_not_found', 'delivery_in_progress', 'webhook_target_gone']),
+      ...b.problems('POST /webhooks/deliveries/{id}/resend', [
+        'unauthorized',
+        'delivery_not_found',
+        'delivery_in_progress',
+        'webhook_target_gone',
+        'store_unavailable',
+      ]),
     },
   });
 }
@@ -541,7 +740,13 @@ function registerBankAndOps(b: Builder) {
     },
     responses: {
       204: { description: 'Noted; the token request follows immediately.' },
-      ...b.problems('POST /ciba/notify', ['invalid_request', 'malformed_json', 'body_too_large', 'invalid_notification_token']),
+      ...b.problems('POST /ciba/notify', [
+        'invalid_request',
+        'malformed_json',
+        'body_too_large',
+        'invalid_notification_token',
+        'store_unavailable',
+      ]),
     },
   });
 
@@ -551,7 +756,12 @@ function registerBankAndOps(b: Builder) {
     tags: ['Operations'],
     summary: 'Liveness',
     responses: {
-      200: { description: 'The process is alive.', content: b.content('GET /livez 200', livezResponseSchema, { ok: { summary: 'Alive', value: { status: 'ok' } } }) },
+      200: {
+        description: 'The process is alive.',
+        content: b.content('GET /livez 200', livezResponseSchema, {
+          ok: { summary: 'Alive', value: { status: 'ok' } },
+        }),
+      },
       ...b.problems('GET /livez', []),
     },
   });
@@ -565,13 +775,19 @@ function registerBankAndOps(b: Builder) {
       200: {
         description: 'Ready.',
         content: b.content('GET /readyz 200', readyzResponseSchema, {
-          ready: { summary: 'Ready', value: { status: 'ready', checks: { draining: true, redis: true, bank_discovery: true } } },
+          ready: {
+            summary: 'Ready',
+            value: { status: 'ready', checks: { accepting_work: true, redis: true, bank_discovery: true } },
+          },
         }),
       },
       503: {
         description: 'Not ready.',
         content: b.content('GET /readyz 503', readyzResponseSchema, {
-          bankDown: { summary: 'Discovery failing', value: { status: 'not_ready', checks: { draining: true, redis: true, bank_discovery: false } } },
+          bankDown: {
+            summary: 'Discovery failing',
+            value: { status: 'not_ready', checks: { accepting_work: true, redis: true, bank_discovery: false } },
+          },
         }),
       },
       ...b.problems('GET /readyz', []),
@@ -586,9 +802,17 @@ function registerBankAndOps(b: Builder) {
     responses: {
       200: {
         description: 'Prometheus text exposition format.',
-        content: b.content('GET /metrics 200', z.string(), {
-          sample: { summary: 'Two lines of it', value: '# TYPE checkouts_total counter\ncheckouts_total{outcome="accepted"} 42\n' },
-        }, 'text/plain'),
+        content: b.content(
+          'GET /metrics 200',
+          z.string(),
+          {
+            sample: {
+              summary: 'Two lines of it',
+              value: '# TYPE checkouts_total counter\ncheckouts_total{outcome="accepted"} 42\n',
+            },
+          },
+          'text/plain',
+        ),
       },
       ...b.problems('GET /metrics', []),
     },
@@ -604,7 +828,13 @@ function registerDocs(b: Builder) {
     responses: {
       200: {
         description: 'The document.',
-        content: { 'application/json': { schema: z.object({ openapi: z.string(), info: z.object({ title: z.string(), version: z.string() }) }).loose() } },
+        content: {
+          'application/json': {
+            schema: z
+              .object({ openapi: z.string(), info: z.object({ title: z.string(), version: z.string() }) })
+              .loose(),
+          },
+        },
       },
     },
   });

@@ -129,7 +129,8 @@ async function focusedId(page: Page): Promise<string> {
     await page.route('**/payments/*/events*', (route) => route.abort());
     const polls: string[] = [];
     page.on('request', (r) => {
-      if (/\/payments\/pay_[a-z2-7]+$/.test(r.url()) && r.headers().authorization?.startsWith('Bearer ')) polls.push(r.url());
+      if (/\/payments\/pay_[a-z2-7]+$/.test(r.url()) && r.headers().authorization?.startsWith('Bearer '))
+        polls.push(r.url());
     });
     const code = await buyTea(page);
 
@@ -181,7 +182,12 @@ async function focusedId(page: Page): Promise<string> {
 
     // Keyboard only: tab to the first "Add to cart" and press Enter.
     let guard = 0;
-    while ((await page.evaluate<string | null>("document.activeElement && document.activeElement.getAttribute('data-testid')")) !== 'add-tea-01' && guard++ < 10) {
+    while (
+      (await page.evaluate<string | null>(
+        "document.activeElement && document.activeElement.getAttribute('data-testid')",
+      )) !== 'add-tea-01' &&
+      guard++ < 10
+    ) {
       await page.keyboard.press('Tab');
     }
     await page.keyboard.press('Enter');

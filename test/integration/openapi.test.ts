@@ -31,7 +31,8 @@ function registeredRoutes(app: Express): string[] {
     for (const layer of stack) {
       if (layer.route) {
         for (const path of [layer.route.path].flat()) {
-          for (const [method, on] of Object.entries(layer.route.methods)) if (on && method !== '_all') out.push(`${method.toUpperCase()} ${path}`);
+          for (const [method, on] of Object.entries(layer.route.methods))
+            if (on && method !== '_all') out.push(`${method.toUpperCase()} ${path}`);
         }
       } else if (layer.handle?.stack) walk(layer.handle.stack);
     }
@@ -139,13 +140,26 @@ describe('the OpenAPI document', () => {
 
   it('when every operation is read, then it has a summary, examples and problem+json errors with their codes', () => {
     for (const [path, methods] of Object.entries(document.paths ?? {})) {
-      for (const [method, op] of Object.entries(methods as Record<string, { summary?: string; responses: Record<string, { content?: Record<string, { examples?: Record<string, unknown>; schema?: unknown }> }> }>)) {
+      for (const [method, op] of Object.entries(
+        methods as Record<
+          string,
+          {
+            summary?: string;
+            responses: Record<
+              string,
+              { content?: Record<string, { examples?: Record<string, unknown>; schema?: unknown }> }
+            >;
+          }
+        >,
+      )) {
         const where = `${method.toUpperCase()} ${path}`;
         expect([where, op.summary]).toEqual([where, expect.any(String)]);
         for (const [status, response] of Object.entries(op.responses)) {
           for (const [type, media] of Object.entries(response.content ?? {})) {
-            if (Number(status) >= 400 && path !== '/readyz') expect([where, status, type]).toEqual([where, status, 'application/problem+json']);
-            if (!['/openapi.json', '/docs'].includes(path)) expect([where, status, Object.keys(media.examples ?? {}).length > 0]).toEqual([where, status, true]);
+            if (Number(status) >= 400 && path !== '/readyz')
+              expect([where, status, type]).toEqual([where, status, 'application/problem+json']);
+            if (!['/openapi.json', '/docs'].includes(path))
+              expect([where, status, Object.keys(media.examples ?? {}).length > 0]).toEqual([where, status, true]);
           }
         }
       }
@@ -154,27 +168,43 @@ describe('the OpenAPI document', () => {
 
   it('when every code is looked for, then each appears as an example on some route', () => {
     const text = JSON.stringify(document.paths);
-    const missing = Object.keys(PROBLEMS).filter((c) => c !== 'not_found' && c !== 'bad_request' && !text.includes(`"code":"${c}"`));
+    const missing = Object.keys(PROBLEMS).filter(
+      (c) => c !== 'not_found' && c !== 'bad_request' && !text.includes(`"code":"${c}"`),
+    );
     expect(missing).toEqual([]);
   });
 });
 
 describe('GET /openapi.json', () => {
   it('when fetched, then it is an OpenAPI 3.1 document whose references and path parameters all resolve', async () => {
-    const res = await request(app).get('/openapi.json').expect(200).expect('content-type', /application\/json/);
+    const res = await request(app)
+      .get('/openapi.json')
+      .expect(200)
+      .expect('content-type', /application\/json/);
     const doc = res.body as {
       openapi: string;
       info: { title: string; version: string };
-      paths: Record<string, Record<string, { parameters?: { in: string; name: string; required?: boolean }[]; responses: object }>>;
+      paths: Record<
+        string,
+        Record<string, { parameters?: { in: string; name: string; required?: boolean }[]; responses: object }>
+      >;
       components: { schemas: Record<string, unknown>; securitySchemes: Record<string, { type: string }> };
     };
 
     expect(doc.openapi).toMatch(/^3\.1\.\d+$/);
     expect(doc.info.title).toBe('ciba-checkout');
     expect(doc.info.version).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['clientSecret', 'clientSecretQuery', 'notificationToken', 'shopKey']);
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual([
+      'clientSecret',
+      'clientSecretQuery',
+      'notificationToken',
+      'shopKey',
+    ]);
     for (const ref of JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/(\w+)\/(\w+)"/g)) {
-      expect([ref[0], (doc.components as Record<string, Record<string, unknown> | undefined>)[ref[1]!]?.[ref[2]!]]).toEqual([ref[0], expect.anything()]);
+      expect([
+        ref[0],
+        (doc.components as Record<string, Record<string, unknown> | undefined>)[ref[1]!]?.[ref[2]!],
+      ]).toEqual([ref[0], expect.anything()]);
     }
     for (const [path, methods] of Object.entries(doc.paths)) {
       expect(path).toMatch(/^\//);
@@ -182,7 +212,10 @@ describe('GET /openapi.json', () => {
       for (const [method, op] of Object.entries(methods)) {
         expect(['get', 'post', 'put', 'patch', 'delete']).toContain(method);
         expect(Object.keys(op.responses).length).toBeGreaterThan(0);
-        const declared = (op.parameters ?? []).filter((p) => p.in === 'path' && p.required).map((p) => p.name).sort();
+        const declared = (op.parameters ?? [])
+          .filter((p) => p.in === 'path' && p.required)
+          .map((p) => p.name)
+          .sort();
         expect([path, declared]).toEqual([path, templated]);
       }
     }
@@ -191,7 +224,10 @@ describe('GET /openapi.json', () => {
 
 describe('GET /docs', () => {
   it('when fetched, then a self-contained page lists every operation, error code and schema, without scripts', async () => {
-    const res = await request(app).get('/docs').expect(200).expect('content-type', /text\/html/);
+    const res = await request(app)
+      .get('/docs')
+      .expect(200)
+      .expect('content-type', /text\/html/);
     const html = res.text;
 
     for (const route of DOCUMENTED_ROUTES) {

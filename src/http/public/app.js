@@ -104,7 +104,12 @@
     list.textContent = '';
     state.catalog.items.forEach(function (item) {
       var nameId = 'product-' + item.sku;
-      var add = el('button', { type: 'button', 'data-testid': 'add-' + item.sku, 'aria-describedby': nameId, text: 'Add to cart' });
+      var add = el('button', {
+        type: 'button',
+        'data-testid': 'add-' + item.sku,
+        'aria-describedby': nameId,
+        text: 'Add to cart',
+      });
       add.addEventListener('click', function () {
         addToCart(item.sku);
       });
@@ -164,7 +169,13 @@
   }
 
   function stepButton(label, sku, delta, describedBy) {
-    var button = el('button', { type: 'button', class: 'step', 'aria-label': label, 'aria-describedby': describedBy, text: delta > 0 ? '+' : '−' });
+    var button = el('button', {
+      type: 'button',
+      class: 'step',
+      'aria-label': label,
+      'aria-describedby': describedBy,
+      text: delta > 0 ? '+' : '−',
+    });
     button.addEventListener('click', function () {
       setQuantity(sku, findLine(sku).quantity + delta);
     });
@@ -179,13 +190,25 @@
       var nameId = 'cart-name-' + line.sku;
       var qtyId = 'qty-' + line.sku;
       var qty = el('input', {
-        id: qtyId, type: 'number', min: '1', max: '100', inputmode: 'numeric', value: String(line.quantity),
-        'data-testid': 'qty-' + line.sku, class: 'qty',
+        id: qtyId,
+        type: 'number',
+        min: '1',
+        max: '100',
+        inputmode: 'numeric',
+        value: String(line.quantity),
+        'data-testid': 'qty-' + line.sku,
+        class: 'qty',
       });
       qty.addEventListener('change', function () {
         setQuantity(line.sku, Number(qty.value));
       });
-      var remove = el('button', { type: 'button', class: 'link', 'data-testid': 'remove-' + line.sku, 'aria-describedby': nameId, text: 'Remove' });
+      var remove = el('button', {
+        type: 'button',
+        class: 'link',
+        'data-testid': 'remove-' + line.sku,
+        'aria-describedby': nameId,
+        text: 'Remove',
+      });
       remove.addEventListener('click', function () {
         removeFromCart(line.sku);
       });
@@ -198,7 +221,10 @@
             qty,
             stepButton('One more', line.sku, 1, nameId),
           ]),
-          el('span', { class: 'line-amount', text: formatAmount(item.unit_amount * line.quantity, state.catalog.currency) }),
+          el('span', {
+            class: 'line-amount',
+            text: formatAmount(item.unit_amount * line.quantity, state.catalog.currency),
+          }),
           remove,
         ]),
       );
@@ -234,9 +260,13 @@
     box.appendChild(el('p', { text: message }));
     if (details && details.length) {
       box.appendChild(
-        el('ul', {}, details.map(function (d) {
-          return el('li', { text: d });
-        })),
+        el(
+          'ul',
+          {},
+          details.map(function (d) {
+            return el('li', { text: d });
+          }),
+        ),
       );
     }
     box.hidden = false;
@@ -261,7 +291,11 @@
     $('checkout-error').hidden = true;
     fetch('/checkout', {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json', 'idempotency-key': idempotencyKey(body) },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        'idempotency-key': idempotencyKey(body),
+      },
       body: body,
     })
       .then(function (res) {
@@ -277,16 +311,19 @@
             startWaiting(json);
             return;
           }
-          var details = json && Array.isArray(json.errors)
-            ? json.errors.map(function (e) {
-                return e.path + ': ' + e.message;
-              })
-            : [];
+          var details =
+            json && Array.isArray(json.errors)
+              ? json.errors.map(function (e) {
+                  return e.path + ': ' + e.message;
+                })
+              : [];
           showCheckoutError(problemMessage(res, json), details);
         });
       })
       .catch(function () {
-        showCheckoutError('We could not reach the shop. Check your connection and press "Pay by bank" again; you will not be charged twice.');
+        showCheckoutError(
+          'We could not reach the shop. Check your connection and press "Pay by bank" again; you will not be charged twice.',
+        );
       })
       .then(function () {
         button.disabled = false;
@@ -337,18 +374,24 @@
       startPolling();
       return;
     }
-    var url = '/payments/' + encodeURIComponent(state.payment.id) + '/events?client_secret=' + encodeURIComponent(state.payment.secret);
+    var url =
+      '/payments/' +
+      encodeURIComponent(state.payment.id) +
+      '/events?client_secret=' +
+      encodeURIComponent(state.payment.secret);
     var source = new EventSource(url);
     state.source = source;
-    Object.keys(STATUS_TEXT).concat(Object.keys(TERMINAL)).forEach(function (status) {
-      source.addEventListener('payment.' + status, function (event) {
-        try {
-          update(JSON.parse(event.data));
-        } catch (e) {
-          // A malformed event is ignored; the next one or the poll brings the truth.
-        }
+    Object.keys(STATUS_TEXT)
+      .concat(Object.keys(TERMINAL))
+      .forEach(function (status) {
+        source.addEventListener('payment.' + status, function (event) {
+          try {
+            update(JSON.parse(event.data));
+          } catch (e) {
+            // A malformed event is ignored; the next one or the poll brings the truth.
+          }
+        });
       });
-    });
     source.onerror = function () {
       if (state.source !== source) return;
       source.close();
@@ -398,7 +441,12 @@
     stopWatching();
     state.payment = null;
     if (payment.status === 'succeeded') showSuccess(payment);
-    else showFailure(payment.status === 'canceled' ? 'You canceled the payment.' : FAILURES[payment.failure_code] || 'Your bank did not complete the payment.');
+    else
+      showFailure(
+        payment.status === 'canceled'
+          ? 'You canceled the payment.'
+          : FAILURES[payment.failure_code] || 'Your bank did not complete the payment.',
+      );
   }
 
   function cancelPayment() {

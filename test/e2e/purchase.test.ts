@@ -174,6 +174,30 @@ async function focusedId(page: Page): Promise<string> {
     await page.close();
   }, 60_000);
 
+  it('when the first checkout request is lost, then the retry reuses its Idempotency-Key', async () => {
+    const page = await shopper.newPage();
+    const keys: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('/checkout') && r.method() === 'POST') keys.push(r.headers()['idempotency-key'] ?? '');
+    });
+    await page.goto(system.apiUrl);
+    await page.getByTestId('add-tea-02').click();
+    await page.route('**/checkout', (route) => route.abort('connectionreset'));
+    await page.getByTestId('pay-button').click();
+    await waitForText(page.getByTestId('checkout-error'), /could not reach the shop/);
+    await page.unroute('**/checkout');
+
+    await page.getByTestId('pay-button').click();
+
+    await page.getByTestId('waiting-screen').waitFor();
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(keys[1]).toBe(keys[0]);
+    await page.getByTestId('cancel-button').click();
+    await page.getByTestId('failure-screen').waitFor();
+    await page.close();
+  }, 60_000);
+
   it('when the page is 375 px wide, then nothing scrolls sideways and everything is reachable by keyboard', async () => {
     const context = await browser.newContext({ viewport: { width: 375, height: 700 } });
     const page = await context.newPage();

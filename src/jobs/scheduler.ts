@@ -26,7 +26,10 @@ export interface Scheduler {
   reschedule(member: string, at: number, leaseUntil?: number): Promise<void>;
   /** Adds or moves work (not leased) to `at`. */
   schedule(member: string, at: number): Promise<void>;
-  /** Moves already-waiting work earlier (ping: poll now); false when it was not waiting. */
+  /**
+   * Moves waiting work earlier (ping: poll now), or, when it is leased (in flight), makes it due at
+   * once when its worker reschedules it; false when it is neither waiting nor leased.
+   */
   advance(member: string, at: number): Promise<boolean>;
   /** Tells idle workers to look now. */
   wake(): Promise<void>;
@@ -46,20 +49,20 @@ export function createScheduler(deps: { redis: RedisClient; keys: Keys; clock: C
       return { items, nextDueAt: next ? Number(next) : null };
     },
     async complete(member, leaseUntil) {
-      if (leaseUntil === undefined) await redis.zrem(keys.leases, member);
-      else await redis.settle(keys.due, keys.leases, member, leaseUntil, '');
+      if (leaseUntil === undefined) await redis.multi().zrem(keys.leases, member).srem(keys.pinged, member).exec();
+      else await redis.settle(keys.due, keys.leases, keys.pinged, member, leaseUntil, '', clock.now());
     },
     async reschedule(member, at, leaseUntil) {
       if (leaseUntil === undefined) await redis.multi().zrem(keys.leases, member).zadd(keys.due, at, member).exec();
-      else await redis.settle(keys.due, keys.leases, member, leaseUntil, at);
+      else await redis.settle(keys.due, keys.leases, keys.pinged, member, leaseUntil, at, clock.now());
     },
     async schedule(member, at) {
       await redis.zadd(keys.due, at, member);
     },
     async advance(member, at) {
-      // LT: only ever earlier; XX: only work that is waiting, never a second copy of leased work.
-      const changed = await redis.zadd(keys.due, 'XX', 'LT', 'CH', at, member);
-      return changed > 0;
+      // Waiting work only ever moves earlier; leased work is never copied, but marked so that it is
+      // due at once when its worker settles it (a ping during an in-flight poll is not lost).
+      return (await redis.advance(keys.due, keys.leases, keys.pinged, at, member)) > 0;
     },
     async wake() {
       await redis.publish(keys.wakeChannel, '1');

@@ -17,6 +17,8 @@ export interface Keys {
   due: string;
   /** Claimed work: member as in `due`, score = lease expiry in ms. */
   leases: string;
+  /** Leased work nudged while in flight (a ping during a poll): due at once when settled. */
+  pinged: string;
   /** Checkout idempotency record per caller scope and key. */
   idempotency(scope: string, key: string): string;
   /** Ping mode: sha256(client_notification_token) → payment id. */
@@ -40,6 +42,7 @@ export function createKeys(prefix: string): Keys {
     paymentDeliveries: (id) => `${prefix}pay:${id}:deliveries`,
     due: `${prefix}due`,
     leases: `${prefix}leases`,
+    pinged: `${prefix}pinged`,
     idempotency: (scope, key) => `${prefix}idem:${scope}:${key}`,
     notification: (tokenHash) => `${prefix}notify:${tokenHash}`,
     goneTargets: `${prefix}gone`,

@@ -9,7 +9,9 @@ const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 export interface ScriptCommands {
   claim(due: string, leases: string, now: number, leaseUntil: number, limit: number): Promise<string[]>;
   /** Completes (at = '') or reschedules leased work, only while the lease is still the caller's; 1 when it was. */
-  settle(due: string, leases: string, member: string, leaseUntil: number, at: number | ''): Promise<number>;
+  settle(due: string, leases: string, pinged: string, member: string, leaseUntil: number, at: number | '', now: number): Promise<number>;
+  /** Ping: moves waiting work earlier, or marks leased work to be due at once when it is settled; 1 when either. */
+  advance(due: string, leases: string, pinged: string, at: number, member: string): Promise<number>;
   transition(...args: (string | number)[]): Promise<number>;
   idempotencyClaim(key: string, fingerprint: string, inFlightSeconds: number, keepSeconds: number): Promise<unknown>;
 }
@@ -19,7 +21,8 @@ export type RedisClient = Redis & ScriptCommands;
 /** Script files are named `<command>-<numberOfKeys>.lua`, as bullmq names them. */
 const SCRIPTS: Record<keyof ScriptCommands, string> = {
   claim: 'claim-2.lua',
-  settle: 'settle-2.lua',
+  settle: 'settle-3.lua',
+  advance: 'advance-3.lua',
   transition: 'transition-5.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
 };

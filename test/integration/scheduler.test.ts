@@ -20,7 +20,7 @@ describe('scheduler', () => {
     redis.disconnect();
   });
   beforeEach(async () => {
-    await redis.del(keys.due, keys.leases);
+    await redis.del(keys.due, keys.leases, keys.pinged);
   });
 
   test('when work is due, then it is claimed once, in due order, and leased', async () => {
@@ -84,9 +84,19 @@ describe('scheduler', () => {
     expect(await scheduler.advance('poll:p', now)).toBe(true);
     expect(await redis.zscore(keys.due, 'poll:p')).toBe(String(now));
     expect(await scheduler.advance('poll:p', now + 10)).toBe(false);
-    await scheduler.claim(1);
-    expect(await scheduler.advance('poll:p', now)).toBe(false);
+    const { items } = await scheduler.claim(1);
+    // leased (its poll in flight): not copied, but marked, so that handing it back makes it due at once
+    expect(await scheduler.advance('poll:p', now)).toBe(true);
     expect(await redis.zscore(keys.due, 'poll:p')).toBeNull();
+    await scheduler.reschedule('poll:p', now + 30_000, items[0]!.leaseUntil);
+    expect(await redis.zscore(keys.due, 'poll:p')).toBe(String(now));
+    // the mark is used once
+    const again = await scheduler.claim(1);
+    await scheduler.reschedule('poll:p', now + 30_000, again.items[0]!.leaseUntil);
+    expect(await redis.zscore(keys.due, 'poll:p')).toBe(String(now + 30_000));
+    // neither waiting nor leased: nothing to do
+    expect(await scheduler.advance('poll:gone', now)).toBe(false);
+    expect(await redis.zscore(keys.due, 'poll:gone')).toBeNull();
   });
 
   test('when the worker loop runs, then every item is handled once and rescheduled as the handler says', async () => {

@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+const KEY = randomBytes(32).toString('base64');
+const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+
+/** The least a valid environment holds. */
+const BASE: Record<string, string> = {
+  TOKEN_ENCRYPTION_KEY: KEY,
+  BANK_ISSUER: 'https://bank.example/',
+  BANK_API_URL: 'https://bank.example/api/',
+  BANK_CA_CERT: 'ca.pem',
+  BANK_CLIENT_ID: 'shop',
+  BANK_CLIENT_CERT: 'client.pem',
+  BANK_CLIENT_KEY: 'client.key',
+};
+
+function without(...names: string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(BASE).filter(([name]) => !names.includes(name)));
+}
+
+function configError(env: Record<string, string | undefined>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).not.toContain('\n');
+    return message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  test('when only the required variables are set, then the defaults apply', () => {
+    const config = loadConfig(BASE);
+    expect(config).toMatchObject({
+      port: 3000,
+      publicBaseUrl: 'http://127.0.0.1:3000',
+      role: 'all',
+      logLevel: 'info',
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisPrefix: 'ciba:',
+      paymentRetentionSeconds: 720 * 3600,
+      catalogFile: 'catalog.json',
+      currency: 'eur',
+      workerLeaseMs: 60_000,
+      storefrontEnabled: true,
+      trustProxy: false,
+    });
+    expect(config.bank).toMatchObject({
+      issuer: 'https://bank.example',
+      apiUrl: 'https://bank.example/api',
+      clientAuthMethod: 'tls_client_auth',
+      signingAlg: 'PS256',
+      timeoutMs: 10_000,
+    });
+    expect(config.ciba).toEqual({
+      deliveryMode: 'poll',
+      scope: 'openid profile',
+      requestedExpiry: 200,
+      signedRequest: false,
+    });
+    expect(config.webhooks).toMatchObject({
+      url: undefined,
+      secret: undefined,
+      allowPrivate: false,
+      callbackAllowedOrigins: [],
+      retryScheduleSeconds: [0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400],
+    });
+    expect(config.tokenEncryptionKeys).toEqual([Buffer.from(KEY, 'base64')]);
+  });
+
+  test('when values are given, then they are parsed and typed', () => {
+    const config = loadConfig({
+      ...BASE,
+      PORT: '8080',
+      STOREFRONT_ENABLED: 'no',
+      TRUST_PROXY: '1',
+      CALLBACK_ALLOWED_ORIGINS: ' https://a.example , https://b.example,',
+      WEBHOOK_URL: 'https://shop.example/hooks',
+      WEBHOOK_SECRET: SECRET,
+      WEBHOOK_RETRY_SCHEDULE: '0,10,10,60',
+    });
+    expect(config.port).toBe(8080);
+    expect(config.storefrontEnabled).toBe(false);
+    expect(config.trustProxy).toBe(true);
+    expect(config.webhooks.callbackAllowedOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(config.webhooks.retryScheduleSeconds).toEqual([0, 10, 10, 60]);
+  });
+
+  test('when an empty string is set, then it counts as unset (the default applies)', () => {
+    expect(loadConfig({ ...BASE, PORT: '' }).port).toBe(3000);
+  });
+
+  test('when BANK_ISSUER is missing, then the one line names it', () => {
+    expect(configError(without('BANK_ISSUER'))).toBe('BANK_ISSUER: is required');
+  });
+
+  test('when BANK_ISSUER is not a URL, then the one line names it', () => {
+    expect(configError({ ...BASE, BANK_ISSUER: 'bank.example' })).toMatch(/^BANK_ISSUER: /);
+  });
+
+  test.each([16, 31, 33, 64])('when TOKEN_ENCRYPTION_KEY is %i bytes, then it is refused with the length', (bytes) => {
+    expect(configError({ ...BASE, TOKEN_ENCRYPTION_KEY: randomBytes(bytes).toString('base64') })).toBe(
+      `TOKEN_ENCRYPTION_KEY: must be 32 bytes, base64-encoded (got ${bytes} bytes)`,
+    );
+  });
+
+  test('when a rotated-out key is bad, then the line names its position', () => {
+    const value = `${KEY},${randomBytes(8).toString('base64')}`;
+    expect(configError({ ...BASE, TOKEN_ENCRYPTION_KEY: value })).toMatch(
+      /^TOKEN_ENCRYPTION_KEY\[1\]: must be 32 bytes/,
+    );
+  });
+
+  test('when two keys are given, then the first seals and both are kept', () => {
+    const old = randomBytes(32).toString('base64');
+    expect(loadConfig({ ...BASE, TOKEN_ENCRYPTION_KEY: `${KEY}, ${old}` }).tokenEncryptionKeys).toEqual([
+      Buffer.from(KEY, 'base64'),
+      Buffer.from(old, 'base64'),
+    ]);
+  });
+
+  test('when CIBA_SCOPE lacks openid, then it is refused', () => {
+    expect(configError({ ...BASE, CIBA_SCOPE: 'profile payments' })).toBe('CIBA_SCOPE: must hold openid');
+  });
+
+  test('when CIBA_SCOPE only contains openid as part of a word, then it is refused', () => {
+    expect(configError({ ...BASE, CIBA_SCOPE: 'openidx profile' })).toBe('CIBA_SCOPE: must hold openid');
+  });
+
+  test('when private_key_jwt is chosen without BANK_SIGNING_KEY, then the line names BANK_SIGNING_KEY', () => {
+    expect(configError({ ...BASE, BANK_CLIENT_AUTH_METHOD: 'private_key_jwt' })).toMatch(
+      /^BANK_SIGNING_KEY: is required/,
+    );
+    expect(
+      loadConfig({ ...BASE, BANK_CLIENT_AUTH_METHOD: 'private_key_jwt', BANK_SIGNING_KEY: 'signing.pem' }).bank
+        .signingKeyFile,
+    ).toBe('signing.pem');
+  });
+
+  test('when client_secret_basic is chosen without BANK_CLIENT_SECRET, then the line names it', () => {
+    expect(configError({ ...BASE, BANK_CLIENT_AUTH_METHOD: 'client_secret_basic' })).toMatch(
+      /^BANK_CLIENT_SECRET: is required/,
+    );
+  });
+
+  test('when no client certificate is given, then the line names BANK_CLIENT_CERT', () => {
+    const env = without('BANK_CLIENT_CERT', 'BANK_CLIENT_KEY');
+    expect(configError(env)).toMatch(/^BANK_CLIENT_CERT: is required/);
+    expect(loadConfig({ ...env, BANK_CLIENT_PFX: 'client.pfx' }).bank.clientPfxFile).toBe('client.pfx');
+  });
+
+  test('when WEBHOOK_URL is set without a secret, then the line names WEBHOOK_SECRET', () => {
+    expect(configError({ ...BASE, WEBHOOK_URL: 'https://shop.example/hooks' })).toMatch(/^WEBHOOK_SECRET: is required/);
+  });
+
+  test('when CALLBACK_ALLOWED_ORIGINS is set without a secret, then the line names WEBHOOK_SECRET', () => {
+    expect(configError({ ...BASE, CALLBACK_ALLOWED_ORIGINS: 'https://shop.example' })).toMatch(/^WEBHOOK_SECRET: /);
+  });
+
+  test('when WEBHOOK_SECRET is not whsec_ base64, then it is refused', () => {
+    expect(configError({ ...BASE, WEBHOOK_SECRET: 'plain-secret-value-123' })).toBe(
+      'WEBHOOK_SECRET: must be whsec_ followed by base64',
+    );
+  });
+
+  test('when WEBHOOK_RETRY_SCHEDULE decreases, then it is refused', () => {
+    expect(configError({ ...BASE, WEBHOOK_RETRY_SCHEDULE: '0,60,30' })).toBe(
+      'WEBHOOK_RETRY_SCHEDULE: offsets from the first attempt must not decrease',
+    );
+  });
+
+  test('when WEBHOOK_RETRY_SCHEDULE is not numbers, then it is refused', () => {
+    expect(configError({ ...BASE, WEBHOOK_RETRY_SCHEDULE: '0,5m' })).toBe(
+      'WEBHOOK_RETRY_SCHEDULE: seconds, comma-separated',
+    );
+  });
+
+  test('when the worker lease is not longer than a bank call, then it is refused', () => {
+    expect(configError({ ...BASE, WORKER_LEASE_MS: '10000', BANK_TIMEOUT_MS: '10000' })).toMatch(/^WORKER_LEASE_MS: /);
+  });
+
+  test('when CIBA_SIGNED_REQUEST is on without a signing key, then the line names BANK_SIGNING_KEY', () => {
+    expect(configError({ ...BASE, CIBA_SIGNED_REQUEST: 'true' })).toMatch(/^BANK_SIGNING_KEY: /);
+  });
+
+  test.each([
+    ['PORT', '70000'],
+    ['ROLE', 'cron'],
+    ['REDIS_PREFIX', 'has space'],
+    ['STOREFRONT_ENABLED', 'maybe'],
+  ])('when %s=%s, then the line names it', (name, value) => {
+    expect(configError({ ...BASE, [name]: value })).toMatch(new RegExp(`^${name}: `));
+  });
+});

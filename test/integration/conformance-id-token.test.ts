@@ -1,0 +1,169 @@
+import { AUTH_REQ_ID_CLAIM } from '../../src/ciba/id-token.js';
+import { startScriptedOp, type IdTokenOptions, type ScriptedOp } from '../support/scripted-op.js';
+import {
+  createTestClock,
+  sleep,
+  startServiceAgainst,
+  type ServiceAgainstOp,
+  type StartedPayment,
+  type TestClock,
+} from '../support/service-against-op.js';
+import { testCertificates } from '../support/system.js';
+
+/**
+ * Conformance (issue 4), the token response: ID token validation, authorization_details and the
+ * response's shape. A token the service must refuse ends the payment and moves no money.
+ */
+
+let op: ScriptedOp;
+let svc: ServiceAgainstOp;
+const clock: TestClock = createTestClock();
+
+beforeAll(async () => {
+  op = await startScriptedOp({ certs: testCertificates(), interval: 1, clock });
+  svc = await startServiceAgainst(op, {}, { clock });
+});
+afterEach(async () => {
+  await svc.cancelOpen();
+  op.reset();
+});
+afterAll(async () => {
+  await svc.close();
+  await op.close();
+});
+
+function advanceTo(at: number): void {
+  clock.advance(Math.max(0, at - clock.now()));
+}
+const nowSeconds = () => Math.floor(clock.now() / 1000);
+
+/** Checkout, the customer approves, the first poll gets the token response. */
+async function approved(options: { idToken?: IdTokenOptions; authorizationDetails?: unknown } = {}) {
+  const p = await svc.start();
+  op.approve(p.authReqId, options);
+  advanceTo((await svc.nextPollAt(p))!);
+  const final = await svc.settle(p);
+  return { p, final };
+}
+
+async function expectRefused(p: StartedPayment, final: { status: string; failure_code: string | null }, code: string) {
+  expect(final).toMatchObject({ status: 'failed', failure_code: code });
+  expect(p.polls()).toHaveLength(1);
+  expect(p.paymentCalls()).toHaveLength(0);
+  expect(await svc.nextPollAt(p)).toBeNull();
+  clock.advance(60_000);
+  await sleep(100);
+  expect(p.polls()).toHaveLength(1); // the consumed auth_req_id is never sent again
+  expect(op.requestsTo('payments')).toHaveLength(0);
+}
+
+describe('ID token: every broken token → failed/invalid_id_token, no payment call', () => {
+  const cases: [string, () => IdTokenOptions][] = [
+    ['signed with another algorithm (ES256)', () => ({ alg: 'ES256' })],
+    ['signed with a weaker algorithm the bank did not register (RS256)', () => ({ alg: 'RS256' })],
+    ['alg none', () => ({ alg: 'none' })],
+    ['a bad signature', () => ({ tamper: true })],
+    ['an unknown kid, keys not rotated', () => ({ key: 'next' })],
+    ['a wrong iss', () => ({ claims: { iss: 'https://evil.example' } })],
+    ['an iss differing by a trailing slash', () => ({ claims: { iss: `${op.issuer}/` } })],
+    ['a wrong aud', () => ({ claims: { aud: 'another-client' } })],
+    ['an extra aud without azp', () => ({ claims: { aud: [op.clientId, 'another-client'] } })],
+    ['an extra aud with azp of another client', () => ({ claims: { aud: [op.clientId, 'another-client'], azp: 'another-client' } })],
+    ['exp in the past (beyond the 30 s skew)', () => ({ claims: { exp: nowSeconds() - 60 } })],
+    ['iat too old (more than 5 min + skew)', () => ({ claims: { iat: nowSeconds() - 400, exp: nowSeconds() + 300 } })],
+    ['iat in the future', () => ({ claims: { iat: nowSeconds() + 120 } })],
+    ['no iss', () => ({ claims: { iss: undefined } })],
+    ['no aud', () => ({ claims: { aud: undefined } })],
+    ['no exp', () => ({ claims: { exp: undefined } })],
+    ['no iat', () => ({ claims: { iat: undefined } })],
+    ['no sub', () => ({ claims: { sub: undefined } })],
+    ['an auth_req_id claim of another request', () => ({ claims: { [AUTH_REQ_ID_CLAIM]: 'arid_of_someone_else' } })],
+  ];
+  test.each(cases)('%s', async (_name, idToken) => {
+    const { p, final } = await approved({ idToken: idToken() });
+    await expectRefused(p, final, 'invalid_id_token');
+  });
+});
+
+describe('ID token: valid variants', () => {
+  test('an unknown kid after the bank rotated its keys: the JWKS is fetched again and the payment succeeds', async () => {
+    const fetches = op.requestsTo('jwks').length;
+    op.rotateKeys();
+    clock.advance(11_000); // the refetch on an unknown kid is rate-limited to one per 10 s
+    const { p, final } = await approved({ idToken: { key: 'next' } });
+    expect(final).toMatchObject({ status: 'succeeded', failure_code: null });
+    expect(op.requestsTo('jwks').length).toBe(fetches + 1);
+    expect(p.paymentCalls()).toHaveLength(1);
+  });
+
+  test('an extra aud with azp = our client id succeeds', async () => {
+    const { p, final } = await approved({ idToken: { claims: { aud: [op.clientId, 'another-client'], azp: op.clientId } } });
+    expect(final).toMatchObject({ status: 'succeeded' });
+    expect(p.paymentCalls()).toHaveLength(1);
+  });
+
+  test('without the auth_req_id claim (it is optional) succeeds', async () => {
+    const { p, final } = await approved({ idToken: { claims: { [AUTH_REQ_ID_CLAIM]: undefined } } });
+    expect(final).toMatchObject({ status: 'succeeded' });
+    expect(p.paymentCalls()).toHaveLength(1);
+  });
+});
+
+describe('authorization_details in the token response', () => {
+  const requested = (p: StartedPayment) => JSON.parse(p.backchannel.form.authorization_details!)[0];
+  const cases: [string, (d: any) => unknown][] = [
+    ['another amount', (d) => [{ ...d, instructedAmount: { ...d.instructedAmount, amount: '13.90' } }]],
+    ['another currency', (d) => [{ ...d, instructedAmount: { ...d.instructedAmount, currency: 'USD' } }]],
+    ['another creditor name', (d) => [{ ...d, creditorName: 'Mallory Ltd' }]],
+    ['another creditor IBAN', (d) => [{ ...d, creditorAccount: { iban: 'GB33BUKB20201555555555' } }]],
+    ['a second payment', (d) => [d, d]],
+    ['no payment at all', () => []],
+    ['not an array', (d) => d],
+  ];
+  test.each(cases)('%s → failed/authorization_mismatch, no payment call', async (_name, change) => {
+    const p = await svc.start();
+    op.approve(p.authReqId, { authorizationDetails: change(requested(p)) });
+    advanceTo((await svc.nextPollAt(p))!);
+    await expectRefused(p, await svc.settle(p), 'authorization_mismatch');
+  });
+
+  test('the same payment written differently ("12.9", IBAN with spaces) matches', async () => {
+    const p = await svc.start();
+    const d = requested(p);
+    op.approve(p.authReqId, {
+      authorizationDetails: [{ ...d, instructedAmount: { currency: 'eur', amount: '12.9' }, creditorAccount: { iban: 'de89 3704 0044 0532 0130 00' } }],
+    });
+    advanceTo((await svc.nextPollAt(p))!);
+    expect(await svc.settle(p)).toMatchObject({ status: 'succeeded' });
+    expect(p.paymentCalls()).toHaveLength(1);
+  });
+
+  test('absent from the token response: nothing to compare, the payment succeeds', async () => {
+    const { p, final } = await approved({ authorizationDetails: null });
+    expect(final).toMatchObject({ status: 'succeeded' });
+    expect(p.paymentCalls()).toHaveLength(1);
+  });
+});
+
+describe('token response shape', () => {
+  test('without scope, expires_in and refresh_token, token_type "bearer" in lower case: fine', async () => {
+    op.script('token', op.tokenSuccess({ body: { token_type: 'bearer', expires_in: undefined, scope: undefined, refresh_token: undefined } }));
+    const p = await svc.start();
+    advanceTo((await svc.nextPollAt(p))!);
+    expect(await svc.settle(p)).toMatchObject({ status: 'succeeded', failure_code: null });
+    expect(p.polls()).toHaveLength(1);
+    expect(p.paymentCalls()).toHaveLength(1);
+  });
+
+  test.each([
+    ['token_type DPoP', { token_type: 'DPoP' }],
+    ['no id_token', { id_token: undefined }],
+    ['no access_token', { access_token: undefined }],
+    ['a string expires_in', { expires_in: '300' }],
+  ])('%s → failed/authorization_error, no payment call', async (_name, body) => {
+    op.script('token', op.tokenSuccess({ body }));
+    const p = await svc.start();
+    advanceTo((await svc.nextPollAt(p))!);
+    await expectRefused(p, await svc.settle(p), 'authorization_error');
+  });
+});

@@ -6,7 +6,7 @@ import {
   type RouteConfig,
 } from '@asteasolutions/zod-to-openapi';
 import { z, type ZodType } from 'zod';
-import { PROBLEM_TYPE_BASE } from './problem.js';
+import { PROBLEM_TITLES, PROBLEM_TYPE_BASE } from './problem.js';
 import {
   checkoutRequestSchema,
   checkoutResponseSchema,
@@ -184,19 +184,6 @@ const RETRY_AFTER_CODES: readonly ProblemCode[] = [
   'store_unavailable',
 ];
 
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  409: 'Conflict',
-  413: 'Content Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Content',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-};
 
 // ---- schemas only the document needs (the rest come from schemas.ts) ------------------------
 
@@ -318,7 +305,7 @@ function problemExample(code: ProblemCode): z.input<typeof problemSchema> {
   const info: ProblemInfo = PROBLEMS[code];
   return {
     type: `${PROBLEM_TYPE_BASE}${code}`,
-    title: TITLES[info.status] ?? 'Error',
+    title: PROBLEM_TITLES[info.status] ?? 'Error',
     status: info.status,
     detail: info.detail,
     code,
@@ -374,7 +361,7 @@ function createBuilder() {
     for (const [status, group] of byStatus) {
       const byName = Object.fromEntries(group.map((c) => [c, { summary: PROBLEMS[c].when, value: problemExample(c) }]));
       out[String(status)] = {
-        description: `${TITLES[status] ?? 'Error'}: ${group.map((c) => `\`${c}\``).join(', ')}`,
+        description: `${PROBLEM_TITLES[status] ?? 'Error'}: ${group.map((c) => `\`${c}\``).join(', ')}`,
         ...(group.some((c) => RETRY_AFTER_CODES.includes(c))
           ? {
               headers: z.object({

@@ -15,7 +15,8 @@ export interface Problem {
   request_id?: string;
 }
 
-const TITLES: Record<number, string> = {
+/** Status titles of problem documents (also used by the OpenAPI examples). */
+export const PROBLEM_TITLES: Readonly<Record<number, string>> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   404: 'Not Found',
@@ -35,7 +36,7 @@ export const PROBLEM_TYPE_BASE = 'https://ciba-checkout.dev/problems/';
 export function problemBody(error: AppError): Problem {
   return {
     type: `${PROBLEM_TYPE_BASE}${error.code}`,
-    title: TITLES[error.status] ?? 'Error',
+    title: PROBLEM_TITLES[error.status] ?? 'Error',
     status: error.status,
     detail: error.message,
     code: error.code,

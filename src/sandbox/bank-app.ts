@@ -96,6 +96,16 @@ function requestCard(r: AuthenticationRequestRecord, highlight: boolean): string
 </article>`;
 }
 
+/** When a request left `pending`: its decision, or its expiry. */
+function historyItem(r: AuthenticationRequestRecord): string {
+  const at = r.status === 'expired' ? r.expiresAt : (r.decidedAt ?? r.createdAt);
+  const amount = r.amount === '' ? 'no amount' : `${escapeHtml(r.currency)} ${escapeHtml(r.amount)}`;
+  const code = r.bindingMessage === '' ? '' : ` · <code>${escapeHtml(r.bindingMessage)}</code>`;
+  const when = `${at.slice(0, 10)} ${at.slice(11, 19)} UTC`;
+  return `<li><span><strong>${escapeHtml(r.clientName)}</strong> · ${amount}${code}<br>
+<time datetime="${escapeHtml(at)}">${escapeHtml(when)}</time></span> <span class="status status-${r.status}">${r.status}</span></li>`;
+}
+
 function homePage(login: string, records: AuthenticationRequestRecord[], focusId?: string): string {
   const pending = records.filter((r) => r.status === 'pending');
   const history = records.filter((r) => r.status !== 'pending').slice(0, 20);
@@ -112,12 +122,7 @@ ${pending.length === 0 ? '<p class="empty">Nothing to approve. New requests appe
 ${
   history.length === 0
     ? '<p class="empty">No earlier requests.</p>'
-    : `<ul class="history">${history
-        .map(
-          (r) =>
-            `<li><span>${escapeHtml(r.clientName)} · ${escapeHtml(r.currency)} ${escapeHtml(r.amount)} · <code>${escapeHtml(r.bindingMessage)}</code></span> <span class="status status-${r.status}">${r.status}</span></li>`,
-        )
-        .join('')}</ul>`
+    : `<ul class="history">${history.map(historyItem).join('')}</ul>`
 }
 </section>`,
   );

@@ -29,7 +29,8 @@ const HELP = `Usage: npm run demo -- [options]
   --help               this text
 
 Environment: REDIS_URL (default redis://127.0.0.1:6379); with no Redis there, a private
-redis-server is started when one is installed. Files go to .demo/ (certificates, keys).`;
+redis-server is started when one is installed. GOTIFY_URL and GOTIFY_TOKEN push each bank request
+to a Gotify server (a phone notification), besides the console line. Files go to .demo/.`;
 
 function parseOptions() {
   const { values } = parseArgs({

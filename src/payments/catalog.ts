@@ -16,7 +16,8 @@ const catalogSchema = z.strictObject({
         image: z.string().max(500).optional(),
       }),
     )
-    .min(1),
+    .min(1)
+    .refine((items) => new Set(items.map((i) => i.sku)).size === items.length, 'every sku must be listed once'),
 });
 
 export type CatalogFile = z.infer<typeof catalogSchema>;

@@ -121,6 +121,10 @@ describe('loadCatalog', () => {
     ['a zero price', { currency: 'eur', items: [{ sku: 'a', name: 'A', unit_amount: 0 }] }],
     ['a sku with a space', { currency: 'eur', items: [{ sku: 'a b', name: 'A', unit_amount: 1 }] }],
     ['an unknown field', { currency: 'eur', items: [{ sku: 'a', name: 'A', unit_amount: 1, price: 1 }] }],
+    [
+      'a sku listed twice',
+      { currency: 'eur', items: [{ sku: 'a', name: 'A', unit_amount: 1 }, { sku: 'a', name: 'A2', unit_amount: 2 }] },
+    ],
   ])('when the catalog has %s, then the error says it is not a valid catalog', (_name, content) => {
     const path = write('invalid.json', JSON.stringify(content));
     expect(() => loadCatalog(path)).toThrow(new RegExp(`^CATALOG_FILE: ${path} is not a valid catalog: .+`));

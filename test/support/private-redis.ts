@@ -1,0 +1,80 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from './system.js';
+
+/**
+ * A redis-server of the test's own on a free port, with an append-only file in a temp directory so
+ * its data survives a kill and restart. Never the machine's shared 6379.
+ */
+export interface PrivateRedis {
+  url: string;
+  port: number;
+  /** SIGKILL: a crash, not a clean shutdown. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and directory (no-op while it runs). */
+  start(): Promise<void>;
+  /** Kills it and removes its directory. */
+  destroy(): Promise<void>;
+}
+
+export async function startPrivateRedis(): Promise<PrivateRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'ciba-redis-'));
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+
+  async function answers(): Promise<boolean> {
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      await probe.ping();
+      return true;
+    } catch {
+      return false;
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  async function start(): Promise<void> {
+    if (child) return; // already running
+    const c = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir],
+      { stdio: 'ignore' },
+    );
+    child = c;
+    exited = new Promise((resolve) => {
+      c.once('exit', () => {
+        resolve();
+      });
+    });
+    for (let i = 0; i < 100; i++) {
+      if (await answers()) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`private redis-server on port ${port} did not start`);
+  }
+
+  async function kill(): Promise<void> {
+    child?.kill('SIGKILL');
+    await exited;
+    child = null;
+  }
+
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    kill,
+    start,
+    async destroy() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

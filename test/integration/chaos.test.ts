@@ -135,7 +135,9 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
           payments.set(p.id, p);
           byBinding.set(p.binding, p);
           if (plan === 'cancel_then_approve') {
-            const c = await api(apiProc.url!, 'POST', `/payments/${p.id}/cancel`, { headers: { authorization: `Bearer ${env.SHOP_API_KEY}` } });
+            const c = await api(apiProc.url!, 'POST', `/payments/${p.id}/cancel`, {
+              headers: { authorization: `Bearer ${env.SHOP_API_KEY}` },
+            });
             expect(c.status).toBe(200);
           }
         })(),
@@ -190,7 +192,8 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
 
     const transfers = await bank.transfers();
     const transfersByKey = new Map<string, typeof transfers>();
-    for (const t of transfers) transfersByKey.set(t.idempotencyKey, [...(transfersByKey.get(t.idempotencyKey) ?? []), t]);
+    for (const t of transfers)
+      transfersByKey.set(t.idempotencyKey, [...(transfersByKey.get(t.idempotencyKey) ?? []), t]);
     const duplicates = [...transfersByKey.values()].filter((ts) => ts.length > 1).length;
     const lost = final.filter((p) => !terminal.has(p.status ?? ''));
     const succeeded = final.filter((p) => p.status === 'succeeded');
@@ -211,7 +214,9 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
     };
     console.log(`chaos figures: ${JSON.stringify(figures)}`);
     if (figures.otherFailures > 0) {
-      console.log(`other failures: ${JSON.stringify(final.filter((p) => p.status === 'failed' && !['access_denied', 'expired'].includes(p.failure ?? '')).map((p) => [p.plan, p.failure]))}`);
+      console.log(
+        `other failures: ${JSON.stringify(final.filter((p) => p.status === 'failed' && !['access_denied', 'expired'].includes(p.failure ?? '')).map((p) => [p.plan, p.failure]))}`,
+      );
     }
 
     expect(lost.map((p) => `${p.id} ${p.plan} ${p.status}`)).toEqual([]);
@@ -224,7 +229,8 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
       expect(ts[0]?.bankPaymentId).toBe(p.bankId);
     }
     // None for the others.
-    for (const p of final.filter((q) => q.status !== 'succeeded')) expect(transfersByKey.get(p.id) ?? []).toHaveLength(0);
+    for (const p of final.filter((q) => q.status !== 'succeeded'))
+      expect(transfersByKey.get(p.id) ?? []).toHaveLength(0);
     expect(transfers).toHaveLength(succeeded.length);
     // Outcomes follow the customers' decisions.
     for (const p of final) {

@@ -76,10 +76,16 @@ describe('Redis restart during pending payments', () => {
     expect(await sys.bank.transfers()).toHaveLength(0);
 
     await redis.start();
-    await waitFor(async () => (await api(sys.apiUrl, 'GET', '/readyz')).status === 200, 15_000, 'readiness after the restart');
+    await waitFor(
+      async () => (await api(sys.apiUrl, 'GET', '/readyz')).status === 200,
+      15_000,
+      'readiness after the restart',
+    );
     const done = await waitFor(
       async () => {
-        const all = await Promise.all(created.map(async (p) => (await api(sys.apiUrl, 'GET', `/payments/${p.id}`, { headers: shop })).json));
+        const all = await Promise.all(
+          created.map(async (p) => (await api(sys.apiUrl, 'GET', `/payments/${p.id}`, { headers: shop })).json),
+        );
         return all.every((p) => p?.status === 'succeeded') ? all : undefined;
       },
       30_000,

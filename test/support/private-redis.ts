@@ -27,7 +27,13 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   let exited: Promise<void> = Promise.resolve();
 
   async function answers(): Promise<boolean> {
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     probe.on('error', () => undefined);
     try {
       await probe.connect();
@@ -44,7 +50,20 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     if (child) return; // already running
     const c = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--dir',
+        dir,
+      ],
       { stdio: 'ignore' },
     );
     child = c;

@@ -207,7 +207,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     worker,
     async close() {
       draining = true;
-      const stopping = worker?.stop(config.shutdownTimeoutMs);
+      // Work in hand drains first while the API still answers (/readyz 503), so a balancer sees the drain.
+      await worker?.stop(config.shutdownTimeoutMs);
       if (server) {
         const s = server;
         await new Promise<void>((resolve) => {
@@ -224,10 +225,10 @@ export async function startService(config: Config, options: ServiceOptions): Pro
           ).unref();
         });
       }
-      await stopping;
       await ext.close?.();
       await ciba.close();
-      await agent.close();
+      // Bank calls still running past the budget are cut: their leases expire and another worker retries them.
+      await (worker && worker.inFlight() > 0 ? agent.destroy() : agent.close());
       subscriber?.disconnect();
       await redis.quit().catch(() => undefined);
     },

@@ -35,11 +35,11 @@ describe('Redis restart during pending payments', () => {
 
   test('503 with Retry-After and failing /readyz while down; every pending payment completes once it is back', async () => {
     const shop = { authorization: `Bearer ${sys.env.SHOP_API_KEY}` };
-    const created = [];
+    const created: { id: string; binding_message: string }[] = [];
     for (let i = 0; i < 8; i++) {
       const res = await api(sys.apiUrl, 'POST', '/checkout', { body: CART });
       expect(res.status).toBe(202);
-      created.push(res.json as { id: string; binding_message: string });
+      created.push(res.json);
     }
     const requests = await waitFor(async () => {
       const pending = await sys.bank.pending('user');

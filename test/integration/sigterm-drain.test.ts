@@ -65,10 +65,14 @@ describe('SIGTERM drain', () => {
     expect((await api(url, 'GET', '/readyz')).status).toBe(200);
 
     proxy.setMode('hang');
-    const res = await api(url, 'POST', '/checkout', { body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' } });
+    const res = await api(url, 'POST', '/checkout', {
+      body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
+    });
     expect(res.status).toBe(202);
     const payment = res.json as { id: string; client_secret: string; binding_message: string };
-    const req = await waitFor(async () => (await bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message));
+    const req = await waitFor(async () =>
+      (await bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message),
+    );
     await bank.approve(req.id);
     const leases = `${env.REDIS_PREFIX}leases`;
     const member = `submit:${payment.id}`;
@@ -77,14 +81,20 @@ describe('SIGTERM drain', () => {
 
     const termAt = Date.now();
     node.child.kill('SIGTERM');
-    const ready = await waitFor(async () => {
-      const r = await api(url, 'GET', '/readyz');
-      return r.status === 503 ? r : undefined;
-    }, 1000, '/readyz to fail');
+    const ready = await waitFor(
+      async () => {
+        const r = await api(url, 'GET', '/readyz');
+        return r.status === 503 ? r : undefined;
+      },
+      1000,
+      '/readyz to fail',
+    );
     expect(ready.json).toMatchObject({ status: 'not_ready', checks: { accepting_work: false } });
     const exit = await node.exited;
     const tookMs = Date.now() - termAt;
-    console.log(`drain: exited with ${String(exit.code)} after ${tookMs} ms (SHUTDOWN_TIMEOUT_MS ${SHUTDOWN_TIMEOUT_MS})`);
+    console.log(
+      `drain: exited with ${String(exit.code)} after ${tookMs} ms (SHUTDOWN_TIMEOUT_MS ${SHUTDOWN_TIMEOUT_MS})`,
+    );
     expect(exit.code).toBe(0);
     expect(tookMs).toBeLessThan(SHUTDOWN_TIMEOUT_MS + 1000);
 

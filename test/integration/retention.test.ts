@@ -1,0 +1,35 @@
+import { api, waitFor, waitForStatus } from '../support/api.js';
+import { startSystem, type TestSystem } from '../support/system.js';
+
+/** Retention (issue 5): finished payments expire after PAYMENT_RETENTION_HOURS; pending ones are kept. */
+describe('retention of finished payments', () => {
+  let sys: TestSystem;
+  beforeAll(async () => {
+    sys = await startSystem({ interval: 1, env: { PAYMENT_RETENTION_HOURS: '2' } });
+  });
+  afterAll(async () => {
+    await sys.close();
+  });
+
+  test('a pending payment has no expiry; once terminal, its hash and event stream expire after the retention', async () => {
+    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+      body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
+    });
+    const payment = res.json as { id: string; client_secret: string; binding_message: string };
+    const { redis, keys } = sys.service;
+    expect(await redis.ttl(keys.payment(payment.id))).toBe(-1);
+    const req = await waitFor(async () =>
+      (await sys.bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message),
+    );
+    await sys.bank.deny(req.id);
+    await waitForStatus(sys.apiUrl, payment.id, payment.client_secret, ['failed']);
+    for (const key of [keys.payment(payment.id), keys.paymentEvents(payment.id)]) {
+      const ttl = await redis.ttl(key);
+      expect(ttl).toBeGreaterThan(2 * 3600 - 60);
+      expect(ttl).toBeLessThanOrEqual(2 * 3600);
+    }
+    // Nothing left scheduled for it.
+    expect(await redis.zscore(keys.due, `poll:${payment.id}`)).toBeNull();
+    expect(await redis.zscore(keys.leases, `poll:${payment.id}`)).toBeNull();
+  });
+});

@@ -68,7 +68,8 @@ export interface ExtensionContext {
 export async function startService(config: Config, options: ServiceOptions): Promise<Service> {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
-  const redis = createRedis(config.redisUrl);
+  // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
+  const redis = createRedis(config.redisUrl, { enableAutoPipelining: true });
   const keys = createKeys(config.redisPrefix);
   const store = createPaymentStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
   const scheduler = createScheduler({ redis, keys, clock, leaseMs: config.workerLeaseMs });

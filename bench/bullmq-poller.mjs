@@ -43,9 +43,9 @@ async function start(msg) {
         await queue.add('poll', job.data, jobOptions);
       }
     },
-    { connection: conn, prefix, concurrency, autorun: false },
+    { connection: conn, prefix, concurrency },
   );
-  // Seed: the first poll of payment i is due at 1 s + i·interval/n, spread like the service's.
+  // The worker is running already. Seed: the first poll of payment i is due at 1 s + i·interval/n, spread like the service's.
   for (let i = 0; i < n; i += 1000) {
     const batch = [];
     for (let j = i; j < Math.min(n, i + 1000); j++) {
@@ -63,9 +63,6 @@ process.on('message', (msg) => {
   const reply = (value) => process.send?.({ id: msg.id, ...value });
   if (msg.cmd === 'start') {
     start(msg).then(() => reply({}), (err) => reply({ error: String(err) }));
-  } else if (msg.cmd === 'run') {
-    void worker.run();
-    reply({});
   } else if (msg.cmd === 'stats') {
     reply({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss });
   } else if (msg.cmd === 'stop') {

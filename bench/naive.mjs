@@ -2,6 +2,7 @@
 // loop per pending payment, awaited in this process: every wait is an in-memory timer, so a restart
 // loses every pending payment (nothing is stored anywhere). Controlled by the bench over IPC.
 /* global AbortController */
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -26,6 +27,7 @@ async function start(msg) {
   config[client.customFetch] = (url, options) => undiciFetch(url, { ...options, dispatcher: agent });
   controller = new AbortController();
   const { signal } = controller;
+  setMaxListeners(0, signal); // one listener per pending loop
   // Start each loop at its own offset so the polls spread evenly over the interval, as the service's do;
   // the first poll of loop i comes at interval + offset.
   for (let i = 0; i < n; i++) {

@@ -170,7 +170,11 @@ function gapStats() {
     gaps: sorted.length,
     early,
     min_gap_ms: sorted.length ? sorted[0] : null,
-    lateness: { p50: quantile(late, 0.5), p99: quantile(late, 0.99), max: sorted.length ? late[late.length - 1] : null },
+    lateness: {
+      p50: quantile(late, 0.5),
+      p99: quantile(late, 0.99),
+      max: sorted.length ? late[late.length - 1] : null,
+    },
   };
 }
 
@@ -209,7 +213,10 @@ process.on('message', (msg) => {
         return reply({ at: now() });
       }
       recording = false;
-      if (process.env.STUB_DEBUG) process.stderr.write(`[stub] cpu ${JSON.stringify(process.cpuUsage())} max lateness per second: ${[...debugMax].map(([k, v]) => `${k}:${Math.round(v)}`).join(' ')}\n`);
+      if (process.env.STUB_DEBUG)
+        process.stderr.write(
+          `[stub] cpu ${JSON.stringify(process.cpuUsage())} max lateness per second: ${[...debugMax].map(([k, v]) => `${k}:${Math.round(v)}`).join(' ')}\n`,
+        );
       debugMax.clear();
       return reply({ at: now(), ...gapStats() });
     case 'approve': {

@@ -62,7 +62,10 @@ async function start(msg) {
 process.on('message', (msg) => {
   const reply = (value) => process.send?.({ id: msg.id, ...value });
   if (msg.cmd === 'start') {
-    start(msg).then(() => reply({}), (err) => reply({ error: String(err) }));
+    start(msg).then(
+      () => reply({}),
+      (err) => reply({ error: String(err) }),
+    );
   } else if (msg.cmd === 'stats') {
     reply({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss });
   } else if (msg.cmd === 'stop') {

@@ -22,7 +22,9 @@ async function start(msg) {
     connections: maxConnections,
     keepAliveTimeout: 30_000,
   });
-  const metadata = await (await undiciFetch(`${issuer}/.well-known/openid-configuration`, { dispatcher: agent })).json();
+  const metadata = await (
+    await undiciFetch(`${issuer}/.well-known/openid-configuration`, { dispatcher: agent })
+  ).json();
   config = new client.Configuration(metadata, clientId, { use_mtls_endpoint_aliases: true }, client.TlsClientAuth());
   config[client.customFetch] = (url, options) => undiciFetch(url, { ...options, dispatcher: agent });
   controller = new AbortController();
@@ -35,7 +37,12 @@ async function start(msg) {
     setTimeout(() => {
       // pollBackchannelAuthenticationGrant waits `interval` before its first request
       client
-        .pollBackchannelAuthenticationGrant(config, { auth_req_id: `naive_${i}`, expires_in: 3600, interval }, undefined, { signal })
+        .pollBackchannelAuthenticationGrant(
+          config,
+          { auth_req_id: `naive_${i}`, expires_in: 3600, interval },
+          undefined,
+          { signal },
+        )
         .catch(() => undefined);
     }, offset);
   }
@@ -44,7 +51,10 @@ async function start(msg) {
 process.on('message', (msg) => {
   const reply = (value) => process.send?.({ id: msg.id, ...value });
   if (msg.cmd === 'start') {
-    start(msg).then(() => reply({}), (err) => reply({ error: String(err) }));
+    start(msg).then(
+      () => reply({}),
+      (err) => reply({ error: String(err) }),
+    );
   } else if (msg.cmd === 'stats') {
     reply({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss });
   } else if (msg.cmd === 'stop') {

@@ -17,7 +17,9 @@ export function summarizeProfile(file, count = 15) {
   let total = 0;
   for (const [nodeId, us] of selfUs) {
     const { callFrame } = byId.get(nodeId);
-    const where = callFrame.url ? `${callFrame.url.replace(/^file:\/\/.*?\/(node_modules|dist)\//, '$1/')}:${callFrame.lineNumber + 1}` : '';
+    const where = callFrame.url
+      ? `${callFrame.url.replace(/^file:\/\/.*?\/(node_modules|dist)\//, '$1/')}:${callFrame.lineNumber + 1}`
+      : '';
     const key = `${callFrame.functionName || '(anonymous)'}\u0000${where}`;
     byFunction.set(key, (byFunction.get(key) ?? 0) + us);
     total += us;
@@ -34,6 +36,8 @@ export function summarizeProfile(file, count = 15) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [file, count] = process.argv.slice(2);
   for (const row of summarizeProfile(file, Number(count ?? 25))) {
-    process.stdout.write(`${String(row.percent).padStart(5)}%  ${String(row.self_ms).padStart(7)} ms  ${row.name}  ${row.where}\n`);
+    process.stdout.write(
+      `${String(row.percent).padStart(5)}%  ${String(row.self_ms).padStart(7)} ms  ${row.name}  ${row.where}\n`,
+    );
   }
 }

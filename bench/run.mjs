@@ -56,7 +56,10 @@ const runId = randomBytes(3).toString('hex');
 // ---------------------------------------------------------------- child processes
 
 function forkChild(file, env = {}) {
-  const child = fork(join(ROOT, 'bench', file), [], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(ROOT, 'bench', file), [], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   let seq = 0;
   const waiting = new Map();
   let onReady;
@@ -155,7 +158,10 @@ function serviceEnv(stub, prefix, extra = {}) {
 
 /** Starts `node dist/main.js` and waits for its "started" log line. */
 async function startServiceProcess(env, nodeArgs = []) {
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist/main.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist/main.js')], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let buffered = '';
   const started = new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`service exited with ${code}`)));
@@ -197,7 +203,11 @@ function entry(system, n, measured) {
     interval_s: INTERVAL_S,
     polls_per_s: round(polls / windowS, 1),
     due_per_s: round(n / INTERVAL_S, 1),
-    lateness_ms: { p50: round(gapStats.lateness.p50, 1), p99: round(gapStats.lateness.p99, 1), max: round(gapStats.lateness.max, 1) },
+    lateness_ms: {
+      p50: round(gapStats.lateness.p50, 1),
+      p99: round(gapStats.lateness.p99, 1),
+      max: round(gapStats.lateness.max, 1),
+    },
     early_polls: gapStats.early,
     min_gap_ms: round(gapStats.min_gap_ms, 2),
     service_cpu_cores: round(cpuS / windowS, 3),
@@ -291,12 +301,20 @@ async function runService(stub, n) {
   const measured = await measureWindow(stub, service.child.pid, windowStartAt, memBefore);
   if (process.env.BENCH_METRICS && service.url) {
     const text = await (await fetch(`${service.url}/metrics`)).text();
-    process.stderr.write(text.split('\n').filter((l) => /lateness|event_loop_lag|ciba_answers/.test(l)).join('\n') + '\n');
+    process.stderr.write(
+      text
+        .split('\n')
+        .filter((l) => /lateness|event_loop_lag|ciba_answers/.test(l))
+        .join('\n') + '\n',
+    );
   }
   await service.stop();
   let profile = null;
   if (profiling) {
-    const file = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort().pop();
+    const file = readdirSync(profileDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .sort()
+      .pop();
     if (file) profile = { file: join(profileDir, file), top: summarizeProfile(join(profileDir, file), 15) };
   }
   client.disconnect();
@@ -304,7 +322,14 @@ async function runService(stub, n) {
   const e = entry('service', n, measured);
   // Per-key MEMORY USAGE is exact for our keys; the used_memory delta also catches other clients of this Redis.
   const perKey = sample.payment_hash + sample.event_stream + sample.event_body + sample.due_zset_share;
-  return { ...e, redis_bytes_per_pending: perKey, redis_used_memory_delta_per_pending: e.redis_bytes_per_pending, seed_s: round(seedS, 1), redis_breakdown: sample, profile };
+  return {
+    ...e,
+    redis_bytes_per_pending: perKey,
+    redis_used_memory_delta_per_pending: e.redis_bytes_per_pending,
+    seed_s: round(seedS, 1),
+    redis_breakdown: sample,
+    profile,
+  };
 }
 
 /** MEMORY USAGE of a few payments' keys, and each one's share of the due set. */
@@ -338,7 +363,14 @@ async function sampleMemory(client, keys, members) {
 async function runNaive(stub, n) {
   const naive = forkChild('naive.mjs');
   await naive.ready;
-  await naive.call('start', { issuer: stub.issuer, certsDir: certs.dir, clientId: CLIENT_ID, n, interval: INTERVAL_S, maxConnections: MAX_CONNECTIONS });
+  await naive.call('start', {
+    issuer: stub.issuer,
+    certsDir: certs.dir,
+    clientId: CLIENT_ID,
+    n,
+    interval: INTERVAL_S,
+    maxConnections: MAX_CONNECTIONS,
+  });
   // loop i polls first at interval + i·interval/n
   const windowStartAt = now() + (1 + WARM_INTERVALS) * INTERVAL_S * 1000 + 1000;
   const measured = await measureWindow(stub, naive.child.pid, windowStartAt, null);
@@ -352,8 +384,15 @@ async function runBullmq(stub, n) {
   const bull = forkChild('bullmq-poller.mjs');
   await bull.ready;
   await bull.call('start', {
-    issuer: stub.issuer, certsDir: certs.dir, clientId: CLIENT_ID, n, interval: INTERVAL_S,
-    prefix, concurrency: CONCURRENCY, maxConnections: MAX_CONNECTIONS, redisUrl: REDIS_URL,
+    issuer: stub.issuer,
+    certsDir: certs.dir,
+    clientId: CLIENT_ID,
+    n,
+    interval: INTERVAL_S,
+    prefix,
+    concurrency: CONCURRENCY,
+    maxConnections: MAX_CONNECTIONS,
+    redisUrl: REDIS_URL,
   });
   const windowStartAt = now() + 1000 + WARM_INTERVALS * INTERVAL_S * 1000 + 1000;
   const measured = await measureWindow(stub, bull.child.pid, windowStartAt, memBefore);
@@ -379,9 +418,12 @@ async function runReaction(stub, mode, count) {
   sub.on('message', (_channel, id) => {
     if (!watched.has(id) || done.has(id)) return;
     const seenAt = now();
-    redis.hget(keys.payment(id), 'status').then((status) => {
-      if (status === 'succeeded' && !done.has(id)) done.set(id, seenAt);
-    }, () => undefined);
+    redis.hget(keys.payment(id), 'status').then(
+      (status) => {
+        if (status === 'succeeded' && !done.has(id)) done.set(id, seenAt);
+      },
+      () => undefined,
+    );
   });
   const payments = [];
   for (let i = 0; i < count; i += 8) {
@@ -404,7 +446,10 @@ async function runReaction(stub, mode, count) {
   );
   const deadline = now() + (mode === 'ping' ? 5000 : INTERVAL_S * 1000 + 5000);
   while (done.size < payments.length && now() < deadline) await sleep(50);
-  const reactions = payments.filter((p) => done.has(p.id)).map((p) => done.get(p.id) - approvedAt.get(p.id)).sort((a, b) => a - b);
+  const reactions = payments
+    .filter((p) => done.has(p.id))
+    .map((p) => done.get(p.id) - approvedAt.get(p.id))
+    .sort((a, b) => a - b);
   await sub.quit();
   await api.close();
   await service.stop();
@@ -473,20 +518,38 @@ async function runCheckout(stub) {
   const service = await startServiceProcess(env);
   const api = new Pool(service.url, { connections: 32 });
   const bank = new Agent({
-    connect: { ca: readFileSync(certs.caCert), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) },
+    connect: {
+      ca: readFileSync(certs.caCert),
+      cert: readFileSync(certs.clientCert),
+      key: readFileSync(certs.clientKey),
+    },
     connections: 32,
   });
   const bcUrl = new URL(`${stub.issuer}/mtls/bc-authorize`);
   // the same form the service sends (scope, login_hint, binding_message, requested_expiry, authorization_details)
-  const form = new URLSearchParams({
-    scope: 'openid profile',
-    login_hint: 'customer-1',
-    binding_message: 'ABCD-1234',
-    requested_expiry: '200',
-    authorization_details: JSON.stringify([{ type: 'payment_initiation', instructedAmount: { currency: 'EUR', amount: '12.90' }, creditorName: 'Demo Tea Shop', creditorAccount: { iban: 'DE89370400440532013000' } }]),
-  }).toString() + `&client_id=${CLIENT_ID}`;
+  const form =
+    new URLSearchParams({
+      scope: 'openid profile',
+      login_hint: 'customer-1',
+      binding_message: 'ABCD-1234',
+      requested_expiry: '200',
+      authorization_details: JSON.stringify([
+        {
+          type: 'payment_initiation',
+          instructedAmount: { currency: 'EUR', amount: '12.90' },
+          creditorName: 'Demo Tea Shop',
+          creditorAccount: { iban: 'DE89370400440532013000' },
+        },
+      ]),
+    }).toString() + `&client_id=${CLIENT_ID}`;
   const direct = async () => {
-    const res = await bank.request({ origin: bcUrl.origin, path: bcUrl.pathname, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form });
+    const res = await bank.request({
+      origin: bcUrl.origin,
+      path: bcUrl.pathname,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: form,
+    });
     await res.body.json();
     if (res.statusCode !== 200) throw new Error(String(res.statusCode));
   };
@@ -507,8 +570,19 @@ async function runCheckout(stub) {
   await service.stop();
   await deleteKeys(prefix);
   return {
-    serial: { service: serviceSerial, direct_bc_authorize: directSerial, added_p50_ms: round(serviceSerial.p50_ms - directSerial.p50_ms, 2), ratio_p50: round(serviceSerial.p50_ms / directSerial.p50_ms, 2) },
-    concurrent: { service: serviceLoaded, direct_bc_authorize: directLoaded, added_p50_ms: round(serviceLoaded.p50_ms - directLoaded.p50_ms, 2), ratio_p50: round(serviceLoaded.p50_ms / directLoaded.p50_ms, 2), throughput_ratio: round(serviceLoaded.req_per_s / directLoaded.req_per_s, 3) },
+    serial: {
+      service: serviceSerial,
+      direct_bc_authorize: directSerial,
+      added_p50_ms: round(serviceSerial.p50_ms - directSerial.p50_ms, 2),
+      ratio_p50: round(serviceSerial.p50_ms / directSerial.p50_ms, 2),
+    },
+    concurrent: {
+      service: serviceLoaded,
+      direct_bc_authorize: directLoaded,
+      added_p50_ms: round(serviceLoaded.p50_ms - directLoaded.p50_ms, 2),
+      ratio_p50: round(serviceLoaded.p50_ms / directLoaded.p50_ms, 2),
+      throughput_ratio: round(serviceLoaded.req_per_s / directLoaded.req_per_s, 3),
+    },
     service_cpu_s_per_1k_checkouts: round((cpuS / (serviceSerial.requests + serviceLoaded.requests)) * 1000, 3),
     target_added_p50_ms: 2,
   };
@@ -535,9 +609,13 @@ function table(rows, columns) {
 
 function printResults(results) {
   const out = [];
-  out.push(`ciba-checkout bench — ${results.date} — ${results.machine.cpu_model} × ${results.machine.cores}, ${results.machine.memory_gb} GB, node ${results.machine.node}${QUICK ? ' (quick)' : ''}`);
+  out.push(
+    `ciba-checkout bench — ${results.date} — ${results.machine.cpu_model} × ${results.machine.cores}, ${results.machine.memory_gb} GB, node ${results.machine.node}${QUICK ? ' (quick)' : ''}`,
+  );
   out.push('');
-  out.push(`Pending capacity (interval ${INTERVAL_S} s; lateness = gap between two polls of one auth_req_id at the bank − ${INTERVAL_S} s)`);
+  out.push(
+    `Pending capacity (interval ${INTERVAL_S} s; lateness = gap between two polls of one auth_req_id at the bank − ${INTERVAL_S} s)`,
+  );
   out.push(
     table(results.capacity, [
       ['system', (r) => r.system],
@@ -580,7 +658,9 @@ function printResults(results) {
       { what: 'bank bc-authorize direct', c: 32, ...c.concurrent.direct_bc_authorize },
     ];
     out.push('');
-    out.push(`Checkout: the service adds ${c.serial.added_p50_ms} ms p50 alone (×${c.serial.ratio_p50}), ${c.concurrent.added_p50_ms} ms p50 at 32 in flight (×${c.concurrent.ratio_p50}); target ≤ 2 ms`);
+    out.push(
+      `Checkout: the service adds ${c.serial.added_p50_ms} ms p50 alone (×${c.serial.ratio_p50}), ${c.concurrent.added_p50_ms} ms p50 at 32 in flight (×${c.concurrent.ratio_p50}); target ≤ 2 ms`,
+    );
     out.push(
       table(rows, [
         ['path', (r) => r.what],
@@ -596,7 +676,14 @@ function printResults(results) {
   if (prof) {
     out.push('');
     out.push(`Service profile, 20k run (${prof.file}), top self time:`);
-    out.push(table(prof.top, [['self %', (r) => r.percent], ['self ms', (r) => r.self_ms], ['function', (r) => r.name], ['where', (r) => r.where]]));
+    out.push(
+      table(prof.top, [
+        ['self %', (r) => r.percent],
+        ['self ms', (r) => r.self_ms],
+        ['function', (r) => r.name],
+        ['where', (r) => r.where],
+      ]),
+    );
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -605,7 +692,11 @@ function printResults(results) {
 
 async function main() {
   const started = now();
-  const stub = forkChild('bank-stub.mjs', { STUB_CERTS_DIR: certs.dir, STUB_CLIENT_ID: CLIENT_ID, STUB_INTERVAL: String(INTERVAL_S) });
+  const stub = forkChild('bank-stub.mjs', {
+    STUB_CERTS_DIR: certs.dir,
+    STUB_CLIENT_ID: CLIENT_ID,
+    STUB_INTERVAL: String(INTERVAL_S),
+  });
   const { issuer } = await stub.ready;
   stub.issuer = issuer;
   const results = {
@@ -619,12 +710,18 @@ async function main() {
       node: process.version,
       redis: /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown',
     },
-    settings: { interval_s: INTERVAL_S, window_s: WINDOW_MS / 1000, worker_concurrency: CONCURRENCY, bank_max_connections: MAX_CONNECTIONS },
+    settings: {
+      interval_s: INTERVAL_S,
+      window_s: WINDOW_MS / 1000,
+      worker_concurrency: CONCURRENCY,
+      bank_max_connections: MAX_CONNECTIONS,
+    },
     capacity: [],
     reaction_ms: [],
     checkout: null,
     restart: {
-      service: 'nothing lost: payments, due times and leases are in Redis; a restarted worker claims them (expired leases are taken over)',
+      service:
+        'nothing lost: payments, due times and leases are in Redis; a restarted worker claims them (expired leases are taken over)',
       'naive-openid-client': 'everything lost: each pending payment is only an awaited loop and a timer in memory',
       'bullmq-delayed-jobs': 'survives: the next poll step is a delayed job in Redis',
     },
@@ -641,7 +738,9 @@ async function main() {
         await stub.call('reset');
         log(`${name} N=${n}…`);
         const r = await run(stub, n);
-        log(`${name} N=${n}: ${r.polls_per_s} polls/s (due ${r.due_per_s}), lateness p99 ${r.lateness_ms.p99} ms, ${r.service_cpu_cores} cores`);
+        log(
+          `${name} N=${n}: ${r.polls_per_s} polls/s (due ${r.due_per_s}), lateness p99 ${r.lateness_ms.p99} ms, ${r.service_cpu_cores} cores`,
+        );
         results.capacity.push(r);
       }
     }

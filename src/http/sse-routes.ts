@@ -1,11 +1,11 @@
 import { Router, type Request, type Response } from 'express';
 import type { Logger } from '../logger.js';
-import { isTerminal, type PaymentStatus } from '../payments/payment.js';
+import { isTerminal } from '../payments/payment.js';
 import type { Keys } from '../store/keys.js';
 import type { PaymentStore } from '../store/payment-store.js';
 import type { RedisClient } from '../store/redis.js';
 import type { ChangeFeed } from '../webhooks/change-feed.js';
-import { readPaymentEvents, STREAM_ID_PATTERN } from '../webhooks/payment-events.js';
+import { EVENT_POSITION_PATTERN, readPaymentEvents } from '../webhooks/payment-events.js';
 import { loadAuthorizedPayment } from './payment-access.js';
 
 export interface SseRouteDeps {
@@ -21,12 +21,15 @@ export interface SseRouteDeps {
   retryMs?: number;
 }
 
-/** Where to resume: the `Last-Event-ID` header an EventSource sends on reconnect, or `?last_event_id=`. */
-function resumeFrom(req: Request): string | null {
+/**
+ * Where to resume: the `Last-Event-ID` header an EventSource sends on reconnect, or `?last_event_id=`:
+ * the position of the last event seen (0 = from the start; anything else unknown replays everything).
+ */
+function resumeFrom(req: Request): number {
   const header = req.get('last-event-id');
   const query = req.query.last_event_id;
   const value = header ?? (typeof query === 'string' ? query : undefined);
-  return value && STREAM_ID_PATTERN.test(value) ? value : null;
+  return value && EVENT_POSITION_PATTERN.test(value) ? Number(value) : 0;
 }
 
 function openStream(res: Response, retryMs: number): void {
@@ -41,9 +44,9 @@ function openStream(res: Response, retryMs: number): void {
 
 /**
  * GET /payments/{id}/events (DESIGN.md): server-sent events of the payment's status changes, with
- * the same auth as GET /payments/{id}. Replays the payment's event stream after Last-Event-ID, then
- * follows live changes; every wake-up re-reads the stream after the last id sent, so nothing is
- * missed or sent twice. Ends after a terminal status.
+ * the same auth as GET /payments/{id}. Replays the payment's event log after Last-Event-ID (an
+ * event's id is its 1-based position in the log), then follows live changes; every wake-up re-reads
+ * the log after the last position sent, so nothing is missed or sent twice. Ends after a terminal status.
  * @see https://html.spec.whatwg.org/multipage/server-sent-events.html
  */
 export function createSseRoutes(deps: SseRouteDeps): Router {
@@ -71,8 +74,8 @@ export function createSseRoutes(deps: SseRouteDeps): Router {
  * One client's stream: sends every event after the last id sent; one read at a time, read again
  * when a change arrived meanwhile; finishes after a terminal status or when the client leaves.
  */
-function createStreamSession(deps: SseRouteDeps, res: Response, paymentId: string, resumeId: string | null) {
-  const state = { lastId: resumeId, closed: false, again: false, pumping: null as Promise<void> | null };
+function createStreamSession(deps: SseRouteDeps, res: Response, paymentId: string, resumeAt: number) {
+  const state = { lastId: resumeAt, closed: false, again: false, pumping: null as Promise<void> | null };
   let unlisten: (() => void) | null = null;
   let heartbeat: NodeJS.Timeout | undefined;
 
@@ -95,9 +98,9 @@ function createStreamSession(deps: SseRouteDeps, res: Response, paymentId: strin
       const events = await readPaymentEvents(deps, paymentId, state.lastId);
       for (const e of events) {
         if (state.closed) return;
-        res.write(`id: ${e.streamId}\nevent: payment.${e.status}\ndata: ${JSON.stringify(e.data)}\n\n`);
-        state.lastId = e.streamId;
-        if (isTerminal(e.status as PaymentStatus)) {
+        res.write(`id: ${e.position}\nevent: payment.${e.status}\ndata: ${JSON.stringify(e.data)}\n\n`);
+        state.lastId = e.position;
+        if (isTerminal(e.status)) {
           finish();
           return;
         }

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { PaymentStore, TransitionResult } from '../store/payment-store.js';
-import { isTerminal, toPaymentView, type FailureCode, type PaymentRecord, type PaymentStatus } from './payment.js';
+import { isTerminal, type FailureCode, type PaymentRecord, type PaymentStatus } from './payment.js';
+import { encodeEventEntry, type FixedAtCreation } from './payment-events.js';
 import { canTransition, eventTypeFor } from './state-machine-rules.js';
 import { newEventId } from './secrets.js';
 
@@ -8,11 +9,13 @@ import { newEventId } from './secrets.js';
 export const workItem = {
   poll: (paymentId: string) => `poll:${paymentId}`,
   submit: (paymentId: string) => `submit:${paymentId}`,
-  webhook: (eventId: string, target: 'g' | 'c') => `hook:${eventId}:${target}`,
+  /** Delivery of the payment's event at `position` (1-based, in its event log) to `g` (WEBHOOK_URL) or `c` (callback_url). */
+  webhook: (paymentId: string, position: number | '#', target: 'g' | 'c') => `hook:${paymentId}:${position}:${target}`,
 };
 
 export interface TransitionOptions {
-  fields?: Partial<PaymentRecord>;
+  /** Other fields to set; those of the payment view are fixed at creation (events are rebuilt from them). */
+  fields?: Partial<Omit<PaymentRecord, FixedAtCreation | 'status' | 'failureCode' | 'updatedAt'>>;
   failureCode?: FailureCode;
   /** Work to schedule in the same step (e.g. the payment submit after `authorized`). */
   schedule?: { member: string; at: number };
@@ -35,16 +38,18 @@ export function createStateMachine(deps: {
 }): StateMachine {
   const { store, clock } = deps;
 
+  /**
+   * The event log entry (the body is rebuilt from it and the payment, see payment-events.ts) and
+   * its deliveries; the script puts the event's position where the members have '#'.
+   */
   function buildEvent(next: PaymentRecord, now: number) {
-    const id = newEventId();
-    const type = eventTypeFor(next.status) ?? `payment.${next.status}`;
-    const json = JSON.stringify({ type, timestamp: new Date(now).toISOString(), data: toPaymentView(next) });
+    const entry = encodeEventEntry({ eventId: newEventId(), status: next.status, failureCode: next.failureCode, at: now });
     const deliveries: string[] = [];
     if (eventTypeFor(next.status) !== null) {
-      if (deps.webhookTargets.global) deliveries.push(workItem.webhook(id, 'g'));
-      if (next.callbackUrl) deliveries.push(workItem.webhook(id, 'c'));
+      if (deps.webhookTargets.global) deliveries.push(workItem.webhook(next.id, '#', 'g'));
+      if (next.callbackUrl) deliveries.push(workItem.webhook(next.id, '#', 'c'));
     }
-    return { id, json, deliveries };
+    return { entry, deliveries };
   }
 
   return {

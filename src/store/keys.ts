@@ -5,10 +5,11 @@
 export interface Keys {
   prefix: string;
   payment(id: string): string;
-  /** Per-payment event stream: SSE replay (Last-Event-ID) and the outbox of webhook events. */
+  /**
+   * Per-payment event log, a list of short entries (src/payments/payment-events.ts): SSE replay
+   * (the 1-based position is the SSE id) and the outbox of webhook events.
+   */
   paymentEvents(id: string): string;
-  /** A webhook event body, addressed by event id. */
-  event(eventId: string): string;
   /** Delivery state of one event to one target (attempts, last result). */
   delivery(deliveryId: string): string;
   /** Deliveries of a payment, newest last, for GET /webhooks/deliveries. */
@@ -36,8 +37,8 @@ export function createKeys(prefix: string): Keys {
   return {
     prefix,
     payment: (id) => `${prefix}pay:${id}`,
-    paymentEvents: (id) => `${prefix}pay:${id}:events`,
-    event: (eventId) => `${prefix}evt:${eventId}`,
+    // `:ev`, not the former `:events` stream key, so a list is never written over a stream (WRONGTYPE).
+    paymentEvents: (id) => `${prefix}pay:${id}:ev`,
     delivery: (deliveryId) => `${prefix}dlv:${deliveryId}`,
     paymentDeliveries: (id) => `${prefix}pay:${id}:deliveries`,
     due: `${prefix}due`,

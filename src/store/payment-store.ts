@@ -1,6 +1,7 @@
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 import type { FailureCode, LineItem, PaymentRecord, PaymentStatus } from '../payments/payment.js';
+import type { FixedAtCreation } from '../payments/payment-events.js';
 
 /** Field names of the payment hash. Short, because tens of thousands of pending payments live here. */
 const F = {
@@ -93,7 +94,8 @@ export interface TransitionRequest {
   from: readonly PaymentStatus[] | null;
   to: PaymentStatus;
   fields: Partial<PaymentRecord>;
-  event: { id: string; json: string; deliveries: string[] } | null;
+  /** The event log entry and its webhook work items ('#' in a member = the event's position). */
+  event: { entry: string; deliveries: string[] } | null;
   schedule: { member: string; at: number } | null;
   unschedule: string[];
   terminal: boolean;
@@ -105,7 +107,8 @@ export type TransitionResult = 'ok' | 'not_found' | 'conflict';
 export interface PaymentStore {
   get(id: string): Promise<PaymentRecord | null>;
   getPollFields(id: string): Promise<PollFields>;
-  update(id: string, fields: Partial<PaymentRecord>): Promise<void>;
+  /** Fields outside the payment view only (see FixedAtCreation): events are rebuilt from the record. */
+  update(id: string, fields: Partial<Omit<PaymentRecord, FixedAtCreation | 'status' | 'failureCode' | 'updatedAt'>>): Promise<void>;
   transition(request: TransitionRequest): Promise<TransitionResult>;
 }
 
@@ -149,14 +152,11 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
         keys.payment(r.id),
         keys.due,
         keys.paymentEvents(r.id),
-        keys.event(r.event?.id ?? 'none'),
         keys.leases,
         r.from === null ? '-' : r.from.join(','),
-        r.to,
         JSON.stringify(set),
         drop.join(','),
-        r.event?.id ?? '',
-        r.event?.json ?? '',
+        r.event?.entry ?? '',
         r.event?.deliveries.join(',') ?? '',
         r.now,
         r.schedule?.member ?? '',

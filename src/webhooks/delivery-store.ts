@@ -1,5 +1,6 @@
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
+import { decodeEventEntry } from '../payments/payment-events.js';
 
 /**
  * Delivery records: the state of one event to one target, kept in Redis for GET /webhooks/deliveries
@@ -104,14 +105,13 @@ function encodeDelivery(r: DeliveryRecord): Record<string, string> {
 }
 
 /**
- * Records in the order of the payment's events (the stream), global target first: creation times
- * tie within a millisecond, the stream order does not.
+ * Records in the order of the payment's events (its event log), global target first: creation
+ * times tie within a millisecond, the log order does not.
  */
-function sortByEventOrder(records: DeliveryRecord[], stream: [string, string[]][]): DeliveryRecord[] {
+function sortByEventOrder(records: DeliveryRecord[], log: string[]): DeliveryRecord[] {
   const position = new Map<string, number>();
-  stream.forEach(([, fields], i) => {
-    const at = fields.indexOf('event_id');
-    const id = at >= 0 ? fields[at + 1] : undefined;
+  log.forEach((entry, i) => {
+    const id = decodeEventEntry(entry)?.eventId;
     if (id) position.set(id, i);
   });
   const rank = (r: DeliveryRecord) => (position.get(r.eventId) ?? Number.MAX_SAFE_INTEGER) * 2 + (r.target === 'g' ? 0 : 1);
@@ -144,12 +144,12 @@ export function createDeliveryStore(deps: { redis: RedisClient; keys: Keys; rete
         .exec();
     },
     async listForPayment(paymentId) {
-      const [ids, stream] = await Promise.all([
+      const [ids, log] = await Promise.all([
         redis.zrange(keys.paymentDeliveries(paymentId), 0, 199),
-        redis.xrange(keys.paymentEvents(paymentId), '-', '+'),
+        redis.lrange(keys.paymentEvents(paymentId), 0, -1),
       ]);
       const records = (await Promise.all(ids.map((id) => this.get(id)))).filter((r): r is DeliveryRecord => r !== null);
-      return sortByEventOrder(records, stream);
+      return sortByEventOrder(records, log);
     },
     async isGone(url) {
       return (await redis.sismember(keys.goneTargets, url)) === 1;

@@ -4,6 +4,7 @@ import type { Scheduler } from '../jobs/scheduler.js';
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
 import { parseDeliveryId, type DeliveryRecord, type DeliveryStore } from './delivery-store.js';
+import { findEventPosition } from './payment-events.js';
 import { hookMember } from './webhook-sender.js';
 
 export interface ResendDeps {
@@ -25,9 +26,9 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
   if (!parsed || !record) throw new AppError('delivery_not_found', 404, 'No such webhook delivery.');
   if (record.state === 'gone' || (await deps.deliveries.isGone(record.url)))
     throw new AppError('webhook_target_gone', 409, 'The receiver answered 410 Gone; nothing more is sent to this URL.');
-  if ((await deps.redis.exists(deps.keys.event(record.eventId))) === 0)
-    throw new AppError('delivery_not_found', 404, 'The event of this delivery is no longer kept.');
-  const member = hookMember(parsed.eventId, parsed.target);
+  const position = await findEventPosition(deps, record.paymentId, parsed.eventId);
+  if (position === null) throw new AppError('delivery_not_found', 404, 'The event of this delivery is no longer kept.');
+  const member = hookMember(record.paymentId, position, parsed.target);
   if ((await deps.redis.zscore(deps.keys.leases, member)) !== null)
     throw new AppError('delivery_in_progress', 409, 'An attempt of this delivery is in progress.');
   const now = deps.clock.now();

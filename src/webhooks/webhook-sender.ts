@@ -1,9 +1,11 @@
-import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { HandlerResult } from '../jobs/worker-loop.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { PaymentRecord } from '../payments/payment.js';
+import { eventBody, type PaymentEvent } from '../payments/payment-events.js';
+import { eventTypeFor } from '../payments/state-machine-rules.js';
 import type { Keys } from '../store/keys.js';
 import type { PaymentStore } from '../store/payment-store.js';
 import type { RedisClient } from '../store/redis.js';
@@ -13,6 +15,7 @@ import {
   type DeliveryStore,
   type DeliveryTarget,
 } from './delivery-store.js';
+import { loadEventLog } from './payment-events.js';
 import { signWebhook } from './signing.js';
 import type { PostOutcome, WebhookClient } from './webhook-client.js';
 
@@ -23,19 +26,16 @@ import type { PostOutcome, WebhookClient } from './webhook-client.js';
  * expires, and the attempt is repeated with the same `webhook-id` for the receiver to deduplicate.
  */
 
-/** Work item kind, as the state machine names it (`hook:<eventId>:<g|c>`). */
+/**
+ * Work item kind, as the state machine names it: `hook:<paymentId>:<position>:<g|c>`, the event at
+ * that 1-based position of the payment's event log, to WEBHOOK_URL (g) or the callback_url (c).
+ */
 export const HOOK_KIND = 'hook';
 
 /** Per-process cap of attempts in flight to one receiver origin; more are deferred a little. */
 export const MAX_IN_FLIGHT_PER_TARGET = 8;
 /** How long an item waits when its receiver is at the cap, or an earlier event is not settled yet. */
 const DEFER_MS = 50;
-
-const eventBodySchema = z.object({
-  type: z.string(),
-  timestamp: z.string(),
-  data: z.object({ id: z.string() }),
-});
 
 export interface WebhookSenderDeps {
   redis: RedisClient;
@@ -54,18 +54,23 @@ interface LoadedEvent {
   eventId: string;
   type: string;
   paymentId: string;
+  position: number;
+  /** The body, rebuilt from the payment and the event (the same bytes on every attempt). */
   body: string;
+  payment: PaymentRecord;
+  /** The payment's event log, position i + 1 at index i. */
+  log: (PaymentEvent | null)[];
 }
 
 type DeliveryResult = 'delivered' | 'retry' | 'failed' | 'gone' | 'blocked' | 'expired' | 'skipped';
 
-export function hookMember(eventId: string, target: DeliveryTarget): string {
-  return `${HOOK_KIND}:${eventId}:${target}`;
+export function hookMember(paymentId: string, position: number, target: DeliveryTarget): string {
+  return `${HOOK_KIND}:${paymentId}:${position}:${target}`;
 }
 
-export function parseHookArg(arg: string): { eventId: string; target: DeliveryTarget } | null {
-  const m = /^(msg_[a-z2-7]+):([gc])$/.exec(arg);
-  return m?.[1] && m[2] ? { eventId: m[1], target: m[2] as DeliveryTarget } : null;
+export function parseHookArg(arg: string): { paymentId: string; position: number; target: DeliveryTarget } | null {
+  const m = /^([A-Za-z0-9_-]{1,64}):([1-9]\d{0,8}):([gc])$/.exec(arg);
+  return m?.[1] && m[2] && m[3] ? { paymentId: m[1], position: Number(m[2]), target: m[3] as DeliveryTarget } : null;
 }
 
 export function createWebhookSender(deps: WebhookSenderDeps) {
@@ -77,19 +82,18 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
     metrics.webhookDeliveries.inc({ result });
   }
 
-  async function loadEvent(eventId: string): Promise<LoadedEvent | null> {
-    const body = await redis.hget(keys.event(eventId), 'body');
-    if (!body) return null;
-    const parsed = eventBodySchema.safeParse(JSON.parse(body));
-    if (!parsed.success) return null;
-    return { eventId, type: parsed.data.type, paymentId: parsed.data.data.id, body };
+  async function loadEvent(paymentId: string, position: number): Promise<LoadedEvent | null> {
+    const log = await loadEventLog({ redis, keys }, paymentId);
+    const event = log?.events[position - 1];
+    if (!log || !event) return null;
+    const { type, json } = eventBody(log.record, event);
+    return { eventId: event.eventId, type, paymentId, position, body: json, payment: log.record, log: log.events };
   }
 
   /** `g` is the shop's WEBHOOK_URL; `c` the checkout's callback_url, re-checked against the allow-list. */
-  async function resolveTarget(target: DeliveryTarget, paymentId: string): Promise<{ url: string; allowed: boolean } | null> {
+  function resolveTarget(target: DeliveryTarget, payment: PaymentRecord): { url: string; allowed: boolean } | null {
     if (target === 'g') return config.url ? { url: config.url, allowed: true } : null;
-    const payment = await deps.store.get(paymentId);
-    if (!payment?.callbackUrl) return null;
+    if (!payment.callbackUrl) return null;
     const origin = URL.canParse(payment.callbackUrl) ? new URL(payment.callbackUrl).origin : '';
     return { url: payment.callbackUrl, allowed: config.callbackAllowedOrigins.includes(origin) };
   }
@@ -130,13 +134,10 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
    * nor leased. Returns when to look again, or null to go ahead.
    */
   async function waitForEarlierEvents(event: LoadedEvent, target: DeliveryTarget): Promise<number | null> {
-    const entries = await redis.xrange(keys.paymentEvents(event.paymentId), '-', '+');
     const earlier: string[] = [];
-    for (const [, fields] of entries) {
-      const id = fieldOf(fields, 'event_id');
-      if (id === event.eventId) break;
-      if (id && fieldOf(fields, 'status') !== 'processing') earlier.push(hookMember(id, target));
-    }
+    event.log.slice(0, event.position - 1).forEach((e, i) => {
+      if (e && eventTypeFor(e.status) !== null) earlier.push(hookMember(event.paymentId, i + 1, target));
+    });
     if (earlier.length === 0) return null;
     const pipeline = redis.pipeline();
     for (const member of earlier) pipeline.zscore(keys.due, member).zscore(keys.leases, member);
@@ -219,7 +220,7 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
   }
 
   async function deliver(event: LoadedEvent, target: DeliveryTarget): Promise<HandlerResult> {
-    const resolved = await resolveTarget(target, event.paymentId);
+    const resolved = resolveTarget(target, event.payment);
     if (!resolved) {
       count('skipped');
       return { done: true };
@@ -245,17 +246,12 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
 
   return async function handleHook(arg: string): Promise<HandlerResult> {
     const item = parseHookArg(arg);
-    const event = item ? await loadEvent(item.eventId) : null;
+    const event = item ? await loadEvent(item.paymentId, item.position) : null;
     if (!item || !event) {
-      // The event outlived its retention (or the item is malformed): nothing left to deliver.
+      // The payment and its events outlived their retention (or the item is malformed): nothing left to deliver.
       count('expired');
       return { done: true };
     }
     return deliver(event, item.target);
   };
-}
-
-function fieldOf(fields: string[], name: string): string | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
 }

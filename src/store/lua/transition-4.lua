@@ -1,0 +1,81 @@
+--[[
+  The one place a payment's status changes (the state machine in src/payments decides what is
+  allowed; this script makes it atomic). In one step it checks the current status, writes the new
+  fields, appends the status event to the payment's event log (SSE replay and webhook outbox),
+  schedules its webhook deliveries and the next work item, and publishes the change. A crash
+  therefore never loses or invents an event.
+
+  The event log is a list of short entries `<eventId> <status> <failureCode|-> <timestampMs>`
+  (src/payments/payment-events.ts); an event's 1-based position is its SSE id and names its
+  webhook work items. The webhook body is not stored: it is rebuilt from the payment and the entry.
+
+  KEYS[1] payment hash
+  KEYS[2] due sorted set
+  KEYS[3] payment event log (list)
+  KEYS[4] lease sorted set
+  ARGV[1]  allowed current statuses, comma-separated; '-' = the payment must not exist yet
+  ARGV[2]  fields to set: JSON object of string values (includes status and updated_at)
+  ARGV[3]  fields to delete, comma-separated ('' = none)
+  ARGV[4]  event log entry ('' = no event)
+  ARGV[5]  webhook delivery members to schedule now, comma-separated, '#' standing for the event's
+           position (e.g. 'hook:pay_1:#:g')
+  ARGV[6]  now (ms)
+  ARGV[7]  due member to schedule ('' = none), ARGV[8] its due time (ms)
+  ARGV[9]  due/lease members to drop, comma-separated ('' = none)
+  ARGV[10] retention seconds, for the payment and its event log once terminal
+  ARGV[11] '1' when the new status is terminal
+  ARGV[12] changes channel, ARGV[13] payment id (the published message)
+
+  Returns 1 on success; -1 when the payment does not exist (or exists, when '-' was expected);
+  -2 when its status is not one of the allowed ones.
+]]
+local function split(s)
+  local out = {}
+  for part in string.gmatch(s, '[^,]+') do out[#out + 1] = part end
+  return out
+end
+
+local current = redis.call('HGET', KEYS[1], 'status')
+if ARGV[1] == '-' then
+  if current then return -1 end
+else
+  if not current then return -1 end
+  local allowed = false
+  for _, s in ipairs(split(ARGV[1])) do
+    if s == current then allowed = true end
+  end
+  if not allowed then return -2 end
+end
+
+local fields = cjson.decode(ARGV[2])
+local flat = {}
+for k, v in pairs(fields) do
+  flat[#flat + 1] = k
+  flat[#flat + 1] = v
+end
+redis.call('HSET', KEYS[1], unpack(flat))
+local drop = split(ARGV[3])
+if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
+
+for _, member in ipairs(split(ARGV[9])) do
+  redis.call('ZREM', KEYS[2], member)
+  redis.call('ZREM', KEYS[4], member)
+end
+
+if ARGV[4] ~= '' then
+  local position = tostring(redis.call('RPUSH', KEYS[3], ARGV[4]))
+  for _, member in ipairs(split(ARGV[5])) do
+    redis.call('ZADD', KEYS[2], ARGV[6], (string.gsub(member, '#', position)))
+  end
+end
+
+if ARGV[7] ~= '' then redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7]) end
+
+if ARGV[11] == '1' then
+  local ttl = tonumber(ARGV[10])
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
+end
+
+redis.call('PUBLISH', ARGV[12], ARGV[13])
+return 1

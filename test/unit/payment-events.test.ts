@@ -1,0 +1,66 @@
+import { toPaymentView, type PaymentRecord } from '../../src/payments/payment.js';
+import { decodeEventEntry, encodeEventEntry, eventBody, type PaymentEvent } from '../../src/payments/payment-events.js';
+import { decodeRecord, encodeFields } from '../../src/store/payment-store.js';
+
+const created = 1_764_079_267_412;
+const record: PaymentRecord = {
+  id: 'pay_abcdefghijklmnopqrst',
+  status: 'pending_authorization',
+  amount: 4170,
+  currency: 'eur',
+  items: [
+    { sku: 'tea-01', quantity: 2, unitAmount: 1290 },
+    { sku: 'mug-03', quantity: 1, unitAmount: 1590 },
+  ],
+  bindingMessage: 'K7P2-QX',
+  expiresAt: created + 300_000,
+  failureCode: null,
+  createdAt: created,
+  updatedAt: created,
+  metadata: { order_id: 'ord_42', '10': 'ten', note: 'ünïcödé "quoted"' },
+  secretHash: 'h',
+  authReqId: 'arid-1',
+  intervalMs: 5000,
+  callbackUrl: 'https://shop.example/hooks',
+  sealedAccessToken: null,
+  accessTokenExpiresAt: null,
+  bankPaymentId: null,
+  attempts: 0,
+};
+
+/** As Redis holds it and reads it back (payment-store's encoding). */
+function roundTrip(r: PaymentRecord): PaymentRecord {
+  const decoded = decodeRecord(encodeFields(r).set);
+  if (!decoded) throw new Error('not decodable');
+  return decoded;
+}
+
+describe('payment events: log entries and rebuilt bodies', () => {
+  test('an entry round-trips, with and without a failure code', () => {
+    const events: PaymentEvent[] = [
+      { eventId: 'msg_abcdefghijklmnopqrstuvwx', status: 'pending_authorization', failureCode: null, at: created },
+      { eventId: 'msg_bcdefghijklmnopqrstuvwxy', status: 'failed', failureCode: 'authorization_mismatch', at: created + 9 },
+    ];
+    for (const e of events) expect(decodeEventEntry(encodeEventEntry(e))).toEqual(e);
+    expect(encodeEventEntry(events[0] as PaymentEvent)).toBe('msg_abcdefghijklmnopqrstuvwx pending_authorization - 1764079267412');
+    for (const bad of ['', 'msg_a', 'msg_a paid - 1', 'msg_a failed nope 1', 'msg_a failed - x'])
+      expect(decodeEventEntry(bad)).toBeNull();
+  });
+
+  test('the body rebuilt from the stored record is the body the event had when it happened', () => {
+    const first: PaymentEvent = { eventId: 'msg_a', status: 'pending_authorization', failureCode: null, at: created };
+    const failedAt = created + 61_000;
+    const last: PaymentEvent = { eventId: 'msg_b', status: 'failed', failureCode: 'access_denied', at: failedAt };
+    const failed: PaymentRecord = { ...record, status: 'failed', failureCode: 'access_denied', updatedAt: failedAt, attempts: 3, authReqId: null };
+    // What the event body was when each event was stored (before this design).
+    const then = (r: PaymentRecord, at: number) =>
+      JSON.stringify({ type: `payment.${r.status}`, timestamp: new Date(at).toISOString(), data: toPaymentView(r) });
+
+    // Rebuilt later from the record as Redis returns it, whatever happened to the payment since.
+    expect(eventBody(roundTrip(failed), first).json).toBe(then(record, created));
+    expect(eventBody(roundTrip(record), first).json).toBe(then(record, created));
+    expect(eventBody(roundTrip(failed), last)).toEqual({ type: 'payment.failed', json: then(failed, failedAt) });
+    // The same bytes on every call (webhook retries).
+    expect(eventBody(roundTrip(failed), last).json).toBe(eventBody(roundTrip(failed), last).json);
+  });
+});

@@ -321,7 +321,7 @@ async function runService(stub, n) {
   await deleteKeys(prefix);
   const e = entry('service', n, measured);
   // Per-key MEMORY USAGE is exact for our keys; the used_memory delta also catches other clients of this Redis.
-  const perKey = sample.payment_hash + sample.event_log + sample.due_zset_share;
+  const perKey = sample.payment_hash + sample.due_zset_share;
   return {
     ...e,
     redis_bytes_per_pending: perKey,
@@ -333,22 +333,19 @@ async function runService(stub, n) {
 }
 
 /**
- * MEMORY USAGE of a few payments' keys (the payment hash and its event log; event bodies are not
- * stored, they are rebuilt from the two), and each one's share of the due set.
+ * MEMORY USAGE of a few payments' hashes (which hold their event logs too; event bodies are not
+ * stored, they are rebuilt from the payment), and each one's share of the due set.
  */
 async function sampleMemory(client, keys, members) {
   const ids = members.slice(0, 20).map((m) => m.slice('poll:'.length));
   let hash = 0;
-  let log = 0;
   for (const id of ids) {
     hash += Number(await client.memory('USAGE', keys.payment(id), 'SAMPLES', 0));
-    log += Number(await client.memory('USAGE', keys.paymentEvents(id), 'SAMPLES', 0));
   }
   const due = Number(await client.memory('USAGE', keys.due, 'SAMPLES', 0));
   const k = ids.length;
   return {
     payment_hash: Math.round(hash / k),
-    event_log: Math.round(log / k),
     due_zset_share: Math.round(due / members.length),
   };
 }

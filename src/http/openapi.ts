@@ -579,8 +579,11 @@ function registerPayments(b: Builder) {
           .string()
           .optional()
           .openapi({
-            param: { description: 'The `id` of the last event received; EventSource sends it when it reconnects.' },
-            example: '1795621588993-0',
+            param: {
+              description:
+                "The `id` of the last event received (the event's 1-based position); EventSource sends it when it reconnects.",
+            },
+            example: '2',
           }),
       }),
       query: z.object({

@@ -2,8 +2,10 @@ import { FAILURE_CODES, PAYMENT_STATUSES, toPaymentView, type FailureCode, type 
 import { eventTypeFor } from './state-machine-rules.js';
 
 /**
- * A payment's events, as the transition script appends them to the payment's event log (a Redis
- * list, one short entry per status change): `<eventId> <status> <failureCode|-> <timestampMs>`.
+ * A payment's events, as the transition script appends them to the payment's event log: one short
+ * field per status change in the payment's own hash, `e<position>` (1-based) =
+ * `<eventId without msg_> <status> <failureCode|-> <timestamp ms, base 36>`. At most 63 bytes, so
+ * a small payment hash stays in Redis' compact listpack encoding (values up to 64 bytes).
  *
  * The event body is not stored: every field of the payment view but `status`, `failure_code` and
  * `updated_at` is fixed when the payment is created (amount, currency, items, binding message,
@@ -29,17 +31,30 @@ export type FixedAtCreation = 'id' | 'amount' | 'currency' | 'items' | 'bindingM
 const STATUSES: ReadonlySet<string> = new Set(PAYMENT_STATUSES);
 const FAILURES: ReadonlySet<string> = new Set(FAILURE_CODES);
 
+/** The hash field of the event at `position` (1-based). */
+export function eventField(position: number): string {
+  return `e${position}`;
+}
+
 export function encodeEventEntry(e: PaymentEvent): string {
-  return `${e.eventId} ${e.status} ${e.failureCode ?? '-'} ${e.at}`;
+  return `${e.eventId.replace(/^msg_/, '')} ${e.status} ${e.failureCode ?? '-'} ${e.at.toString(36)}`;
 }
 
 export function decodeEventEntry(entry: string): PaymentEvent | null {
-  const [eventId, status, failure, at] = entry.split(' ');
-  if (!eventId || !status || !failure || !at || !STATUSES.has(status)) return null;
+  const [id, status, failure, at] = entry.split(' ');
+  if (!id || !status || !failure || !at || !/^[a-z2-7]{1,64}$/.test(id) || !STATUSES.has(status)) return null;
   if (failure !== '-' && !FAILURES.has(failure)) return null;
-  const ms = Number(at);
-  if (!Number.isSafeInteger(ms)) return null;
-  return { eventId, status: status as PaymentStatus, failureCode: failure === '-' ? null : (failure as FailureCode), at: ms };
+  if (!/^[0-9a-z]{1,11}$/.test(at)) return null;
+  const ms = parseInt(at, 36);
+  return { eventId: `msg_${id}`, status: status as PaymentStatus, failureCode: failure === '-' ? null : (failure as FailureCode), at: ms };
+}
+
+/** The events of a payment hash (HGETALL), position i + 1 at index i (null if an entry cannot be read). */
+export function decodeEventLog(hash: Record<string, string>): (PaymentEvent | null)[] {
+  const out: (PaymentEvent | null)[] = [];
+  for (let position = 1; hash[eventField(position)] !== undefined; position++)
+    out.push(decodeEventEntry(hash[eventField(position)] ?? ''));
+  return out;
 }
 
 /** The payment as it was right after this event. */

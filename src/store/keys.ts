@@ -4,12 +4,8 @@
  */
 export interface Keys {
   prefix: string;
+  /** The payment hash; it also holds the payment's event log (fields `e<n>`, see payments/payment-events.ts). */
   payment(id: string): string;
-  /**
-   * Per-payment event log, a list of short entries (src/payments/payment-events.ts): SSE replay
-   * (the 1-based position is the SSE id) and the outbox of webhook events.
-   */
-  paymentEvents(id: string): string;
   /** Delivery state of one event to one target (attempts, last result). */
   delivery(deliveryId: string): string;
   /** Deliveries of a payment, newest last, for GET /webhooks/deliveries. */
@@ -37,8 +33,6 @@ export function createKeys(prefix: string): Keys {
   return {
     prefix,
     payment: (id) => `${prefix}pay:${id}`,
-    // `:ev`, not the former `:events` stream key, so a list is never written over a stream (WRONGTYPE).
-    paymentEvents: (id) => `${prefix}pay:${id}:ev`,
     delivery: (deliveryId) => `${prefix}dlv:${deliveryId}`,
     paymentDeliveries: (id) => `${prefix}pay:${id}:deliveries`,
     due: `${prefix}due`,

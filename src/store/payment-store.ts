@@ -151,7 +151,6 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
       const code = await redis.transition(
         keys.payment(r.id),
         keys.due,
-        keys.paymentEvents(r.id),
         keys.leases,
         r.from === null ? '-' : r.from.join(','),
         JSON.stringify(set),

@@ -23,7 +23,7 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   claim: 'claim-2.lua',
   settle: 'settle-3.lua',
   advance: 'advance-3.lua',
-  transition: 'transition-4.lua',
+  transition: 'transition-3.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
 };
 

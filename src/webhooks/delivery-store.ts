@@ -1,6 +1,6 @@
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
-import { decodeEventEntry } from '../payments/payment-events.js';
+import { decodeEventLog } from '../payments/payment-events.js';
 
 /**
  * Delivery records: the state of one event to one target, kept in Redis for GET /webhooks/deliveries
@@ -108,11 +108,10 @@ function encodeDelivery(r: DeliveryRecord): Record<string, string> {
  * Records in the order of the payment's events (its event log), global target first: creation
  * times tie within a millisecond, the log order does not.
  */
-function sortByEventOrder(records: DeliveryRecord[], log: string[]): DeliveryRecord[] {
+function sortByEventOrder(records: DeliveryRecord[], payment: Record<string, string>): DeliveryRecord[] {
   const position = new Map<string, number>();
-  log.forEach((entry, i) => {
-    const id = decodeEventEntry(entry)?.eventId;
-    if (id) position.set(id, i);
+  decodeEventLog(payment).forEach((e, i) => {
+    if (e) position.set(e.eventId, i);
   });
   const rank = (r: DeliveryRecord) => (position.get(r.eventId) ?? Number.MAX_SAFE_INTEGER) * 2 + (r.target === 'g' ? 0 : 1);
   return [...records].sort((a, b) => rank(a) - rank(b) || a.createdAt - b.createdAt);
@@ -144,12 +143,12 @@ export function createDeliveryStore(deps: { redis: RedisClient; keys: Keys; rete
         .exec();
     },
     async listForPayment(paymentId) {
-      const [ids, log] = await Promise.all([
+      const [ids, payment] = await Promise.all([
         redis.zrange(keys.paymentDeliveries(paymentId), 0, 199),
-        redis.lrange(keys.paymentEvents(paymentId), 0, -1),
+        redis.hgetall(keys.payment(paymentId)),
       ]);
       const records = (await Promise.all(ids.map((id) => this.get(id)))).filter((r): r is DeliveryRecord => r !== null);
-      return sortByEventOrder(records, log);
+      return sortByEventOrder(records, payment);
     },
     async isGone(url) {
       return (await redis.sismember(keys.goneTargets, url)) === 1;

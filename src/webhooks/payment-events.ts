@@ -1,12 +1,13 @@
-import { decodeEventEntry, eventView, type PaymentEvent } from '../payments/payment-events.js';
+import { decodeEventLog, eventView, type PaymentEvent } from '../payments/payment-events.js';
 import type { PaymentRecord, PaymentView } from '../payments/payment.js';
 import type { Keys } from '../store/keys.js';
 import { decodeRecord } from '../store/payment-store.js';
 import type { RedisClient } from '../store/redis.js';
 
 /**
- * Reads of a payment's event log (written by transition-4.lua; entry format and body rebuild in
- * src/payments/payment-events.ts), for SSE, the webhook sender and the deliveries list.
+ * Reads of a payment's event log (fields `e<n>` of the payment hash, written by transition-3.lua;
+ * entry format and body rebuild in src/payments/payment-events.ts), for SSE, the webhook sender,
+ * resends and the deliveries list. One HGETALL reads the payment and its events together.
  */
 
 /** One event with its position, as SSE sends it. */
@@ -26,24 +27,11 @@ export interface EventLog {
   events: (PaymentEvent | null)[];
 }
 
-/** The payment and its events from position `after + 1` on, read in one MULTI (a consistent snapshot). */
-async function readLog(deps: { redis: RedisClient; keys: Keys }, paymentId: string, after: number): Promise<EventLog | null> {
-  const results = await deps.redis
-    .multi()
-    .hgetall(deps.keys.payment(paymentId))
-    .lrange(deps.keys.paymentEvents(paymentId), after, -1)
-    .exec();
-  const [hashResult, listResult] = results ?? [];
-  if (hashResult?.[0]) throw hashResult[0];
-  if (listResult?.[0]) throw listResult[0];
-  const record = decodeRecord((hashResult?.[1] ?? {}) as Record<string, string>);
-  if (!record) return null;
-  return { record, events: ((listResult?.[1] ?? []) as string[]).map(decodeEventEntry) };
-}
-
-/** The whole event log of a payment with its record; null once the payment is gone (retention). */
-export function loadEventLog(deps: { redis: RedisClient; keys: Keys }, paymentId: string): Promise<EventLog | null> {
-  return readLog(deps, paymentId, 0);
+/** The payment with its whole event log; null once the payment is gone (retention). */
+export async function loadEventLog(deps: { redis: RedisClient; keys: Keys }, paymentId: string): Promise<EventLog | null> {
+  const hash = await deps.redis.hgetall(deps.keys.payment(paymentId));
+  const record = decodeRecord(hash);
+  return record ? { record, events: decodeEventLog(hash) } : null;
 }
 
 /** The payment's events after position `after` (0 = from the start), oldest first. */
@@ -52,11 +40,11 @@ export async function readPaymentEvents(
   paymentId: string,
   after: number,
 ): Promise<PaymentEventEntry[]> {
-  const log = await readLog(deps, paymentId, after);
+  const log = await loadEventLog(deps, paymentId);
   if (!log) return [];
   const out: PaymentEventEntry[] = [];
   log.events.forEach((e, i) => {
-    if (e) out.push({ ...e, position: after + i + 1, data: eventView(log.record, e) });
+    if (e && i + 1 > after) out.push({ ...e, position: i + 1, data: eventView(log.record, e) });
   });
   return out;
 }

@@ -1,4 +1,5 @@
-import { toPaymentView, type PaymentRecord } from '../../src/payments/payment.js';
+import { FAILURE_CODES, toPaymentView, type PaymentRecord } from '../../src/payments/payment.js';
+import { newEventId } from '../../src/payments/secrets.js';
 import { decodeEventEntry, encodeEventEntry, eventBody, type PaymentEvent } from '../../src/payments/payment-events.js';
 import { decodeRecord, encodeFields } from '../../src/store/payment-store.js';
 
@@ -42,9 +43,20 @@ describe('payment events: log entries and rebuilt bodies', () => {
       { eventId: 'msg_bcdefghijklmnopqrstuvwxy', status: 'failed', failureCode: 'authorization_mismatch', at: created + 9 },
     ];
     for (const e of events) expect(decodeEventEntry(encodeEventEntry(e))).toEqual(e);
-    expect(encodeEventEntry(events[0] as PaymentEvent)).toBe('msg_abcdefghijklmnopqrstuvwx pending_authorization - 1764079267412');
-    for (const bad of ['', 'msg_a', 'msg_a paid - 1', 'msg_a failed nope 1', 'msg_a failed - x'])
+    expect(encodeEventEntry(events[0] as PaymentEvent)).toBe('abcdefghijklmnopqrstuvwx pending_authorization - mien8y8k');
+    for (const bad of ['', 'abc', 'abc paid - 1', 'abc failed nope 1', 'abc failed - x!', 'ABC failed - 1'])
       expect(decodeEventEntry(bad)).toBeNull();
+  });
+
+  test('every entry fits a compact (listpack) hash value: at most 64 bytes', () => {
+    const longest = encodeEventEntry({
+      eventId: newEventId(),
+      status: 'failed',
+      failureCode: FAILURE_CODES.reduce((a, b) => (b.length > a.length ? b : a)),
+      at: Date.UTC(2999, 0),
+    });
+    expect(longest.length).toBeLessThanOrEqual(64);
+    expect(encodeEventEntry({ eventId: newEventId(), status: 'pending_authorization', failureCode: null, at: Date.UTC(2999, 0) }).length).toBeLessThanOrEqual(64);
   });
 
   test('the body rebuilt from the stored record is the body the event had when it happened', () => {

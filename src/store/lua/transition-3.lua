@@ -5,14 +5,14 @@
   schedules its webhook deliveries and the next work item, and publishes the change. A crash
   therefore never loses or invents an event.
 
-  The event log is a list of short entries `<eventId> <status> <failureCode|-> <timestampMs>`
-  (src/payments/payment-events.ts); an event's 1-based position is its SSE id and names its
-  webhook work items. The webhook body is not stored: it is rebuilt from the payment and the entry.
+  The event log lives in the payment hash itself: field `e<n>` holds the n-th event (1-based) as a
+  short entry (src/payments/payment-events.ts). n is the event's SSE id and names its webhook work
+  items. The webhook body is not stored: it is rebuilt from the payment and the entry. No extra key
+  per payment, and the log expires with the payment.
 
-  KEYS[1] payment hash
+  KEYS[1] payment hash (with its event log)
   KEYS[2] due sorted set
-  KEYS[3] payment event log (list)
-  KEYS[4] lease sorted set
+  KEYS[3] lease sorted set
   ARGV[1]  allowed current statuses, comma-separated; '-' = the payment must not exist yet
   ARGV[2]  fields to set: JSON object of string values (includes status and updated_at)
   ARGV[3]  fields to delete, comma-separated ('' = none)
@@ -22,7 +22,7 @@
   ARGV[6]  now (ms)
   ARGV[7]  due member to schedule ('' = none), ARGV[8] its due time (ms)
   ARGV[9]  due/lease members to drop, comma-separated ('' = none)
-  ARGV[10] retention seconds, for the payment and its event log once terminal
+  ARGV[10] retention seconds, for the payment (and so its event log) once terminal
   ARGV[11] '1' when the new status is terminal
   ARGV[12] changes channel, ARGV[13] payment id (the published message)
 
@@ -59,11 +59,14 @@ if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
 
 for _, member in ipairs(split(ARGV[9])) do
   redis.call('ZREM', KEYS[2], member)
-  redis.call('ZREM', KEYS[4], member)
+  redis.call('ZREM', KEYS[3], member)
 end
 
 if ARGV[4] ~= '' then
-  local position = tostring(redis.call('RPUSH', KEYS[3], ARGV[4]))
+  local n = 1
+  while redis.call('HEXISTS', KEYS[1], 'e' .. n) == 1 do n = n + 1 end
+  local position = tostring(n)
+  redis.call('HSET', KEYS[1], 'e' .. position, ARGV[4])
   for _, member in ipairs(split(ARGV[5])) do
     redis.call('ZADD', KEYS[2], ARGV[6], (string.gsub(member, '#', position)))
   end
@@ -72,9 +75,7 @@ end
 if ARGV[7] ~= '' then redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7]) end
 
 if ARGV[11] == '1' then
-  local ttl = tonumber(ARGV[10])
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[3], ttl)
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 end
 
 redis.call('PUBLISH', ARGV[12], ARGV[13])

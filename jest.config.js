@@ -6,4 +6,7 @@ export default {
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json' }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 30000,
+  // Every suite closes what it opens; this is only the safety net that keeps CI from waiting on a
+  // straggling socket of a child process after all results are in.
+  forceExit: true,
 };

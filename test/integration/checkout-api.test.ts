@@ -13,7 +13,11 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
   beforeAll(async () => {
     sys = await startSystem({
       interval: 1,
-      env: { CIBA_REQUESTED_EXPIRY: '3', CALLBACK_ALLOWED_ORIGINS: 'https://shop.example' },
+      env: {
+        CIBA_REQUESTED_EXPIRY: '3',
+        CALLBACK_ALLOWED_ORIGINS: 'https://shop.example',
+        WEBHOOK_SECRET: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      },
     });
   });
   afterAll(async () => {

@@ -151,6 +151,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       merchant,
       deliveryMode: config.ciba.deliveryMode,
       requestedExpiry: config.ciba.requestedExpiry,
+      storeAvailable: () => redis.status === 'ready',
     });
     const app = createApp({
       logger,

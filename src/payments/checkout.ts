@@ -37,6 +37,8 @@ export function createCheckoutService(deps: {
   merchant: Merchant;
   deliveryMode: 'poll' | 'ping';
   requestedExpiry: number;
+  /** False while Redis is away: then no request may reach the bank (it would push to a phone for nothing). */
+  storeAvailable: () => boolean;
 }): CheckoutService {
   const { catalog, ciba, clock } = deps;
 
@@ -48,6 +50,11 @@ export function createCheckoutService(deps: {
      */
     async startCheckout(input) {
       const { items, amount } = catalog.price(input.items);
+      if (!deps.storeAvailable()) {
+        throw new AppError('store_unavailable', 503, 'The payment store is unavailable right now; try again shortly.', {
+          retryAfterSeconds: 2,
+        });
+      }
       const id = newPaymentId();
       const currency = catalog.currency;
       const bindingMessage = newBindingMessage();

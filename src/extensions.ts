@@ -19,7 +19,16 @@ export const webhookExtensions: NonNullable<ServiceOptions['extensions']> = (ctx
     connectionsPerOrigin: MAX_IN_FLIGHT_PER_TARGET,
   });
   const feed = createChangeFeed({ redis, keys, logger });
-  const sender = createWebhookSender({ redis, keys, store, deliveries, client, clock, logger, metrics, config: config.webhooks });
+  const sender = createWebhookSender({
+    redis,
+    keys,
+    deliveries,
+    client,
+    clock,
+    logger,
+    metrics,
+    config: config.webhooks,
+  });
   return {
     routers: [
       createSseRoutes({ store, redis, keys, feed, logger, shopApiKey: config.shopApiKey }),

@@ -7,7 +7,6 @@ import type { PaymentRecord } from '../payments/payment.js';
 import { eventBody, type PaymentEvent } from '../payments/payment-events.js';
 import { eventTypeFor } from '../payments/state-machine-rules.js';
 import type { Keys } from '../store/keys.js';
-import type { PaymentStore } from '../store/payment-store.js';
 import type { RedisClient } from '../store/redis.js';
 import {
   deliveryIdFor,
@@ -40,7 +39,6 @@ const DEFER_MS = 50;
 export interface WebhookSenderDeps {
   redis: RedisClient;
   keys: Keys;
-  store: PaymentStore;
   deliveries: DeliveryStore;
   client: WebhookClient;
   clock: Clock;

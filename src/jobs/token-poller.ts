@@ -56,7 +56,9 @@ export function createTokenPoller(deps: {
       },
     });
     deps.metrics?.cibaAnswer(outcome.kind === 'failed' ? outcome.error : outcome.kind);
-    const later = (delay: number) => ({ at: Math.min(clock.now() + delay, p.expiresAt) });
+    // +1 ms: due times are whole milliseconds, and a poll must never reach the bank even a fraction
+    // of a millisecond before `interval` has passed (a strict bank answers slow_down).
+    const later = (delay: number) => ({ at: Math.min(clock.now() + delay + 1, p.expiresAt) });
     const pollEvery = deps.deliveryMode === 'ping' ? Math.max(p.intervalMs, PING_SAFETY_POLL_MS) : p.intervalMs;
 
     switch (outcome.kind) {

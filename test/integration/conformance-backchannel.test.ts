@@ -1,14 +1,6 @@
 import { api } from '../support/api.js';
-import { replies, startScriptedOp, type Reply, type ScriptedOp, type Step } from '../support/scripted-op.js';
-import {
-  createTestClock,
-  ONE_TEA,
-  sleep,
-  startServiceAgainst,
-  type ServiceAgainstOp,
-  type TestClock,
-} from '../support/service-against-op.js';
-import { testCertificates } from '../support/system.js';
+import { replies, type Reply, type Step } from '../support/scripted-op.js';
+import { ONE_TEA, sleep, useConformanceHarness } from '../support/service-against-op.js';
 
 /**
  * Conformance (issue 4), backchannel authentication endpoint (CIBA Core §7): what the service
@@ -16,30 +8,16 @@ import { testCertificates } from '../support/system.js';
  * nothing and never leads to a token request.
  */
 
-let op: ScriptedOp;
-let svc: ServiceAgainstOp;
-const clock: TestClock = createTestClock();
-
-beforeAll(async () => {
-  op = await startScriptedOp({ certs: testCertificates(), interval: 1, clock });
-  svc = await startServiceAgainst(op, { CIBA_REQUESTED_EXPIRY: '45', CIBA_SCOPE: 'openid payments' }, { clock });
-});
-afterEach(async () => {
-  await svc.cancelOpen();
-  op.reset();
-});
-afterAll(async () => {
-  await svc.close();
-  await op.close();
-});
+const h = useConformanceHarness({}, { CIBA_REQUESTED_EXPIRY: '45', CIBA_SCOPE: 'openid payments' });
+const { clock } = h;
 
 test('the request: mTLS alias, client_id, scope, login_hint, binding_message, requested_expiry, authorization_details; no notification token in poll mode', async () => {
-  const p = await svc.start('alice');
+  const p = await h.svc.start('alice');
   const form = p.backchannel.form;
   expect(p.backchannel.path).toBe('/mtls/bc-authorize');
   expect(p.backchannel.clientCert).toMatchObject({ subject: 'CN=client', authorized: true });
   expect(form).toMatchObject({
-    client_id: op.clientId,
+    client_id: h.op.clientId,
     scope: 'openid payments',
     login_hint: 'alice',
     binding_message: p.bindingMessage,
@@ -59,16 +37,16 @@ test('the request: mTLS alias, client_id, scope, login_hint, binding_message, re
 
 /** Runs one refused checkout: its answer, and that nothing was stored and no token was ever asked for. */
 async function refusedCheckout(step: Step | undefined, loginHint = 'alice') {
-  if (step) op.script('backchannel', step);
-  const before = await svc.keys();
-  const tokenRequests = op.requestsTo('token').length;
-  const res = await svc.checkout({ ...ONE_TEA, login_hint: loginHint });
-  expect(op.requestsTo('backchannel')).toHaveLength(1);
-  expect(await svc.keys()).toEqual(before);
+  if (step) h.op.script('backchannel', step);
+  const before = await h.svc.keys();
+  const tokenRequests = h.op.requestsTo('token').length;
+  const res = await h.svc.checkout({ ...ONE_TEA, login_hint: loginHint });
+  expect(h.op.requestsTo('backchannel')).toHaveLength(1);
+  expect(await h.svc.keys()).toEqual(before);
   clock.advance(600_000);
   await sleep(100);
-  expect(op.requestsTo('token')).toHaveLength(tokenRequests);
-  expect(await svc.service.redis.zcard(svc.service.keys.due)).toBe(0);
+  expect(h.op.requestsTo('token')).toHaveLength(tokenRequests);
+  expect(await h.svc.service.redis.zcard(h.svc.service.keys.due)).toBe(0);
   return res;
 }
 
@@ -80,15 +58,22 @@ describe('bank errors at checkout', () => {
     expect(res.json).toMatchObject({ code: 'unknown_bank_user', status: 422 });
   });
 
-  test.each(['invalid_binding_message', 'expired_login_hint_token', 'access_denied', 'invalid_request', 'invalid_scope', 'missing_user_code'])(
-    '%s → 422 bank_request_rejected',
-    async (error) => {
-      const res = await refusedCheckout({ status: error === 'access_denied' ? 403 : 400, json: { error, error_description: 'no' } });
-      expect(res.status).toBe(422);
-      expect(res.json).toMatchObject({ code: 'bank_request_rejected' });
-      expect(JSON.stringify(res.json)).not.toContain('error_description');
-    },
-  );
+  test.each([
+    'invalid_binding_message',
+    'expired_login_hint_token',
+    'access_denied',
+    'invalid_request',
+    'invalid_scope',
+    'missing_user_code',
+  ])('%s → 422 bank_request_rejected', async (error) => {
+    const res = await refusedCheckout({
+      status: error === 'access_denied' ? 403 : 400,
+      json: { error, error_description: 'no' },
+    });
+    expect(res.status).toBe(422);
+    expect(res.json).toMatchObject({ code: 'bank_request_rejected' });
+    expect(JSON.stringify(res.json)).not.toContain('error_description');
+  });
 
   test.each([
     ['invalid_client', { status: 401, json: { error: 'invalid_client' } }],
@@ -114,7 +99,10 @@ describe('bank errors at checkout', () => {
   });
 
   test('503 with Retry-After as an HTTP-date → 503 with Retry-After in seconds', async () => {
-    const res = await refusedCheckout((req) => ({ status: 503, headers: { 'retry-after': new Date(req.at + 20_000).toUTCString() } }));
+    const res = await refusedCheckout((req) => ({
+      status: 503,
+      headers: { 'retry-after': new Date(req.at + 20_000).toUTCString() },
+    }));
     expect(res.status).toBe(503);
     expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(19);
     expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(20);
@@ -129,8 +117,14 @@ describe('malformed backchannel answers → 502 bank_invalid_response, no token 
     ['a non-numeric expires_in', { status: 200, json: { auth_req_id: 'arid_x', expires_in: '60' } }],
     ['a negative expires_in', { status: 200, json: { auth_req_id: 'arid_x', expires_in: -1 } }],
     ['a non-numeric interval', { status: 200, json: { auth_req_id: 'arid_x', expires_in: 60, interval: 'soon' } }],
-    ['malformed JSON', { status: 200, text: '{"auth_req_id": "arid_x", ', headers: { 'content-type': 'application/json' } }],
-    ['a 400 without an OAuth error', { status: 400, text: '<html>Bad Request</html>', headers: { 'content-type': 'text/html' } }],
+    [
+      'malformed JSON',
+      { status: 200, text: '{"auth_req_id": "arid_x", ', headers: { 'content-type': 'application/json' } },
+    ],
+    [
+      'a 400 without an OAuth error',
+      { status: 400, text: '<html>Bad Request</html>', headers: { 'content-type': 'text/html' } },
+    ],
   ] as [string, Reply][])('%s', async (_name, reply) => {
     const res = await refusedCheckout(reply);
     expect(res.status).toBe(502);
@@ -139,11 +133,15 @@ describe('malformed backchannel answers → 502 bank_invalid_response, no token 
 });
 
 test('a backchannel answer without interval: the first poll is due 5 s after it (CIBA Core §7.3 default)', async () => {
-  op.script('backchannel', replies.json(200, { auth_req_id: 'arid_no_interval', expires_in: 60 }));
-  const res = await svc.checkout();
+  h.op.script('backchannel', replies.json(200, { auth_req_id: 'arid_no_interval', expires_in: 60 }));
+  const res = await h.svc.checkout();
   expect(res.status).toBe(202);
-  const record = await svc.service.store.get(res.json.id);
+  const record = await h.svc.service.store.get(res.json.id);
   expect(record?.intervalMs).toBe(5000);
-  expect(Number(await svc.service.redis.zscore(svc.service.keys.due, `poll:${res.json.id}`))).toBe(record!.createdAt + 5000);
-  await api(svc.url, 'POST', `/payments/${res.json.id}/cancel`, { headers: { authorization: `Bearer ${res.json.client_secret}` } });
+  expect(Number(await h.svc.service.redis.zscore(h.svc.service.keys.due, `poll:${res.json.id}`))).toBe(
+    record!.createdAt + 5000,
+  );
+  await api(h.svc.url, 'POST', `/payments/${res.json.id}/cancel`, {
+    headers: { authorization: `Bearer ${res.json.client_secret}` },
+  });
 });

@@ -1,7 +1,12 @@
 import { decodeProtectedHeader } from 'jose';
 import type { RecordedRequest } from '../support/scripted-op.js';
 import { startScriptedOp, type ClientAuthMethod, type ScriptedOp } from '../support/scripted-op.js';
-import { createTestClock, startServiceAgainst, type ServiceAgainstOp, type TestClock } from '../support/service-against-op.js';
+import {
+  createTestClock,
+  startServiceAgainst,
+  type ServiceAgainstOp,
+  type TestClock,
+} from '../support/service-against-op.js';
 import { testCertificates } from '../support/system.js';
 
 /**
@@ -107,26 +112,31 @@ test('client_secret_basic (development only)', async () => {
 test.each([
   ['PS256', certs.signingKeyPs256],
   ['ES256', certs.signingKeyEs256],
-] as const)('CIBA_SIGNED_REQUEST=true (%s): a request object with iss, aud, exp, iat, nbf, jti, lifetime ≤ 60 min', async (alg, key) => {
-  const { p, backchannel } = await payWith('tls_client_auth', {
-    CIBA_SIGNED_REQUEST: 'true',
-    BANK_SIGNING_KEY: key,
-    BANK_SIGNING_ALG: alg,
-  });
-  expect(Object.keys(backchannel.form).sort()).toEqual(['client_id', 'request']);
-  expect(decodeProtectedHeader(backchannel.form.request!).alg).toBe(alg);
-  const claims = backchannel.requestObject!.payload; // verified by the OP
-  expect(claims).toMatchObject({
-    iss: op.clientId,
-    aud: op.issuer,
-    scope: 'openid profile',
-    login_hint: 'alice',
-    binding_message: p.bindingMessage,
-    requested_expiry: 30,
-  });
-  expect(claims.authorization_details).toEqual([expect.objectContaining({ type: 'payment_initiation', instructedAmount: { currency: 'EUR', amount: '12.90' } })]);
-  for (const claim of ['exp', 'iat', 'nbf', 'jti'] as const) expect(claims[claim]).toBeDefined();
-  expect(claims.exp! - claims.nbf!).toBeGreaterThan(0);
-  expect(claims.exp! - claims.nbf!).toBeLessThanOrEqual(3600);
-  expect(Math.abs(claims.iat! - Math.floor(clock.now() / 1000))).toBeLessThan(120);
-});
+] as const)(
+  'CIBA_SIGNED_REQUEST=true (%s): a request object with iss, aud, exp, iat, nbf, jti, lifetime ≤ 60 min',
+  async (alg, key) => {
+    const { p, backchannel } = await payWith('tls_client_auth', {
+      CIBA_SIGNED_REQUEST: 'true',
+      BANK_SIGNING_KEY: key,
+      BANK_SIGNING_ALG: alg,
+    });
+    expect(Object.keys(backchannel.form).sort()).toEqual(['client_id', 'request']);
+    expect(decodeProtectedHeader(backchannel.form.request!).alg).toBe(alg);
+    const claims = backchannel.requestObject!.payload; // verified by the OP
+    expect(claims).toMatchObject({
+      iss: op.clientId,
+      aud: op.issuer,
+      scope: 'openid profile',
+      login_hint: 'alice',
+      binding_message: p.bindingMessage,
+      requested_expiry: 30,
+    });
+    expect(claims.authorization_details).toEqual([
+      expect.objectContaining({ type: 'payment_initiation', instructedAmount: { currency: 'EUR', amount: '12.90' } }),
+    ]);
+    for (const claim of ['exp', 'iat', 'nbf', 'jti'] as const) expect(claims[claim]).toBeDefined();
+    expect(claims.exp! - claims.nbf!).toBeGreaterThan(0);
+    expect(claims.exp! - claims.nbf!).toBeLessThanOrEqual(3600);
+    expect(Math.abs(claims.iat! - Math.floor(clock.now() / 1000))).toBeLessThan(120);
+  },
+);

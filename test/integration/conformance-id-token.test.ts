@@ -1,48 +1,23 @@
 import { AUTH_REQ_ID_CLAIM } from '../../src/ciba/id-token.js';
-import { startScriptedOp, type IdTokenOptions, type ScriptedOp } from '../support/scripted-op.js';
-import {
-  createTestClock,
-  sleep,
-  startServiceAgainst,
-  type ServiceAgainstOp,
-  type StartedPayment,
-  type TestClock,
-} from '../support/service-against-op.js';
-import { testCertificates } from '../support/system.js';
+import { type IdTokenOptions } from '../support/scripted-op.js';
+import { sleep, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
 
 /**
  * Conformance (issue 4), the token response: ID token validation, authorization_details and the
  * response's shape. A token the service must refuse ends the payment and moves no money.
  */
 
-let op: ScriptedOp;
-let svc: ServiceAgainstOp;
-const clock: TestClock = createTestClock();
+const h = useConformanceHarness();
+const { clock, advanceTo } = h;
 
-beforeAll(async () => {
-  op = await startScriptedOp({ certs: testCertificates(), interval: 1, clock });
-  svc = await startServiceAgainst(op, {}, { clock });
-});
-afterEach(async () => {
-  await svc.cancelOpen();
-  op.reset();
-});
-afterAll(async () => {
-  await svc.close();
-  await op.close();
-});
-
-function advanceTo(at: number): void {
-  clock.advance(Math.max(0, at - clock.now()));
-}
 const nowSeconds = () => Math.floor(clock.now() / 1000);
 
 /** Checkout, the customer approves, the first poll gets the token response. */
 async function approved(options: { idToken?: IdTokenOptions; authorizationDetails?: unknown } = {}) {
-  const p = await svc.start();
-  op.approve(p.authReqId, options);
-  advanceTo((await svc.nextPollAt(p))!);
-  const final = await svc.settle(p);
+  const p = await h.svc.start();
+  h.op.approve(p.authReqId, options);
+  advanceTo((await h.svc.nextPollAt(p))!);
+  const final = await h.svc.settle(p);
   return { p, final };
 }
 
@@ -50,11 +25,11 @@ async function expectRefused(p: StartedPayment, final: { status: string; failure
   expect(final).toMatchObject({ status: 'failed', failure_code: code });
   expect(p.polls()).toHaveLength(1);
   expect(p.paymentCalls()).toHaveLength(0);
-  expect(await svc.nextPollAt(p)).toBeNull();
+  expect(await h.svc.nextPollAt(p)).toBeNull();
   clock.advance(60_000);
   await sleep(100);
   expect(p.polls()).toHaveLength(1); // the consumed auth_req_id is never sent again
-  expect(op.requestsTo('payments')).toHaveLength(0);
+  expect(h.op.requestsTo('payments')).toHaveLength(0);
 }
 
 describe('ID token: every broken token → failed/invalid_id_token, no payment call', () => {
@@ -65,10 +40,13 @@ describe('ID token: every broken token → failed/invalid_id_token, no payment c
     ['a bad signature', () => ({ tamper: true })],
     ['an unknown kid, keys not rotated', () => ({ key: 'next' })],
     ['a wrong iss', () => ({ claims: { iss: 'https://evil.example' } })],
-    ['an iss differing by a trailing slash', () => ({ claims: { iss: `${op.issuer}/` } })],
+    ['an iss differing by a trailing slash', () => ({ claims: { iss: `${h.op.issuer}/` } })],
     ['a wrong aud', () => ({ claims: { aud: 'another-client' } })],
-    ['an extra aud without azp', () => ({ claims: { aud: [op.clientId, 'another-client'] } })],
-    ['an extra aud with azp of another client', () => ({ claims: { aud: [op.clientId, 'another-client'], azp: 'another-client' } })],
+    ['an extra aud without azp', () => ({ claims: { aud: [h.op.clientId, 'another-client'] } })],
+    [
+      'an extra aud with azp of another client',
+      () => ({ claims: { aud: [h.op.clientId, 'another-client'], azp: 'another-client' } }),
+    ],
     ['exp in the past (beyond the 30 s skew)', () => ({ claims: { exp: nowSeconds() - 60 } })],
     ['iat too old (more than 5 min + skew)', () => ({ claims: { iat: nowSeconds() - 400, exp: nowSeconds() + 300 } })],
     ['iat in the future', () => ({ claims: { iat: nowSeconds() + 120 } })],
@@ -87,17 +65,19 @@ describe('ID token: every broken token → failed/invalid_id_token, no payment c
 
 describe('ID token: valid variants', () => {
   test('an unknown kid after the bank rotated its keys: the JWKS is fetched again and the payment succeeds', async () => {
-    const fetches = op.requestsTo('jwks').length;
-    op.rotateKeys();
+    const fetches = h.op.requestsTo('jwks').length;
+    h.op.rotateKeys();
     clock.advance(11_000); // the refetch on an unknown kid is rate-limited to one per 10 s
     const { p, final } = await approved({ idToken: { key: 'next' } });
     expect(final).toMatchObject({ status: 'succeeded', failure_code: null });
-    expect(op.requestsTo('jwks').length).toBe(fetches + 1);
+    expect(h.op.requestsTo('jwks').length).toBe(fetches + 1);
     expect(p.paymentCalls()).toHaveLength(1);
   });
 
   test('an extra aud with azp = our client id succeeds', async () => {
-    const { p, final } = await approved({ idToken: { claims: { aud: [op.clientId, 'another-client'], azp: op.clientId } } });
+    const { p, final } = await approved({
+      idToken: { claims: { aud: [h.op.clientId, 'another-client'], azp: h.op.clientId } },
+    });
     expect(final).toMatchObject({ status: 'succeeded' });
     expect(p.paymentCalls()).toHaveLength(1);
   });
@@ -121,20 +101,26 @@ describe('authorization_details in the token response', () => {
     ['not an array', (d) => d],
   ];
   test.each(cases)('%s → failed/authorization_mismatch, no payment call', async (_name, change) => {
-    const p = await svc.start();
-    op.approve(p.authReqId, { authorizationDetails: change(requested(p)) });
-    advanceTo((await svc.nextPollAt(p))!);
-    await expectRefused(p, await svc.settle(p), 'authorization_mismatch');
+    const p = await h.svc.start();
+    h.op.approve(p.authReqId, { authorizationDetails: change(requested(p)) });
+    advanceTo((await h.svc.nextPollAt(p))!);
+    await expectRefused(p, await h.svc.settle(p), 'authorization_mismatch');
   });
 
   test('the same payment written differently ("12.9", IBAN with spaces) matches', async () => {
-    const p = await svc.start();
+    const p = await h.svc.start();
     const d = requested(p);
-    op.approve(p.authReqId, {
-      authorizationDetails: [{ ...d, instructedAmount: { currency: 'eur', amount: '12.9' }, creditorAccount: { iban: 'de89 3704 0044 0532 0130 00' } }],
+    h.op.approve(p.authReqId, {
+      authorizationDetails: [
+        {
+          ...d,
+          instructedAmount: { currency: 'eur', amount: '12.9' },
+          creditorAccount: { iban: 'de89 3704 0044 0532 0130 00' },
+        },
+      ],
     });
-    advanceTo((await svc.nextPollAt(p))!);
-    expect(await svc.settle(p)).toMatchObject({ status: 'succeeded' });
+    advanceTo((await h.svc.nextPollAt(p))!);
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'succeeded' });
     expect(p.paymentCalls()).toHaveLength(1);
   });
 
@@ -147,10 +133,15 @@ describe('authorization_details in the token response', () => {
 
 describe('token response shape', () => {
   test('without scope, expires_in and refresh_token, token_type "bearer" in lower case: fine', async () => {
-    op.script('token', op.tokenSuccess({ body: { token_type: 'bearer', expires_in: undefined, scope: undefined, refresh_token: undefined } }));
-    const p = await svc.start();
-    advanceTo((await svc.nextPollAt(p))!);
-    expect(await svc.settle(p)).toMatchObject({ status: 'succeeded', failure_code: null });
+    h.op.script(
+      'token',
+      h.op.tokenSuccess({
+        body: { token_type: 'bearer', expires_in: undefined, scope: undefined, refresh_token: undefined },
+      }),
+    );
+    const p = await h.svc.start();
+    advanceTo((await h.svc.nextPollAt(p))!);
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'succeeded', failure_code: null });
     expect(p.polls()).toHaveLength(1);
     expect(p.paymentCalls()).toHaveLength(1);
   });
@@ -161,9 +152,9 @@ describe('token response shape', () => {
     ['no access_token', { access_token: undefined }],
     ['a string expires_in', { expires_in: '300' }],
   ])('%s → failed/authorization_error, no payment call', async (_name, body) => {
-    op.script('token', op.tokenSuccess({ body }));
-    const p = await svc.start();
-    advanceTo((await svc.nextPollAt(p))!);
-    await expectRefused(p, await svc.settle(p), 'authorization_error');
+    h.op.script('token', h.op.tokenSuccess({ body }));
+    const p = await h.svc.start();
+    advanceTo((await h.svc.nextPollAt(p))!);
+    await expectRefused(p, await h.svc.settle(p), 'authorization_error');
   });
 });

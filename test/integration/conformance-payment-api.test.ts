@@ -1,44 +1,18 @@
-import { startScriptedOp, type Reply, type ScriptedOp } from '../support/scripted-op.js';
-import {
-  createTestClock,
-  sleep,
-  startServiceAgainst,
-  type ServiceAgainstOp,
-  type StartedPayment,
-  type TestClock,
-} from '../support/service-against-op.js';
-import { testCertificates } from '../support/system.js';
+import { type Reply } from '../support/scripted-op.js';
+import { sleep, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
 
 /**
  * Conformance (issue 4), the payment API after a good token: exactly one transfer, over mTLS,
  * with the access token and the payment id as Idempotency-Key, retried with the same key.
  */
 
-let op: ScriptedOp;
-let svc: ServiceAgainstOp;
-const clock: TestClock = createTestClock();
-
-beforeAll(async () => {
-  op = await startScriptedOp({ certs: testCertificates(), interval: 1, clock });
-  svc = await startServiceAgainst(op, {}, { clock });
-});
-afterEach(async () => {
-  await svc.cancelOpen();
-  op.reset();
-});
-afterAll(async () => {
-  await svc.close();
-  await op.close();
-});
-
-function advanceTo(at: number): void {
-  clock.advance(Math.max(0, at - clock.now()));
-}
+const h = useConformanceHarness();
+const { advanceTo } = h;
 
 async function approveAndPoll(): Promise<StartedPayment> {
-  const p = await svc.start();
-  op.approve(p.authReqId);
-  advanceTo((await svc.nextPollAt(p))!);
+  const p = await h.svc.start();
+  h.op.approve(p.authReqId);
+  advanceTo((await h.svc.nextPollAt(p))!);
   return p;
 }
 
@@ -46,7 +20,7 @@ async function approveAndPoll(): Promise<StartedPayment> {
 async function paymentCalls(p: StartedPayment, n: number) {
   const deadline = Date.now() + 5000;
   while (p.paymentCalls().length < n && Date.now() < deadline) {
-    const due = await svc.service.redis.zscore(svc.service.keys.due, `submit:${p.id}`);
+    const due = await h.svc.service.redis.zscore(h.svc.service.keys.due, `submit:${p.id}`);
     if (due !== null) advanceTo(Number(due));
     await sleep(20);
   }
@@ -55,7 +29,7 @@ async function paymentCalls(p: StartedPayment, n: number) {
 
 test('matching authorization: one payment call with Idempotency-Key, Bearer token, mTLS client certificate and the payment', async () => {
   const p = await approveAndPoll();
-  expect(await svc.settle(p)).toMatchObject({ status: 'succeeded', failure_code: null });
+  expect(await h.svc.settle(p)).toMatchObject({ status: 'succeeded', failure_code: null });
   const calls = p.paymentCalls();
   expect(calls).toHaveLength(1);
   const call = calls[0]!;
@@ -71,9 +45,9 @@ test('matching authorization: one payment call with Idempotency-Key, Bearer toke
     remittance_information: `Order ${p.id}`,
     end_to_end_id: p.id,
   });
-  expect(op.payments.size).toBe(1);
+  expect(h.op.payments.size).toBe(1);
   // the access token is kept only until used
-  expect((await svc.service.store.get(p.id))?.sealedAccessToken).toBeNull();
+  expect((await h.svc.service.store.get(p.id))?.sealedAccessToken).toBeNull();
 });
 
 test.each([
@@ -81,18 +55,21 @@ test.each([
   ['503 with Retry-After', { status: 503, headers: { 'retry-after': '2' } }],
   ['409 (key in flight at the bank)', { status: 409, json: { reason: 'in_progress' } }],
   ['a connection reset', { status: 500, hangUp: true }],
-] as [string, Reply][])('%s, then 201: retried with the same Idempotency-Key and token, exactly one transfer', async (_name, first) => {
-  op.script('payments', first);
-  const p = await approveAndPoll();
-  const calls = await paymentCalls(p, 2);
-  expect(await svc.settle(p)).toMatchObject({ status: 'succeeded' });
-  expect(calls).toHaveLength(2);
-  expect(calls[1]!.headers['idempotency-key']).toBe(p.id);
-  expect(calls[1]!.headers.authorization).toBe(calls[0]!.headers.authorization);
-  expect(calls[1]!.rawBody).toBe(calls[0]!.rawBody);
-  expect([...op.payments.keys()]).toEqual([p.id]);
-  if (first.headers?.['retry-after']) expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(2000);
-});
+] as [string, Reply][])(
+  '%s, then 201: retried with the same Idempotency-Key and token, exactly one transfer',
+  async (_name, first) => {
+    h.op.script('payments', first);
+    const p = await approveAndPoll();
+    const calls = await paymentCalls(p, 2);
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'succeeded' });
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.headers['idempotency-key']).toBe(p.id);
+    expect(calls[1]!.headers.authorization).toBe(calls[0]!.headers.authorization);
+    expect(calls[1]!.rawBody).toBe(calls[0]!.rawBody);
+    expect([...h.op.payments.keys()]).toEqual([p.id]);
+    if (first.headers?.['retry-after']) expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(2000);
+  },
+);
 
 test.each([
   ['422', { status: 422, json: { reason: 'insufficient_funds' } }],
@@ -100,9 +77,9 @@ test.each([
   ['403', { status: 403, json: { error: 'insufficient_scope' } }],
   ['201 rejected', { status: 201, json: { id: 'bp_1', status: 'rejected', reason: 'limit' } }],
 ] as [string, Reply][])('%s → failed/bank_rejected after exactly one call', async (_name, reply) => {
-  op.script('payments', reply);
+  h.op.script('payments', reply);
   const p = await approveAndPoll();
-  expect(await svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'bank_rejected' });
+  expect(await h.svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'bank_rejected' });
   await sleep(100);
   expect(p.paymentCalls()).toHaveLength(1);
   expect(p.polls()).toHaveLength(1);

@@ -2,50 +2,25 @@ import { randomBytes } from 'node:crypto';
 import { base64url } from 'jose';
 import { sha256 } from '../../src/payments/secrets.js';
 import { api, waitFor, waitForStatus } from '../support/api.js';
-import { replies, startScriptedOp, type ScriptedOp } from '../support/scripted-op.js';
-import {
-  createTestClock,
-  sleep,
-  startServiceAgainst,
-  type ServiceAgainstOp,
-  type StartedPayment,
-  type TestClock,
-} from '../support/service-against-op.js';
-import { startSystem, testCertificates, type TestSystem } from '../support/system.js';
+import { replies } from '../support/scripted-op.js';
+import { sleep, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
+import { startSystem, type TestSystem } from '../support/system.js';
 
 /**
  * Conformance (issue 4), ping mode (CIBA Core §10.2): the service against the scripted OP with
  * CIBA_DELIVERY_MODE=ping, and against the sandbox bank end to end.
  */
 
-let op: ScriptedOp;
-let svc: ServiceAgainstOp;
-const clock: TestClock = createTestClock();
+const h = useConformanceHarness({ expiresIn: 300 }, { CIBA_DELIVERY_MODE: 'ping' });
+const { clock, advanceTo } = h;
 const SAFETY_POLL_MS = 30_000;
-
-beforeAll(async () => {
-  op = await startScriptedOp({ certs: testCertificates(), interval: 1, expiresIn: 300, clock });
-  svc = await startServiceAgainst(op, { CIBA_DELIVERY_MODE: 'ping' }, { clock });
-});
-afterEach(async () => {
-  await svc.cancelOpen();
-  op.reset();
-});
-afterAll(async () => {
-  await svc.close();
-  await op.close();
-});
-
-function advanceTo(at: number): void {
-  clock.advance(Math.max(0, at - clock.now()));
-}
 
 function pollNumber(p: StartedPayment, n: number, timeoutMs = 5000) {
   return waitFor(() => Promise.resolve(p.polls()[n - 1]), timeoutMs, `poll ${n} of ${p.id}`);
 }
 
 function notify(p: StartedPayment, authorization?: string) {
-  return api(svc.url, 'POST', '/ciba/notify', {
+  return api(h.svc.url, 'POST', '/ciba/notify', {
     body: { auth_req_id: p.authReqId },
     headers: authorization === undefined ? {} : { authorization },
   });
@@ -53,18 +28,19 @@ function notify(p: StartedPayment, authorization?: string) {
 
 describe('client_notification_token', () => {
   test('is fresh per checkout, has at least 128 bits, and only its hash is stored', async () => {
-    const a = await svc.start();
-    const b = await svc.start();
+    const a = await h.svc.start();
+    const b = await h.svc.start();
     const tokenA = a.backchannel.form.client_notification_token!;
     const tokenB = b.backchannel.form.client_notification_token!;
     expect(tokenA).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(base64url.decode(tokenA).length).toBeGreaterThanOrEqual(16);
     expect(base64url.decode(tokenB).length).toBeGreaterThanOrEqual(16);
     expect(tokenA).not.toBe(tokenB);
-    expect(await svc.service.redis.get(svc.service.keys.notification(sha256(tokenA)))).toBe(a.id);
-    for (const key of await svc.keys()) {
+    expect(await h.svc.service.redis.get(h.svc.service.keys.notification(sha256(tokenA)))).toBe(a.id);
+    for (const key of await h.svc.keys()) {
       expect(key).not.toContain(tokenA);
-      if ((await svc.service.redis.type(key)) === 'string') expect(await svc.service.redis.get(key)).not.toContain(tokenA);
+      if ((await h.svc.service.redis.type(key)) === 'string')
+        expect(await h.svc.service.redis.get(key)).not.toContain(tokenA);
     }
   });
 });
@@ -73,15 +49,15 @@ describe('POST /ciba/notify', () => {
   test('with the right bearer: 204 at once and a token request within ~100 ms', async () => {
     const reactions: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const p = await svc.start();
-      expect(await svc.nextPollAt(p)).toBe((await svc.service.store.get(p.id))!.createdAt + SAFETY_POLL_MS);
-      op.approve(p.authReqId);
+      const p = await h.svc.start();
+      expect(await h.svc.nextPollAt(p)).toBe((await h.svc.service.store.get(p.id))!.createdAt + SAFETY_POLL_MS);
+      h.op.approve(p.authReqId);
       const sentAt = clock.now();
       const res = await notify(p, `Bearer ${p.grant.clientNotificationToken!}`);
       expect(res.status).toBe(204);
       const poll = await pollNumber(p, 1);
       reactions.push(poll.at - sentAt);
-      expect(await svc.settle(p)).toMatchObject({ status: 'succeeded' });
+      expect(await h.svc.settle(p)).toMatchObject({ status: 'succeeded' });
       expect(p.polls()).toHaveLength(1);
       expect(p.paymentCalls()).toHaveLength(1);
     }
@@ -93,26 +69,29 @@ describe('POST /ciba/notify', () => {
 
   test.each([
     ['a wrong bearer', () => `Bearer ${randomBytes(32).toString('base64url')}`],
-    ['another payment’s token in another scheme', (other: StartedPayment) => `Basic ${other.grant.clientNotificationToken!}`],
+    [
+      'another payment’s token in another scheme',
+      (other: StartedPayment) => `Basic ${other.grant.clientNotificationToken!}`,
+    ],
     ['no Authorization', () => undefined],
     ['an empty bearer', () => 'Bearer '],
   ])('with %s: 401, no redirect, no token request', async (_name, header) => {
-    const p = await svc.start();
-    op.approve(p.authReqId);
+    const p = await h.svc.start();
+    h.op.approve(p.authReqId);
     const res = await notify(p, header(p));
     expect(res.status).toBe(401);
     expect(res.headers.location).toBeUndefined();
     expect(String(res.headers['www-authenticate'])).toMatch(/^Bearer/);
     await sleep(300);
     expect(p.polls()).toHaveLength(0);
-    expect(await svc.nextPollAt(p)).toBe((await svc.service.store.get(p.id))!.createdAt + SAFETY_POLL_MS);
+    expect(await h.svc.nextPollAt(p)).toBe((await h.svc.service.store.get(p.id))!.createdAt + SAFETY_POLL_MS);
   });
 
   test('the token of a finished payment no longer pulls a poll', async () => {
-    const p = await svc.start();
-    op.deny(p.authReqId);
+    const p = await h.svc.start();
+    h.op.deny(p.authReqId);
     expect((await notify(p, `Bearer ${p.grant.clientNotificationToken!}`)).status).toBe(204);
-    expect(await svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
     expect((await notify(p, `Bearer ${p.grant.clientNotificationToken!}`)).status).toBe(204);
     await sleep(300);
     expect(p.polls()).toHaveLength(1);
@@ -120,23 +99,23 @@ describe('POST /ciba/notify', () => {
 
   test('a ping that arrives while a poll is in flight is not lost: the next poll follows at once', async () => {
     // the safety poll is on its way when the customer approves; the bank answered "pending" before
-    op.script('token', { ...replies.tokenError('authorization_pending'), delayMs: 400 });
-    const p = await svc.start();
-    advanceTo((await svc.nextPollAt(p))!);
+    h.op.script('token', { ...replies.tokenError('authorization_pending'), delayMs: 400 });
+    const p = await h.svc.start();
+    advanceTo((await h.svc.nextPollAt(p))!);
     const poll1 = await pollNumber(p, 1);
-    op.approve(p.authReqId);
+    h.op.approve(p.authReqId);
     expect((await notify(p, `Bearer ${p.grant.clientNotificationToken!}`)).status).toBe(204);
     const poll2 = await pollNumber(p, 2, 3000);
     expect(poll2.at - poll1.at).toBeLessThan(1500);
-    expect(await svc.settle(p)).toMatchObject({ status: 'succeeded' });
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'succeeded' });
   });
 });
 
 describe('safety-net poll', () => {
   test('a lost notification only delays the payment until the poll every max(interval, 30 s)', async () => {
-    const p = await svc.start();
-    const created = (await svc.service.store.get(p.id))!.createdAt;
-    const due = await svc.nextPollAt(p);
+    const p = await h.svc.start();
+    const created = (await h.svc.service.store.get(p.id))!.createdAt;
+    const due = await h.svc.nextPollAt(p);
     expect(due).toBe(created + SAFETY_POLL_MS);
     clock.advance(due! - clock.now() - 500);
     await sleep(200);
@@ -144,25 +123,25 @@ describe('safety-net poll', () => {
     advanceTo(due!);
     const poll1 = await pollNumber(p, 1); // authorization_pending
     expect(poll1.at - p.backchannel.at).toBeGreaterThanOrEqual(SAFETY_POLL_MS);
-    const next = await svc.waitForNextPoll(p, poll1.at);
+    const next = await h.svc.waitForNextPoll(p, poll1.at);
     expect(next - poll1.at).toBeGreaterThanOrEqual(SAFETY_POLL_MS);
     expect(next - poll1.at).toBeLessThan(SAFETY_POLL_MS + 300);
-    op.approve(p.authReqId); // the bank's ping is lost
+    h.op.approve(p.authReqId); // the bank's ping is lost
     advanceTo(next);
-    expect(await svc.settle(p)).toMatchObject({ status: 'succeeded' });
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'succeeded' });
     expect(p.polls()).toHaveLength(2);
     expect(p.paymentCalls()).toHaveLength(1);
   });
 
   test('slow_down in ping mode: the safety poll is max(interval + 5 s, 30 s)', async () => {
-    op.script('token', replies.tokenError('slow_down'));
-    const p = await svc.start();
-    advanceTo((await svc.nextPollAt(p))!);
+    h.op.script('token', replies.tokenError('slow_down'));
+    const p = await h.svc.start();
+    advanceTo((await h.svc.nextPollAt(p))!);
     const poll1 = await pollNumber(p, 1);
-    const next = await svc.waitForNextPoll(p, poll1.at);
+    const next = await h.svc.waitForNextPoll(p, poll1.at);
     expect(next - poll1.at).toBeGreaterThanOrEqual(SAFETY_POLL_MS);
     expect(next - poll1.at).toBeLessThan(SAFETY_POLL_MS + 300);
-    expect((await svc.service.store.get(p.id))?.intervalMs).toBe(6000);
+    expect((await h.svc.service.store.get(p.id))?.intervalMs).toBe(6000);
   });
 });
 
@@ -174,7 +153,9 @@ describe('against the sandbox bank in ping mode', () => {
   afterAll(() => sys.close());
 
   test('approve → the bank pings → succeeded well before the 30 s safety poll, one transfer', async () => {
-    const res = await api(sys.apiUrl, 'POST', '/checkout', { body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' } });
+    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+      body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
+    });
     expect(res.status).toBe(202);
     const payment = res.json;
     const pending = await waitFor(async () =>

@@ -1,13 +1,12 @@
 import { waitFor } from '../support/api.js';
 import { replies, startScriptedOp, type Reply, type ScriptedOp, type Step } from '../support/scripted-op.js';
 import {
-  createTestClock,
   gaps,
   sleep,
   startServiceAgainst,
   type ServiceAgainstOp,
   type StartedPayment,
-  type TestClock,
+  useConformanceHarness,
 } from '../support/service-against-op.js';
 import { testCertificates } from '../support/system.js';
 
@@ -17,26 +16,8 @@ import { testCertificates } from '../support/system.js';
  * The OP answers interval = 1 s; longer waits are jumps of the shared test clock.
  */
 
-let op: ScriptedOp;
-let svc: ServiceAgainstOp;
-const clock: TestClock = createTestClock();
-
-beforeAll(async () => {
-  op = await startScriptedOp({ certs: testCertificates(), interval: 1, expiresIn: 120, clock });
-  svc = await startServiceAgainst(op, {}, { clock });
-});
-afterEach(async () => {
-  await svc.cancelOpen();
-  op.reset();
-});
-afterAll(async () => {
-  await svc.close();
-  await op.close();
-});
-
-function advanceTo(at: number): void {
-  clock.advance(Math.max(0, at - clock.now()));
-}
+const h = useConformanceHarness({ expiresIn: 120 });
+const { clock, advanceTo } = h;
 
 /** Skips the first interval (the first-poll timing has its own case) and waits for poll `n`. */
 async function pollNumber(p: StartedPayment, n: number) {
@@ -59,10 +40,10 @@ async function expectNoMorePolls(s: ServiceAgainstOp, p: StartedPayment) {
 
 describe('authorization_pending', () => {
   test('the first poll comes not before interval after the backchannel answer, then one every interval; none after success', async () => {
-    const p = await svc.start();
+    const p = await h.svc.start();
     await waitFor(() => Promise.resolve(p.polls().length >= 3), 6000, 'three polls');
     const polls = p.polls();
-    const record = await svc.service.store.get(p.id);
+    const record = await h.svc.service.store.get(p.id);
     expect(polls[0]!.at - p.backchannel.at).toBeGreaterThanOrEqual(1000);
     expect(polls[0]!.at).toBeGreaterThanOrEqual(record!.createdAt + 1000);
     expect(polls[0]!.at - p.backchannel.at).toBeLessThan(1400);
@@ -71,20 +52,20 @@ describe('authorization_pending', () => {
       expect(gap).toBeLessThan(1400);
     }
     expect(polls.every((r) => r.form.grant_type === 'urn:openid:params:grant-type:ciba')).toBe(true);
-    op.approve(p.authReqId);
-    expect(await svc.settle(p)).toMatchObject({ status: 'succeeded', failure_code: null });
+    h.op.approve(p.authReqId);
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'succeeded', failure_code: null });
     expect(p.paymentCalls()).toHaveLength(1);
-    await expectNoMorePolls(svc, p);
+    await expectNoMorePolls(h.svc, p);
   });
 });
 
 describe('slow_down', () => {
   test('adds 5 s to this and every later poll, cumulatively', async () => {
-    op.script('token', replies.tokenError('slow_down'), replies.tokenError('slow_down'));
-    const p = await svc.start();
-    const first = await firstPoll(svc, p);
+    h.op.script('token', replies.tokenError('slow_down'), replies.tokenError('slow_down'));
+    const p = await h.svc.start();
+    const first = await firstPoll(h.svc, p);
 
-    const second = await svc.waitForNextPoll(p, first.at);
+    const second = await h.svc.waitForNextPoll(p, first.at);
     expect(second - first.at).toBeGreaterThanOrEqual(6000);
     expect(second - first.at).toBeLessThan(6300);
     clock.advance(second - clock.now() - 300);
@@ -93,54 +74,102 @@ describe('slow_down', () => {
     advanceTo(second);
     const poll2 = await pollNumber(p, 2);
 
-    const third = await svc.waitForNextPoll(p, poll2.at);
+    const third = await h.svc.waitForNextPoll(p, poll2.at);
     expect(third - poll2.at).toBeGreaterThanOrEqual(11_000);
     expect(third - poll2.at).toBeLessThan(11_300);
     advanceTo(third);
     const poll3 = await pollNumber(p, 3); // authorization_pending: the raised interval stays
 
-    const fourth = await svc.waitForNextPoll(p, poll3.at);
+    const fourth = await h.svc.waitForNextPoll(p, poll3.at);
     expect(fourth - poll3.at).toBeGreaterThanOrEqual(11_000);
     expect(fourth - poll3.at).toBeLessThan(11_300);
     expect(gaps(p.polls())).toEqual([expect.any(Number), expect.any(Number)]);
     expect(gaps(p.polls())[0]).toBeGreaterThanOrEqual(6000);
     expect(gaps(p.polls())[1]).toBeGreaterThanOrEqual(11_000);
-    expect((await svc.service.store.get(p.id))?.intervalMs).toBe(11_000);
-    op.deny(p.authReqId);
+    expect((await h.svc.service.store.get(p.id))?.intervalMs).toBe(11_000);
+    h.op.deny(p.authReqId);
     advanceTo(fourth);
-    expect(await svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
     expect(p.polls()).toHaveLength(4);
   });
 });
 
 describe('final token errors: failed, the auth_req_id never sent again, no payment call', () => {
   const cases: [string, (p: StartedPayment) => void, string][] = [
-    ['expired_token', (p) => { op.expire(p.authReqId); }, 'expired'],
-    ['access_denied', (p) => { op.deny(p.authReqId); }, 'access_denied'],
-    ['invalid_grant', () => { op.script('token', replies.tokenError('invalid_grant')); }, 'authorization_error'],
-    ['invalid_request', () => { op.script('token', replies.tokenError('invalid_request')); }, 'authorization_error'],
-    ['invalid_client (401)', () => { op.script('token', replies.tokenError('invalid_client', 401)); }, 'authorization_error'],
-    ['unauthorized_client', () => { op.script('token', replies.tokenError('unauthorized_client')); }, 'authorization_error'],
-    ['unsupported_grant_type', () => { op.script('token', replies.tokenError('unsupported_grant_type')); }, 'authorization_error'],
-    ['an unknown error code', () => { op.script('token', replies.tokenError('something_new')); }, 'authorization_error'],
+    [
+      'expired_token',
+      (p) => {
+        h.op.expire(p.authReqId);
+      },
+      'expired',
+    ],
+    [
+      'access_denied',
+      (p) => {
+        h.op.deny(p.authReqId);
+      },
+      'access_denied',
+    ],
+    [
+      'invalid_grant',
+      () => {
+        h.op.script('token', replies.tokenError('invalid_grant'));
+      },
+      'authorization_error',
+    ],
+    [
+      'invalid_request',
+      () => {
+        h.op.script('token', replies.tokenError('invalid_request'));
+      },
+      'authorization_error',
+    ],
+    [
+      'invalid_client (401)',
+      () => {
+        h.op.script('token', replies.tokenError('invalid_client', 401));
+      },
+      'authorization_error',
+    ],
+    [
+      'unauthorized_client',
+      () => {
+        h.op.script('token', replies.tokenError('unauthorized_client'));
+      },
+      'authorization_error',
+    ],
+    [
+      'unsupported_grant_type',
+      () => {
+        h.op.script('token', replies.tokenError('unsupported_grant_type'));
+      },
+      'authorization_error',
+    ],
+    [
+      'an unknown error code',
+      () => {
+        h.op.script('token', replies.tokenError('something_new'));
+      },
+      'authorization_error',
+    ],
   ];
   test.each(cases)('%s', async (_name, arrange, failureCode) => {
-    const p = await svc.start();
+    const p = await h.svc.start();
     arrange(p);
-    await firstPoll(svc, p);
-    expect(await svc.settle(p)).toMatchObject({ status: 'failed', failure_code: failureCode });
+    await firstPoll(h.svc, p);
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'failed', failure_code: failureCode });
     expect(p.polls()).toHaveLength(1);
     expect(p.paymentCalls()).toHaveLength(0);
-    await expectNoMorePolls(svc, p);
+    await expectNoMorePolls(h.svc, p);
   });
 });
 
 describe('Retry-After on 429 and 503', () => {
   test('429 with Retry-After in seconds: the next poll waits exactly that long', async () => {
-    op.script('token', { status: 429, headers: { 'retry-after': '3' }, json: { error: 'too_many_requests' } });
-    const p = await svc.start();
-    const poll1 = await firstPoll(svc, p);
-    const next = await svc.waitForNextPoll(p, poll1.at);
+    h.op.script('token', { status: 429, headers: { 'retry-after': '3' }, json: { error: 'too_many_requests' } });
+    const p = await h.svc.start();
+    const poll1 = await firstPoll(h.svc, p);
+    const next = await h.svc.waitForNextPoll(p, poll1.at);
     expect(next - poll1.at).toBeGreaterThanOrEqual(3000);
     expect(next - poll1.at).toBeLessThan(3300);
     clock.advance(next - clock.now() - 300);
@@ -150,7 +179,7 @@ describe('Retry-After on 429 and 503', () => {
     const poll2 = await pollNumber(p, 2);
     expect(poll2.at - poll1.at).toBeGreaterThanOrEqual(3000);
     // the grant goes on normally
-    const after = await svc.waitForNextPoll(p, poll2.at);
+    const after = await h.svc.waitForNextPoll(p, poll2.at);
     expect(after - poll2.at).toBeLessThan(1300);
   });
 
@@ -160,10 +189,10 @@ describe('Retry-After on 429 and 503', () => {
       date = Math.floor((req.at + 5000) / 1000) * 1000;
       return { status: 503, headers: { 'retry-after': new Date(date).toUTCString() } };
     };
-    op.script('token', step);
-    const p = await svc.start();
-    const poll1 = await firstPoll(svc, p);
-    const next = await svc.waitForNextPoll(p, poll1.at);
+    h.op.script('token', step);
+    const p = await h.svc.start();
+    const poll1 = await firstPoll(h.svc, p);
+    const next = await h.svc.waitForNextPoll(p, poll1.at);
     expect(next).toBeGreaterThanOrEqual(date);
     expect(next).toBeLessThan(date + 300);
     expect(next - poll1.at).toBeGreaterThan(4000);
@@ -172,30 +201,30 @@ describe('Retry-After on 429 and 503', () => {
   });
 
   test('a Retry-After beyond the expiry: the poll is due at the expiry, which ends the payment without a request', async () => {
-    op.script('token', { status: 503, headers: { 'retry-after': '3600' } });
-    const p = await svc.start();
-    const poll1 = await firstPoll(svc, p);
-    const expiresAt = (await svc.service.store.get(p.id))!.expiresAt;
-    const next = await svc.waitForNextPoll(p, poll1.at);
+    h.op.script('token', { status: 503, headers: { 'retry-after': '3600' } });
+    const p = await h.svc.start();
+    const poll1 = await firstPoll(h.svc, p);
+    const expiresAt = (await h.svc.service.store.get(p.id))!.expiresAt;
+    const next = await h.svc.waitForNextPoll(p, poll1.at);
     expect(next).toBe(expiresAt);
     advanceTo(next);
-    expect(await svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'expired' });
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'expired' });
     expect(p.polls()).toHaveLength(1);
     expect(p.paymentCalls()).toHaveLength(0);
-    await expectNoMorePolls(svc, p);
+    await expectNoMorePolls(h.svc, p);
   });
 });
 
 describe('server errors and network faults', () => {
   let fast: ServiceAgainstOp;
   beforeAll(async () => {
-    fast = await startServiceAgainst(op, { BANK_TIMEOUT_MS: '300' }, { clock });
+    fast = await startServiceAgainst(h.op, { BANK_TIMEOUT_MS: '300' }, { clock });
   });
   afterEach(() => fast.cancelOpen());
   afterAll(() => fast.close());
 
   test('500, connection reset, timeout, 502: exponential backoff with jitter, then back to the interval', async () => {
-    op.script(
+    h.op.script(
       'token',
       { status: 500, text: 'oops' },
       { status: 400, hangUp: true },
@@ -228,7 +257,7 @@ describe('server errors and network faults', () => {
 
   test('payments failing together do not retry together (jitter)', async () => {
     const n = 5;
-    op.script('token', ...Array.from({ length: 2 * n }, (): Reply => ({ status: 500 })));
+    h.op.script('token', ...Array.from({ length: 2 * n }, (): Reply => ({ status: 500 })));
     const payments: StartedPayment[] = [];
     for (let i = 0; i < n; i++) payments.push(await fast.start());
     advanceTo(Math.max(...(await Promise.all(payments.map((p) => fast.nextPollAt(p)))).map(Number)));
@@ -236,7 +265,9 @@ describe('server errors and network faults', () => {
     const seconds = await Promise.all(payments.map((p, i) => fast.waitForNextPoll(p, firsts[i]!.at)));
     advanceTo(Math.max(...seconds));
     const polls2 = await Promise.all(payments.map((p) => pollNumber(p, 2)));
-    const delays = await Promise.all(payments.map(async (p, i) => (await fast.waitForNextPoll(p, polls2[i]!.at)) - polls2[i]!.at));
+    const delays = await Promise.all(
+      payments.map(async (p, i) => (await fast.waitForNextPoll(p, polls2[i]!.at)) - polls2[i]!.at),
+    );
     for (const d of delays) {
       expect(d).toBeGreaterThanOrEqual(1000);
       expect(d).toBeLessThan(2100);
@@ -245,7 +276,7 @@ describe('server errors and network faults', () => {
   });
 
   test('backing off never goes past the expiry; at the expiry the payment fails without another request', async () => {
-    op.script('token', ...Array.from({ length: 40 }, (): Reply => ({ status: 500 })));
+    h.op.script('token', ...Array.from({ length: 40 }, (): Reply => ({ status: 500 })));
     const p = await fast.start();
     const expiresAt = (await fast.service.store.get(p.id))!.expiresAt;
     let last = await firstPoll(fast, p);
@@ -270,38 +301,42 @@ describe('server errors and network faults', () => {
 
 describe('unreadable token answers', () => {
   test('a 200 with malformed JSON: failed/authorization_error, never asked again, no payment call', async () => {
-    op.script('token', { status: 200, text: '{"access_token": "at_1", "token_type": ', headers: { 'content-type': 'application/json' } });
-    const p = await svc.start();
-    await firstPoll(svc, p);
-    expect(await svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'authorization_error' });
+    h.op.script('token', {
+      status: 200,
+      text: '{"access_token": "at_1", "token_type": ',
+      headers: { 'content-type': 'application/json' },
+    });
+    const p = await h.svc.start();
+    await firstPoll(h.svc, p);
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'authorization_error' });
     expect(p.polls()).toHaveLength(1);
     expect(p.paymentCalls()).toHaveLength(0);
-    await expectNoMorePolls(svc, p);
+    await expectNoMorePolls(h.svc, p);
   });
 
   test('a 200 token response with a wrong content type: failed/authorization_error, no payment call', async () => {
-    const success = op.tokenSuccess();
-    op.script('token', async (req) => {
+    const success = h.op.tokenSuccess();
+    h.op.script('token', async (req) => {
       const reply = typeof success === 'function' ? await success(req) : success;
       return { ...reply, headers: { ...reply.headers, 'content-type': 'text/html' } };
     });
-    const p = await svc.start();
-    await firstPoll(svc, p);
-    expect(await svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'authorization_error' });
+    const p = await h.svc.start();
+    await firstPoll(h.svc, p);
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'authorization_error' });
     expect(p.polls()).toHaveLength(1);
     expect(p.paymentCalls()).toHaveLength(0);
-    await expectNoMorePolls(svc, p);
+    await expectNoMorePolls(h.svc, p);
   });
 
   test('a 400 without an OAuth error (an HTML error page) decides nothing: polling goes on, and approval still pays', async () => {
-    op.script('token', { status: 400, text: '<html>Bad Request</html>', headers: { 'content-type': 'text/html' } });
-    const p = await svc.start();
-    const poll1 = await firstPoll(svc, p);
-    const next = await svc.waitForNextPoll(p, poll1.at);
+    h.op.script('token', { status: 400, text: '<html>Bad Request</html>', headers: { 'content-type': 'text/html' } });
+    const p = await h.svc.start();
+    const poll1 = await firstPoll(h.svc, p);
+    const next = await h.svc.waitForNextPoll(p, poll1.at);
     expect(next - poll1.at).toBeGreaterThanOrEqual(1000);
-    op.approve(p.authReqId);
+    h.op.approve(p.authReqId);
     advanceTo(next);
-    expect(await svc.settle(p)).toMatchObject({ status: 'succeeded' });
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'succeeded' });
     expect(p.polls()).toHaveLength(2);
     expect(p.paymentCalls()).toHaveLength(1);
   });

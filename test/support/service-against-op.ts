@@ -5,8 +5,14 @@ import { createLogger } from '../../src/logger.js';
 import { startService, type Service } from '../../src/service.js';
 import { api, waitFor, waitForStatus } from './api.js';
 import { deleteKeysWithPrefix } from './redis.js';
-import type { Grant, RecordedRequest, ScriptedOp } from './scripted-op.js';
-import { captureLogs, uniquePrefix } from './system.js';
+import {
+  startScriptedOp,
+  type Grant,
+  type RecordedRequest,
+  type ScriptedOp,
+  type ScriptedOpOptions,
+} from './scripted-op.js';
+import { captureLogs, testCertificates, uniquePrefix } from './system.js';
 
 /**
  * The real service (API + worker, real Redis on a unique prefix, real mTLS) pointed at a scripted
@@ -61,7 +67,11 @@ export interface ServiceAgainstOp {
   /** GET /payments/:id with the client secret. */
   status(p: StartedPayment): Promise<{ status: string; failure_code: string | null }>;
   /** Waits until the payment is in one of `statuses` (default: a final one). */
-  settle(p: StartedPayment, statuses?: string[], timeoutMs?: number): Promise<{ status: string; failure_code: string | null }>;
+  settle(
+    p: StartedPayment,
+    statuses?: string[],
+    timeoutMs?: number,
+  ): Promise<{ status: string; failure_code: string | null }>;
   /** When the next token poll of the payment is scheduled (ms), or null when none is. */
   nextPollAt(p: StartedPayment): Promise<number | null>;
   /** Waits until the payment's poll item is back in the due set (not leased, not in flight) and returns its time. */
@@ -202,3 +212,42 @@ export function gaps(requests: RecordedRequest[]): number[] {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface ConformanceHarness {
+  /** Set in beforeAll. */
+  op: ScriptedOp;
+  svc: ServiceAgainstOp;
+  clock: TestClock;
+  /** Moves the shared clock forward to `at` (never back). */
+  advanceTo(at: number): void;
+}
+
+/**
+ * The set-up every conformance file shares: one scripted OP and one service on a shared test
+ * clock, open payments canceled and scripts cleared after each test, both closed at the end.
+ */
+export function useConformanceHarness(
+  opOptions: Partial<Omit<ScriptedOpOptions, 'certs' | 'clock'>> = {},
+  env: Record<string, string> = {},
+): ConformanceHarness {
+  const clock = createTestClock();
+  const h = {
+    clock,
+    advanceTo(at: number) {
+      clock.advance(Math.max(0, at - clock.now()));
+    },
+  } as ConformanceHarness;
+  beforeAll(async () => {
+    h.op = await startScriptedOp({ certs: testCertificates(), interval: 1, clock, ...opOptions });
+    h.svc = await startServiceAgainst(h.op, env, { clock });
+  });
+  afterEach(async () => {
+    await h.svc.cancelOpen();
+    h.op.reset();
+  });
+  afterAll(async () => {
+    await h.svc.close();
+    await h.op.close();
+  });
+  return h;
+}

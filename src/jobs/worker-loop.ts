@@ -32,6 +32,7 @@ const MAX_BATCH = 500;
 export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
   const { scheduler, handlers, concurrency, clock, logger } = options;
   const idleMs = options.idleMs ?? 50;
+  const minGapMs = Math.min(10, idleMs);
   let running = false;
   let active = 0;
   let timer: NodeJS.Timeout | null = null;
@@ -55,10 +56,12 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
       // The lease stays: it expires and the item is tried again, by this or another worker.
       logger.error({ err, kind: item.member.slice(0, sep) }, 'work item failed; its lease will expire and be retried');
     } finally {
+      const wasFull = active === concurrency;
       active--;
       if (active === 0) for (const w of idleWaiters.splice(0)) w();
-      // Finished items free a slot; a short pause gathers several into one claim.
-      if (running) schedule(2);
+      // A finished item often left follow-up work due now (the payment submit after a token), so look
+      // again soon; `minGapMs` keeps a trickle of completions from costing one claim each.
+      if (running) schedule(wasFull ? 2 : minGapMs);
     }
   }
 
@@ -85,7 +88,9 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
           void runItem(item);
         }
         if (items.length === Math.min(free, MAX_BATCH)) delay = 0;
-        else if (nextDueAt !== null) delay = Math.max(0, Math.min(idleMs, nextDueAt - now));
+        // Not before `minGapMs`: under a steady trickle of due items, one claim per item would cost a
+        // Redis round trip each; a few milliseconds of patience batch them (ping wake-ups skip this).
+        else if (nextDueAt !== null) delay = Math.max(minGapMs, Math.min(idleMs, nextDueAt - now));
       }
     } catch (err) {
       logger.warn({ err }, 'claiming work failed; trying again shortly');

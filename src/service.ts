@@ -173,7 +173,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         shopApiKey: config.shopApiKey,
       },
       payments: { store, stateMachine, shopApiKey: config.shopApiKey },
-      notify: { notifications, scheduler, clock },
+      notify: { notifications, store, scheduler, clock },
       health: {
         isDraining: () => draining,
         checks: {

@@ -28,13 +28,14 @@ export interface JwksCache {
 export function createJwksCache(deps: { agent: Dispatcher; clock: Clock; getJwksUri: () => Promise<URL> }): JwksCache {
   type KeySet = ReturnType<typeof createLocalJWKSet>;
   let keySet: KeySet | undefined;
-  let lastFetchAt = Number.NEGATIVE_INFINITY;
+  // Only refetches for an unknown kid are rate-limited: the first load must not block a rotation
+  // seen seconds after start-up.
+  let lastRefetchAt = Number.NEGATIVE_INFINITY;
   let fetches = 0;
   let inFlight: Promise<KeySet> | undefined;
 
   const refresh = (): Promise<KeySet> => {
     inFlight ??= (async () => {
-      lastFetchAt = deps.clock.now();
       fetches += 1;
       keySet = createLocalJWKSet(await fetchJwks(deps.agent, await deps.getJwksUri()));
       return keySet;
@@ -48,8 +49,9 @@ export function createJwksCache(deps: { agent: Dispatcher; clock: Clock; getJwks
       return await current(header, token);
     } catch (err) {
       const unknownKid = err instanceof errors.JWKSNoMatchingKey;
-      if (!unknownKid || deps.clock.now() - lastFetchAt < JWKS_REFETCH_MIN_INTERVAL_MS) throw err;
+      if (!unknownKid || deps.clock.now() - lastRefetchAt < JWKS_REFETCH_MIN_INTERVAL_MS) throw err;
       // the bank may have rotated its keys (OIDC Core §10.1.1)
+      lastRefetchAt = deps.clock.now();
       return (await refresh())(header, token);
     }
   };

@@ -1,8 +1,9 @@
 import { Router } from 'express';
 import { AppError } from '../errors.js';
-import { sha256 } from '../payments/secrets.js';
+import { matchesHash, sha256 } from '../payments/secrets.js';
 import { workItem } from '../payments/state-machine.js';
 import type { NotificationStore } from '../store/notification-store.js';
+import type { PaymentStore } from '../store/payment-store.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import type { Clock } from '../clock.js';
 import { notifyRequestSchema } from './schemas.js';
@@ -15,6 +16,7 @@ import { notifyRequestSchema } from './schemas.js';
  */
 export function createCibaNotifyRoute(deps: {
   notifications: NotificationStore;
+  store: PaymentStore;
   scheduler: Scheduler;
   clock: Clock;
 }): Router {
@@ -29,6 +31,12 @@ export function createCibaNotifyRoute(deps: {
     }
     const body = notifyRequestSchema.safeParse(req.body);
     if (!body.success) throw new AppError('invalid_request', 400, 'The notification needs an auth_req_id.');
+    // The token names the payment; the auth_req_id must be that payment's own (compared as hashes,
+    // in constant time, like every secret here).
+    const { authReqId } = await deps.store.getPollFields(paymentId);
+    if (!authReqId || !matchesHash(body.data.auth_req_id, sha256(authReqId))) {
+      throw new AppError('invalid_request', 400, 'The auth_req_id does not belong to this notification token.');
+    }
     if (await deps.scheduler.advance(workItem.poll(paymentId), deps.clock.now())) await deps.scheduler.wake();
     res.status(204).end();
   });

@@ -87,6 +87,21 @@ describe('POST /ciba/notify', () => {
     expect(await h.svc.nextPollAt(p)).toBe((await h.svc.service.store.get(p.id))!.createdAt + SAFETY_POLL_MS);
   });
 
+  test("with the right bearer but another payment's auth_req_id: 400, no token request", async () => {
+    const p = await h.svc.start();
+    const other = await h.svc.start();
+    h.op.approve(p.authReqId);
+    const res = await api(h.svc.url, 'POST', '/ciba/notify', {
+      body: { auth_req_id: other.authReqId },
+      headers: { authorization: `Bearer ${p.grant.clientNotificationToken!}` },
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.code).toBe('invalid_request');
+    await sleep(300);
+    expect(p.polls()).toHaveLength(0);
+    expect(other.polls()).toHaveLength(0);
+  });
+
   test('the token of a finished payment no longer pulls a poll', async () => {
     const p = await h.svc.start();
     h.op.deny(p.authReqId);

@@ -84,7 +84,10 @@ const envSchema = z.object({
     .string()
     .regex(/^\d+(,\d+)*$/, 'seconds, comma-separated')
     .transform((v) => v.split(',').map(Number))
-    .refine((s) => s.every((v, i) => i === 0 || v >= (s[i - 1] ?? 0)), 'offsets from the first attempt must not decrease')
+    .refine(
+      (s) => s.every((v, i) => i === 0 || v >= (s[i - 1] ?? 0)),
+      'offsets from the first attempt must not decrease',
+    )
     .default([0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]),
   WEBHOOK_ALLOW_PRIVATE: bool.default(false),
   WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(10_000),

@@ -184,7 +184,6 @@ const RETRY_AFTER_CODES: readonly ProblemCode[] = [
   'store_unavailable',
 ];
 
-
 // ---- schemas only the document needs (the rest come from schemas.ts) ------------------------
 
 export const problemSchema = z

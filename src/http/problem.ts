@@ -87,7 +87,12 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     if (err instanceof AppError) problem = err;
     else if (err instanceof ZodError) problem = validationError(err);
     else if (isStoreUnavailableError(err))
-      problem = new AppError('store_unavailable', 503, 'The payment store is unavailable right now; try again shortly.', { retryAfterSeconds: 2 });
+      problem = new AppError(
+        'store_unavailable',
+        503,
+        'The payment store is unavailable right now; try again shortly.',
+        { retryAfterSeconds: 2 },
+      );
     else
       problem =
         (typeof err === 'object' && err !== null && fromHttpError(err)) ||

@@ -44,7 +44,8 @@ export function createScheduler(deps: { redis: RedisClient; keys: Keys; clock: C
       const leaseUntil = now + leaseMs;
       const raw = await redis.claim(keys.due, keys.leases, now, leaseUntil, limit);
       const items: ClaimedItem[] = [];
-      for (let i = 0; i + 1 < raw.length; i += 2) items.push({ member: raw[i] as string, dueAt: Number(raw[i + 1]), leaseUntil });
+      for (let i = 0; i + 1 < raw.length; i += 2)
+        items.push({ member: raw[i] as string, dueAt: Number(raw[i + 1]), leaseUntil });
       const next = raw[raw.length - 1];
       return { items, nextDueAt: next ? Number(next) : null };
     },

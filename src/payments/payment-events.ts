@@ -1,4 +1,12 @@
-import { FAILURE_CODES, PAYMENT_STATUSES, toPaymentView, type FailureCode, type PaymentRecord, type PaymentStatus, type PaymentView } from './payment.js';
+import {
+  FAILURE_CODES,
+  PAYMENT_STATUSES,
+  toPaymentView,
+  type FailureCode,
+  type PaymentRecord,
+  type PaymentStatus,
+  type PaymentView,
+} from './payment.js';
 import { eventTypeFor } from './state-machine-rules.js';
 
 /**
@@ -26,7 +34,8 @@ export interface PaymentEvent {
  * or status / failure code / updated_at, which each event carries: the invariant that lets the
  * event body be rebuilt. Updates and transitions are typed to leave them alone.
  */
-export type FixedAtCreation = 'id' | 'amount' | 'currency' | 'items' | 'bindingMessage' | 'expiresAt' | 'createdAt' | 'metadata';
+export type FixedAtCreation =
+  'id' | 'amount' | 'currency' | 'items' | 'bindingMessage' | 'expiresAt' | 'createdAt' | 'metadata';
 
 const STATUSES: ReadonlySet<string> = new Set(PAYMENT_STATUSES);
 const FAILURES: ReadonlySet<string> = new Set(FAILURE_CODES);
@@ -46,7 +55,12 @@ export function decodeEventEntry(entry: string): PaymentEvent | null {
   if (failure !== '-' && !FAILURES.has(failure)) return null;
   if (!/^[0-9a-z]{1,11}$/.test(at)) return null;
   const ms = parseInt(at, 36);
-  return { eventId: `msg_${id}`, status: status as PaymentStatus, failureCode: failure === '-' ? null : (failure as FailureCode), at: ms };
+  return {
+    eventId: `msg_${id}`,
+    status: status as PaymentStatus,
+    failureCode: failure === '-' ? null : (failure as FailureCode),
+    at: ms,
+  };
 }
 
 /** The events of a payment hash (HGETALL), position i + 1 at index i (null if an entry cannot be read). */

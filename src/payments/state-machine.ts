@@ -43,7 +43,12 @@ export function createStateMachine(deps: {
    * its deliveries; the script puts the event's position where the members have '#'.
    */
   function buildEvent(next: PaymentRecord, now: number) {
-    const entry = encodeEventEntry({ eventId: newEventId(), status: next.status, failureCode: next.failureCode, at: now });
+    const entry = encodeEventEntry({
+      eventId: newEventId(),
+      status: next.status,
+      failureCode: next.failureCode,
+      at: now,
+    });
     const deliveries: string[] = [];
     if (eventTypeFor(next.status) !== null) {
       if (deps.webhookTargets.global) deliveries.push(workItem.webhook(next.id, '#', 'g'));

@@ -123,7 +123,11 @@ async function settleBackchannelRequest(
 
 export async function startSandboxBank(options: SandboxBankOptions): Promise<SandboxBank> {
   const host = options.host ?? '127.0.0.1';
-  const log = options.log ?? ((line: string) => { console.log(line); });
+  const log =
+    options.log ??
+    ((line: string) => {
+      console.log(line);
+    });
   const users = options.users ?? DEFAULT_USERS;
   // Before any connection is opened, so a bad Gotify URL fails start-up without leaks.
   const gotify = options.gotify === undefined ? undefined : createGotifyNotifier(options.gotify, log);

@@ -172,7 +172,8 @@ export function createPaymentApi(deps: PaymentApiDeps): PaymentApi {
     if (claimed === null) {
       const stored = JSON.parse((await redis.get(idemKey)) ?? '{"state":"processing"}') as
         StoredAnswer | { state: 'processing' };
-      if (stored.state === 'processing') throw new HttpProblem(409, { error: 'request_in_progress' }, { 'retry-after': '1' });
+      if (stored.state === 'processing')
+        throw new HttpProblem(409, { error: 'request_in_progress' }, { 'retry-after': '1' });
       if (stored.fingerprint !== fingerprint) {
         throw new HttpProblem(422, { error: 'idempotency_key_reused', error_description: 'other body, same key' });
       }

@@ -231,7 +231,8 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
         deliveryModes: ['poll', 'ping'],
         processLoginHint(_ctx, loginHint) {
           // CIBA Core §13: unknown_user_id, which the shop turns into unknown_bank_user.
-          if (loginHint === undefined || !users.has(loginHint)) throw new errors.UnknownUserId('no customer with this login_hint');
+          if (loginHint === undefined || !users.has(loginHint))
+            throw new errors.UnknownUserId('no customer with this login_hint');
           return loginHint;
         },
         processLoginHintToken() {

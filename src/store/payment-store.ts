@@ -108,7 +108,10 @@ export interface PaymentStore {
   get(id: string): Promise<PaymentRecord | null>;
   getPollFields(id: string): Promise<PollFields>;
   /** Fields outside the payment view only (see FixedAtCreation): events are rebuilt from the record. */
-  update(id: string, fields: Partial<Omit<PaymentRecord, FixedAtCreation | 'status' | 'failureCode' | 'updatedAt'>>): Promise<void>;
+  update(
+    id: string,
+    fields: Partial<Omit<PaymentRecord, FixedAtCreation | 'status' | 'failureCode' | 'updatedAt'>>,
+  ): Promise<void>;
   transition(request: TransitionRequest): Promise<TransitionResult>;
 }
 

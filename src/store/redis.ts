@@ -9,7 +9,15 @@ const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 export interface ScriptCommands {
   claim(due: string, leases: string, now: number, leaseUntil: number, limit: number): Promise<string[]>;
   /** Completes (at = '') or reschedules leased work, only while the lease is still the caller's; 1 when it was. */
-  settle(due: string, leases: string, pinged: string, member: string, leaseUntil: number, at: number | '', now: number): Promise<number>;
+  settle(
+    due: string,
+    leases: string,
+    pinged: string,
+    member: string,
+    leaseUntil: number,
+    at: number | '',
+    now: number,
+  ): Promise<number>;
   /** Ping: moves waiting work earlier, or marks leased work to be due at once when it is settled; 1 when either. */
   advance(due: string, leases: string, pinged: string, at: number, member: string): Promise<number>;
   transition(...args: (string | number)[]): Promise<number>;

@@ -113,7 +113,8 @@ function sortByEventOrder(records: DeliveryRecord[], payment: Record<string, str
   decodeEventLog(payment).forEach((e, i) => {
     if (e) position.set(e.eventId, i);
   });
-  const rank = (r: DeliveryRecord) => (position.get(r.eventId) ?? Number.MAX_SAFE_INTEGER) * 2 + (r.target === 'g' ? 0 : 1);
+  const rank = (r: DeliveryRecord) =>
+    (position.get(r.eventId) ?? Number.MAX_SAFE_INTEGER) * 2 + (r.target === 'g' ? 0 : 1);
   return [...records].sort((a, b) => rank(a) - rank(b) || a.createdAt - b.createdAt);
 }
 

@@ -28,7 +28,10 @@ export interface EventLog {
 }
 
 /** The payment with its whole event log; null once the payment is gone (retention). */
-export async function loadEventLog(deps: { redis: RedisClient; keys: Keys }, paymentId: string): Promise<EventLog | null> {
+export async function loadEventLog(
+  deps: { redis: RedisClient; keys: Keys },
+  paymentId: string,
+): Promise<EventLog | null> {
   const hash = await deps.redis.hgetall(deps.keys.payment(paymentId));
   const record = decodeRecord(hash);
   return record ? { record, events: decodeEventLog(hash) } : null;
@@ -50,7 +53,11 @@ export async function readPaymentEvents(
 }
 
 /** The position of event `eventId` in the payment's log; null when the log no longer holds it (retention). */
-export async function findEventPosition(deps: { redis: RedisClient; keys: Keys }, paymentId: string, eventId: string): Promise<number | null> {
+export async function findEventPosition(
+  deps: { redis: RedisClient; keys: Keys },
+  paymentId: string,
+  eventId: string,
+): Promise<number | null> {
   const log = await loadEventLog(deps, paymentId);
   const index = log ? log.events.findIndex((e) => e?.eventId === eventId) : -1;
   return index >= 0 ? index + 1 : null;

@@ -32,7 +32,14 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
   if ((await deps.redis.zscore(deps.keys.leases, member)) !== null)
     throw new AppError('delivery_in_progress', 409, 'An attempt of this delivery is in progress.');
   const now = deps.clock.now();
-  const restarted: DeliveryRecord = { ...record, state: 'pending', roundAttempts: 0, roundStartedAt: now, nextAttemptAt: now, updatedAt: now };
+  const restarted: DeliveryRecord = {
+    ...record,
+    state: 'pending',
+    roundAttempts: 0,
+    roundStartedAt: now,
+    nextAttemptAt: now,
+    updatedAt: now,
+  };
   await deps.deliveries.save(restarted);
   await deps.scheduler.schedule(member, now);
   await deps.scheduler.wake();

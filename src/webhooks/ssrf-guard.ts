@@ -74,7 +74,8 @@ function hostOf(url: URL): string {
  * the socket does no DNS lookup for a literal address.
  */
 export function assertAllowedUrl(url: URL, allowPrivate: boolean): void {
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new BlockedAddressError(`scheme ${url.protocol} is not allowed`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new BlockedAddressError(`scheme ${url.protocol} is not allowed`);
   const host = hostOf(url);
   if (allowPrivate || isIP(host) === 0) return;
   if (!isPublicAddress(host)) throw new BlockedAddressError(`address ${host} is not public`);
@@ -88,7 +89,11 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
  * addresses to the socket, which connects to exactly those.
  */
 export function createGuardedLookup(allowPrivate: boolean): LookupFunction {
-  const guarded = (hostname: string, options: { all?: boolean; family?: number | string }, callback: LookupCallback) => {
+  const guarded = (
+    hostname: string,
+    options: { all?: boolean; family?: number | string },
+    callback: LookupCallback,
+  ) => {
     dnsLookup(hostname, { all: true, family: Number(options.family ?? 0) || 0, verbatim: true }, (err, addresses) => {
       if (err) {
         callback(err, []);

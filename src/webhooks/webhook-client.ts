@@ -43,7 +43,8 @@ function isBlocked(err: unknown): boolean {
 /** A short, secret-free reason for the delivery record: undici's error code, or the error's name. */
 function describeError(err: unknown): string {
   const code = (err as { code?: unknown }).code;
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'timeout';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT')
+    return 'timeout';
   if ((err as { name?: unknown }).name === 'TimeoutError') return 'timeout';
   if (typeof code === 'string') return code.toLowerCase();
   return err instanceof Error ? err.name : 'network_error';

@@ -8,12 +8,7 @@ import { eventBody, type PaymentEvent } from '../payments/payment-events.js';
 import { eventTypeFor } from '../payments/state-machine-rules.js';
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
-import {
-  deliveryIdFor,
-  type DeliveryRecord,
-  type DeliveryStore,
-  type DeliveryTarget,
-} from './delivery-store.js';
+import { deliveryIdFor, type DeliveryRecord, type DeliveryStore, type DeliveryTarget } from './delivery-store.js';
 import { loadEventLog } from './payment-events.js';
 import { signWebhook } from './signing.js';
 import type { PostOutcome, WebhookClient } from './webhook-client.js';
@@ -119,9 +114,20 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
     };
   }
 
-  async function settle(record: DeliveryRecord, state: DeliveryRecord['state'], error: string | null, result: DeliveryResult) {
+  async function settle(
+    record: DeliveryRecord,
+    state: DeliveryRecord['state'],
+    error: string | null,
+    result: DeliveryResult,
+  ) {
     const now = clock.now();
-    await deliveries.save({ ...record, state, lastError: error ?? record.lastError, nextAttemptAt: null, updatedAt: now });
+    await deliveries.save({
+      ...record,
+      state,
+      lastError: error ?? record.lastError,
+      nextAttemptAt: null,
+      updatedAt: now,
+    });
     count(result);
     return { done: true } as const;
   }
@@ -164,7 +170,11 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
     else inFlight.set(origin, n);
   }
 
-  async function attempt(event: LoadedEvent, url: string, secret: string): Promise<{ outcome: PostOutcome; at: number; durationMs: number }> {
+  async function attempt(
+    event: LoadedEvent,
+    url: string,
+    secret: string,
+  ): Promise<{ outcome: PostOutcome; at: number; durationMs: number }> {
     const at = clock.now();
     const headers = signWebhook(secret, event.eventId, new Date(at), event.body);
     const started = performance.now();
@@ -183,7 +193,10 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
     return Math.max(record.roundStartedAt + offsetSeconds * 1000, now + (retryAfterMs ?? 0));
   }
 
-  async function recordOutcome(record: DeliveryRecord, result: Awaited<ReturnType<typeof attempt>>): Promise<HandlerResult> {
+  async function recordOutcome(
+    record: DeliveryRecord,
+    result: Awaited<ReturnType<typeof attempt>>,
+  ): Promise<HandlerResult> {
     const { outcome } = result;
     const status = outcome.kind === 'blocked' ? null : outcome.status;
     const error = outcome.kind === 'retry' || outcome.kind === 'blocked' ? outcome.error : null;
@@ -195,10 +208,26 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
       lastError: error,
       history: [...record.history, { at: result.at, status, error, durationMs: result.durationMs }],
     };
-    logger.info({ delivery: record.id, event: record.eventId, target: new URL(record.url).origin, status, error, attempt: tried.attempts }, 'webhook attempt');
+    logger.info(
+      {
+        delivery: record.id,
+        event: record.eventId,
+        target: new URL(record.url).origin,
+        status,
+        error,
+        attempt: tried.attempts,
+      },
+      'webhook attempt',
+    );
     switch (outcome.kind) {
       case 'delivered':
-        await deliveries.save({ ...tried, state: 'delivered', deliveredAt: clock.now(), nextAttemptAt: null, updatedAt: clock.now() });
+        await deliveries.save({
+          ...tried,
+          state: 'delivered',
+          deliveredAt: clock.now(),
+          nextAttemptAt: null,
+          updatedAt: clock.now(),
+        });
         count('delivered');
         return { done: true };
       case 'gone':

@@ -52,7 +52,8 @@ let opKeys: ReturnType<typeof createLocalJWKSet>;
 function agent(cert?: string, key?: string): Agent {
   const ca = readFileSync(certs.caCert);
   return new Agent({
-    connect: cert === undefined || key === undefined ? { ca } : { ca, cert: readFileSync(cert), key: readFileSync(key) },
+    connect:
+      cert === undefined || key === undefined ? { ca } : { ca, cert: readFileSync(cert), key: readFileSync(key) },
   });
 }
 
@@ -170,7 +171,12 @@ beforeAll(async () => {
     interval: 1,
     clients: [
       { clientId: CLIENT_ID, authMethod: 'tls_client_auth', deliveryMode: 'poll' },
-      { clientId: PING_CLIENT_ID, authMethod: 'tls_client_auth', deliveryMode: 'ping', notificationEndpoint: notifyUrl },
+      {
+        clientId: PING_CLIENT_ID,
+        authMethod: 'tls_client_auth',
+        deliveryMode: 'ping',
+        notificationEndpoint: notifyUrl,
+      },
       {
         clientId: JWT_CLIENT_ID,
         authMethod: 'private_key_jwt',
@@ -436,7 +442,9 @@ describe('sandbox bank: ping mode', () => {
 describe('sandbox bank: restart', () => {
   test('when restarted on the same Redis prefix, then pending requests and the signing key survive', async () => {
     await startRequest({ binding_message: 'RESTART-1' });
-    const { keys: before } = (await (await request(discovery.jwks_uri as string, { dispatcher: anonymous })).body.json()) as {
+    const { keys: before } = (await (
+      await request(discovery.jwks_uri as string, { dispatcher: anonymous })
+    ).body.json()) as {
       keys: JWK[];
     };
     await bank.close();

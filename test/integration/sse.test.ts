@@ -99,7 +99,9 @@ describe('GET /payments/{id}/events', () => {
   test('when a payment changes status, then the client gets each change as an SSE event, and the stream ends after a terminal status', async () => {
     const { record, clientSecret } = newTestPayment();
     await mover.create(record);
-    const sse = await openEvents(`${service.url ?? ''}/payments/${record.id}/events`, { authorization: `Bearer ${clientSecret}` });
+    const sse = await openEvents(`${service.url ?? ''}/payments/${record.id}/events`, {
+      authorization: `Bearer ${clientSecret}`,
+    });
     expect(sse.status).toBe(200);
     expect(sse.headers['content-type']).toContain('text/event-stream');
     expect(sse.headers['cache-control']).toBe('no-store');
@@ -115,7 +117,12 @@ describe('GET /payments/{id}/events', () => {
 
     expect(sse.state.ended).toBe(true);
     const events = sse.events();
-    expect(events.map((f) => f.event)).toEqual(['payment.pending_authorization', 'payment.authorized', 'payment.processing', 'payment.succeeded']);
+    expect(events.map((f) => f.event)).toEqual([
+      'payment.pending_authorization',
+      'payment.authorized',
+      'payment.processing',
+      'payment.succeeded',
+    ]);
     expect(events.map(statusOf)).toEqual(['pending_authorization', 'authorized', 'processing', 'succeeded']);
     // An event's id is its 1-based position in the payment's event log.
     expect(events.map((f) => f.id)).toEqual(['1', '2', '3', '4']);
@@ -133,9 +140,12 @@ describe('GET /payments/{id}/events', () => {
     const [pending, authorized] = first.events();
 
     await mover.move(record.id, 'canceled');
-    const resumed = await openEvents(`${service.url ?? ''}/payments/${record.id}/events?client_secret=${clientSecret}`, {
-      'last-event-id': pending?.id ?? '',
-    });
+    const resumed = await openEvents(
+      `${service.url ?? ''}/payments/${record.id}/events?client_secret=${clientSecret}`,
+      {
+        'last-event-id': pending?.id ?? '',
+      },
+    );
     await resumed.ended;
     expect(resumed.events().map((f) => f.id)).toEqual([authorized?.id, expect.any(String)]);
     expect(resumed.events().map((f) => f.event)).toEqual(['payment.authorized', 'payment.canceled']);
@@ -168,13 +178,18 @@ describe('GET /payments/{id}/events', () => {
   test('when another instance changes the payment, then a client of an API-only instance sees it (pub/sub)', async () => {
     const { record, clientSecret } = newTestPayment();
     await mover.create(record);
-    const sse = await openEvents(`${apiOnly.url ?? ''}/payments/${record.id}/events`, { authorization: `Bearer ${clientSecret}` });
+    const sse = await openEvents(`${apiOnly.url ?? ''}/payments/${record.id}/events`, {
+      authorization: `Bearer ${clientSecret}`,
+    });
     await sse.waitFor(() => sse.events().length === 1);
     const changedAt = Date.now();
     await mover.move(record.id, 'failed', 'access_denied');
     await sse.ended;
     expect(sse.events().map((f) => f.event)).toEqual(['payment.pending_authorization', 'payment.failed']);
-    expect(JSON.parse(sse.events()[1]?.data ?? '{}')).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
+    expect(JSON.parse(sse.events()[1]?.data ?? '{}')).toMatchObject({
+      status: 'failed',
+      failure_code: 'access_denied',
+    });
     expect(Date.now() - changedAt).toBeLessThan(1000);
   });
 
@@ -182,7 +197,9 @@ describe('GET /payments/{id}/events', () => {
     const { record, clientSecret } = newTestPayment();
     await mover.create(record);
     const url = `${service.url ?? ''}/payments/${record.id}/events`;
-    const clients = await Promise.all(Array.from({ length: 10 }, () => openEvents(url, { authorization: `Bearer ${clientSecret}` })));
+    const clients = await Promise.all(
+      Array.from({ length: 10 }, () => openEvents(url, { authorization: `Bearer ${clientSecret}` })),
+    );
     await Promise.all(clients.map((c) => c.waitFor(() => c.events().length === 1)));
     for (const c of clients.slice(0, 5)) c.close();
     await mover.move(record.id, 'canceled');
@@ -197,7 +214,17 @@ describe('SSE stream lifecycle', () => {
     const logger = createLogger('silent');
     const feed = createChangeFeed({ redis: service.redis, keys: service.keys, logger });
     const app = express();
-    app.use(createSseRoutes({ store: service.store, redis: service.redis, keys: service.keys, feed, logger, shopApiKey: undefined, heartbeatMs: 50 }));
+    app.use(
+      createSseRoutes({
+        store: service.store,
+        redis: service.redis,
+        keys: service.keys,
+        feed,
+        logger,
+        shopApiKey: undefined,
+        heartbeatMs: 50,
+      }),
+    );
     app.use(createErrorHandler(logger));
     const server = createServer(app);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -222,7 +249,11 @@ describe('SSE stream lifecycle', () => {
       expect(feed.listenerCount()).toBe(0);
     } finally {
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+      await new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
       await feed.close();
     }
   });

@@ -58,7 +58,9 @@ const hooks = (paymentId: string) => receiver.forPayment(paymentId, '/hooks');
 const delivered = (rs: ReceivedRequest[]) => rs.filter((r) => (r.reply.status ?? 200) === 200);
 
 async function listDeliveries(paymentId: string, key = SHOP_KEY) {
-  const res = await request(`${service.url}/webhooks/deliveries?payment_id=${paymentId}`, { headers: { authorization: `Bearer ${key}` } });
+  const res = await request(`${service.url}/webhooks/deliveries?payment_id=${paymentId}`, {
+    headers: { authorization: `Bearer ${key}` },
+  });
   return { status: res.statusCode, body: (await res.body.json()) as { data: Record<string, unknown>[] } };
 }
 
@@ -72,10 +74,16 @@ async function waitForDeliveryState(paymentId: string, predicate: (ds: Record<st
   }
 }
 
-async function waitForDeliveryStateOn(svc: Service, paymentId: string, predicate: (ds: Record<string, unknown>[]) => boolean) {
+async function waitForDeliveryStateOn(
+  svc: Service,
+  paymentId: string,
+  predicate: (ds: Record<string, unknown>[]) => boolean,
+) {
   const until = Date.now() + 10_000;
   for (;;) {
-    const res = await request(`${svc.url ?? ''}/webhooks/deliveries?payment_id=${paymentId}`, { headers: { authorization: `Bearer ${SHOP_KEY}` } });
+    const res = await request(`${svc.url ?? ''}/webhooks/deliveries?payment_id=${paymentId}`, {
+      headers: { authorization: `Bearer ${SHOP_KEY}` },
+    });
     const data = ((await res.body.json()) as { data: Record<string, unknown>[] }).data;
     if (predicate(data)) return data;
     if (Date.now() > until) throw new Error(`deliveries not settled: ${JSON.stringify(data)}`);
@@ -97,7 +105,11 @@ describe('webhook delivery', () => {
 
     const got = hooks(record.id);
     figures.singleMs.push((got[0]?.receivedAt ?? 0) - started, (got[1]?.receivedAt ?? 0) - t1);
-    expect(got.map((r) => r.payload?.type)).toEqual(['payment.pending_authorization', 'payment.authorized', 'payment.succeeded']);
+    expect(got.map((r) => r.payload?.type)).toEqual([
+      'payment.pending_authorization',
+      'payment.authorized',
+      'payment.succeeded',
+    ]);
     for (const r of got) {
       expect(r.verified).toBe(true);
       expect(r.method).toBe('POST');
@@ -106,12 +118,19 @@ describe('webhook delivery', () => {
       expect(Number(r.headers['webhook-timestamp'])).toBeGreaterThanOrEqual(Math.floor(started / 1000));
       expect(Number(r.headers['webhook-timestamp'])).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000));
       expect(r.headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/=]{44}$/);
-      expect(r.payload?.data).toMatchObject({ id: record.id, amount: 1290, currency: 'eur', metadata: { order: '42' } });
+      expect(r.payload?.data).toMatchObject({
+        id: record.id,
+        amount: 1290,
+        currency: 'eur',
+        metadata: { order: '42' },
+      });
       expect(r.body).not.toContain('secret');
       expect(r.body).not.toContain('arid-test');
     }
     expect(new Set(got.map((r) => r.webhookId)).size).toBe(3);
-    expect(await service.metrics.registry.getSingleMetricAsString('webhook_deliveries_total')).toMatch(/result="delivered"} \d+/);
+    expect(await service.metrics.registry.getSingleMetricAsString('webhook_deliveries_total')).toMatch(
+      /result="delivered"} \d+/,
+    );
     const { body } = await listDeliveries(record.id);
     expect(body.data.map((d) => [d.event_type, d.state, d.attempts])).toEqual([
       ['payment.pending_authorization', 'delivered', 1],
@@ -139,7 +158,10 @@ describe('webhook delivery', () => {
 
   test('when every attempt fails, then the delivery gives up after the last schedule entry', async () => {
     const { record } = newTestPayment();
-    receiver.plan((r) => r.payload?.data.id === record.id, [{ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 }]);
+    receiver.plan(
+      (r) => r.payload?.data.id === record.id,
+      [{ status: 503 }, { status: 503 }, { status: 503 }, { status: 503 }],
+    );
     await mover.create(record);
     const [d] = await waitForDeliveryState(record.id, (ds) => ds[0]?.state === 'failed');
     expect(d).toMatchObject({ attempts: 4, last_status: 503, last_error: 'http_503', next_attempt_at: null });
@@ -159,7 +181,10 @@ describe('webhook delivery', () => {
     receiver.plan((r) => r.path === path, [{ status: 410 }, { status: 410 }]);
     await mover.create(record);
     await mover.move(record.id, 'canceled');
-    const ds = await waitForDeliveryState(record.id, (list) => list.length === 4 && list.every((d) => d.state !== 'pending'));
+    const ds = await waitForDeliveryState(
+      record.id,
+      (list) => list.length === 4 && list.every((d) => d.state !== 'pending'),
+    );
 
     expect(receiver.received.filter((r) => r.path === path)).toHaveLength(1);
     expect(hooks(record.id)).toHaveLength(2);
@@ -182,7 +207,10 @@ describe('webhook delivery', () => {
 
   test('when the receiver redirects, then the redirect is not followed and counts as a failed attempt', async () => {
     const { record } = newTestPayment();
-    receiver.plan((r) => r.payload?.data.id === record.id, [{ status: 302, headers: { location: `${receiver.origin}/elsewhere` } }]);
+    receiver.plan(
+      (r) => r.payload?.data.id === record.id,
+      [{ status: 302, headers: { location: `${receiver.origin}/elsewhere` } }],
+    );
     await mover.create(record);
     const [d] = await waitForDeliveryState(record.id, (ds) => ds[0]?.state === 'delivered');
     expect((d?.history as { status: number; error: string | null }[]).map((h) => [h.status, h.error])).toEqual([
@@ -194,7 +222,10 @@ describe('webhook delivery', () => {
 
   test('when an earlier event is still being retried, then later events of that payment wait for it (order per payment)', async () => {
     const { record } = newTestPayment();
-    receiver.plan((r) => r.payload?.type === 'payment.pending_authorization' && r.payload.data.id === record.id, [{ status: 500 }, { status: 500 }]);
+    receiver.plan(
+      (r) => r.payload?.type === 'payment.pending_authorization' && r.payload.data.id === record.id,
+      [{ status: 500 }, { status: 500 }],
+    );
     await mover.create(record);
     await mover.move(record.id, 'authorized');
     await mover.move(record.id, 'canceled');
@@ -223,11 +254,17 @@ describe('webhook delivery', () => {
     expect(denied.statusCode).toBe(401);
     expect(denied.headers['content-type']).toContain('application/problem+json');
     await denied.body.dump();
-    const unknown = await request(`${service.url}/webhooks/deliveries/dlv_aaaa_g/resend`, { method: 'POST', headers: { authorization: `Bearer ${SHOP_KEY}` } });
+    const unknown = await request(`${service.url}/webhooks/deliveries/dlv_aaaa_g/resend`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SHOP_KEY}` },
+    });
     expect(unknown.statusCode).toBe(404);
     expect(((await unknown.body.json()) as { code: string }).code).toBe('delivery_not_found');
 
-    const res = await request(`${service.url}/webhooks/deliveries/${id}/resend`, { method: 'POST', headers: { authorization: `Bearer ${SHOP_KEY}` } });
+    const res = await request(`${service.url}/webhooks/deliveries/${id}/resend`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SHOP_KEY}` },
+    });
     expect(res.statusCode).toBe(202);
     expect(await res.body.json()).toMatchObject({ id, state: 'pending' });
     await receiver.waitFor(() => hooks(record.id).length === 2);
@@ -261,13 +298,21 @@ describe('webhook delivery', () => {
 
 describe('webhook delivery across a worker crash', () => {
   test('when the worker dies mid-delivery, then a new worker on the same prefix delivers every event with the same webhook-id', async () => {
-    const crashEnv = { ...env, REDIS_PREFIX: `${env.REDIS_PREFIX ?? ''}crash:`, SHUTDOWN_TIMEOUT_MS: '100', WEBHOOK_TIMEOUT_MS: '5000' };
+    const crashEnv = {
+      ...env,
+      REDIS_PREFIX: `${env.REDIS_PREFIX ?? ''}crash:`,
+      SHUTDOWN_TIMEOUT_MS: '100',
+      WEBHOOK_TIMEOUT_MS: '5000',
+    };
     const first = await startTestService(crashEnv);
     const firstMover = paymentMover(first);
     const payments = [newTestPayment().record, newTestPayment().record, newTestPayment().record];
     const ids = new Set(payments.map((p) => p.id));
     // The receiver holds every first attempt, so the worker is mid-delivery when it dies.
-    receiver.plan((r) => ids.has(r.payload?.data.id ?? ''), payments.map(() => ({ delayMs: 4000 })));
+    receiver.plan(
+      (r) => ids.has(r.payload?.data.id ?? ''),
+      payments.map(() => ({ delayMs: 4000 })),
+    );
     for (const p of payments) await firstMover.create(p);
     await receiver.waitFor(() => payments.every((p) => hooks(p.id).length === 1));
     await first.close();
@@ -316,7 +361,9 @@ describe('SSRF guard', () => {
       const until = Date.now() + 5000;
       let list: Record<string, unknown>[] = [];
       while (Date.now() < until) {
-        const res = await request(`${guarded.url ?? ''}/webhooks/deliveries?payment_id=${record.id}`, { headers: { authorization: `Bearer ${SHOP_KEY}` } });
+        const res = await request(`${guarded.url ?? ''}/webhooks/deliveries?payment_id=${record.id}`, {
+          headers: { authorization: `Bearer ${SHOP_KEY}` },
+        });
         list = ((await res.body.json()) as { data: Record<string, unknown>[] }).data;
         if (list.length === 2 && list.every((d) => d.state === 'failed')) break;
         await new Promise((r) => setTimeout(r, 25));

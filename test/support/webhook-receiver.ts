@@ -47,7 +47,11 @@ export interface WebhookReceiver {
   close(): Promise<void>;
 }
 
-function verify(secret: string, body: string, headers: IncomingHttpHeaders): { verified: boolean; payload: ReceivedRequest['payload'] } {
+function verify(
+  secret: string,
+  body: string,
+  headers: IncomingHttpHeaders,
+): { verified: boolean; payload: ReceivedRequest['payload'] } {
   try {
     const payload = new Webhook(secret).verify(body, {
       'webhook-id': String(headers['webhook-id']),
@@ -111,13 +115,18 @@ export async function startWebhookReceiver(options: { secret: string }): Promise
     async waitFor(predicate, timeoutMs = 10_000) {
       const until = Date.now() + timeoutMs;
       while (!predicate(received)) {
-        if (Date.now() > until) throw new Error(`webhook receiver: condition not met within ${timeoutMs} ms (${received.length} received)`);
+        if (Date.now() > until)
+          throw new Error(`webhook receiver: condition not met within ${timeoutMs} ms (${received.length} received)`);
         await new Promise((r) => setTimeout(r, 10));
       }
     },
     async close() {
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => { resolve(); }));
+      await new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
     },
   };
 }
@@ -175,7 +184,10 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<void> 
 }
 
 /** A payment record as checkout.ts builds one, with its secret (no bank involved). */
-export function newTestPayment(overrides: Partial<PaymentRecord> = {}): { record: PaymentRecord; clientSecret: string } {
+export function newTestPayment(overrides: Partial<PaymentRecord> = {}): {
+  record: PaymentRecord;
+  clientSecret: string;
+} {
   const id = newPaymentId();
   const clientSecret = newClientSecret(id);
   const now = Date.now();

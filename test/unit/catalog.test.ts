@@ -123,7 +123,13 @@ describe('loadCatalog', () => {
     ['an unknown field', { currency: 'eur', items: [{ sku: 'a', name: 'A', unit_amount: 1, price: 1 }] }],
     [
       'a sku listed twice',
-      { currency: 'eur', items: [{ sku: 'a', name: 'A', unit_amount: 1 }, { sku: 'a', name: 'A2', unit_amount: 2 }] },
+      {
+        currency: 'eur',
+        items: [
+          { sku: 'a', name: 'A', unit_amount: 1 },
+          { sku: 'a', name: 'A2', unit_amount: 2 },
+        ],
+      },
     ],
   ])('when the catalog has %s, then the error says it is not a valid catalog', (_name, content) => {
     const path = write('invalid.json', JSON.stringify(content));

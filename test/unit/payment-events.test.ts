@@ -40,10 +40,17 @@ describe('payment events: log entries and rebuilt bodies', () => {
   test('an entry round-trips, with and without a failure code', () => {
     const events: PaymentEvent[] = [
       { eventId: 'msg_abcdefghijklmnopqrstuvwx', status: 'pending_authorization', failureCode: null, at: created },
-      { eventId: 'msg_bcdefghijklmnopqrstuvwxy', status: 'failed', failureCode: 'authorization_mismatch', at: created + 9 },
+      {
+        eventId: 'msg_bcdefghijklmnopqrstuvwxy',
+        status: 'failed',
+        failureCode: 'authorization_mismatch',
+        at: created + 9,
+      },
     ];
     for (const e of events) expect(decodeEventEntry(encodeEventEntry(e))).toEqual(e);
-    expect(encodeEventEntry(events[0] as PaymentEvent)).toBe('abcdefghijklmnopqrstuvwx pending_authorization - mien8y8k');
+    expect(encodeEventEntry(events[0] as PaymentEvent)).toBe(
+      'abcdefghijklmnopqrstuvwx pending_authorization - mien8y8k',
+    );
     for (const bad of ['', 'abc', 'abc paid - 1', 'abc failed nope 1', 'abc failed - x!', 'ABC failed - 1'])
       expect(decodeEventEntry(bad)).toBeNull();
   });
@@ -56,14 +63,28 @@ describe('payment events: log entries and rebuilt bodies', () => {
       at: Date.UTC(2999, 0),
     });
     expect(longest.length).toBeLessThanOrEqual(64);
-    expect(encodeEventEntry({ eventId: newEventId(), status: 'pending_authorization', failureCode: null, at: Date.UTC(2999, 0) }).length).toBeLessThanOrEqual(64);
+    expect(
+      encodeEventEntry({
+        eventId: newEventId(),
+        status: 'pending_authorization',
+        failureCode: null,
+        at: Date.UTC(2999, 0),
+      }).length,
+    ).toBeLessThanOrEqual(64);
   });
 
   test('the body rebuilt from the stored record is the body the event had when it happened', () => {
     const first: PaymentEvent = { eventId: 'msg_a', status: 'pending_authorization', failureCode: null, at: created };
     const failedAt = created + 61_000;
     const last: PaymentEvent = { eventId: 'msg_b', status: 'failed', failureCode: 'access_denied', at: failedAt };
-    const failed: PaymentRecord = { ...record, status: 'failed', failureCode: 'access_denied', updatedAt: failedAt, attempts: 3, authReqId: null };
+    const failed: PaymentRecord = {
+      ...record,
+      status: 'failed',
+      failureCode: 'access_denied',
+      updatedAt: failedAt,
+      attempts: 3,
+      authReqId: null,
+    };
     // What the event body was when each event was stored (before this design).
     const then = (r: PaymentRecord, at: number) =>
       JSON.stringify({ type: `payment.${r.status}`, timestamp: new Date(at).toISOString(), data: toPaymentView(r) });

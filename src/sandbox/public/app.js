@@ -7,10 +7,14 @@
   setInterval(function () {
     if (document.activeElement && document.activeElement.tagName === 'INPUT') return;
     fetch('/api/requests', { credentials: 'same-origin' })
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) {
+        return r.ok ? r.json() : null;
+      })
       .then(function (body) {
         if (!body) return;
-        var pending = body.requests.filter(function (r) { return r.status === 'pending'; }).length;
+        var pending = body.requests.filter(function (r) {
+          return r.status === 'pending';
+        }).length;
         if (pending !== known) window.location.reload();
       })
       .catch(function () {});

@@ -24,6 +24,9 @@ export const REDACT_PATHS = [
   '*.client_notification_token',
   '*.clientNotificationToken',
   '*.password',
+  // ioredis attaches the failed command to its errors; its arguments can hold any stored secret.
+  'err.command',
+  '*.err.command',
 ];
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {

@@ -162,7 +162,13 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       checkout: {
         checkout,
         catalog,
-        idempotency: createIdempotencyStore({ redis, keys }),
+        idempotency: createIdempotencyStore({
+          redis,
+          keys,
+          // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
+          inFlightSeconds: Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30),
+          sealKeys: config.tokenEncryptionKeys,
+        }),
         rateLimits: createRateLimits({
           redis,
           prefix: keys.prefix,

@@ -95,6 +95,8 @@ export function createCheckoutRoutes(deps: CheckoutRouteDeps): Router {
           break;
       }
     }
+    // Once the payment exists, the key must never be freed: a retry would start a second payment.
+    let started = false;
     try {
       await deps.rateLimits.checkoutByIp(req.ip ?? 'unknown');
       await deps.rateLimits.checkoutByLoginHint(body.login_hint);
@@ -105,6 +107,7 @@ export function createCheckoutRoutes(deps: CheckoutRouteDeps): Router {
         metadata: body.metadata,
         requestId: String(res.getHeader('x-request-id') ?? ''),
       });
+      started = true;
       const location = `/payments/${result.payment.id}`;
       const json = JSON.stringify({ ...result.payment, client_secret: result.clientSecret });
       if (key !== null) await deps.idempotency.complete(scope, key, { status: 202, body: json, location });
@@ -113,7 +116,7 @@ export function createCheckoutRoutes(deps: CheckoutRouteDeps): Router {
     } catch (err) {
       deps.metrics.checkouts.inc({ outcome: err instanceof AppError ? err.code : 'internal_error' });
       // Definite answers are kept for replay; retryable ones (429, 5xx) free the key for the retry.
-      if (key !== null) {
+      if (key !== null && !started) {
         if (err instanceof AppError && err.status < 500 && err.status !== 429) {
           await deps.idempotency.complete(scope, key, {
             status: err.status,

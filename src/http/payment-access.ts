@@ -6,9 +6,15 @@ import { matchesHash } from '../payments/secrets.js';
 import type { PaymentStore } from '../store/payment-store.js';
 import { paymentIdSchema } from './schemas.js';
 
-function bearer(req: Request): string | null {
+function headerBearer(req: Request): string | null {
   const header = req.get('authorization');
-  if (header?.startsWith('Bearer ')) return header.slice(7).trim();
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() : null;
+}
+
+/** A payment's client secret may come in the query (EventSource cannot set headers); the shop key never does. */
+function bearer(req: Request): string | null {
+  const fromHeader = headerBearer(req);
+  if (fromHeader !== null) return fromHeader;
   const query = req.query.client_secret;
   return typeof query === 'string' ? query : null;
 }
@@ -21,7 +27,7 @@ export function isShopKey(presented: string | null, shopApiKey: string | undefin
 }
 
 export function requireShopKey(req: Request, shopApiKey: string | undefined): void {
-  if (!isShopKey(bearer(req), shopApiKey))
+  if (!isShopKey(headerBearer(req), shopApiKey))
     throw new AppError('unauthorized', 401, 'This route needs the shop API key.');
 }
 
@@ -40,7 +46,7 @@ export async function loadAuthorizedPayment(
   if (!id.success || !presented) throw NOT_FOUND();
   const payment = await deps.store.get(id.data);
   if (!payment) throw NOT_FOUND();
-  if (isShopKey(presented, deps.shopApiKey)) return { payment, asShop: true };
+  if (isShopKey(headerBearer(req), deps.shopApiKey)) return { payment, asShop: true };
   if (matchesHash(presented, payment.secretHash)) return { payment, asShop: false };
   throw NOT_FOUND();
 }

@@ -10,8 +10,8 @@ import type { PaymentStore } from '../store/payment-store.js';
 import { backoffMs } from './backoff.js';
 import type { Handler } from './worker-loop.js';
 
-/** How long a payment keeps retrying the bank without a definite answer when the token has no expiry. */
-const DEFAULT_SUBMIT_WINDOW_MS = 15 * 60_000;
+/** When the token has no known expiry: how long unknown outcomes are retried before they are logged as errors. */
+const ALERT_AFTER_MS = 15 * 60_000;
 
 /**
  * Sends the authorized payment to the bank's payment API. The payment id is the Idempotency-Key on
@@ -46,8 +46,17 @@ export function createPaymentSubmitter(deps: {
       await stateMachine.transition(payment, 'failed', { failureCode: 'bank_error' });
       return { done: true };
     }
+    let accessToken: string;
+    try {
+      accessToken = openToken(payment.sealedAccessToken, deps.tokenKeys);
+    } catch (err) {
+      // Sealed with a key no longer configured, or damaged: retrying cannot help.
+      logger.error({ err, paymentId }, 'access token cannot be opened; failing the payment');
+      await stateMachine.transition(payment, 'failed', { failureCode: 'bank_error' });
+      return { done: true };
+    }
     const outcome = await bank.createPayment({
-      accessToken: openToken(payment.sealedAccessToken, deps.tokenKeys),
+      accessToken,
       idempotencyKey: payment.id,
       amount: formatMinorUnits(payment.amount, payment.currency),
       currency: payment.currency.toUpperCase(),
@@ -64,22 +73,23 @@ export function createPaymentSubmitter(deps: {
         await stateMachine.transition(payment, 'failed', { failureCode: 'bank_rejected' });
         return { done: true };
       case 'retry': {
-        const deadline = payment.accessTokenExpiresAt ?? payment.updatedAt + DEFAULT_SUBMIT_WINDOW_MS;
+        // No definite answer (timeout, 5xx, unreadable reply): the bank may have moved the money, so the
+        // payment stays `processing` and the same Idempotency-Key is sent again until the bank says yes
+        // or no (DESIGN.md). Past the token's expiry that is worth an operator's look.
+        const overdue = clock.now() >= (payment.accessTokenExpiresAt ?? payment.updatedAt + ALERT_AFTER_MS);
         const at =
           clock.now() +
           backoffMs(payment.attempts, {
             baseMs: 500,
-            maxMs: 30_000,
+            maxMs: overdue ? 10 * 60_000 : 30_000,
             ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
           });
-        if (at >= deadline) {
-          logger.warn({ paymentId, reason: outcome.reason }, 'bank gave no definite answer before the token expired');
-          await stateMachine.transition(payment, 'failed', { failureCode: 'bank_error' });
-          return { done: true };
-        }
-        logger.warn(
-          { paymentId, reason: outcome.reason, attempt: payment.attempts + 1 },
-          'bank payment call will be retried',
+        const log = overdue ? logger.error.bind(logger) : logger.warn.bind(logger);
+        log(
+          { paymentId, reason: outcome.reason, attempt: payment.attempts + 1, overdue },
+          overdue
+            ? 'bank outcome still unknown past the token expiry; retrying with the same Idempotency-Key (reconcile if it persists)'
+            : 'bank payment call will be retried',
         );
         await store.update(paymentId, { attempts: payment.attempts + 1 });
         return { at };

@@ -16,6 +16,8 @@ export interface TokenPollerMetrics {
 
 /** slow_down: "the interval MUST be increased by at least 5 seconds for this and all subsequent requests" (CIBA Core §11). */
 const SLOW_DOWN_STEP_MS = 5000;
+/** Tries to record a final answer before giving the item back to its lease (about 2 s in all). */
+const RECORD_ATTEMPTS = 5;
 
 /**
  * One token poll for a pending payment (CIBA Core §7.3, §10, §11). The hot path of the service:
@@ -37,6 +39,23 @@ export function createTokenPoller(deps: {
   async function fail(paymentId: string, failureCode: FailureCode) {
     const current = await store.get(paymentId);
     if (current?.status === 'pending_authorization') await stateMachine.transition(current, 'failed', { failureCode });
+  }
+
+  /**
+   * The bank's final answer is spent the moment it arrives (the auth_req_id must never be sent again,
+   * and a token is handed out once), so recording it is retried here rather than by polling again.
+   */
+  async function recordFinal(step: () => Promise<unknown>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await step();
+        return;
+      } catch (err) {
+        if (attempt >= RECORD_ATTEMPTS) throw err;
+        deps.logger.warn({ err, attempt }, 'recording the final CIBA answer failed; trying again');
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
   }
 
   return async function pollToken(paymentId) {
@@ -82,18 +101,24 @@ export function createTokenPoller(deps: {
           ),
         );
       case 'failed':
-        await fail(paymentId, outcome.failureCode);
+        await recordFinal(() => fail(paymentId, outcome.failureCode));
         return { done: true };
       case 'authorized': {
-        const current = await store.get(paymentId);
-        if (current?.status !== 'pending_authorization') return { done: true };
-        const at = clock.now();
-        await stateMachine.transition(current, 'authorized', {
-          fields: {
-            sealedAccessToken: sealToken(outcome.accessToken, deps.tokenKeys),
-            accessTokenExpiresAt: outcome.accessTokenExpiresIn ? at + outcome.accessTokenExpiresIn * 1000 : null,
-          },
-          schedule: { member: workItem.submit(paymentId), at },
+        const sealedAccessToken = sealToken(outcome.accessToken, deps.tokenKeys);
+        const receivedAt = clock.now();
+        await recordFinal(async () => {
+          const current = await store.get(paymentId);
+          if (current?.status !== 'pending_authorization') return;
+          const at = clock.now();
+          await stateMachine.transition(current, 'authorized', {
+            fields: {
+              sealedAccessToken,
+              accessTokenExpiresAt: outcome.accessTokenExpiresIn
+                ? receivedAt + outcome.accessTokenExpiresIn * 1000
+                : null,
+            },
+            schedule: { member: workItem.submit(paymentId), at },
+          });
         });
         return { done: true };
       }

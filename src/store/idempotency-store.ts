@@ -1,3 +1,4 @@
+import { openToken, sealToken } from '../payments/secrets.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -9,8 +10,6 @@ export type IdempotencyClaim =
 
 /** Stored responses are replayed for 24 h (issue 5). */
 const KEEP_SECONDS = 24 * 3600;
-/** A request that crashed mid-way frees its key after this long. */
-const IN_FLIGHT_SECONDS = 60;
 
 export interface IdempotencyStore {
   claim(scope: string, key: string, fingerprint: string): Promise<IdempotencyClaim>;
@@ -24,19 +23,34 @@ export interface IdempotencyStore {
   release(scope: string, key: string): Promise<void>;
 }
 
-export function createIdempotencyStore(deps: { redis: RedisClient; keys: Keys }): IdempotencyStore {
+/**
+ * `inFlightSeconds`: how long a claim holds before a crashed request's key can be taken again; it must
+ * outlast the longest checkout (the bank call with all its timeouts), or a retry would run beside it.
+ * Stored bodies are sealed with the token keys: a 202 body holds the payment's client secret.
+ */
+export function createIdempotencyStore(deps: {
+  redis: RedisClient;
+  keys: Keys;
+  inFlightSeconds: number;
+  sealKeys: readonly Buffer[];
+}): IdempotencyStore {
   const { redis, keys } = deps;
   return {
     async claim(scope, key, fingerprint) {
       const r = (await redis.idempotencyClaim(
         keys.idempotency(scope, key),
         fingerprint,
-        IN_FLIGHT_SECONDS,
+        deps.inFlightSeconds,
         KEEP_SECONDS,
       )) as string[];
       const state = r[0];
       if (state === 'new' || state === 'in_flight' || state === 'mismatch') return { state };
-      return { state: 'replay', status: Number(r[1]), body: r[2] ?? '', location: r[3] ? r[3] : null };
+      return {
+        state: 'replay',
+        status: Number(r[1]),
+        body: openToken(r[2] ?? '', deps.sealKeys),
+        location: r[3] ? r[3] : null,
+      };
     },
     async complete(scope, key, response) {
       const k = keys.idempotency(scope, key);
@@ -49,7 +63,7 @@ export function createIdempotencyStore(deps: { redis: RedisClient; keys: Keys })
           'status',
           String(response.status),
           'body',
-          response.body,
+          sealToken(response.body, deps.sealKeys),
           'location',
           response.location ?? '',
         )

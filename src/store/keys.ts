@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every Redis key of the service, built in one place under REDIS_PREFIX, so a prefix isolates one
  * deployment (or one test run) completely.
@@ -38,7 +40,9 @@ export function createKeys(prefix: string): Keys {
     due: `${prefix}due`,
     leases: `${prefix}leases`,
     pinged: `${prefix}pinged`,
-    idempotency: (scope, key) => `${prefix}idem:${scope}:${key}`,
+    // Hashed: a client's key may hold ':' and anything else; the hash keeps (scope, key) pairs apart.
+    idempotency: (scope, key) =>
+      `${prefix}idem:${createHash('sha256').update(scope).update('\0').update(key).digest('base64url')}`,
     notification: (tokenHash) => `${prefix}notify:${tokenHash}`,
     goneTargets: `${prefix}gone`,
     changesChannel: `${prefix}changes`,

@@ -37,6 +37,8 @@ const BLOCKED_V4: readonly [string, number][] = [
 
 const BLOCKED_V6: readonly [string, number][] = [
   ['::', 96], // unspecified, loopback and deprecated IPv4-compatible addresses
+  ['::ffff:0:0:0', 96], // IPv4-translated (RFC 2765): embeds an IPv4 address
+  ['2001::', 32], // Teredo: embeds an IPv4 address
   ['64:ff9b::', 96], // NAT64: may translate to any IPv4 address, private ones included
   ['64:ff9b:1::', 48], // local-use NAT64, RFC 8215
   ['100::', 64], // discard-only

@@ -77,6 +77,17 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
     expect(second.status).toBe(202);
     expect(second.json).toEqual(first.json);
     expect(second.headers['idempotent-replayed']).toBe('true');
+    // The stored replay is sealed: the client secret is not in Redis in the clear.
+    const [, idemKeys] = await sys.service.redis.scan(
+      '0',
+      'MATCH',
+      `${sys.service.keys.prefix}idem:*`,
+      'COUNT',
+      10_000,
+    );
+    expect(idemKeys.length).toBeGreaterThan(0);
+    for (const k of idemKeys)
+      expect((await sys.service.redis.hget(k, 'body')) ?? '').not.toContain(first.json.client_secret);
     expect(
       (await sys.bank.pending('user')).filter((p) => p.bindingMessage === first.json.binding_message),
     ).toHaveLength(1);

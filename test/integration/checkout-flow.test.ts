@@ -102,6 +102,13 @@ describe('checkout to bank payment, poll mode', () => {
       headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY}` },
     });
     expect(asShop.status).toBe(200);
+    // The shop key is a header-only credential: in a URL it would end up in proxy logs.
+    const shopKeyInQuery = await api(
+      sys.apiUrl,
+      'GET',
+      `/payments/${payment.id}?client_secret=${sys.env.SHOP_API_KEY}`,
+    );
+    expect(shopKeyInQuery.status).toBe(404);
     const viaQuery = await api(
       sys.apiUrl,
       'GET',

@@ -36,6 +36,8 @@ describe('isPublicAddress', () => {
     ['::ffff:10.0.0.1', 'IPv4-mapped 10/8'],
     ['::ffff:169.254.169.254', 'IPv4-mapped metadata'],
     ['::ffff:7f00:1', 'IPv4-mapped loopback in hex'],
+    ['::ffff:0:7f00:1', 'IPv4-translated loopback (RFC 2765)'],
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'Teredo'],
     ['64:ff9b::10.0.0.1', 'NAT64 of a private IPv4'],
     ['64:ff9b::7f00:1', 'NAT64 of loopback, in hex'],
     ['2001:db8::1', 'documentation'],

@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { startService } from './service.js';
+import { redisAnswers } from './store/redis.js';
 import { webhookExtensions } from './extensions.js';
 import { ensureDevCertificates } from './sandbox/certs.js';
 import { startSandboxBank } from './sandbox/bank.js';
@@ -53,25 +53,6 @@ function parseOptions() {
   }
   if (values.mode !== 'poll' && values.mode !== 'ping') throw new ConfigError('--mode: must be poll or ping');
   return values;
-}
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 1000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-    await probe.ping();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
 }
 
 /** Uses the Redis at REDIS_URL, or starts a private one when `redis-server` is installed. */

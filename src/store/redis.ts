@@ -72,3 +72,23 @@ export function isStoreUnavailableError(err: unknown): boolean {
   if (/enableOfflineQueue|Connection is closed|Redis connection is not ready/.test(err.message)) return true;
   return err.name === 'ReplyError' && /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message);
 }
+
+/** True when a Redis answers PING at `url` within about a second; never throws, never retries. */
+export async function redisAnswers(url: string): Promise<boolean> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    await probe.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { redisAnswers } from '../../src/store/redis.js';
 import { freePort } from './system.js';
 
 /**
@@ -26,25 +26,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   let child: ChildProcess | null = null;
   let exited: Promise<void> = Promise.resolve();
 
-  async function answers(): Promise<boolean> {
-    const probe = new Redis({
-      port,
-      host: '127.0.0.1',
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-      return true;
-    } catch {
-      return false;
-    } finally {
-      probe.disconnect();
-    }
-  }
+  const answers = (): Promise<boolean> => redisAnswers(`redis://127.0.0.1:${port}`);
 
   async function start(): Promise<void> {
     if (child) return; // already running

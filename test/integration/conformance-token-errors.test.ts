@@ -95,6 +95,10 @@ describe('slow_down', () => {
 });
 
 describe('final token errors: failed, the auth_req_id never sent again, no payment call', () => {
+  /** A scripted token error answer: the error code and its HTTP status. */
+  const scripted = (error: string, status?: number) => (): void => {
+    h.op.script('token', replies.tokenError(error, status));
+  };
   const cases: [string, (p: StartedPayment) => void, string][] = [
     [
       'expired_token',
@@ -110,48 +114,12 @@ describe('final token errors: failed, the auth_req_id never sent again, no payme
       },
       'access_denied',
     ],
-    [
-      'invalid_grant',
-      () => {
-        h.op.script('token', replies.tokenError('invalid_grant'));
-      },
-      'authorization_error',
-    ],
-    [
-      'invalid_request',
-      () => {
-        h.op.script('token', replies.tokenError('invalid_request'));
-      },
-      'authorization_error',
-    ],
-    [
-      'invalid_client (401)',
-      () => {
-        h.op.script('token', replies.tokenError('invalid_client', 401));
-      },
-      'authorization_error',
-    ],
-    [
-      'unauthorized_client',
-      () => {
-        h.op.script('token', replies.tokenError('unauthorized_client'));
-      },
-      'authorization_error',
-    ],
-    [
-      'unsupported_grant_type',
-      () => {
-        h.op.script('token', replies.tokenError('unsupported_grant_type'));
-      },
-      'authorization_error',
-    ],
-    [
-      'an unknown error code',
-      () => {
-        h.op.script('token', replies.tokenError('something_new'));
-      },
-      'authorization_error',
-    ],
+    ['invalid_grant', scripted('invalid_grant'), 'authorization_error'],
+    ['invalid_request', scripted('invalid_request'), 'authorization_error'],
+    ['invalid_client (401)', scripted('invalid_client', 401), 'authorization_error'],
+    ['unauthorized_client', scripted('unauthorized_client'), 'authorization_error'],
+    ['unsupported_grant_type', scripted('unsupported_grant_type'), 'authorization_error'],
+    ['an unknown error code', scripted('something_new'), 'authorization_error'],
   ];
   test.each(cases)('%s', async (_name, arrange, failureCode) => {
     const p = await h.svc.start();

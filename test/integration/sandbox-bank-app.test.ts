@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
+import { deleteKeysWithPrefix } from '../support/redis.js';
 import type { DevCertificates } from '../../src/sandbox/certs.js';
 import { startSandboxBank } from '../../src/sandbox/bank.js';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
@@ -88,10 +88,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await bank.close();
   await client.close();
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await deleteKeysWithPrefix(prefix, REDIS_URL);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -5,12 +5,12 @@ import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import type { JWK } from 'jose';
 import type { JSONWebKeySet } from 'jose';
 import { Agent, request } from 'undici';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
+import { deleteKeysWithPrefix } from '../support/redis.js';
 import type { DevCertificates } from '../../src/sandbox/certs.js';
 import { startSandboxBank } from '../../src/sandbox/bank.js';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
@@ -200,10 +200,7 @@ afterAll(async () => {
   await bank.close();
   await Promise.all([client.close(), intruder.close(), anonymous.close()]);
   await new Promise((resolve) => notifyServer.close(resolve));
-  const redis = new Redis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await deleteKeysWithPrefix(prefix, REDIS_URL);
   rmSync(dir, { recursive: true, force: true });
 });
 

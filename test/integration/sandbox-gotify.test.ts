@@ -5,9 +5,9 @@ import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } fro
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
+import { deleteKeysWithPrefix } from '../support/redis.js';
 import type { DevCertificates } from '../../src/sandbox/certs.js';
 import { startSandboxBank } from '../../src/sandbox/bank.js';
 import type { GotifyOptions, SandboxBank } from '../../src/sandbox/bank.js';
@@ -138,12 +138,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   await client.close();
-  const redis = new Redis(REDIS_URL);
-  for (const prefix of prefixes) {
-    const keys = await redis.keys(`${prefix}*`);
-    if (keys.length > 0) await redis.del(...keys);
-  }
-  await redis.quit();
+  for (const prefix of prefixes) await deleteKeysWithPrefix(prefix, REDIS_URL);
   rmSync(dir, { recursive: true, force: true });
 });
 

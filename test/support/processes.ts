@@ -1,8 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DevCertificates } from '../../src/sandbox/certs.js';
 import { freePort } from './system.js';
 
 /**
@@ -15,35 +13,7 @@ export function assertBuilt(): void {
   if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run \`npm run build\` first (npm test does)`);
 }
 
-/** The environment of test/support/system.ts for a service against the given bank and Redis prefix. */
-export function serviceEnv(options: {
-  bank: { issuer: string; apiUrl: string };
-  certs: DevCertificates;
-  prefix: string;
-  redisUrl?: string;
-  extra?: Record<string, string>;
-}): Record<string, string> {
-  return {
-    LOG_LEVEL: 'info',
-    REDIS_URL: options.redisUrl ?? 'redis://127.0.0.1:6379',
-    REDIS_PREFIX: options.prefix,
-    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    SHOP_API_KEY: `sk_test_${randomBytes(16).toString('hex')}`,
-    CATALOG_FILE: 'catalog.json',
-    BANK_ISSUER: options.bank.issuer,
-    BANK_API_URL: options.bank.apiUrl,
-    BANK_CA_CERT: options.certs.caCert,
-    BANK_CLIENT_ID: 'cibaConformance',
-    BANK_CLIENT_CERT: options.certs.clientCert,
-    BANK_CLIENT_KEY: options.certs.clientKey,
-    CIBA_DELIVERY_MODE: 'poll',
-    CIBA_REQUESTED_EXPIRY: '60',
-    RATE_LIMIT_CHECKOUT_PER_MINUTE: '0',
-    RATE_LIMIT_LOGIN_HINT_PER_MINUTE: '0',
-    STOREFRONT_ENABLED: 'false',
-    ...options.extra,
-  };
-}
+export { serviceEnv } from './service-env.js';
 
 export interface ServiceProcess {
   name: string;

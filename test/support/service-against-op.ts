@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type Service } from '../../src/service.js';
 import { api, waitFor, waitForStatus } from './api.js';
 import { deleteKeysWithPrefix } from './redis.js';
+import { serviceEnv } from './service-env.js';
 import {
   startScriptedOp,
   type Grant,
@@ -93,28 +93,20 @@ export async function startServiceAgainst(
 ): Promise<ServiceAgainstOp> {
   const clock = options.clock ?? createTestClock();
   const prefix = uniquePrefix('conf');
-  const fullEnv: Record<string, string> = {
-    PORT: '0',
-    LOG_LEVEL: 'info',
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    REDIS_PREFIX: prefix,
-    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    SHOP_API_KEY: `sk_test_${randomBytes(16).toString('hex')}`,
-    CATALOG_FILE: 'catalog.json',
-    BANK_ISSUER: op.issuer,
-    BANK_API_URL: op.apiUrl,
-    BANK_CA_CERT: op.certs.caCert,
-    BANK_CLIENT_ID: op.clientId,
-    BANK_CLIENT_CERT: op.certs.clientCert,
-    BANK_CLIENT_KEY: op.certs.clientKey,
-    BANK_TIMEOUT_MS: '2000',
-    CIBA_DELIVERY_MODE: 'poll',
-    CIBA_REQUESTED_EXPIRY: '30',
-    RATE_LIMIT_CHECKOUT_PER_MINUTE: '0',
-    RATE_LIMIT_LOGIN_HINT_PER_MINUTE: '0',
-    SHUTDOWN_TIMEOUT_MS: '2000',
-    ...env,
-  };
+  const fullEnv = serviceEnv({
+    bank: op,
+    certs: op.certs,
+    clientId: op.clientId,
+    prefix,
+    extra: {
+      PORT: '0',
+      BANK_TIMEOUT_MS: '2000',
+      CIBA_REQUESTED_EXPIRY: '30',
+      SHUTDOWN_TIMEOUT_MS: '2000',
+      STOREFRONT_ENABLED: 'true',
+      ...env,
+    },
+  });
   const config = loadConfig(fullEnv);
   const logs = captureLogs();
   const service = await startService(config, {

@@ -10,6 +10,7 @@ import { webhookExtensions } from '../../src/extensions.js';
 import { ensureDevCertificates, type DevCertificates } from '../../src/sandbox/certs.js';
 import { startSandboxBank, type SandboxBank } from '../../src/sandbox/bank.js';
 import { deleteKeysWithPrefix } from './redis.js';
+import { serviceEnv } from './service-env.js';
 
 /** One dev PKI for the whole test run (made once, reused by every file). */
 export function testCertificates(): DevCertificates {
@@ -102,26 +103,17 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     ...(options.approvalDelayMs !== undefined ? { approvalDelayMs: options.approvalDelayMs } : {}),
     log: (line) => bankLines.push(line),
   });
-  const env: Record<string, string> = {
-    PORT: String(servicePort),
-    LOG_LEVEL: 'info',
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    REDIS_PREFIX: `${prefix}svc:`,
-    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    SHOP_API_KEY: `sk_test_${randomBytes(16).toString('hex')}`,
-    CATALOG_FILE: 'catalog.json',
-    BANK_ISSUER: bank.issuer,
-    BANK_API_URL: bank.apiUrl,
-    BANK_CA_CERT: certs.caCert,
-    BANK_CLIENT_ID: 'cibaConformance',
-    BANK_CLIENT_CERT: certs.clientCert,
-    BANK_CLIENT_KEY: certs.clientKey,
-    CIBA_DELIVERY_MODE: deliveryMode,
-    CIBA_REQUESTED_EXPIRY: '60',
-    RATE_LIMIT_CHECKOUT_PER_MINUTE: '0',
-    RATE_LIMIT_LOGIN_HINT_PER_MINUTE: '0',
-    ...options.env,
-  };
+  const env = serviceEnv({
+    bank,
+    certs,
+    prefix: `${prefix}svc:`,
+    extra: {
+      PORT: String(servicePort),
+      CIBA_DELIVERY_MODE: deliveryMode,
+      STOREFRONT_ENABLED: 'true',
+      ...options.env,
+    },
+  });
   const config = loadConfig({ ...env, ROLE: options.role ?? 'all' });
   const logs = captureLogs();
   const logger = createLogger('info', logs.stream);

@@ -13,6 +13,7 @@ import { newClientSecret, newPaymentId, sha256 } from '../../src/payments/secret
 import { createStateMachine } from '../../src/payments/state-machine.js';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
 import { startService, type Service } from '../../src/service.js';
+import { serviceEnv as baseServiceEnv } from './service-env.js';
 
 /** How the receiver answers one request. */
 export interface Reply {
@@ -140,27 +141,22 @@ export function newWebhookSecret(): string {
 
 /** The environment of a service that talks to no bank (discovery fails in the background) under its own prefix. */
 export function serviceEnv(certsDir: string, overrides: Record<string, string>): Record<string, string> {
-  const certs = ensureDevCertificates(certsDir);
-  return {
-    PORT: '0',
-    LOG_LEVEL: 'silent',
-    REDIS_PREFIX: `test:wh:${randomBytes(6).toString('hex')}:`,
-    BANK_ISSUER: 'http://127.0.0.1:9',
-    BANK_API_URL: 'http://127.0.0.1:9',
-    BANK_CLIENT_ID: 'shop',
-    BANK_CA_CERT: certs.caCert,
-    BANK_CLIENT_CERT: certs.clientCert,
-    BANK_CLIENT_KEY: certs.clientKey,
-    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-    SHOP_API_KEY: 'shop_test_key_0123456789',
-    CATALOG_FILE: 'catalog.json',
-    WEBHOOK_RETRY_SCHEDULE: '0,1,2,4',
-    WEBHOOK_ALLOW_PRIVATE: 'true',
-    WEBHOOK_TIMEOUT_MS: '500',
-    SHUTDOWN_TIMEOUT_MS: '1000',
-    STOREFRONT_ENABLED: 'false',
-    ...overrides,
-  };
+  return baseServiceEnv({
+    bank: { issuer: 'http://127.0.0.1:9', apiUrl: 'http://127.0.0.1:9' },
+    certs: ensureDevCertificates(certsDir),
+    clientId: 'shop',
+    prefix: `test:wh:${randomBytes(6).toString('hex')}:`,
+    extra: {
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      SHOP_API_KEY: 'shop_test_key_0123456789',
+      WEBHOOK_RETRY_SCHEDULE: '0,1,2,4',
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_TIMEOUT_MS: '500',
+      SHUTDOWN_TIMEOUT_MS: '1000',
+      ...overrides,
+    },
+  });
 }
 
 export async function startTestService(env: Record<string, string>, role?: 'api' | 'worker' | 'all'): Promise<Service> {

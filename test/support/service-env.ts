@@ -1,0 +1,36 @@
+import { randomBytes } from 'node:crypto';
+import type { DevCertificates } from '../../src/sandbox/certs.js';
+
+/**
+ * The environment of a test service against the given bank and Redis prefix: every test harness
+ * (in-process, child processes, conformance, webhooks) starts from this and adds its own `extra`.
+ */
+export function serviceEnv(options: {
+  bank: { issuer: string; apiUrl: string };
+  certs: Pick<DevCertificates, 'caCert' | 'clientCert' | 'clientKey'>;
+  prefix: string;
+  clientId?: string;
+  redisUrl?: string;
+  extra?: Record<string, string>;
+}): Record<string, string> {
+  return {
+    LOG_LEVEL: 'info',
+    REDIS_URL: options.redisUrl ?? 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: options.prefix,
+    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    SHOP_API_KEY: `sk_test_${randomBytes(16).toString('hex')}`,
+    CATALOG_FILE: 'catalog.json',
+    BANK_ISSUER: options.bank.issuer,
+    BANK_API_URL: options.bank.apiUrl,
+    BANK_CA_CERT: options.certs.caCert,
+    BANK_CLIENT_ID: options.clientId ?? 'cibaConformance',
+    BANK_CLIENT_CERT: options.certs.clientCert,
+    BANK_CLIENT_KEY: options.certs.clientKey,
+    CIBA_DELIVERY_MODE: 'poll',
+    CIBA_REQUESTED_EXPIRY: '60',
+    RATE_LIMIT_CHECKOUT_PER_MINUTE: '0',
+    RATE_LIMIT_LOGIN_HINT_PER_MINUTE: '0',
+    STOREFRONT_ENABLED: 'false',
+    ...options.extra,
+  };
+}

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Queue, Worker } from 'bullmq';
 import { Agent } from 'undici';
+import { serveBaseline } from './baseline-ipc.mjs';
 
 let queue;
 let worker;
@@ -59,17 +60,7 @@ async function start(msg) {
   }
 }
 
-process.on('message', (msg) => {
-  const reply = (value) => process.send?.({ id: msg.id, ...value });
-  if (msg.cmd === 'start') {
-    start(msg).then(
-      () => reply({}),
-      (err) => reply({ error: String(err) }),
-    );
-  } else if (msg.cmd === 'stats') {
-    reply({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss });
-  } else if (msg.cmd === 'stop') {
-    Promise.allSettled([worker?.close(true), queue?.close(), agent?.close()]).finally(() => process.exit(0));
-  }
+serveBaseline({
+  start,
+  stop: () => Promise.allSettled([worker?.close(true), queue?.close(), agent?.close()]),
 });
-process.send?.({ ready: true });

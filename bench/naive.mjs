@@ -6,6 +6,7 @@ import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import * as client from 'openid-client';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { serveBaseline } from './baseline-ipc.mjs';
 
 let controller = new AbortController();
 let agent;
@@ -48,19 +49,11 @@ async function start(msg) {
   }
 }
 
-process.on('message', (msg) => {
-  const reply = (value) => process.send?.({ id: msg.id, ...value });
-  if (msg.cmd === 'start') {
-    start(msg).then(
-      () => reply({}),
-      (err) => reply({ error: String(err) }),
-    );
-  } else if (msg.cmd === 'stats') {
-    reply({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss });
-  } else if (msg.cmd === 'stop') {
+serveBaseline({
+  start,
+  stop: async () => {
     controller.abort();
     void agent?.close();
-    setTimeout(() => process.exit(0), 100);
-  }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  },
 });
-process.send?.({ ready: true });

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
-import { startSandboxBank, type SandboxBank } from '../../src/sandbox/bank.js';
+import type { SandboxBank } from '../../src/sandbox/bank.js';
 import { api } from '../support/api.js';
 import { assertBuilt, killAll, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
-import { testCertificates, uniquePrefix } from '../support/system.js';
+import { startTestBank, testCertificates, uniquePrefix } from '../support/system.js';
 
 /**
  * Chaos (issue 5): several worker processes and one API process on one Redis prefix, a few hundred
@@ -44,16 +44,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
   beforeAll(async () => {
     assertBuilt();
     const certs = testCertificates();
-    bank = await startSandboxBank({
-      port: 0,
-      appPort: 0,
-      certs,
-      redisUrl: 'redis://127.0.0.1:6379',
-      redisPrefix: `${prefix}bank:`,
-      interval: 1,
-      clients: [{ clientId: 'cibaConformance', authMethod: 'tls_client_auth', deliveryMode: 'poll' }],
-      log: () => undefined,
-    });
+    bank = await startTestBank(prefix);
     env = serviceEnv({
       bank,
       certs,

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
-import { startSandboxBank, type SandboxBank } from '../../src/sandbox/bank.js';
+import type { SandboxBank } from '../../src/sandbox/bank.js';
 import { api, waitFor } from '../support/api.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { killAll, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
-import { testCertificates, uniquePrefix } from '../support/system.js';
+import { startTestBank, testCertificates, uniquePrefix } from '../support/system.js';
 
 const SHUTDOWN_TIMEOUT_MS = 1500;
 const LEASE_MS = 5000;
@@ -25,16 +25,7 @@ describe('SIGTERM drain', () => {
   beforeAll(async () => {
     const certs = testCertificates();
     proxy = await startFaultProxy();
-    bank = await startSandboxBank({
-      port: 0,
-      appPort: 0,
-      certs,
-      redisUrl: 'redis://127.0.0.1:6379',
-      redisPrefix: `${prefix}bank:`,
-      interval: 1,
-      clients: [{ clientId: 'cibaConformance', authMethod: 'tls_client_auth', deliveryMode: 'poll' }],
-      log: () => undefined,
-    });
+    bank = await startTestBank(prefix);
     proxy.setUpstream(Number(new URL(bank.issuer).port));
     env = serviceEnv({
       bank: { issuer: bank.issuer, apiUrl: `https://localhost:${proxy.port}/api` },

@@ -8,7 +8,7 @@ import { createLogger } from '../../src/logger.js';
 import { startService, type Service, type ServiceOptions } from '../../src/service.js';
 import { webhookExtensions } from '../../src/extensions.js';
 import { ensureDevCertificates, type DevCertificates } from '../../src/sandbox/certs.js';
-import { startSandboxBank, type SandboxBank } from '../../src/sandbox/bank.js';
+import { startSandboxBank, type SandboxBank, type SandboxBankOptions } from '../../src/sandbox/bank.js';
 import { deleteKeysWithPrefix } from './redis.js';
 import { serviceEnv } from './service-env.js';
 
@@ -45,6 +45,25 @@ export function captureLogs(): { stream: Writable; lines: string[] } {
     },
   });
   return { stream, lines };
+}
+
+/**
+ * The sandbox bank on random ports under `${prefix}bank:`, with the shop's client `cibaConformance`
+ * (tls_client_auth, poll mode unless overridden) and interval 1 s; its console lines are dropped
+ * unless `log` is given.
+ */
+export function startTestBank(prefix: string, overrides: Partial<SandboxBankOptions> = {}): Promise<SandboxBank> {
+  return startSandboxBank({
+    port: 0,
+    appPort: 0,
+    certs: testCertificates(),
+    redisUrl: 'redis://127.0.0.1:6379',
+    redisPrefix: `${prefix}bank:`,
+    interval: 1,
+    clients: [{ clientId: 'cibaConformance', authMethod: 'tls_client_auth', deliveryMode: 'poll' }],
+    log: () => undefined,
+    ...overrides,
+  });
 }
 
 export interface SystemOptions {
@@ -84,12 +103,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const deliveryMode = options.deliveryMode ?? 'poll';
   const servicePort = await freePort();
   const bankLines: string[] = [];
-  const bank = await startSandboxBank({
-    port: 0,
-    appPort: 0,
-    certs,
-    redisUrl: 'redis://127.0.0.1:6379',
-    redisPrefix: `${prefix}bank:`,
+  const bank = await startTestBank(prefix, {
     interval: options.interval ?? 1,
     clients: [
       {

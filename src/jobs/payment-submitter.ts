@@ -81,7 +81,7 @@ export function createPaymentSubmitter(deps: {
           clock.now() +
           backoffMs(payment.attempts, {
             baseMs: 500,
-            maxMs: overdue ? 10 * 60_000 : 30_000,
+            maxMs: overdue ? 10 * 60_000 : 10_000,
             ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
           });
         const log = overdue ? logger.error.bind(logger) : logger.warn.bind(logger);

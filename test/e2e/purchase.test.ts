@@ -66,6 +66,9 @@ async function decideOnPhone(code: string, decision: 'Approve' | 'Deny', shotNam
   await card.waitFor();
   if (shotName) await screenshot(page, shotName, 'bank-app-pending');
   await card.getByRole('button', { name: decision }).click();
+  // The decision is sent when the request leaves the pending list; closing the page earlier could
+  // abort it in flight.
+  await card.waitFor({ state: 'detached' });
   await page.close();
 }
 

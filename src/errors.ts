@@ -8,7 +8,12 @@ export class AppError extends Error {
     readonly code: string,
     readonly status: number,
     message: string,
-    readonly extra: { retryAfterSeconds?: number; errors?: { path: string; message: string }[] } = {},
+    readonly extra: {
+      retryAfterSeconds?: number;
+      errors?: { path: string; message: string }[];
+      /** The `WWW-Authenticate` challenge a 401 carries (RFC 9110 §11.6.1). */
+      wwwAuthenticate?: string;
+    } = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);

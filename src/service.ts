@@ -9,10 +9,12 @@ import { createBankAgent, createCibaClient } from './ciba/index.js';
 import { createBankClient } from './bank/payment-client.js';
 import { createApp } from './http/app.js';
 import { createDocsRoutes } from './http/docs-routes.js';
-import { createRateLimits } from './http/rate-limits.js';
+import { problemBody } from './http/problem.js';
 import { loadCatalog } from './payments/catalog.js';
 import { createCheckoutService } from './payments/checkout.js';
+import { createStartCheckout } from './payments/start-checkout.js';
 import { createStateMachine } from './payments/state-machine.js';
+import { createCheckoutAdmission } from './store/checkout-admission.js';
 import { createIdempotencyStore } from './store/idempotency-store.js';
 import { createKeys, type Keys } from './store/keys.js';
 import { createNotificationStore } from './store/notification-store.js';
@@ -143,7 +145,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   if (config.role !== 'worker') {
     const catalog = loadCatalog(config.catalogFile);
     const checkout = createCheckoutService({
-      catalog,
+      currency: catalog.currency,
       ciba,
       stateMachine,
       notifications,
@@ -160,23 +162,25 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       storefrontEnabled: config.storefrontEnabled,
       trustProxy: config.trustProxy,
       checkout: {
-        checkout,
         catalog,
-        idempotency: createIdempotencyStore({
-          redis,
-          keys,
-          // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
-          inFlightSeconds: Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30),
-          sealKeys: config.tokenEncryptionKeys,
-        }),
-        rateLimits: createRateLimits({
-          redis,
-          prefix: keys.prefix,
-          checkoutPerMinute: config.limits.checkoutPerMinute,
-          loginHintPerMinute: config.limits.loginHintPerMinute,
-        }),
-        callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,
         shopApiKey: config.shopApiKey,
+        startCheckout: createStartCheckout({
+          catalog,
+          checkout,
+          idempotency: createIdempotencyStore({
+            redis,
+            keys,
+            // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
+            inFlightSeconds: Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30),
+            sealKeys: config.tokenEncryptionKeys,
+          }),
+          admission: createCheckoutAdmission({ redis, keys, limits: config.limits }),
+          callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,
+          renderProblem: (err) => JSON.stringify(problemBody(err)),
+          countOutcome: (outcome) => {
+            metrics.checkouts.inc({ outcome });
+          },
+        }),
       },
       payments: { store, stateMachine, shopApiKey: config.shopApiKey },
       notify: { notifications, store, scheduler, clock },

@@ -61,6 +61,14 @@ export const PROBLEMS = {
     detail: 'This route needs the shop API key.',
     when: 'A shop-only route called without `SHOP_API_KEY`.',
   },
+  shop_key_required: {
+    status: 401,
+    detail: "metadata may only be set by the shop's backend with its API key.",
+    when:
+      'An anonymous checkout (or one with a key that is not `SHOP_API_KEY`) carrying `metadata` or `callback_url`: ' +
+      'refused before the bank is asked, nothing stored, no limit used. 401 with `WWW-Authenticate: Bearer` ' +
+      '(RFC 9110 §15.5.2): the shop key makes the same request acceptable.',
+  },
   invalid_notification_token: {
     status: 401,
     detail: 'Unknown client_notification_token.',
@@ -398,7 +406,8 @@ function registerSecurity({ registry }: Builder) {
     in: 'query',
     name: 'client_secret',
     description:
-      'The same secret as a query parameter, for `EventSource`, which cannot set headers. Request logs drop query strings.',
+      'The same secret as a query parameter, accepted on `GET /payments/{id}/events` only, for `EventSource`, which ' +
+      'cannot set headers (elsewhere a secret in the query is ignored: RFC 6750 §5.3). Request logs drop query strings.',
   });
   registry.registerComponent('securitySchemes', 'shopKey', {
     type: 'http',
@@ -414,7 +423,9 @@ function registerSecurity({ registry }: Builder) {
   });
 }
 
-const paymentAuth = [{ clientSecret: [] }, { clientSecretQuery: [] }, { shopKey: [] }];
+/** `Bearer` is matched case-insensitively on every route (RFC 9110 §11.1). */
+const paymentAuth = [{ clientSecret: [] }, { shopKey: [] }];
+const eventStreamAuth = [...paymentAuth, { clientSecretQuery: [] }];
 const idParams = z.object({
   id: documented(paymentIdSchema).openapi({ param: { description: 'Payment id' }, example: PAYMENT_ID }),
 });
@@ -458,8 +469,16 @@ function registerCheckout(b: Builder) {
     summary: 'Start a checkout paid by bank (CIBA)',
     description:
       'Prices the items from the catalog, asks the bank to authenticate the customer out of band, and answers `202` with the ' +
-      'payment, its `client_secret` and the `binding_message` to show. With `Idempotency-Key`, the same key and body replay ' +
-      'the stored answer (header `Idempotent-Replayed: true`); 429 and 5xx answers free the key for a retry.',
+      'payment, its `client_secret` and the `binding_message` to show.\n\n' +
+      'Two flows. **Storefront, anonymous:** the browser sends the cart and `login_hint`, nothing else; the payment is the ' +
+      'catalog-priced cart. **Shop backend, with `Authorization: Bearer <SHOP_API_KEY>`:** may add `metadata` (e.g. its ' +
+      'order id) and `callback_url`, which come back in the signed webhooks, and hands the `client_secret` of the answer to ' +
+      'its own frontend. An anonymous request carrying `metadata` or `callback_url` is refused with 401 ' +
+      '`shop_key_required` before the bank is asked; a key that is not the shop key counts as anonymous.\n\n' +
+      'With `Idempotency-Key` (scoped to the shop, or else to the client address), the same key and body replay the ' +
+      "stored answer (header `Idempotent-Replayed: true`); only the bank's own answers are stored: a refusal before the " +
+      'bank is asked (validation, `shop_key_required`, an unknown sku, a limit), a 429 or a 5xx stores nothing, so a ' +
+      'retry with a fixed request runs afresh.',
     security: [{}, { shopKey: [] }],
     request: {
       headers: z.object({
@@ -515,6 +534,7 @@ function registerCheckout(b: Builder) {
         'unsupported_media_type',
         'unsupported_encoding',
         'body_too_large',
+        'shop_key_required',
         'idempotency_key_in_use',
         'unknown_sku',
         'amount_too_large',
@@ -570,7 +590,7 @@ function registerPayments(b: Builder) {
       'A `text/event-stream` of status changes. Each event is named `payment.<status>` and its `data` is the Payment JSON ' +
       '(schema `Payment`); comment lines (`: ping`) keep idle connections open. Resumes after `Last-Event-ID`; the stream ends ' +
       'after a terminal status (`succeeded`, `failed`, `canceled`).',
-    security: paymentAuth,
+    security: eventStreamAuth,
     request: {
       params: idParams,
       headers: z.object({

@@ -50,6 +50,7 @@ export function sendProblem(res: Response, error: AppError): void {
   if (typeof requestId === 'string') body.request_id = requestId;
   if (error.extra.retryAfterSeconds !== undefined)
     res.setHeader('Retry-After', String(Math.ceil(error.extra.retryAfterSeconds)));
+  if (error.extra.wwwAuthenticate !== undefined) res.setHeader('WWW-Authenticate', error.extra.wwwAuthenticate);
   res.status(error.status).type('application/problem+json').send(JSON.stringify(body));
 }
 

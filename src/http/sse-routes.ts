@@ -55,7 +55,7 @@ export function createSseRoutes(deps: SseRouteDeps): Router {
   const retryMs = deps.retryMs ?? 3000;
 
   router.get('/payments/:id/events', async (req, res) => {
-    const { payment } = await loadAuthorizedPayment(req, deps);
+    const { payment } = await loadAuthorizedPayment(req, deps, { allowQuerySecret: true });
     const session = createStreamSession(deps, res, payment.id, resumeFrom(req));
     req.on('close', session.finish);
     openStream(res, retryMs);

@@ -28,7 +28,8 @@ export interface Keys {
   changesChannel: string;
   /** Pub/sub channel: wake workers when work became due earlier than they planned. */
   wakeChannel: string;
-  rateLimit: string;
+  /** rate-limiter-flexible's key prefix of one limit (it appends `:<key>`). */
+  rateLimit(limit: string): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -47,6 +48,6 @@ export function createKeys(prefix: string): Keys {
     goneTargets: `${prefix}gone`,
     changesChannel: `${prefix}changes`,
     wakeChannel: `${prefix}wake`,
-    rateLimit: `${prefix}rl`,
+    rateLimit: (limit) => `${prefix}rl:${limit}`,
   };
 }

@@ -16,6 +16,7 @@ import { createStateMachine } from './payments/state-machine.js';
 import { createIdempotencyStore } from './store/idempotency-store.js';
 import { createKeys, type Keys } from './store/keys.js';
 import { createNotificationStore } from './store/notification-store.js';
+import { createPaymentListIndex } from './store/payment-list-index.js';
 import { createPaymentStore, type PaymentStore } from './store/payment-store.js';
 import { createRedis, type RedisClient } from './store/redis.js';
 import { createPaymentSubmitter } from './jobs/payment-submitter.js';
@@ -178,7 +179,15 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,
         shopApiKey: config.shopApiKey,
       },
-      payments: { store, stateMachine, shopApiKey: config.shopApiKey },
+      payments: {
+        store,
+        stateMachine,
+        shopApiKey: config.shopApiKey,
+        list: {
+          index: createPaymentListIndex({ redis, keys, retentionSeconds: config.paymentRetentionSeconds }),
+          getPayments: (ids) => store.getMany(ids),
+        },
+      },
       notify: { notifications, store, scheduler, clock },
       health: {
         isDraining: () => draining,

@@ -1,10 +1,9 @@
 import { randomInt } from 'node:crypto';
 import type { PaymentRecord } from '../../src/payments/payment.js';
-import { newPaymentId } from '../../src/payments/secrets.js';
 import { SCAN_BUDGET } from '../../src/payments/list-payments.js';
-import { createStateMachine, type StateMachine } from '../../src/payments/state-machine.js';
 import { api } from '../support/api.js';
 import { startSystem, type TestSystem } from '../support/system.js';
+import { newTestPayment, paymentMover } from '../support/webhook-receiver.js';
 
 /**
  * GET /payments (issue 15): the shop's list, newest first, with Stripe-style cursors, on real Redis.
@@ -14,51 +13,22 @@ import { startSystem, type TestSystem } from '../support/system.js';
  */
 describe('GET /payments', () => {
   let sys: TestSystem;
-  let machine: StateMachine;
+  let mover: ReturnType<typeof paymentMover>;
   // Within the 24 h retention (older entries are trimmed on write), on whole seconds for created[gte].
   const base = Math.floor((Date.now() - 20 * 3_600_000) / 1000) * 1000;
 
   beforeAll(async () => {
     sys = await startSystem({ role: 'api', env: { PAYMENT_RETENTION_HOURS: '24' } });
-    machine = createStateMachine({
-      store: sys.service.store,
-      clock: { now: () => Date.now() },
-      webhookTargets: { global: false },
-    });
+    mover = paymentMover(sys.service);
   });
   afterAll(async () => {
     await sys.close();
   });
 
   function record(createdAt: number, metadata: Record<string, string> = {}): PaymentRecord {
-    return {
-      id: newPaymentId(),
-      status: 'pending_authorization',
-      amount: 1290,
-      currency: 'eur',
-      items: [{ sku: 'tea-01', quantity: 1, unitAmount: 1290 }],
-      bindingMessage: 'K7P2-QX',
-      expiresAt: createdAt + 60_000,
-      failureCode: null,
-      createdAt,
-      updatedAt: createdAt,
-      metadata,
-      secretHash: 'x',
-      authReqId: 'arid',
-      intervalMs: 5000,
-      callbackUrl: null,
-      sealedAccessToken: null,
-      accessTokenExpiresAt: null,
-      bankPaymentId: null,
-      attempts: 0,
-    };
+    return newTestPayment({ createdAt, updatedAt: createdAt, expiresAt: createdAt + 60_000, metadata }).record;
   }
-
-  /** Far in the future, so the worker-less API never has due work that matters. */
-  async function create(r: PaymentRecord): Promise<PaymentRecord> {
-    expect(await machine.create(r, { member: `poll:${r.id}`, at: Date.now() + 3_600_000 })).toBe('ok');
-    return r;
-  }
+  const create = (r: PaymentRecord) => mover.create(r);
 
   const asShop = () => ({ authorization: `Bearer ${sys.env.SHOP_API_KEY}` });
   const list = (query: string) => api(sys.apiUrl, 'GET', `/payments${query}`, { headers: asShop() });
@@ -200,7 +170,7 @@ describe('GET /payments', () => {
     const made = await Promise.all(
       Array.from({ length: 30 }, (_, i) => create(record(w.from + i * 1000, { order_id: `ord_${i % 3}` }))),
     );
-    for (const r of made.slice(0, 5)) expect(await machine.transition(r, 'canceled')).toBe('ok');
+    for (const r of made.slice(0, 5)) await mover.move(r.id, 'canceled');
 
     const canceled = await list(`?${w.query}&status=canceled&limit=100`);
     expect(canceled.json.data.map((p: { id: string }) => p.id).sort()).toEqual(

@@ -11,6 +11,7 @@ import { createCheckoutService } from '../payments/checkout.js';
 import { createStartCheckout } from '../payments/start-checkout.js';
 import { createCheckoutAdmission } from '../store/checkout-admission.js';
 import { createIdempotencyStore } from '../store/idempotency-store.js';
+import { createPaymentListIndex } from '../store/payment-list-index.js';
 import type { Parts } from './parts.js';
 
 export interface RunningApi {
@@ -63,7 +64,15 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
         },
       }),
     },
-    payments: { store, stateMachine, shopApiKey: config.shopApiKey },
+    payments: {
+      store,
+      stateMachine,
+      shopApiKey: config.shopApiKey,
+      list: {
+        index: createPaymentListIndex({ redis, keys, retentionSeconds: config.paymentRetentionSeconds }),
+        getPayments: (ids) => store.getMany(ids),
+      },
+    },
     notify: { notifications, store, scheduler, clock },
     health: {
       isDraining: health.isDraining,

@@ -10,6 +10,7 @@ import { createWebhookRoutes } from '../http/webhook-routes.js';
 import { loadCatalog } from '../payments/catalog.js';
 import { createCheckoutService } from '../payments/checkout.js';
 import { createIdempotencyStore } from '../store/idempotency-store.js';
+import { createPaymentListIndex } from '../store/payment-list-index.js';
 import type { Parts } from './parts.js';
 
 export interface RunningApi {
@@ -60,7 +61,15 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
       callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,
       shopApiKey: config.shopApiKey,
     },
-    payments: { store, stateMachine, shopApiKey: config.shopApiKey },
+    payments: {
+      store,
+      stateMachine,
+      shopApiKey: config.shopApiKey,
+      list: {
+        index: createPaymentListIndex({ redis, keys, retentionSeconds: config.paymentRetentionSeconds }),
+        getPayments: (ids) => store.getMany(ids),
+      },
+    },
     notify: { notifications, store, scheduler, clock },
     health: {
       isDraining: health.isDraining,

@@ -27,8 +27,10 @@ export async function generateTypes(document) {
 
 async function documentFromBuiltService() {
   const { default: express } = await import('express');
-  const { createDocsRoutes } = await import(join(HERE, '..', '..', '..', 'dist', 'http', 'docs-routes.js'));
-  const app = express().use(createDocsRoutes());
+  const dist = join(HERE, '..', '..', '..', 'dist', 'http');
+  const { createDocsRoutes } = await import(join(dist, 'docs-routes.js'));
+  const { buildOpenApi } = await import(join(dist, 'openapi.js'));
+  const app = express().use(createDocsRoutes(buildOpenApi));
   const server = createServer(app);
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {

@@ -4,6 +4,7 @@ import type { Express } from 'express';
 import { createApp } from '../http/app.js';
 import { createDocsRoutes } from '../http/docs-routes.js';
 import { problemBody } from '../http/problem.js';
+import { buildOpenApi } from '../http/openapi.js';
 import { createSseRoutes } from '../http/sse-routes.js';
 import { createWebhookRoutes } from '../http/webhook-routes.js';
 import { loadCatalog } from '../payments/catalog.js';
@@ -88,7 +89,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
       },
     },
     routers: [
-      createDocsRoutes(),
+      createDocsRoutes(buildOpenApi),
       createSseRoutes({ store, redis, keys, feed, logger, shopApiKey: config.shopApiKey }),
       createWebhookRoutes({ redis, keys, deliveries, scheduler, clock, shopApiKey: config.shopApiKey }),
     ],

@@ -112,7 +112,6 @@ function assertMayAnnotate(caller: Caller, order: CheckoutOrder): void {
   if (fields.length === 0) return;
   throw new AppError(
     'shop_key_required',
-    401,
     `${fields.join(' and ')} may only be set by the shop's backend with its API key.`,
     {
       errors: fields.map((f) => ({ path: `$.${f}`, message: 'needs Authorization: Bearer <SHOP_API_KEY>' })),
@@ -126,7 +125,6 @@ function assertCallbackAllowed(url: string | undefined, allowed: readonly string
   if (url === undefined || allowed.includes(new URL(url).origin)) return;
   throw new AppError(
     'callback_origin_not_allowed',
-    422,
     'callback_url must be on an origin listed in CALLBACK_ALLOWED_ORIGINS.',
     { errors: [{ path: '$.callback_url', message: 'origin not allowed' }] },
   );
@@ -153,14 +151,11 @@ async function claimKey(
     case 'replay':
       return claim.response;
     case 'mismatch':
-      throw new AppError('idempotency_key_reused', 422, 'This Idempotency-Key was used with a different request body.');
+      throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body.');
     case 'in_flight':
-      throw new AppError(
-        'idempotency_key_in_use',
-        409,
-        'A request with this Idempotency-Key is still being processed.',
-        { retryAfterSeconds: 1 },
-      );
+      throw new AppError('idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed.', {
+        retryAfterSeconds: 1,
+      });
   }
 }
 

@@ -54,7 +54,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
       }),
       rateLimits: createRateLimits({
         redis,
-        prefix: keys.prefix,
+        keyPrefix: keys.rateLimit,
         checkoutPerMinute: config.limits.checkoutPerMinute,
         loginHintPerMinute: config.limits.loginHintPerMinute,
       }),

@@ -38,6 +38,8 @@ const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** The bank's interval; --quick uses 2 s so one CI run stays under a minute. */
 const INTERVAL_S = QUICK ? 2 : 5;
 const CLIENT_ID = 'bench-client';
+/** `/metrics` is behind a token (issue 11.6); the bench reads it with this one. */
+const BENCH_METRICS_TOKEN = `metrics_${randomBytes(16).toString('hex')}`;
 const WINDOW_MS = QUICK ? 3000 : 20_000;
 /** Whole intervals after the first round of polls before the window opens (JIT, connections, first-round backlog). */
 const WARM_INTERVALS = Number(process.env.BENCH_WARM ?? (QUICK ? 1 : 2));
@@ -151,6 +153,11 @@ function serviceEnv(stub, prefix, extra = {}) {
     CIBA_DELIVERY_MODE: 'poll',
     RATE_LIMIT_CHECKOUT_PER_MINUTE: '0',
     RATE_LIMIT_LOGIN_HINT_PER_MINUTE: '0',
+    RATE_LIMIT_LOGIN_HINT_PER_HOUR: '0',
+    RATE_LIMIT_LOGIN_HINT_PER_DAY: '0',
+    CHECKOUT_MAX_PENDING_PER_LOGIN_HINT: '0',
+    DENIAL_COOLDOWN_SECONDS: '0',
+    METRICS_TOKEN: BENCH_METRICS_TOKEN,
     WORKER_CONCURRENCY: String(CONCURRENCY),
     ...extra,
   };
@@ -300,7 +307,9 @@ async function runService(stub, n) {
   const windowStartAt = now() + 1000 + WARM_INTERVALS * INTERVAL_S * 1000 + 1000;
   const measured = await measureWindow(stub, service.child.pid, windowStartAt, memBefore);
   if (process.env.BENCH_METRICS && service.url) {
-    const text = await (await fetch(`${service.url}/metrics`)).text();
+    const text = await (
+      await fetch(`${service.url}/metrics`, { headers: { authorization: `Bearer ${BENCH_METRICS_TOKEN}` } })
+    ).text();
     process.stderr.write(
       text
         .split('\n')

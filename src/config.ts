@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseTrustProxy, type TrustProxy } from './net-address.js';
 
 /**
  * The service's configuration, read from the environment once at start-up.
@@ -27,7 +28,7 @@ const envSchema = z.object({
   SHOP_API_KEY: z.string().min(16).optional(),
   STOREFRONT_ORIGIN: z.string().optional(),
   STOREFRONT_ENABLED: bool.default(true),
-  TRUST_PROXY: bool.default(false),
+  TRUST_PROXY: z.string().default('false'),
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(10_000),
   // store
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
@@ -95,6 +96,15 @@ const envSchema = z.object({
   // limits
   RATE_LIMIT_CHECKOUT_PER_MINUTE: int(0, 1_000_000).default(60),
   RATE_LIMIT_LOGIN_HINT_PER_MINUTE: int(0, 1_000_000).default(5),
+  RATE_LIMIT_LOGIN_HINT_PER_HOUR: int(0, 1_000_000).default(20),
+  RATE_LIMIT_LOGIN_HINT_PER_DAY: int(0, 1_000_000).default(50),
+  CHECKOUT_MAX_PENDING_PER_LOGIN_HINT: int(0, 100).default(1),
+  DENIAL_COOLDOWN_SECONDS: int(0, 86_400).default(30),
+  DENIAL_COOLDOWN_MAX_SECONDS: int(0, 7 * 86_400).default(3600),
+  SSE_MAX_STREAMS_PER_PAYMENT: int(1, 1000).default(5),
+  SSE_MAX_STREAMS: int(1, 1_000_000).default(10_000),
+  METRICS_TOKEN: z.string().min(16).optional(),
+  METRICS_PORT: int(0, 65535).optional(),
   // worker
   WORKER_CONCURRENCY: int(1, 10_000).default(256),
   WORKER_LEASE_MS: int(1000, 3_600_000).default(60_000),
@@ -110,7 +120,8 @@ export interface Config {
   shopApiKey: string | undefined;
   storefrontOrigin: string | undefined;
   storefrontEnabled: boolean;
-  trustProxy: boolean;
+  /** Express's `trust proxy`: false, a hop count, or trusted proxy addresses/CIDRs (never "everyone"). */
+  trustProxy: TrustProxy;
   shutdownTimeoutMs: number;
   redisUrl: string;
   redisPrefix: string;
@@ -152,7 +163,20 @@ export interface Config {
     timeoutMs: number;
     callbackAllowedOrigins: string[];
   };
-  limits: { checkoutPerMinute: number; loginHintPerMinute: number };
+  limits: {
+    checkoutPerMinute: number;
+    loginHintPerMinute: number;
+    loginHintPerHour: number;
+    loginHintPerDay: number;
+    /** Requests of one customer waiting for approval at once (0 = no limit). */
+    maxPendingPerLoginHint: number;
+    /** Wait after a customer's first denial, doubled for each further one within a day (0 = off). */
+    denialCooldownSeconds: number;
+    denialCooldownMaxSeconds: number;
+  };
+  sse: { maxStreamsPerPayment: number; maxStreams: number };
+  /** /metrics: on its own port (any role), and/or on the API port behind a bearer token; else not served. */
+  metrics: { token: string | undefined; port: number | undefined };
   workerConcurrency: number;
   /** How long a worker holds claimed work before another may take it over (longer than any bank call). */
   workerLeaseMs: number;
@@ -189,6 +213,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // A lease shorter than a bank call would let a second worker take over work still in hand.
   if (e.WORKER_LEASE_MS <= Math.max(e.BANK_TIMEOUT_MS, e.WEBHOOK_TIMEOUT_MS))
     throw new ConfigError('WORKER_LEASE_MS: must be longer than BANK_TIMEOUT_MS and WEBHOOK_TIMEOUT_MS');
+  const trustProxy = parseTrustProxy(e.TRUST_PROXY);
+  if ('error' in trustProxy) throw new ConfigError(`TRUST_PROXY: ${trustProxy.error}`);
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT)
+    throw new ConfigError('METRICS_PORT: must differ from PORT (metrics stay off the public port)');
   if ((e.WEBHOOK_URL || e.CALLBACK_ALLOWED_ORIGINS.length > 0) && !e.WEBHOOK_SECRET)
     throw new ConfigError('WEBHOOK_SECRET: is required when WEBHOOK_URL or CALLBACK_ALLOWED_ORIGINS is set');
   return {
@@ -199,7 +227,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shopApiKey: e.SHOP_API_KEY,
     storefrontOrigin: e.STOREFRONT_ORIGIN,
     storefrontEnabled: e.STOREFRONT_ENABLED,
-    trustProxy: e.TRUST_PROXY,
+    trustProxy: trustProxy.value,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
@@ -243,7 +271,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: {
       checkoutPerMinute: e.RATE_LIMIT_CHECKOUT_PER_MINUTE,
       loginHintPerMinute: e.RATE_LIMIT_LOGIN_HINT_PER_MINUTE,
+      loginHintPerHour: e.RATE_LIMIT_LOGIN_HINT_PER_HOUR,
+      loginHintPerDay: e.RATE_LIMIT_LOGIN_HINT_PER_DAY,
+      maxPendingPerLoginHint: e.CHECKOUT_MAX_PENDING_PER_LOGIN_HINT,
+      denialCooldownSeconds: e.DENIAL_COOLDOWN_SECONDS,
+      denialCooldownMaxSeconds: Math.max(e.DENIAL_COOLDOWN_SECONDS, e.DENIAL_COOLDOWN_MAX_SECONDS),
     },
+    sse: { maxStreamsPerPayment: e.SSE_MAX_STREAMS_PER_PAYMENT, maxStreams: e.SSE_MAX_STREAMS },
+    metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
     workerConcurrency: e.WORKER_CONCURRENCY,
     workerLeaseMs: e.WORKER_LEASE_MS,
   };

@@ -71,3 +71,35 @@ export function createMetrics(
     }),
   };
 }
+
+/**
+ * Label values of `ciba_token_answers_total`: our outcome kinds and the token endpoint's registered
+ * error codes (CIBA Core §11, RFC 6749 §5.2) plus our own checks. Anything else a bank sends is
+ * `other`: every distinct label value is a time series kept for the life of the process, so a bank
+ * (or a proxy in front of it) must not be able to grow them without bound (issue 11.6).
+ */
+const CIBA_ANSWER_LABELS: ReadonlySet<string> = new Set([
+  'pending',
+  'slow_down',
+  'retry',
+  'authorized',
+  'expired_token',
+  'access_denied',
+  'invalid_grant',
+  'invalid_request',
+  'invalid_client',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'transaction_failed',
+  'invalid_token_response',
+  'unsupported_token_type',
+  'invalid_id_token',
+  'authorization_mismatch',
+]);
+
+/** The allow-listed label for a token answer (`invalid_id_token: <reason>` counts as `invalid_id_token`). */
+export function cibaAnswerLabel(answer: string): string {
+  const code = answer.split(':', 1)[0] ?? '';
+  return CIBA_ANSWER_LABELS.has(code) ? code : 'other';
+}

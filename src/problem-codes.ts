@@ -88,6 +88,15 @@ export const PROBLEMS = {
     detail: 'A request with this Idempotency-Key is still being processed.',
     when: 'The first request with this key has not finished yet; retry after `Retry-After`.',
   },
+  checkout_pending: {
+    status: 409,
+    retryAfter: true,
+    detail:
+      'A payment request for this customer is already waiting in their bank app; approve or decline it there, or cancel it, before starting another.',
+    when:
+      'The customer (`login_hint`, normalised) already has `CHECKOUT_MAX_PENDING_PER_LOGIN_HINT` requests waiting for ' +
+      'approval; `Retry-After` is when the oldest expires. Nothing reached the bank, nothing is stored.',
+  },
   payment_not_cancelable: {
     status: 409,
     detail: 'A payment in status processing can no longer be canceled.',
@@ -153,7 +162,23 @@ export const PROBLEMS = {
     status: 429,
     retryAfter: true,
     detail: 'Too many checkouts from this address; wait a little.',
-    when: 'Per client address or per bank customer (`login_hint`) limit; see `Retry-After`.',
+    when:
+      'Per client address (IPv6: per /64) per minute, or per bank customer (`login_hint`, normalised) per minute, hour ' +
+      'or day; see `Retry-After`. Nothing reached the bank, nothing is stored.',
+  },
+  too_many_streams: {
+    status: 429,
+    retryAfter: true,
+    detail: 'This payment already has as many open event streams as allowed.',
+    when: 'More than `SSE_MAX_STREAMS_PER_PAYMENT` event streams of one payment on one instance.',
+  },
+  customer_cooling_down: {
+    status: 429,
+    retryAfter: true,
+    detail: 'This customer declined a payment request recently; wait before asking their bank again.',
+    when:
+      'The customer declined in their bank app: the next request waits `DENIAL_COOLDOWN_SECONDS`, doubled for each ' +
+      'further denial within a day (at most `DENIAL_COOLDOWN_MAX_SECONDS`). Nothing reached the bank.',
   },
   internal_error: {
     status: 500,
@@ -175,6 +200,12 @@ export const PROBLEMS = {
     retryAfter: true,
     detail: 'The bank cannot be reached right now.',
     when: 'The bank is down or overloaded; retry after `Retry-After`.',
+  },
+  stream_capacity_reached: {
+    status: 503,
+    retryAfter: true,
+    detail: 'This instance has no room for another event stream.',
+    when: 'The instance holds `SSE_MAX_STREAMS` event streams; another instance or a later retry may have room.',
   },
   store_unavailable: {
     status: 503,

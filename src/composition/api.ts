@@ -6,6 +6,7 @@ import { createDocsRoutes } from '../http/docs-routes.js';
 import { problemBody } from '../http/problem.js';
 import { buildOpenApi } from '../http/openapi.js';
 import { createSseRoutes } from '../http/sse-routes.js';
+import { createStreamSlots } from '../http/stream-slots.js';
 import { createWebhookRoutes } from '../http/webhook-routes.js';
 import { loadCatalog } from '../payments/catalog.js';
 import { createCheckoutService } from '../payments/checkout.js';
@@ -38,6 +39,8 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     storeAvailable: () => redis.status === 'ready',
   });
   const { deliveries, feed } = parts.webhooks;
+  // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
+  const inFlightSeconds = Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30);
   return createApp({
     logger,
     metrics,
@@ -50,14 +53,15 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
       startCheckout: createStartCheckout({
         catalog,
         checkout,
-        idempotency: createIdempotencyStore({
+        idempotency: createIdempotencyStore({ redis, keys, inFlightSeconds, sealKeys: config.tokenEncryptionKeys }),
+        admission: createCheckoutAdmission({
           redis,
           keys,
-          // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
-          inFlightSeconds: Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30),
-          sealKeys: config.tokenEncryptionKeys,
+          clock,
+          readPayment: (id) => store.get(id),
+          limits: config.limits,
+          holdMs: inFlightSeconds * 1000,
         }),
-        admission: createCheckoutAdmission({ redis, keys, limits: config.limits }),
         callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,
         renderProblem: (err) => JSON.stringify(problemBody(err)),
         countOutcome: (outcome) => {
@@ -77,6 +81,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     notify: { notifications, store, scheduler, clock },
     health: {
       isDraining: health.isDraining,
+      metricsToken: config.metrics.token,
       checks: {
         redis: async () => {
           await redis.ping(); // rejects while Redis is away
@@ -90,7 +95,15 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     },
     routers: [
       createDocsRoutes(buildOpenApi),
-      createSseRoutes({ store, redis, keys, feed, logger, shopApiKey: config.shopApiKey }),
+      createSseRoutes({
+        store,
+        redis,
+        keys,
+        feed,
+        logger,
+        shopApiKey: config.shopApiKey,
+        slots: createStreamSlots({ perPayment: config.sse.maxStreamsPerPayment, total: config.sse.maxStreams }),
+      }),
       createWebhookRoutes({ redis, keys, deliveries, scheduler, clock, shopApiKey: config.shopApiKey }),
     ],
   });

@@ -5,6 +5,7 @@ import type { RedisClient } from '../store/redis.js';
 import type { Metrics } from '../metrics.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import type { WorkerLoop } from '../jobs/worker-loop.js';
+import { startMetricsServer, type MetricsServer } from '../http/metrics-endpoint.js';
 import { startApi, type RunningApi } from './api.js';
 import { buildParts, closeParts, type PartsOptions } from './parts.js';
 import { startWorker, type RunningWorker } from './worker.js';
@@ -12,6 +13,8 @@ import { startWorker, type RunningWorker } from './worker.js';
 export interface Service {
   /** Base URL of the API when ROLE runs it, else null. */
   url: string | null;
+  /** Base URL of the metrics listener when METRICS_PORT is set, else null. */
+  metricsUrl: string | null;
   redis: RedisClient;
   keys: Keys;
   store: PaymentStore;
@@ -46,9 +49,12 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       : await startWorker(parts, options.workerIdleMs !== undefined ? { idleMs: options.workerIdleMs } : {});
   const api: RunningApi | null =
     config.role === 'worker' ? null : await startApi(parts, { isDraining: () => draining });
+  const metricsServer: MetricsServer | null =
+    config.metrics.port === undefined ? null : await startMetricsServer(parts.metrics, config.metrics.port);
 
   return {
     url: api?.url ?? null,
+    metricsUrl: metricsServer?.url ?? null,
     redis: parts.redis,
     keys: parts.keys,
     store: parts.store,
@@ -60,6 +66,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       // Work in hand drains first while the API still answers (/readyz 503), so a balancer sees the drain.
       await worker?.stop(config.shutdownTimeoutMs);
       await api?.close(config.shutdownTimeoutMs);
+      await metricsServer?.close();
       await closeParts(parts, { cutBankCalls: (worker?.loop.inFlight() ?? 0) > 0 });
     },
   };

@@ -1,3 +1,4 @@
+import { cibaAnswerLabel } from '../metrics.js';
 import type { RedisClient } from '../store/redis.js';
 import { createPaymentSubmitter } from '../jobs/payment-submitter.js';
 import { createTokenPoller } from '../jobs/token-poller.js';
@@ -34,7 +35,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
         deliveryMode: config.ciba.deliveryMode,
         metrics: {
           cibaAnswer: (answer) => {
-            metrics.cibaAnswers.inc({ answer });
+            metrics.cibaAnswers.inc({ answer: cibaAnswerLabel(answer) });
           },
         },
       }),

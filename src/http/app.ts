@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { TrustProxy } from '../net-address.js';
 import { createCheckoutRoutes, type CheckoutRouteDeps } from './checkout-routes.js';
 import { createCibaNotifyRoute } from './ciba-notify-route.js';
 import { createHealthRoutes, type HealthDeps } from './health-routes.js';
@@ -19,7 +20,8 @@ export interface AppDeps {
   metrics: Metrics;
   storefrontOrigin: string | undefined;
   storefrontEnabled: boolean;
-  trustProxy: boolean;
+  /** Which proxies' X-Forwarded-For to believe for `req.ip` (config TRUST_PROXY). */
+  trustProxy: TrustProxy;
   checkout: CheckoutRouteDeps;
   payments: PaymentRouteDeps;
   notify: Parameters<typeof createCibaNotifyRoute>[0];

@@ -20,12 +20,17 @@ export function headerBearer(req: Request): string | null {
   return parseBearer(req.get('authorization'));
 }
 
-/** Whether `presented` is the shop key, compared in constant time. */
-export function isShopKey(presented: string | null, shopApiKey: string | undefined): boolean {
-  if (!presented || !shopApiKey) return false;
+/** Whether `presented` is the configured `secret`, compared in constant time; never when either is missing. */
+export function matchesSecret(presented: string | null, secret: string | undefined): boolean {
+  if (!presented || !secret) return false;
   const a = Buffer.from(presented);
-  const b = Buffer.from(shopApiKey);
+  const b = Buffer.from(secret);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Whether `presented` is the shop key. */
+export function isShopKey(presented: string | null, shopApiKey: string | undefined): boolean {
+  return matchesSecret(presented, shopApiKey);
 }
 
 /** Who is calling, as far as the shop key tells: the shop, nobody, or someone with credentials we do not know. */

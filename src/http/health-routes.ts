@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { Metrics } from '../metrics.js';
+import { createMetricsHandler } from './metrics-endpoint.js';
 import { z } from 'zod';
 import type { OpenApiBuilder } from './openapi-builder.js';
 
@@ -8,6 +9,8 @@ export interface HealthDeps {
   checks: Record<string, () => Promise<boolean>>;
   isDraining: () => boolean;
   metrics: Metrics;
+  /** `METRICS_TOKEN`: /metrics on this port needs it; unset, /metrics is not served here. */
+  metricsToken: string | undefined;
 }
 
 export function createHealthRoutes(deps: HealthDeps): Router {
@@ -32,9 +35,7 @@ export function createHealthRoutes(deps: HealthDeps): Router {
     const ready = Object.values(results).every(Boolean);
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks: results });
   });
-  router.get('/metrics', async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  });
+  router.get('/metrics', createMetricsHandler({ metrics: deps.metrics, token: deps.metricsToken }));
   return router;
 }
 
@@ -95,7 +96,11 @@ export function documentHealthRoutes(b: OpenApiBuilder): void {
     path: '/metrics',
     tags: ['Operations'],
     summary: 'Prometheus metrics',
-    description: 'HTTP, CIBA outcomes, poll lateness, queue depth and webhook deliveries (prom-client).',
+    description:
+      'HTTP, CIBA outcomes, poll lateness, queue depth and webhook deliveries (prom-client). Not public: on this port ' +
+      'only with `METRICS_TOKEN` set and `Authorization: Bearer <METRICS_TOKEN>`; or unauthenticated on its own ' +
+      '`METRICS_PORT` (any ROLE, for the private network). With neither, 404.',
+    security: [{ metricsToken: [] }],
     responses: {
       200: {
         description: 'Prometheus text exposition format.',
@@ -111,7 +116,7 @@ export function documentHealthRoutes(b: OpenApiBuilder): void {
           'text/plain',
         ),
       },
-      ...b.problems('GET /metrics', []),
+      ...b.problems('GET /metrics', ['unauthorized', 'not_found']),
     },
   });
 }

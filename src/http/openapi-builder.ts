@@ -206,6 +206,11 @@ function registerSecuritySchemes(registry: OpenAPIRegistry): void {
     description:
       "The shop backend's key (`SHOP_API_KEY`): any payment, webhook deliveries; also scopes Idempotency-Keys to the shop.",
   });
+  registry.registerComponent('securitySchemes', 'metricsToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description: "The operator's `METRICS_TOKEN`, for Prometheus scraping `/metrics` on the API port.",
+  });
   registry.registerComponent('securitySchemes', 'notificationToken', {
     type: 'http',
     scheme: 'bearer',

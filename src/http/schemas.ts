@@ -17,12 +17,16 @@ export const checkoutRequestSchema = z.strictObject({
     )
     .min(1)
     .max(50),
-  /** The customer's identifier at the bank (CIBA login_hint). */
+  /**
+   * The customer's identifier at the bank (CIBA login_hint). Any text without control characters;
+   * it is trimmed and NFKC-normalised before use (payments/login-hint.ts).
+   */
   login_hint: z
     .string()
     .min(1)
     .max(256)
-    .regex(/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/, 'must be printable ASCII without leading or trailing spaces'),
+    .regex(/^[^\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}]+$/u, 'must be text without control characters')
+    .refine((s) => s.normalize('NFKC').trim().length > 0, 'must not be blank'),
   callback_url: z
     .url({ protocol: /^https?$/ })
     .max(2048)

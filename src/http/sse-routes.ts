@@ -7,6 +7,7 @@ import type { RedisClient } from '../store/redis.js';
 import type { ChangeFeed } from '../webhooks/change-feed.js';
 import { EVENT_POSITION_PATTERN, readPaymentEvents } from '../webhooks/payment-events.js';
 import { loadAuthorizedPayment } from './payment-access.js';
+import type { StreamSlots } from './stream-slots.js';
 import { z } from 'zod';
 import {
   idParams,
@@ -24,6 +25,8 @@ export interface SseRouteDeps {
   feed: ChangeFeed;
   logger: Logger;
   shopApiKey: string | undefined;
+  /** Open streams per payment and per process (SSE_MAX_STREAMS_PER_PAYMENT, SSE_MAX_STREAMS). */
+  slots: StreamSlots;
   /** Comment lines keep proxies and load balancers from closing an idle stream. */
   heartbeatMs?: number;
   /** The `retry:` hint: how long a browser's EventSource waits before reconnecting. */
@@ -65,6 +68,7 @@ export function createSseRoutes(deps: SseRouteDeps): Router {
 
   router.get('/payments/:id/events', async (req, res) => {
     const { payment } = await loadAuthorizedPayment(req, deps, { allowQuerySecret: true });
+    res.on('close', deps.slots.take(payment.id));
     const session = createStreamSession(deps, res, payment.id, resumeFrom(req));
     req.on('close', session.finish);
     openStream(res, retryMs);
@@ -200,7 +204,12 @@ export function documentSseRoutes(b: OpenApiBuilder): void {
           'text/event-stream',
         ),
       },
-      ...b.problems('GET /payments/{id}/events', ['payment_not_found', 'store_unavailable']),
+      ...b.problems('GET /payments/{id}/events', [
+        'payment_not_found',
+        'too_many_streams',
+        'stream_capacity_reached',
+        'store_unavailable',
+      ]),
     },
   });
   for (const [i, data] of [paymentExample, succeededExample].entries()) {

@@ -1,4 +1,5 @@
 import { AppError } from '../errors.js';
+import { addressLimitKey } from '../net-address.js';
 import type { Catalog } from './catalog.js';
 import type { CheckoutAdmission } from './checkout-admission.js';
 import type { CheckoutService } from './checkout.js';
@@ -67,7 +68,7 @@ export function createStartCheckout(deps: StartCheckoutDeps) {
       const claimed = key === null ? null : { scope, key };
       const answer = await runOnce(deps, claimed, async (bankAsked) => {
         const ticket = await deps.admission.admit({
-          clientAddress: caller === 'shop' ? null : request.clientAddress,
+          clientAddress: caller === 'shop' ? null : addressLimitKey(request.clientAddress),
           customerKey: customer.limitKey,
         });
         try {

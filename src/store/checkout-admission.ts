@@ -1,21 +1,41 @@
+import { randomUUID } from 'node:crypto';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { AdmissionTicket, CheckoutAdmission } from '../payments/checkout-admission.js';
+import type { PaymentRecord } from '../payments/payment.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
 /**
- * Checkout admission on Redis (rate-limiter-flexible): per client address, and per customer so
- * nobody can flood a customer's phone with approval requests (push bombing). 0 turns a limit off.
+ * Checkout admission on Redis (issue 11.6, push bombing: CIBA Core §15 leaves it to the client not
+ * to flood a customer's phone). In order, each refusal before anything is used up by the next:
+ * 1. per client address, per minute (the shop's backend is not limited here);
+ * 2. the customer's cool-down after a denial: a wait that doubles with each denial within a day;
+ * 3. at most `maxPendingPerLoginHint` requests waiting for approval at once (409 `checkout_pending`);
+ * 4. per customer, per minute, hour and day.
+ * 0 turns any of them off. Limits use rate-limiter-flexible (Date.now); the cool-down is counted
+ * from the denial's time on the service clock.
  */
 export interface AdmissionLimits {
   checkoutPerMinute: number;
   loginHintPerMinute: number;
+  loginHintPerHour: number;
+  loginHintPerDay: number;
+  maxPendingPerLoginHint: number;
+  denialCooldownSeconds: number;
+  denialCooldownMaxSeconds: number;
 }
+
+const DAY_SECONDS = 86_400;
 
 function limiter(redis: RedisClient, keyPrefix: string, points: number, duration: number) {
   if (points === 0) return null;
   return new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration, rejectIfRedisNotReady: true });
+}
+
+function retryAfter(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
 }
 
 async function consume(l: RateLimiterRedis | null, key: string, detail: string): Promise<void> {
@@ -23,33 +43,130 @@ async function consume(l: RateLimiterRedis | null, key: string, detail: string):
   try {
     await l.consume(key);
   } catch (err) {
-    if (err instanceof RateLimiterRes) {
-      throw new AppError('rate_limited', detail, {
-        retryAfterSeconds: Math.max(1, Math.ceil(err.msBeforeNext / 1000)),
-      });
-    }
+    if (err instanceof RateLimiterRes)
+      throw new AppError('rate_limited', detail, { retryAfterSeconds: retryAfter(err.msBeforeNext) });
     throw err;
   }
 }
 
+const TOO_MANY_FOR_CUSTOMER = 'Too many payment requests for this bank customer; wait a little before trying again.';
+
 export function createCheckoutAdmission(deps: {
   redis: RedisClient;
   keys: Keys;
+  clock: Clock;
+  /** Reads a payment's status, to see which pending checkouts have ended (and how). */
+  readPayment: (id: string) => Promise<PaymentRecord | null>;
   limits: AdmissionLimits;
+  /** How long a place is held while the bank is asked (the longest a checkout can take). */
+  holdMs: number;
 }): CheckoutAdmission {
-  const { redis, keys, limits } = deps;
+  const { redis, keys, limits, clock } = deps;
   const byAddress = limiter(redis, keys.rateLimit('ip'), limits.checkoutPerMinute, 60);
-  const byCustomer = limiter(redis, keys.rateLimit('hint'), limits.loginHintPerMinute, 60);
-  const ticket: AdmissionTicket = { confirm: () => Promise.resolve(), release: () => Promise.resolve() };
+  const byCustomer = [
+    limiter(redis, keys.rateLimit('hint'), limits.loginHintPerMinute, 60),
+    limiter(redis, keys.rateLimit('hint-h'), limits.loginHintPerHour, 3600),
+    limiter(redis, keys.rateLimit('hint-d'), limits.loginHintPerDay, DAY_SECONDS),
+  ];
+  const denials = new RateLimiterRedis({
+    storeClient: redis,
+    keyPrefix: keys.rateLimit('denials'),
+    points: 1_000_000,
+    duration: DAY_SECONDS,
+  });
+  const coolDown = new RateLimiterRedis({
+    storeClient: redis,
+    keyPrefix: keys.rateLimit('cool'),
+    points: 1,
+    duration: 1,
+  });
+
+  /** A denial lengthens the customer's wait: base × 2^(denials today − 1), at most the maximum. */
+  async function registerDenial(customerKey: string, deniedAt: number): Promise<void> {
+    if (limits.denialCooldownSeconds === 0) return;
+    const today = await denials.penalty(customerKey, 1);
+    const seconds = Math.min(
+      limits.denialCooldownMaxSeconds,
+      limits.denialCooldownSeconds * 2 ** Math.min(30, today.consumedPoints - 1),
+    );
+    const remainingMs = deniedAt + seconds * 1000 - clock.now();
+    if (remainingMs > 0) await coolDown.block(customerKey, Math.ceil(remainingMs / 1000));
+  }
+
+  /**
+   * Drops the customer's checkouts that no longer wait for approval, and notes denials among them.
+   * ZREM decides which concurrent request counts a denial, so each counts once.
+   */
+  async function forgetFinished(customerKey: string): Promise<void> {
+    const pendingKey = keys.pendingCheckouts(customerKey);
+    const members = await redis.zrange(pendingKey, 0, -1);
+    for (const id of members) {
+      if (id.startsWith('hold:')) continue;
+      const payment = await deps.readPayment(id);
+      if (payment?.status === 'pending_authorization') continue;
+      const removed = await redis.zrem(pendingKey, id);
+      if (removed === 1 && payment?.status === 'failed' && payment.failureCode === 'access_denied')
+        await registerDenial(customerKey, payment.updatedAt);
+    }
+  }
+
+  async function assertNotCoolingDown(customerKey: string): Promise<void> {
+    const state = await coolDown.get(customerKey);
+    if (state && state.consumedPoints > 1)
+      throw new AppError(
+        'customer_cooling_down',
+        'This customer declined a payment request recently; wait before asking their bank again.',
+        { retryAfterSeconds: retryAfter(state.msBeforeNext) },
+      );
+  }
+
+  async function hold(customerKey: string): Promise<string> {
+    const member = `hold:${randomUUID()}`;
+    const now = clock.now();
+    const [held, waitMs = 0] = await redis.reservePending(
+      keys.pendingCheckouts(customerKey),
+      now,
+      limits.maxPendingPerLoginHint,
+      member,
+      now + deps.holdMs,
+      DAY_SECONDS * 1000,
+    );
+    if (held !== 1)
+      throw new AppError(
+        'checkout_pending',
+        'A payment request for this customer is already waiting in their bank app; approve or decline it there, or cancel it, before starting another.',
+        { retryAfterSeconds: retryAfter(waitMs) },
+      );
+    return member;
+  }
+
   return {
     async admit({ clientAddress, customerKey }) {
       if (clientAddress !== null)
         await consume(byAddress, clientAddress, 'Too many checkouts from this address; wait a little.');
-      await consume(
-        byCustomer,
-        customerKey,
-        'Too many payment requests for this bank customer; wait a little before trying again.',
-      );
+      await forgetFinished(customerKey);
+      await assertNotCoolingDown(customerKey);
+      const pendingKey = keys.pendingCheckouts(customerKey);
+      const member = await hold(customerKey);
+      try {
+        for (const l of byCustomer) await consume(l, customerKey, TOO_MANY_FOR_CUSTOMER);
+      } catch (err) {
+        await redis.zrem(pendingKey, member);
+        throw err;
+      }
+      const ticket: AdmissionTicket = {
+        async confirm(paymentId, expiresAt) {
+          await redis
+            .multi()
+            .zrem(pendingKey, member)
+            .zadd(pendingKey, expiresAt, paymentId)
+            .pexpire(pendingKey, DAY_SECONDS * 1000)
+            .exec();
+        },
+        async release() {
+          await redis.zrem(pendingKey, member);
+        },
+      };
       return ticket;
     },
   };

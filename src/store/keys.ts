@@ -30,6 +30,8 @@ export interface Keys {
   changesChannel: string;
   /** Pub/sub channel: wake workers when work became due earlier than they planned. */
   wakeChannel: string;
+  /** A customer's checkouts waiting for approval (issue 11.6), by the customer's limit key. */
+  pendingCheckouts(customerKey: string): string;
   /** rate-limiter-flexible's key prefix of one limit (it appends `:<key>`). */
   rateLimit(limit: string): string;
 }
@@ -51,6 +53,7 @@ export function createKeys(prefix: string): Keys {
     paymentList: `${prefix}paylist`,
     changesChannel: `${prefix}changes`,
     wakeChannel: `${prefix}wake`,
+    pendingCheckouts: (customerKey) => `${prefix}pending:${customerKey}`,
     rateLimit: (limit) => `${prefix}rl:${limit}`,
   };
 }

@@ -31,6 +31,15 @@ export interface ScriptCommands {
     createdLt: number | '+inf',
     count: number,
   ): Promise<string[] | -1>;
+  /** Holds a place for one more pending checkout of a customer: [1], or [0, ms until one frees]. */
+  reservePending(
+    pending: string,
+    now: number,
+    max: number,
+    member: string,
+    until: number,
+    ttlMs: number,
+  ): Promise<number[]>;
 }
 
 export type RedisClient = Redis & ScriptCommands;
@@ -43,6 +52,7 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   transition: 'transition-3.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
   listPage: 'list-page-1.lua',
+  reservePending: 'reserve-pending-1.lua',
 };
 
 /**

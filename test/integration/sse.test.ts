@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { createErrorHandler } from '../../src/http/problem.js';
 import { createSseRoutes } from '../../src/http/sse-routes.js';
+import { createStreamSlots } from '../../src/http/stream-slots.js';
 import { createLogger } from '../../src/logger.js';
 import { createChangeFeed } from '../../src/webhooks/change-feed.js';
 import type { Service } from '../../src/composition/service.js';
@@ -26,7 +27,8 @@ let mover: ReturnType<typeof paymentMover>;
 
 beforeAll(async () => {
   // No WEBHOOK_URL: this file is about the event stream only.
-  env = serviceEnv(CERTS, { WEBHOOK_SECRET: newWebhookSecret() });
+  // Ten watchers of one payment below: more than the default per-payment cap.
+  env = serviceEnv(CERTS, { WEBHOOK_SECRET: newWebhookSecret(), SSE_MAX_STREAMS_PER_PAYMENT: '20' });
   service = await startTestService(env);
   apiOnly = await startTestService(env, 'api');
   mover = paymentMover(service);
@@ -222,6 +224,7 @@ describe('SSE stream lifecycle', () => {
         feed,
         logger,
         shopApiKey: undefined,
+        slots: createStreamSlots({ perPayment: 5, total: 100 }),
         heartbeatMs: 50,
       }),
     );
@@ -247,6 +250,69 @@ describe('SSE stream lifecycle', () => {
       const gone = Date.now() + 2000;
       while (feed.listenerCount() > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 10));
       expect(feed.listenerCount()).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
+      await feed.close();
+    }
+  });
+});
+
+describe('SSE stream caps (issue 11.6)', () => {
+  test('when a payment or the process has as many streams as allowed, then 429 or 503 until one closes', async () => {
+    const logger = createLogger('silent');
+    const feed = createChangeFeed({ redis: service.redis, keys: service.keys, logger });
+    const slots = createStreamSlots({ perPayment: 2, total: 3 });
+    const app = express();
+    app.use(
+      createSseRoutes({
+        store: service.store,
+        redis: service.redis,
+        keys: service.keys,
+        feed,
+        logger,
+        shopApiKey: undefined,
+        slots,
+      }),
+    );
+    app.use(createErrorHandler(logger));
+    const server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const payments = [newTestPayment(), newTestPayment(), newTestPayment()];
+    for (const p of payments) await mover.create(p.record);
+    const open = (i: number) =>
+      openEvents(`${base}/payments/${payments[i]!.record.id}/events`, {
+        authorization: `Bearer ${payments[i]!.clientSecret}`,
+      });
+    const refused = async (i: number) =>
+      request(`${base}/payments/${payments[i]!.record.id}/events`, {
+        headers: { authorization: `Bearer ${payments[i]!.clientSecret}` },
+      }).then(async (r) => ({
+        status: r.statusCode,
+        retryAfter: r.headers['retry-after'],
+        body: (await r.body.json()) as { code: string },
+      }));
+    try {
+      const a1 = await open(0);
+      await open(0);
+      const third = await refused(0);
+      expect(third).toMatchObject({ status: 429, body: { code: 'too_many_streams' } });
+      expect(Number(third.retryAfter)).toBeGreaterThanOrEqual(1);
+      await open(1);
+      expect(slots.open()).toBe(3);
+      expect(await refused(2)).toMatchObject({ status: 503, body: { code: 'stream_capacity_reached' } });
+
+      a1.close();
+      const until = Date.now() + 5000;
+      while (slots.open() > 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      expect(slots.open()).toBe(2);
+      await open(2);
+      expect(slots.open()).toBe(3);
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) =>

@@ -30,6 +30,11 @@ export function serviceEnv(options: {
     CIBA_REQUESTED_EXPIRY: '60',
     RATE_LIMIT_CHECKOUT_PER_MINUTE: '0',
     RATE_LIMIT_LOGIN_HINT_PER_MINUTE: '0',
+    // Push-bombing limits off, so suites may start many payments for one customer; their own test turns them on.
+    RATE_LIMIT_LOGIN_HINT_PER_HOUR: '0',
+    RATE_LIMIT_LOGIN_HINT_PER_DAY: '0',
+    CHECKOUT_MAX_PENDING_PER_LOGIN_HINT: '0',
+    DENIAL_COOLDOWN_SECONDS: '0',
     STOREFRONT_ENABLED: 'false',
     ...options.extra,
   };

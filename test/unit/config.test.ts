@@ -84,7 +84,7 @@ describe('loadConfig', () => {
     });
     expect(config.port).toBe(8080);
     expect(config.storefrontEnabled).toBe(false);
-    expect(config.trustProxy).toBe(true);
+    expect(config.trustProxy).toBe(1);
     expect(config.webhooks.callbackAllowedOrigins).toEqual(['https://a.example', 'https://b.example']);
     expect(config.webhooks.retryScheduleSeconds).toEqual([0, 10, 10, 60]);
   });

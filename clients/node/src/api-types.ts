@@ -113,7 +113,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Conflict: `idempotency_key_in_use` */
+                /** @description Conflict: `idempotency_key_in_use`, `checkout_pending` */
                 409: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -151,7 +151,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Too Many Requests: `rate_limited` */
+                /** @description Too Many Requests: `rate_limited`, `customer_cooling_down` */
                 429: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -389,7 +389,7 @@ export interface paths {
         };
         /**
          * Prometheus metrics
-         * @description HTTP, CIBA outcomes, poll lateness, queue depth and webhook deliveries (prom-client).
+         * @description HTTP, CIBA outcomes, poll lateness, queue depth and webhook deliveries (prom-client). Not public: on this port only with `METRICS_TOKEN` set and `Authorization: Bearer <METRICS_TOKEN>`; or unauthenticated on its own `METRICS_PORT` (any ROLE, for the private network). With neither, 404.
          */
         get: {
             parameters: {
@@ -407,6 +407,24 @@ export interface paths {
                     };
                     content: {
                         "text/plain": string;
+                    };
+                };
+                /** @description Unauthorized: `unauthorized` */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not Found: `not_found` */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
                 /** @description Internal Server Error: `internal_error` */
@@ -776,6 +794,17 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too Many Requests: `too_many_streams` */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before retrying. */
+                        "Retry-After"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Internal Server Error: `internal_error` */
                 500: {
                     headers: {
@@ -785,7 +814,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Service Unavailable: `store_unavailable` */
+                /** @description Service Unavailable: `stream_capacity_reached`, `store_unavailable` */
                 503: {
                     headers: {
                         /** @description Seconds to wait before retrying. */
@@ -1128,7 +1157,7 @@ export interface components {
              * @description Stable snake_case error code.
              * @enum {string}
              */
-            code: "validation_failed" | "malformed_json" | "invalid_request" | "bad_request" | "unauthorized" | "shop_key_required" | "invalid_notification_token" | "not_found" | "delivery_not_found" | "payment_not_found" | "idempotency_key_in_use" | "payment_not_cancelable" | "delivery_in_progress" | "webhook_target_gone" | "payment_busy" | "body_too_large" | "unsupported_media_type" | "unsupported_encoding" | "unknown_sku" | "amount_too_large" | "callback_origin_not_allowed" | "idempotency_key_reused" | "unknown_bank_user" | "bank_request_rejected" | "rate_limited" | "internal_error" | "bank_configuration_error" | "bank_invalid_response" | "bank_unavailable" | "store_unavailable";
+            code: "validation_failed" | "malformed_json" | "invalid_request" | "bad_request" | "unauthorized" | "shop_key_required" | "invalid_notification_token" | "not_found" | "delivery_not_found" | "payment_not_found" | "idempotency_key_in_use" | "checkout_pending" | "payment_not_cancelable" | "delivery_in_progress" | "webhook_target_gone" | "payment_busy" | "body_too_large" | "unsupported_media_type" | "unsupported_encoding" | "unknown_sku" | "amount_too_large" | "callback_origin_not_allowed" | "idempotency_key_reused" | "unknown_bank_user" | "bank_request_rejected" | "rate_limited" | "too_many_streams" | "customer_cooling_down" | "internal_error" | "bank_configuration_error" | "bank_invalid_response" | "bank_unavailable" | "stream_capacity_reached" | "store_unavailable";
             /** @description For people; match on `code`, not on this text. */
             detail: string;
             /** @description Validation errors with JSON paths (`validation_failed`, `callback_origin_not_allowed`). */

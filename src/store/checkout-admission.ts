@@ -49,6 +49,8 @@ async function consume(l: RateLimiterRedis | null, key: string, detail: string):
   }
 }
 
+const NO_TICKET: AdmissionTicket = { confirm: () => Promise.resolve(), release: () => Promise.resolve() };
+
 const TOO_MANY_FOR_CUSTOMER = 'Too many payment requests for this bank customer; wait a little before trying again.';
 
 export function createCheckoutAdmission(deps: {
@@ -62,6 +64,8 @@ export function createCheckoutAdmission(deps: {
   holdMs: number;
 }): CheckoutAdmission {
   const { redis, keys, limits, clock } = deps;
+  // With neither a pending cap nor a cool-down, a customer's requests need no tracking at all.
+  const tracksPending = limits.maxPendingPerLoginHint > 0 || limits.denialCooldownSeconds > 0;
   const byAddress = limiter(redis, keys.rateLimit('ip'), limits.checkoutPerMinute, 60);
   const byCustomer = [
     limiter(redis, keys.rateLimit('hint'), limits.loginHintPerMinute, 60),
@@ -144,6 +148,10 @@ export function createCheckoutAdmission(deps: {
     async admit({ clientAddress, customerKey }) {
       if (clientAddress !== null)
         await consume(byAddress, clientAddress, 'Too many checkouts from this address; wait a little.');
+      if (!tracksPending) {
+        for (const l of byCustomer) await consume(l, customerKey, TOO_MANY_FOR_CUSTOMER);
+        return NO_TICKET;
+      }
       await forgetFinished(customerKey);
       await assertNotCoolingDown(customerKey);
       const pendingKey = keys.pendingCheckouts(customerKey);

@@ -172,6 +172,7 @@ describe('GET /openapi.json', () => {
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual([
       'clientSecret',
       'clientSecretQuery',
+      'metricsToken',
       'notificationToken',
       'shopKey',
     ]);

@@ -6,7 +6,7 @@ import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createBankAgent, createCibaClient } from './ciba/index.js';
-import { createBankClient } from './bank/payment-client.js';
+import { createBank } from './bank/create-bank.js';
 import { createApp } from './http/app.js';
 import { createDocsRoutes } from './http/docs-routes.js';
 import { createRateLimits } from './http/rate-limits.js';
@@ -77,6 +77,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const stateMachine = createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } });
   const agent = createBankAgent(config.bank);
   const ciba = createCibaClient({ config, agent, clock, logger });
+  const bankParts = createBank({ config, agent, clock });
   const merchant = { name: config.merchantName, iban: config.merchantIban };
   const notifications = createNotificationStore({ redis, keys });
   const ext = options.extensions?.({ config, logger, clock, redis, keys, store, scheduler, metrics }) ?? {};
@@ -90,7 +91,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   let worker: WorkerLoop | null = null;
   let subscriber: RedisClient | null = null;
   if (config.role !== 'api') {
-    const bank = createBankClient({ config, agent, clock });
+    const bank = bankParts.client;
     worker = createWorkerLoop({
       scheduler,
       clock,
@@ -149,6 +150,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       notifications,
       clock,
       merchant,
+      bankProfile: bankParts.profile,
       deliveryMode: config.ciba.deliveryMode,
       requestedExpiry: config.ciba.requestedExpiry,
       storeAvailable: () => redis.status === 'ready',

@@ -38,7 +38,9 @@ export function createCibaClient(deps: CibaClientDeps): CibaClient {
   const jwks = createJwksCache({ agent, clock, getJwksUri: async () => (await discovery.getMetadata()).jwksUri });
   const credentials = memoize(async () => {
     const file = config.bank.signingKeyFile;
-    const signingKey: SigningKey | undefined = file ? await loadSigningKey(file, config.bank.signingAlg) : undefined;
+    const signingKey: SigningKey | undefined = file
+      ? await loadSigningKey(file, config.bank.signingAlg, config.bank.signingKid)
+      : undefined;
     const clientAuth: ClientAuthentication = createClientAuthentication({ bank: config.bank, signingKey, clock });
     return { signingKey, clientAuth };
   });

@@ -23,6 +23,7 @@ const F = {
   sealedAccessToken: 'token',
   accessTokenExpiresAt: 'token_exp',
   bankPaymentId: 'bank_id',
+  bankConsentId: 'consent',
   attempts: 'attempts',
 } as const satisfies Record<keyof PaymentRecord, string>;
 
@@ -73,6 +74,7 @@ export function decodeRecord(h: Record<string, string>): PaymentRecord | null {
     sealedAccessToken: h[F.sealedAccessToken] ?? null,
     accessTokenExpiresAt: num(h[F.accessTokenExpiresAt]),
     bankPaymentId: h[F.bankPaymentId] ?? null,
+    bankConsentId: h[F.bankConsentId] ?? null,
     attempts: Number(h[F.attempts] ?? 0),
   };
 }
@@ -86,6 +88,8 @@ export interface PollFields {
   attempts: number;
   amount: number;
   currency: string;
+  /** The consent the ID token must name (openbanking_intent_id), when the profile has one. */
+  bankConsentId: string | null;
 }
 
 export interface TransitionRequest {
@@ -122,7 +126,7 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
       return decodeRecord(await redis.hgetall(keys.payment(id)));
     },
     async getPollFields(id) {
-      const [status, arid, interval, expiresAt, attempts, amount, currency] = await redis.hmget(
+      const [status, arid, interval, expiresAt, attempts, amount, currency, consent] = await redis.hmget(
         keys.payment(id),
         F.status,
         F.authReqId,
@@ -131,6 +135,7 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
         F.attempts,
         F.amount,
         F.currency,
+        F.bankConsentId,
       );
       return {
         status: (status ?? null) as PaymentStatus | null,
@@ -140,6 +145,7 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
         attempts: Number(attempts ?? 0),
         amount: Number(amount ?? 0),
         currency: currency ?? '',
+        bankConsentId: consent ?? null,
       };
     },
     async update(id, fields) {

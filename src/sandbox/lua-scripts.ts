@@ -7,3 +7,4 @@ function load(name: string): string {
 
 export const CONSUME_1 = load('consume-1.lua');
 export const CHECK_POLL_1 = load('check-poll-1.lua');
+export const OB_MOVE_1 = load('ob-move-1.lua');

@@ -295,6 +295,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 function loadOpenBanking(e: z.output<typeof envSchema>): OpenBankingConfig {
   if (!e.CIBA_SIGNED_REQUEST)
     throw new ConfigError('CIBA_SIGNED_REQUEST: must be true for BANK_PROFILE=uk-openbanking');
+  // the CIBA access token is for the payment API (OB CIBA profile: scope "openid payments")
+  if (!e.CIBA_SCOPE.split(' ').includes('payments'))
+    throw new ConfigError('CIBA_SCOPE: must hold payments for BANK_PROFILE=uk-openbanking (e.g. "openid payments")');
   if (!e.OB_CREDITOR_IDENTIFICATION)
     throw new ConfigError('OB_CREDITOR_IDENTIFICATION: is required for BANK_PROFILE=uk-openbanking');
   if (e.OB_CREDITOR_SCHEME === 'UK.OBIE.SortCodeAccountNumber' && !/^[0-9]{14}$/.test(e.OB_CREDITOR_IDENTIFICATION))

@@ -94,7 +94,7 @@ export function createCibaClient(deps: CibaClientDeps): CibaClient {
 }
 
 /** Runs `fn` once and shares its promise; a rejection is forgotten so a later call tries again. */
-function memoize<T>(fn: () => Promise<T>): () => Promise<T> {
+export function memoize<T>(fn: () => Promise<T>): () => Promise<T> {
   let promise: Promise<T> | undefined;
   return () => {
     promise ??= fn().catch((err: unknown) => {

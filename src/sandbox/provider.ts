@@ -268,6 +268,8 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
         return Number.isSafeInteger(requested) && requested > 0 ? Math.min(requested, 600) : 120;
       },
       AccessToken: 600,
+      // Open Banking client-credentials tokens (consents, status lookups)
+      ClientCredentials: 600,
       IdToken: 600,
       Grant: 3600,
     },

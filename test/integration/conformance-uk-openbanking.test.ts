@@ -45,7 +45,7 @@ const paymentPosts = (p: StartedPayment) =>
 const statusGets = () => obRequests('GET', /^\/domestic-payments\/[^/]+$/);
 
 /** Moves the shared clock to the payment's next due work (poll or submit) until `done` holds. */
-async function drive(p: StartedPayment, done: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+async function drive(p: StartedPayment, done: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await done())) {
     if (Date.now() > deadline) throw new Error(`payment ${p.id} did not get there`);
@@ -106,7 +106,7 @@ test('consent, intent-bound CIBA request, payment with the identical Initiation,
 
   // 3. approval → token → POST /domestic-payments with the CIBA token, ConsentId and identical Initiation
   op.approve(p.authReqId);
-  await drive(p, async () => paymentPosts(p).length > 0);
+  await drive(p, () => paymentPosts(p).length > 0);
   const [post] = paymentPosts(p);
   expect(post?.headers.authorization).toMatch(/^Bearer at_/);
   expect(post?.headers['x-jws-signature']).toMatch(/^[\w-]+\.\.[\w-]+$/);

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { BackchannelError } from '../../ciba/types.js';
 import { discardBody, isJsonContentType, parseRetryAfter, readJsonObject } from '../../ciba/http-response.js';
+import { isDefiniteRefusal, readSuccessBody, retryOutcome } from '../bank-response.js';
 import type { BankPaymentOutcome } from '../types.js';
 import {
   consentResponseSchema,
@@ -113,11 +114,7 @@ export async function processPaymentResponse(
 ): Promise<BankPaymentOutcome> {
   const status = response.statusCode;
   if (status === 200 || status === 201) {
-    const body = isJsonContentType(response.headers)
-      ? await readJsonObject(response).catch(() => undefined)
-      : undefined;
-    if (!body) await discardBody(response);
-    const parsed = paymentResponseSchema.safeParse(body);
+    const parsed = paymentResponseSchema.safeParse(await readSuccessBody(response));
     if (!parsed.success) return { kind: 'retry', reason: 'malformed_answer' };
     const data = parsed.data.Data;
     const foreign =
@@ -134,15 +131,11 @@ export async function processPaymentResponse(
         return { kind: 'rejected', reason: 'Rejected' };
     }
   }
-  const retryable = status === 408 || status === 409 || status === 425 || status === 429 || status >= 500;
   // a refused status lookup (our client-credentials token, a 404 while the ASPSP catches up) says
   // nothing about the payment itself: only POST /domestic-payments gets a definite no from a 4xx
-  if (status >= 400 && !retryable && expect.fourXxIsFinal) {
+  if (isDefiniteRefusal(status) && expect.fourXxIsFinal) {
     const body = await readJsonObject(response).catch(() => undefined);
     return { kind: 'rejected', reason: readObErrorCode(body) ?? `http_${status}` };
   }
-  await discardBody(response);
-  const retryAfterMs = parseRetryAfter(response.headers['retry-after'], nowMs);
-  const reason = `http_${status}`;
-  return retryAfterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, retryAfterMs };
+  return retryOutcome(response, nowMs);
 }

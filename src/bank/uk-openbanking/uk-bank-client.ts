@@ -7,6 +7,7 @@ import { describeNetworkError } from '../../ciba/backchannel.js';
 import { createClientAuthentication, loadSigningKey, type SigningKey } from '../../ciba/client-auth.js';
 import { createDiscovery } from '../../ciba/discovery.js';
 import { INTENT_ID_CLAIM } from '../../ciba/id-token.js';
+import { memoize } from '../../ciba/index.js';
 import { BackchannelError } from '../../ciba/types.js';
 import type { BankProfile } from '../../payments/bank-profile.js';
 import type { BankClient, BankPaymentOutcome } from '../types.js';
@@ -36,7 +37,7 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: Bank
   const clock = deps.clock ?? systemClock;
   const base = new URL(config.bank.apiUrl.replace(/\/$/, ''));
   const discovery = createDiscovery({ config, agent });
-  const signingKey = once(async (): Promise<SigningKey | undefined> => {
+  const signingKey = memoize(async (): Promise<SigningKey | undefined> => {
     const file = config.bank.signingKeyFile;
     return file ? loadSigningKey(file, config.bank.signingAlg, config.bank.signingKid) : undefined;
   });
@@ -165,16 +166,4 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: Bank
   }
 
   return { client, profile };
-}
-
-/** Runs `fn` once and shares its promise; a rejection is forgotten so a later call tries again. */
-function once<T>(fn: () => Promise<T>): () => Promise<T> {
-  let promise: Promise<T> | undefined;
-  return () => {
-    promise ??= fn().catch((err: unknown) => {
-      promise = undefined;
-      throw err;
-    });
-    return promise;
-  };
 }

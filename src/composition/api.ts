@@ -55,7 +55,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
       }),
       rateLimits: createRateLimits({
         redis,
-        prefix: keys.prefix,
+        keyPrefix: keys.rateLimit,
         checkoutPerMinute: config.limits.checkoutPerMinute,
         loginHintPerMinute: config.limits.loginHintPerMinute,
       }),

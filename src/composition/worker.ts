@@ -3,7 +3,6 @@ import { createPaymentSubmitter } from '../jobs/payment-submitter.js';
 import { createTokenPoller } from '../jobs/token-poller.js';
 import { traceJobs } from '../jobs/trace-jobs.js';
 import { createWorkerLoop, type WorkerLoop } from '../jobs/worker-loop.js';
-import { HOOK_KIND } from '../webhooks/webhook-sender.js';
 import type { Parts } from './parts.js';
 
 export interface RunningWorker {
@@ -49,7 +48,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
         merchant,
         tokenKeys: config.tokenEncryptionKeys,
       }),
-      [HOOK_KIND]: parts.webhooks.sender,
+      hook: parts.webhooks.sender,
     }),
     onClaimed: (_item, lateMs) => {
       metrics.pollLateness.observe(Math.max(0, lateMs) / 1000);

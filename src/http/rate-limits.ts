@@ -39,12 +39,13 @@ async function consume(l: RateLimiterRedis | null, key: string, detail: string):
 
 export function createRateLimits(deps: {
   redis: RedisClient;
-  prefix: string;
+  /** `keys.rateLimit`; the limiter appends `:<name>:<key>`. */
+  keyPrefix: string;
   checkoutPerMinute: number;
   loginHintPerMinute: number;
 }): RateLimits {
-  const byIp = limiter(deps.redis, `${deps.prefix}rl:ip`, deps.checkoutPerMinute);
-  const byHint = limiter(deps.redis, `${deps.prefix}rl:hint`, deps.loginHintPerMinute);
+  const byIp = limiter(deps.redis, `${deps.keyPrefix}:ip`, deps.checkoutPerMinute);
+  const byHint = limiter(deps.redis, `${deps.keyPrefix}:hint`, deps.loginHintPerMinute);
   return {
     checkoutByIp: (ip) => consume(byIp, ip, 'Too many checkouts from this address; wait a little.'),
     // Hashed: login hints identify bank customers and do not belong in Redis keys in the clear.

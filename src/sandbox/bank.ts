@@ -22,6 +22,7 @@ import { loadOrCreateCookieKeys, loadOrCreateSigningJwks } from './signing-keys.
 import { createObApi, OB_API_PATH } from './open-banking/ob-api.js';
 import { INTENT_ID_CLAIM, requestedIntentId } from './open-banking/ob-ciba.js';
 import { createObResources, type ObResources } from './open-banking/ob-resources.js';
+import { defineSandboxScripts } from './lua-scripts.js';
 
 export type { SandboxClient, SandboxUser } from './provider.js';
 export type { Transfer } from './payment-api.js';
@@ -157,7 +158,7 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
   const users = options.users ?? DEFAULT_USERS;
   // Before any connection is opened, so a bad Gotify URL fails start-up without leaks.
   const gotify = options.gotify === undefined ? undefined : createGotifyNotifier(options.gotify, log);
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
+  const redis = defineSandboxScripts(new Redis(options.redisUrl, { maxRetriesPerRequest: 3 }));
   const keys = createSandboxKeys(options.redisPrefix);
   const requests = createRequestStore(redis, keys);
   const [jwks, cookieKeys] = await Promise.all([

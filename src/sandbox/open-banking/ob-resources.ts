@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { SandboxKeys } from '../keys.js';
-import { OB_MOVE_1 } from '../lua-scripts.js';
+import type { SandboxRedis } from '../lua-scripts.js';
 
 /**
  * The sandbox bank's Open Banking UK resources (v3.1.10): domestic-payment consents and domestic
  * payments, one Redis hash each. The immutable part (client, Initiation, Risk, times) is one JSON
- * field; `status` moves only through OB_MOVE_1, so two approvals or two payments cannot both win.
+ * field; `status` moves only through ob-move-1.lua (`obMove`), so two approvals or two payments cannot both win.
  */
 
 export type ConsentStatus = 'AwaitingAuthorisation' | 'Authorised' | 'Rejected' | 'Consumed';
@@ -55,10 +54,9 @@ export interface ObResources {
 
 const SAFE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
-export function createObResources(redis: Redis, keys: SandboxKeys): ObResources {
+export function createObResources(redis: SandboxRedis, keys: SandboxKeys): ObResources {
   const now = () => new Date().toISOString();
-  const move = (key: string, from: string, to: string) =>
-    redis.eval(OB_MOVE_1, 1, key, from, to, now()) as Promise<number>;
+  const move = (key: string, from: string, to: string) => redis.obMove(key, from, to, now());
 
   async function readHash<T>(key: string): Promise<(T & { status: string; updated: string }) | undefined> {
     const h = await redis.hgetall(key);

@@ -30,7 +30,8 @@ export interface Keys {
   changesChannel: string;
   /** Pub/sub channel: wake workers when work became due earlier than they planned. */
   wakeChannel: string;
-  rateLimit: string;
+  /** rate-limiter-flexible's key prefix of one limit (it appends `:<key>`). */
+  rateLimit(limit: string): string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -50,6 +51,6 @@ export function createKeys(prefix: string): Keys {
     paymentList: `${prefix}paylist`,
     changesChannel: `${prefix}changes`,
     wakeChannel: `${prefix}wake`,
-    rateLimit: `${prefix}rl`,
+    rateLimit: (limit) => `${prefix}rl:${limit}`,
   };
 }

@@ -1,6 +1,7 @@
 import type { RedisClient } from '../store/redis.js';
 import { createPaymentSubmitter } from '../jobs/payment-submitter.js';
 import { createTokenPoller } from '../jobs/token-poller.js';
+import { traceJobs } from '../jobs/trace-jobs.js';
 import { createWorkerLoop, type WorkerLoop } from '../jobs/worker-loop.js';
 import type { Parts } from './parts.js';
 
@@ -22,7 +23,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
     logger,
     concurrency: config.workerConcurrency,
     ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
-    handlers: {
+    handlers: traceJobs(config.tracing !== null, (id) => store.getTraceparent(id), {
       poll: createTokenPoller({
         store,
         stateMachine,
@@ -48,7 +49,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
         tokenKeys: config.tokenEncryptionKeys,
       }),
       hook: parts.webhooks.sender,
-    },
+    }),
     onClaimed: (_item, lateMs) => {
       metrics.pollLateness.observe(Math.max(0, lateMs) / 1000);
     },

@@ -1,3 +1,4 @@
+import { currentTraceparent } from '../tracing.js';
 import type { Keys } from './keys.js';
 import { createPaymentListIndex } from './payment-list-index.js';
 import type { RedisClient } from './redis.js';
@@ -28,6 +29,9 @@ const FIELD = {
 } as const satisfies Record<keyof PaymentRecord, string>;
 
 export type PaymentField = keyof PaymentRecord;
+
+/** Not part of the record: written at creation while tracing is on, read only by the worker's spans. */
+const TRACE_FIELD = 'trace';
 
 function encode(value: PaymentRecord[PaymentField]): string | null {
   if (value === null) return null;
@@ -116,6 +120,8 @@ export interface PaymentStore {
     fields: Partial<Omit<PaymentRecord, FixedAtCreation | 'status' | 'failureCode' | 'updatedAt'>>,
   ): Promise<void>;
   transition(request: TransitionRequest): Promise<TransitionResult>;
+  /** The W3C traceparent stored at creation (tracing on), for the worker's spans of this payment. */
+  getTraceparent(id: string): Promise<string | null>;
 }
 
 export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; retentionSeconds: number }): PaymentStore {
@@ -160,7 +166,12 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
       const { set, drop } = encodeFields({ ...request.fields, status: request.to, updatedAt: request.now });
       // Listed before it exists: a crash in between leaves an entry GET /payments skips, never a
       // payment the list misses. Not in the script: in Redis Cluster the list is in another slot.
-      if (request.from === null) await list.add(request.id, request.fields.createdAt ?? request.now, request.now);
+      if (request.from === null) {
+        await list.add(request.id, request.fields.createdAt ?? request.now, request.now);
+        // The trace of the request creating it (POST /checkout); the worker's spans continue it.
+        const traceparent = currentTraceparent();
+        if (traceparent) set[TRACE_FIELD] = traceparent;
+      }
       const code = await redis.transition(
         keys.payment(request.id),
         keys.due,
@@ -180,6 +191,9 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
         request.id,
       );
       return code === 1 ? 'ok' : code === -1 ? 'not_found' : 'conflict';
+    },
+    async getTraceparent(id) {
+      return redis.hget(keys.payment(id), TRACE_FIELD);
     },
   };
 }

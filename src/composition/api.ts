@@ -34,6 +34,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     notifications,
     clock,
     merchant: parts.merchant,
+    bankProfile: parts.bankProfile,
     deliveryMode: config.ciba.deliveryMode,
     requestedExpiry: config.ciba.requestedExpiry,
     storeAvailable: () => redis.status === 'ready',
@@ -47,6 +48,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     storefrontOrigin: config.storefrontOrigin,
     storefrontEnabled: config.storefrontEnabled,
     trustProxy: config.trustProxy,
+    tracing: config.tracing !== null,
     checkout: {
       catalog,
       shopApiKey: config.shopApiKey,

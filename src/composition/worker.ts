@@ -2,6 +2,7 @@ import { cibaAnswerLabel } from '../metrics.js';
 import type { RedisClient } from '../store/redis.js';
 import { createPaymentSubmitter } from '../jobs/payment-submitter.js';
 import { createTokenPoller } from '../jobs/token-poller.js';
+import { traceJobs } from '../jobs/trace-jobs.js';
 import { createWorkerLoop, type WorkerLoop } from '../jobs/worker-loop.js';
 import type { Parts } from './parts.js';
 
@@ -23,7 +24,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
     logger,
     concurrency: config.workerConcurrency,
     ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
-    handlers: {
+    handlers: traceJobs(config.tracing !== null, (id) => store.getTraceparent(id), {
       poll: createTokenPoller({
         store,
         stateMachine,
@@ -49,7 +50,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
         tokenKeys: config.tokenEncryptionKeys,
       }),
       hook: parts.webhooks.sender,
-    },
+    }),
     onClaimed: (_item, lateMs) => {
       metrics.pollLateness.observe(Math.max(0, lateMs) / 1000);
     },

@@ -1,3 +1,4 @@
+import { TOKEN_ERROR_CODES } from './ciba/token-grant.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The service's Prometheus metrics, one registry per process (tests make their own). */
@@ -80,16 +81,9 @@ export function createMetrics(
  */
 const CIBA_ANSWER_LABELS: ReadonlySet<string> = new Set([
   'pending',
-  'slow_down',
   'retry',
   'authorized',
-  'expired_token',
-  'access_denied',
-  'invalid_grant',
-  'invalid_request',
-  'invalid_client',
-  'unauthorized_client',
-  'unsupported_grant_type',
+  ...TOKEN_ERROR_CODES,
   'invalid_scope',
   'transaction_failed',
   'invalid_token_response',

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { AdmissionTicket, CheckoutAdmission } from '../payments/checkout-admission.js';
 import type { PaymentRecord } from '../payments/payment.js';
@@ -17,15 +18,7 @@ import type { RedisClient } from './redis.js';
  * 0 turns any of them off. Limits use rate-limiter-flexible (Date.now); the cool-down is counted
  * from the denial's time on the service clock.
  */
-export interface AdmissionLimits {
-  checkoutPerMinute: number;
-  loginHintPerMinute: number;
-  loginHintPerHour: number;
-  loginHintPerDay: number;
-  maxPendingPerLoginHint: number;
-  denialCooldownSeconds: number;
-  denialCooldownMaxSeconds: number;
-}
+export type AdmissionLimits = Config['limits'];
 
 const DAY_SECONDS = 86_400;
 

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { createErrorHandler } from '../../src/http/problem.js';
 import { createSseRoutes } from '../../src/http/sse-routes.js';
-import { createStreamSlots } from '../../src/http/stream-slots.js';
+import { createStreamSlots, type StreamSlots } from '../../src/http/stream-slots.js';
 import { createLogger } from '../../src/logger.js';
 import { createChangeFeed } from '../../src/webhooks/change-feed.js';
 import type { Service } from '../../src/composition/service.js';
@@ -211,26 +211,32 @@ describe('GET /payments/{id}/events', () => {
   });
 });
 
+/** The SSE routes alone on 127.0.0.1:0 over the test service's store, with their own feed and slots. */
+async function startSseApp(slots: StreamSlots, heartbeatMs?: number) {
+  const logger = createLogger('silent');
+  const feed = createChangeFeed({ redis: service.redis, keys: service.keys, logger });
+  const app = express();
+  app.use(
+    createSseRoutes({
+      store: service.store,
+      redis: service.redis,
+      keys: service.keys,
+      feed,
+      logger,
+      shopApiKey: undefined,
+      slots,
+      ...(heartbeatMs !== undefined ? { heartbeatMs } : {}),
+    }),
+  );
+  app.use(createErrorHandler(logger));
+  const server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, feed, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
 describe('SSE stream lifecycle', () => {
   test('when the stream is idle, then heartbeats flow; when the client leaves, then its listener is removed', async () => {
-    const logger = createLogger('silent');
-    const feed = createChangeFeed({ redis: service.redis, keys: service.keys, logger });
-    const app = express();
-    app.use(
-      createSseRoutes({
-        store: service.store,
-        redis: service.redis,
-        keys: service.keys,
-        feed,
-        logger,
-        shopApiKey: undefined,
-        slots: createStreamSlots({ perPayment: 5, total: 100 }),
-        heartbeatMs: 50,
-      }),
-    );
-    app.use(createErrorHandler(logger));
-    const server = createServer(app);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { server, feed } = await startSseApp(createStreamSlots({ perPayment: 5, total: 100 }), 50);
     try {
       const { record, clientSecret } = newTestPayment();
       await mover.create(record);
@@ -264,25 +270,8 @@ describe('SSE stream lifecycle', () => {
 
 describe('SSE stream caps (issue 11.6)', () => {
   test('when a payment or the process has as many streams as allowed, then 429 or 503 until one closes', async () => {
-    const logger = createLogger('silent');
-    const feed = createChangeFeed({ redis: service.redis, keys: service.keys, logger });
     const slots = createStreamSlots({ perPayment: 2, total: 3 });
-    const app = express();
-    app.use(
-      createSseRoutes({
-        store: service.store,
-        redis: service.redis,
-        keys: service.keys,
-        feed,
-        logger,
-        shopApiKey: undefined,
-        slots,
-      }),
-    );
-    app.use(createErrorHandler(logger));
-    const server = createServer(app);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { server, feed, base } = await startSseApp(slots);
     const payments = [newTestPayment(), newTestPayment(), newTestPayment()];
     for (const p of payments) await mover.create(p.record);
     const open = (i: number) =>

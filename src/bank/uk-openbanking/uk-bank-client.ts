@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
 import type { Config, OpenBankingConfig } from '../../config.js';
+import { inSpan, SpanKind, traceHeaders } from '../../tracing.js';
 import { formatMinorUnits } from '../../ciba/authorization-details.js';
 import { describeNetworkError } from '../../ciba/backchannel.js';
 import { createClientAuthentication, loadSigningKey, type SigningKey } from '../../ciba/client-auth.js';
@@ -13,7 +14,13 @@ import type { BankProfile } from '../../payments/bank-profile.js';
 import type { BankClient, BankPaymentOutcome } from '../types.js';
 import { ClientCredentialsError, createClientCredentials } from './client-credentials.js';
 import { signDetachedJws, type JwsSigner } from './jws-signature.js';
-import { buildInitiation, buildRisk, processConsentResponse, processPaymentResponse } from './ob-requests.js';
+import {
+  buildInitiation,
+  buildRisk,
+  processConsentResponse,
+  processPaymentResponse,
+  readConsentStatus,
+} from './ob-requests.js';
 
 export interface UkOpenBankingDeps {
   config: Pick<Config, 'bank' | 'ciba' | 'merchantName'> & { openBanking: OpenBankingConfig };
@@ -31,7 +38,34 @@ export interface UkOpenBankingDeps {
  * until a final status (`client.paymentStatus`).
  * @see https://openbankinguk.github.io/read-write-api-site3/v3.1.10/resources-and-data-models/pisp/domestic-payment-consents.html
  */
-export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: BankClient; profile: BankProfile } {
+/** A reference to one payment as the UK profile knows it: its consent and, once answered, the ASPSP's id. */
+export interface DomesticPaymentReference {
+  endToEndId: string;
+  consentId: string | null;
+  bankPaymentId: string | null;
+}
+
+/** What the profile's GET endpoints say was booked: `accepted` only for the settled Accepted* statuses. */
+export type DomesticPaymentLookup =
+  | { kind: 'found'; payments: { bankPaymentId: string; status: 'accepted' | 'rejected'; endToEndId: string }[] }
+  | { kind: 'unavailable'; reason: string; retryAfterMs?: number };
+
+export interface UkOpenBankingClient extends BankClient {
+  paymentStatus: NonNullable<BankClient['paymentStatus']>;
+  /**
+   * Reconciliation (DESIGN.md) through the profile's own resources, since v3.1.10 has no search by
+   * end-to-end id: GET /domestic-payments/{id} when the ASPSP's id is known; otherwise GET the
+   * consent — not Consumed means no payment was made with it (nothing booked); Consumed means one
+   * was, whose id we never learnt, so the outcome stays unknown (`unavailable`, asked again).
+   * A Pending payment is `unavailable` too: it may still move money, so it must not read as "not booked".
+   */
+  lookupPayment(reference: DomesticPaymentReference): Promise<DomesticPaymentLookup>;
+}
+
+export function createUkOpenBankingBank(deps: UkOpenBankingDeps): {
+  client: UkOpenBankingClient;
+  profile: BankProfile;
+} {
   const { config, agent } = deps;
   const ob = config.openBanking;
   const clock = deps.clock ?? systemClock;
@@ -76,12 +110,19 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: Bank
       const signer = await jwsSigner();
       if (signer) headers['x-jws-signature'] = await signDetachedJws(signer, post.body, clock.now());
     }
-    return agent.request({
-      origin: base.origin,
-      path: `${base.pathname}${path}`,
-      method,
-      headers,
-      body: post?.body ?? null,
+    // Span names keep the resource, not the ids (`/domestic-payments/{id}` → `/domestic-payments`).
+    const name = `bank ${method} ${path.split('/').slice(0, 2).join('/')}`;
+    const attributes = { 'http.request.method': method, 'server.address': base.hostname };
+    return inSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      const response = await agent.request({
+        origin: base.origin,
+        path: `${base.pathname}${path}`,
+        method,
+        headers: { ...headers, ...traceHeaders() },
+        body: post?.body ?? null,
+      });
+      span.setAttribute('http.response.status_code', response.statusCode);
+      return response;
     });
   }
 
@@ -114,7 +155,7 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: Bank
     },
   };
 
-  const client: BankClient = {
+  const client: UkOpenBankingClient = {
     async createPayment(request) {
       if (request.consentId === undefined) return { kind: 'rejected', reason: 'no_consent' };
       const initiation = buildInitiation(settings, {
@@ -144,6 +185,25 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: Bank
     async paymentStatus({ bankPaymentId }) {
       return getPayment(bankPaymentId);
     },
+    async lookupPayment(reference) {
+      if (reference.bankPaymentId !== null) {
+        const outcome = await getPayment(reference.bankPaymentId);
+        switch (outcome.kind) {
+          case 'accepted':
+          case 'rejected': {
+            const status = outcome.kind;
+            const { endToEndId, bankPaymentId } = reference;
+            return { kind: 'found', payments: [{ bankPaymentId, status, endToEndId }] };
+          }
+          case 'pending':
+            return { kind: 'unavailable', reason: 'payment still pending at the bank' };
+          case 'retry':
+            return { kind: 'unavailable', reason: outcome.reason, ...retryAfter(outcome.retryAfterMs) };
+        }
+      }
+      if (reference.consentId === null) return { kind: 'found', payments: [] };
+      return lookupConsent(reference.consentId);
+    },
     close: () => Promise.resolve(),
   };
 
@@ -165,5 +225,26 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: Bank
     return processPaymentResponse(response, { consentId: undefined, bankPaymentId, fourXxIsFinal: false }, clock.now());
   }
 
+  /** GET /domestic-payment-consents/{id}: was a payment made with this consent? */
+  async function lookupConsent(consentId: string): Promise<DomesticPaymentLookup> {
+    let response: Dispatcher.ResponseData;
+    try {
+      const token = await credentials.get();
+      response = await send('GET', `/domestic-payment-consents/${encodeURIComponent(consentId)}`, token);
+      if (response.statusCode === 401) credentials.invalidate(token);
+    } catch (err) {
+      return { kind: 'unavailable', reason: err instanceof Error ? err.name : 'consent lookup failed' };
+    }
+    const status = await readConsentStatus(response);
+    if (status === undefined) return { kind: 'unavailable', reason: `consent lookup answered ${response.statusCode}` };
+    return status === 'Consumed'
+      ? { kind: 'unavailable', reason: 'consent consumed by a payment whose id is unknown' }
+      : { kind: 'found', payments: [] };
+  }
+
   return { client, profile };
+}
+
+function retryAfter(ms: number | undefined): { retryAfterMs?: number } {
+  return ms === undefined ? {} : { retryAfterMs: ms };
 }

@@ -1,4 +1,3 @@
-import { TOKEN_ERROR_CODES } from './ciba/token-grant.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The service's Prometheus metrics, one registry per process (tests make their own). */
@@ -83,7 +82,16 @@ const CIBA_ANSWER_LABELS: ReadonlySet<string> = new Set([
   'pending',
   'retry',
   'authorized',
-  ...TOKEN_ERROR_CODES,
+  // CIBA Core §11 and RFC 6749 §5.2 (the kernel does not import src/ciba, so listed here)
+  'authorization_pending',
+  'slow_down',
+  'expired_token',
+  'access_denied',
+  'invalid_grant',
+  'invalid_request',
+  'invalid_client',
+  'unauthorized_client',
+  'unsupported_grant_type',
   'invalid_scope',
   'transaction_failed',
   'invalid_token_response',

@@ -20,7 +20,7 @@ export interface TokenGrantDeps {
 }
 
 /** The token errors CIBA Core §11 and RFC 6749 §5.2 define; anything else is `other`. */
-export const TOKEN_ERROR_CODES = [
+const TOKEN_ERROR_CODES = [
   'authorization_pending',
   'slow_down',
   'expired_token',

@@ -13,6 +13,10 @@ import { createRateLimits } from './http/rate-limits.js';
 import { loadCatalog } from './payments/catalog.js';
 import { createCheckoutService } from './payments/checkout.js';
 import { createStateMachine } from './payments/state-machine.js';
+import { createRecordTokenOutcome } from './payments/record-token-outcome.js';
+import { createReconcilePayment } from './payments/reconcile-payment.js';
+import { createSubmitPayment } from './payments/submit-payment.js';
+import { createSealer } from './crypto/sealing.js';
 import { createIdempotencyStore } from './store/idempotency-store.js';
 import { createKeys, type Keys } from './store/keys.js';
 import { createNotificationStore } from './store/notification-store.js';
@@ -78,6 +82,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const agent = createBankAgent(config.bank);
   const ciba = createCibaClient({ config, agent, clock, logger });
   const merchant = { name: config.merchantName, iban: config.merchantIban };
+  const sealer = createSealer(config.tokenEncryptionKeys);
   const notifications = createNotificationStore({ redis, keys });
   const ext = options.extensions?.({ config, logger, clock, redis, keys, store, scheduler, metrics }) ?? {};
   let draining = false;
@@ -98,30 +103,47 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       concurrency: config.workerConcurrency,
       ...(options.workerIdleMs !== undefined ? { idleMs: options.workerIdleMs } : {}),
       handlers: {
-        poll: createTokenPoller({
-          store,
-          stateMachine,
-          ciba,
-          clock,
-          logger,
-          merchant,
-          tokenKeys: config.tokenEncryptionKeys,
-          deliveryMode: config.ciba.deliveryMode,
-          metrics: {
-            cibaAnswer: (answer) => {
+        poll: createTokenPoller(
+          createRecordTokenOutcome({
+            store,
+            stateMachine,
+            ciba,
+            sealer,
+            clock,
+            logger,
+            merchant,
+            deliveryMode: config.ciba.deliveryMode,
+            onAnswer: (answer) => {
               metrics.cibaAnswers.inc({ answer });
             },
-          },
-        }),
-        submit: createPaymentSubmitter({
-          store,
-          stateMachine,
-          bank,
-          clock,
-          logger,
-          merchant,
-          tokenKeys: config.tokenEncryptionKeys,
-        }),
+            onAlarm: (alarm) => {
+              metrics.operatorAlarms.inc({ alarm });
+            },
+          }),
+        ),
+        submit: createPaymentSubmitter(
+          createSubmitPayment({
+            store,
+            stateMachine,
+            bank,
+            sealer,
+            clock,
+            logger,
+            merchant,
+            reconcile: createReconcilePayment({
+              store,
+              stateMachine,
+              bank,
+              clock,
+              logger,
+              inFlightGraceMs: 2 * config.bank.timeoutMs,
+              onReconciled: (outcome) => {
+                metrics.reconciliations.inc({ outcome });
+                if (outcome === 'unavailable') metrics.operatorAlarms.inc({ alarm: 'reconciliation_unavailable' });
+              },
+            }),
+          }),
+        ),
         ...ext.handlers,
       },
       onClaimed: (_item, lateMs) => {
@@ -167,7 +189,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
           keys,
           // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
           inFlightSeconds: Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30),
-          sealKeys: config.tokenEncryptionKeys,
+          sealer,
         }),
         rateLimits: createRateLimits({
           redis,

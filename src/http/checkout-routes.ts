@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import { AppError } from '../errors.js';
 import type { Catalog } from '../payments/catalog.js';
 import type { CheckoutService } from '../payments/checkout.js';
-import { sha256 } from '../payments/secrets.js';
+import { sha256 } from '../crypto/hashing.js';
 import type { IdempotencyStore } from '../store/idempotency-store.js';
 import type { Metrics } from '../metrics.js';
 import { problemBody, validationError } from './problem.js';

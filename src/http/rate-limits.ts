@@ -1,7 +1,7 @@
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { AppError } from '../errors.js';
 import type { RedisClient } from '../store/redis.js';
-import { sha256 } from '../payments/secrets.js';
+import { sha256 } from '../crypto/hashing.js';
 
 /**
  * Per client IP on checkout, and per login_hint so nobody can flood a customer's phone with

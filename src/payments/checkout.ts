@@ -1,11 +1,11 @@
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
-import { BackchannelError, type CibaClient } from '../ciba/types.js';
-import type { NotificationStore } from '../store/notification-store.js';
+import { BackchannelError, type CibaClient, type NotificationStore } from './ports.js';
 import type { Catalog } from './catalog.js';
 import { authorizationDetailsFor, type Merchant } from './authorization.js';
 import { toPaymentView, type PaymentRecord, type PaymentView } from './payment.js';
-import { newBindingMessage, newClientSecret, newNotificationToken, newPaymentId, sha256 } from './secrets.js';
+import { newBindingMessage, newClientSecret, newNotificationToken, newPaymentId } from '../crypto/random-ids.js';
+import { sha256 } from '../crypto/hashing.js';
 import { workItem, type StateMachine } from './state-machine.js';
 
 export interface CheckoutInput {
@@ -93,6 +93,9 @@ export function createCheckoutService(deps: {
         sealedAccessToken: null,
         accessTokenExpiresAt: null,
         bankPaymentId: null,
+        bankCalledAt: null,
+        reconcileSince: null,
+        heldToken: null,
         attempts: 0,
       };
       if (notificationToken) await deps.notifications.remember(sha256(notificationToken), id, started.expiresIn);

@@ -14,7 +14,7 @@ import type { GotifyOptions } from './gotify.js';
 import { createSandboxKeys } from './keys.js';
 import { createPaymentApi } from './payment-api.js';
 import type { Transfer } from './payment-api.js';
-import { createSandboxProvider, registerClients } from './provider.js';
+import { createSandboxProvider, registerClients, subjectMatches } from './provider.js';
 import type { SandboxClient, SandboxUser } from './provider.js';
 import { createRequestStore, toPublicRequest } from './requests.js';
 import type { AuthenticationRequestRecord, PublicRequest } from './requests.js';
@@ -213,12 +213,24 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
   op.on('server_error', (_ctx, error) => {
     log(`[bank] OP error: ${error.message}`);
   });
-  const paymentApi = createPaymentApi({ redis, keys, issuer, apiUrl, jwks, log });
+  const paymentApi = createPaymentApi({
+    redis,
+    keys,
+    issuer,
+    apiUrl,
+    jwks,
+    log,
+    clientForCertificate: (cert) =>
+      options.clients.find(
+        (c) => c.authMethod === 'tls_client_auth' && subjectMatches(cert, c.tlsSubjectDn ?? 'CN=client'),
+      )?.clientId,
+  });
   const opCallback = op.callback();
   handleTls = (req, res) => {
-    const path = new URL(req.url ?? '/', issuer).pathname;
+    const url = new URL(req.url ?? '/', issuer);
+    const path = url.pathname;
     if (path === '/api' || path.startsWith('/api/')) {
-      void paymentApi.handle(req, res, path.slice('/api'.length));
+      void paymentApi.handle(req, res, path.slice('/api'.length), url.searchParams);
     } else {
       void opCallback(req, res);
     }

@@ -1,7 +1,9 @@
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 import type { FailureCode, LineItem, PaymentRecord, PaymentStatus } from '../payments/payment.js';
-import type { FixedAtCreation } from '../payments/payment-events.js';
+import type { PaymentStore } from '../payments/ports.js';
+
+export type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 
 /** Field names of the payment hash. Short, because tens of thousands of pending payments live here. */
 const F = {
@@ -23,6 +25,9 @@ const F = {
   sealedAccessToken: 'token',
   accessTokenExpiresAt: 'token_exp',
   bankPaymentId: 'bank_id',
+  bankCalledAt: 'bank_at',
+  reconcileSince: 'reconcile',
+  heldToken: 'held',
   attempts: 'attempts',
 } as const satisfies Record<keyof PaymentRecord, string>;
 
@@ -73,46 +78,11 @@ export function decodeRecord(h: Record<string, string>): PaymentRecord | null {
     sealedAccessToken: h[F.sealedAccessToken] ?? null,
     accessTokenExpiresAt: num(h[F.accessTokenExpiresAt]),
     bankPaymentId: h[F.bankPaymentId] ?? null,
+    bankCalledAt: num(h[F.bankCalledAt]),
+    reconcileSince: num(h[F.reconcileSince]),
+    heldToken: h[F.heldToken] ?? null,
     attempts: Number(h[F.attempts] ?? 0),
   };
-}
-
-/** The few fields a token poll needs, read with one HMGET on the hot path. */
-export interface PollFields {
-  status: PaymentStatus | null;
-  authReqId: string | null;
-  intervalMs: number;
-  expiresAt: number;
-  attempts: number;
-  amount: number;
-  currency: string;
-}
-
-export interface TransitionRequest {
-  id: string;
-  /** Statuses the payment must be in ('-' semantics: `null` = must not exist yet). */
-  from: readonly PaymentStatus[] | null;
-  to: PaymentStatus;
-  fields: Partial<PaymentRecord>;
-  /** The event log entry and its webhook work items ('#' in a member = the event's position). */
-  event: { entry: string; deliveries: string[] } | null;
-  schedule: { member: string; at: number } | null;
-  unschedule: string[];
-  terminal: boolean;
-  now: number;
-}
-
-export type TransitionResult = 'ok' | 'not_found' | 'conflict';
-
-export interface PaymentStore {
-  get(id: string): Promise<PaymentRecord | null>;
-  getPollFields(id: string): Promise<PollFields>;
-  /** Fields outside the payment view only (see FixedAtCreation): events are rebuilt from the record. */
-  update(
-    id: string,
-    fields: Partial<Omit<PaymentRecord, FixedAtCreation | 'status' | 'failureCode' | 'updatedAt'>>,
-  ): Promise<void>;
-  transition(request: TransitionRequest): Promise<TransitionResult>;
 }
 
 export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; retentionSeconds: number }): PaymentStore {
@@ -122,7 +92,7 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
       return decodeRecord(await redis.hgetall(keys.payment(id)));
     },
     async getPollFields(id) {
-      const [status, arid, interval, expiresAt, attempts, amount, currency] = await redis.hmget(
+      const [status, arid, interval, expiresAt, attempts, amount, currency, held] = await redis.hmget(
         keys.payment(id),
         F.status,
         F.authReqId,
@@ -131,6 +101,7 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
         F.attempts,
         F.amount,
         F.currency,
+        F.heldToken,
       );
       return {
         status: (status ?? null) as PaymentStatus | null,
@@ -140,6 +111,7 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
         attempts: Number(attempts ?? 0),
         amount: Number(amount ?? 0),
         currency: currency ?? '',
+        heldToken: held ?? null,
       };
     },
     async update(id, fields) {

@@ -15,6 +15,7 @@ import {
   paymentIdSchema,
   paymentSchema,
 } from './schemas.js';
+import { PAYMENT_STATUSES } from '../payments/payment.js';
 
 /**
  * The OpenAPI 3.1 document of the shop-facing API, generated from the zod schemas the routes
@@ -538,7 +539,98 @@ const SSE_EXAMPLE = [
   `id: 1795621630412-0\nevent: payment.succeeded\ndata: ${JSON.stringify(succeededExample)}\n`,
 ].join('\n');
 
+const paymentList = z
+  .object({
+    object: z.literal('list'),
+    data: z.array(payment).openapi({ description: 'Newest first (also when paging with `ending_before`).' }),
+    has_more: z.boolean().openapi({ description: 'More payments match beyond this page.' }),
+    next_cursor: z
+      .string()
+      .nullable()
+      .openapi({
+        description:
+          'Pass as `starting_after` (or as `ending_before` when paging that way) for the next page; null at the end. ' +
+          'Usually the last id in `data`; a filtered page that examined 1,000 payments without filling up stops early ' +
+          'and names the last payment it examined.',
+      }),
+  })
+  .openapi('PaymentList');
+
+const instant = z
+  .union([z.number().int().openapi({ example: 1795621500 }), z.string().openapi({ format: 'date-time' })])
+  .openapi({ description: 'Unix seconds (as Stripe takes it) or an RFC 3339 date-time.' });
+
+const listQuery = z.object({
+  limit: z
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .optional()
+    .openapi({ param: { description: 'Page size, 1–100 (default 10).' }, example: 20 }),
+  starting_after: documented(paymentIdSchema)
+    .optional()
+    .openapi({ param: { description: 'Cursor: the page of older payments after this id.' }, example: PAYMENT_ID }),
+  ending_before: documented(paymentIdSchema)
+    .optional()
+    .openapi({ param: { description: 'Cursor: the page of newer payments before this id.' } }),
+  status: z
+    .enum(PAYMENT_STATUSES)
+    .optional()
+    .openapi({ param: { description: 'Only payments whose status is this one now.' }, example: 'succeeded' }),
+  created: z
+    .object({ gte: instant.optional(), lt: instant.optional() })
+    .optional()
+    .openapi({
+      param: {
+        style: 'deepObject',
+        explode: true,
+        description: '`created[gte]` (inclusive) and `created[lt]` (exclusive) bound `created_at`.',
+      },
+    }),
+  metadata: z
+    .record(z.string(), z.string())
+    .optional()
+    .openapi({
+      param: {
+        style: 'deepObject',
+        explode: true,
+        description: '`metadata[order_id]=A-10042`: only payments whose metadata has these values (up to 5 keys).',
+      },
+    }),
+});
+
 function registerPayments(b: Builder) {
+  b.route({
+    method: 'get',
+    path: '/payments',
+    tags: ['Payments'],
+    summary: 'List payments',
+    description:
+      'For the shop backend (shop key) only: payments created within `PAYMENT_RETENTION_HOURS`, newest first by ' +
+      '`created_at` then id, paged with cursors as Stripe pages lists. Payments created while you page never make ' +
+      'an item repeat or an older one disappear.',
+    security: [{ shopKey: [] }],
+    request: { query: listQuery },
+    responses: {
+      200: {
+        description: 'One page (`Cache-Control: no-store`).',
+        content: b.content('GET /payments 200', paymentList, {
+          page: {
+            summary: 'A page with more behind it',
+            value: {
+              object: 'list',
+              data: [succeededExample, { ...failedExample, id: 'pay_a7d2kq4mz5x2r6t3y4u7' }],
+              has_more: true,
+              next_cursor: 'pay_a7d2kq4mz5x2r6t3y4u7',
+            },
+          },
+          last: { summary: 'The last page', value: { object: 'list', data: [], has_more: false, next_cursor: null } },
+        }),
+      },
+      ...b.problems('GET /payments', ['validation_failed', 'unauthorized', 'store_unavailable']),
+    },
+  });
   b.route({
     method: 'get',
     path: '/payments/{id}',

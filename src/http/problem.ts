@@ -48,6 +48,9 @@ export function sendProblem(res: Response, error: AppError): void {
   const body = problemBody(error);
   const requestId = res.getHeader('x-request-id');
   if (typeof requestId === 'string') body.request_id = requestId;
+  // RFC 9110 §15.5.2: a 401 names the scheme that would work (RFC 6750 §3 for Bearer).
+  if (error.status === 401 && !res.hasHeader('WWW-Authenticate'))
+    res.setHeader('WWW-Authenticate', 'Bearer realm="ciba-checkout"');
   if (error.extra.retryAfterSeconds !== undefined)
     res.setHeader('Retry-After', String(Math.ceil(error.extra.retryAfterSeconds)));
   res.status(error.status).type('application/problem+json').send(JSON.stringify(body));

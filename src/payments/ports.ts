@@ -43,6 +43,8 @@ export type MutableFields = Partial<Omit<PaymentRecord, FixedAtCreation | 'statu
 
 export interface PaymentStore {
   get(id: string): Promise<PaymentRecord | null>;
+  /** Several payments at once (one round trip with auto-pipelining); null where one is gone. */
+  getMany(ids: readonly string[]): Promise<(PaymentRecord | null)[]>;
   getPollFields(id: string): Promise<PollFields>;
   update(id: string, fields: MutableFields): Promise<void>;
   transition(request: TransitionRequest): Promise<TransitionResult>;

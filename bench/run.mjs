@@ -150,6 +150,8 @@ function serviceEnv(stub, prefix, extra = {}) {
     BANK_CLIENT_KEY: certs.clientKey,
     BANK_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
     CIBA_DELIVERY_MODE: 'poll',
+    // the stub grants an hour; the service keeps a checkout open at most CIBA_REQUESTED_EXPIRY
+    CIBA_REQUESTED_EXPIRY: '3600',
     RATE_LIMIT_CHECKOUT_PER_MINUTE: '0',
     RATE_LIMIT_LOGIN_HINT_PER_MINUTE: '0',
     WORKER_CONCURRENCY: String(CONCURRENCY),

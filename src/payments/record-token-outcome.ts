@@ -38,6 +38,7 @@ const SLOW_DOWN_STEP_MS = 5000;
 /** Tries to record a final answer before giving the item back to its lease (about 2 s in all). */
 const RECORD_ATTEMPTS = 5;
 const DONE: NextStep = { done: true };
+const HELD_TOKEN_DEFAULT_LIFE_S = 900;
 
 /**
  * One token poll for a pending payment and what its answer means (CIBA Core §7.3, §10, §11), as a
@@ -126,7 +127,8 @@ export function createRecordTokenOutcome(deps: RecordTokenOutcomeDeps): (payment
       );
       return fail(p.id, 'authorization_error');
     }
-    if (response.expiresIn !== undefined && clock.now() >= response.receivedAt + response.expiresIn * 1000) {
+    // Past the access token's life (or a quarter hour when the bank gave none) it cannot pay anyway.
+    if (clock.now() >= response.receivedAt + (response.expiresIn ?? HELD_TOKEN_DEFAULT_LIFE_S) * 1000) {
       return fail(p.id, 'expired');
     }
     return applyOutcome(

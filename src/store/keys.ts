@@ -31,6 +31,8 @@ export interface Keys {
   /** Pub/sub channel: wake workers when work became due earlier than they planned. */
   wakeChannel: string;
   rateLimit: string;
+  /** The deployment's key check value: a known text sealed with TOKEN_ENCRYPTION_KEY (see crypto/key-check.ts). */
+  keyCheck: string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -51,5 +53,6 @@ export function createKeys(prefix: string): Keys {
     changesChannel: `${prefix}changes`,
     wakeChannel: `${prefix}wake`,
     rateLimit: `${prefix}rl`,
+    keyCheck: `${prefix}key-check`,
   };
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { createApp } from '../http/app.js';
 import { createDocsRoutes } from '../http/docs-routes.js';
+import { buildOpenApi } from '../http/openapi.js';
 import { createRateLimits } from '../http/rate-limits.js';
 import { createSseRoutes } from '../http/sse-routes.js';
 import { createWebhookRoutes } from '../http/webhook-routes.js';
@@ -84,7 +85,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
       },
     },
     routers: [
-      createDocsRoutes(),
+      createDocsRoutes(buildOpenApi),
       createSseRoutes({ store, redis, keys, feed, logger, shopApiKey: config.shopApiKey }),
       createWebhookRoutes({ redis, keys, deliveries, scheduler, clock, shopApiKey: config.shopApiKey }),
     ],

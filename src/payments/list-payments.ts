@@ -113,7 +113,7 @@ function page(
 
 function unknownCursor(direction: ListDirection): AppError {
   const param = direction === 'older' ? 'starting_after' : 'ending_before';
-  return new AppError('validation_failed', 400, 'The request query is not valid.', {
+  return new AppError('validation_failed', 'The request query is not valid.', {
     errors: [{ path: `$.${param}`, message: 'no such payment in the list (unknown, or past the retention period)' }],
   });
 }

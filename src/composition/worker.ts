@@ -5,7 +5,6 @@ import { createWorkerLoop, type WorkerLoop } from '../jobs/worker-loop.js';
 import { createReconcilePayment } from '../payments/reconcile-payment.js';
 import { createRecordTokenOutcome } from '../payments/record-token-outcome.js';
 import { createSubmitPayment } from '../payments/submit-payment.js';
-import { HOOK_KIND } from '../webhooks/webhook-sender.js';
 import type { Parts } from './parts.js';
 
 export interface RunningWorker {
@@ -69,7 +68,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
           }),
         }),
       ),
-      [HOOK_KIND]: parts.webhooks.sender,
+      hook: parts.webhooks.sender,
     },
     onClaimed: (_item, lateMs) => {
       metrics.pollLateness.observe(Math.max(0, lateMs) / 1000);

@@ -20,7 +20,7 @@ export interface AppDeps {
   storefrontOrigin: string | undefined;
   storefrontEnabled: boolean;
   trustProxy: boolean;
-  checkout: Omit<CheckoutRouteDeps, 'metrics'>;
+  checkout: CheckoutRouteDeps;
   payments: PaymentRouteDeps;
   notify: Parameters<typeof createCibaNotifyRoute>[0];
   health: Omit<HealthDeps, 'metrics'>;
@@ -40,7 +40,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: '16kb', strict: true, type: ['application/json', 'application/*+json'] }));
 
   app.use(createHealthRoutes({ ...deps.health, metrics: deps.metrics }));
-  app.use(createCheckoutRoutes({ ...deps.checkout, metrics: deps.metrics }));
+  app.use(createCheckoutRoutes(deps.checkout));
   app.use(createPaymentRoutes(deps.payments));
   app.use(createCibaNotifyRoute(deps.notify));
   for (const router of deps.routers ?? []) app.use(router);

@@ -5,13 +5,10 @@ import { encodeEventEntry, type FixedAtCreation } from './payment-events.js';
 import { canTransition, eventTypeFor } from './state-machine-rules.js';
 import { newEventId } from '../crypto/random-ids.js';
 
-/** Work item names on the scheduler's due set. */
-export const workItem = {
-  poll: (paymentId: string) => `poll:${paymentId}`,
-  submit: (paymentId: string) => `submit:${paymentId}`,
-  /** Delivery of the payment's event at `position` (1-based, in its event log) to `g` (WEBHOOK_URL) or `c` (callback_url). */
-  webhook: (paymentId: string, position: number | '#', target: 'g' | 'c') => `hook:${paymentId}:${position}:${target}`,
-};
+import { workItem } from './work-items.js';
+
+// Kept while the token poller, the checkout and the ping route still import it from here (issue 13.1 moves them).
+export { workItem } from './work-items.js';
 
 export interface TransitionOptions {
   /** Other fields to set; those of the payment view are fixed at creation (events are rebuilt from them). */
@@ -51,8 +48,8 @@ export function createStateMachine(deps: {
     });
     const deliveries: string[] = [];
     if (eventTypeFor(next.status) !== null) {
-      if (deps.webhookTargets.global) deliveries.push(workItem.webhook(next.id, '#', 'g'));
-      if (next.callbackUrl) deliveries.push(workItem.webhook(next.id, '#', 'c'));
+      if (deps.webhookTargets.global) deliveries.push(workItem.hook(next.id, '#', 'g'));
+      if (next.callbackUrl) deliveries.push(workItem.hook(next.id, '#', 'c'));
     }
     return { entry, deliveries };
   }

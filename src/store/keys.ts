@@ -30,7 +30,8 @@ export interface Keys {
   changesChannel: string;
   /** Pub/sub channel: wake workers when work became due earlier than they planned. */
   wakeChannel: string;
-  rateLimit: string;
+  /** rate-limiter-flexible's key prefix of one limit (it appends `:<key>`). */
+  rateLimit(limit: string): string;
   /** The deployment's key check value: a known text sealed with TOKEN_ENCRYPTION_KEY (see crypto/key-check.ts). */
   keyCheck: string;
 }
@@ -52,7 +53,7 @@ export function createKeys(prefix: string): Keys {
     paymentList: `${prefix}paylist`,
     changesChannel: `${prefix}changes`,
     wakeChannel: `${prefix}wake`,
-    rateLimit: `${prefix}rl`,
+    rateLimit: (limit) => `${prefix}rl:${limit}`,
     keyCheck: `${prefix}key-check`,
   };
 }

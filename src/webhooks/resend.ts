@@ -1,11 +1,11 @@
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { Scheduler } from '../jobs/scheduler.js';
+import { workItem } from '../payments/work-items.js';
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
 import { parseDeliveryId, type DeliveryRecord, type DeliveryStore } from './delivery-store.js';
 import { findEventPosition } from './payment-events.js';
-import { hookMember } from './webhook-sender.js';
 
 export interface ResendDeps {
   redis: RedisClient;
@@ -28,7 +28,7 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
     throw new AppError('webhook_target_gone', 'The receiver answered 410 Gone; nothing more is sent to this URL.');
   const position = await findEventPosition(deps, record.paymentId, parsed.eventId);
   if (position === null) throw new AppError('delivery_not_found', 'The event of this delivery is no longer kept.');
-  const member = hookMember(record.paymentId, position, parsed.target);
+  const member = workItem.hook(record.paymentId, position, parsed.target);
   if ((await deps.redis.zscore(deps.keys.leases, member)) !== null)
     throw new AppError('delivery_in_progress', 'An attempt of this delivery is in progress.');
   const now = deps.clock.now();

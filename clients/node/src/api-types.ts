@@ -61,7 +61,11 @@ export interface paths {
         put?: never;
         /**
          * Start a checkout paid by bank (CIBA)
-         * @description Prices the items from the catalog, asks the bank to authenticate the customer out of band, and answers `202` with the payment, its `client_secret` and the `binding_message` to show. With `Idempotency-Key`, the same key and body replay the stored answer (header `Idempotent-Replayed: true`); 429 and 5xx answers free the key for a retry.
+         * @description Prices the items from the catalog, asks the bank to authenticate the customer out of band, and answers `202` with the payment, its `client_secret` and the `binding_message` to show.
+         *
+         *     Two flows. **Storefront, anonymous:** the browser sends the cart and `login_hint`, nothing else; the payment is the catalog-priced cart. **Shop backend, with `Authorization: Bearer <SHOP_API_KEY>`:** may add `metadata` (e.g. its order id) and `callback_url`, which come back in the signed webhooks, and hands the `client_secret` of the answer to its own frontend. An anonymous request carrying `metadata` or `callback_url` is refused with 401 `shop_key_required` before the bank is asked; a key that is not the shop key counts as anonymous.
+         *
+         *     With `Idempotency-Key` (scoped to the shop, or else to the client address), the same key and body replay the stored answer (header `Idempotent-Replayed: true`); only the bank's own answers are stored: a refusal before the bank is asked (validation, `shop_key_required`, an unknown sku, a limit), a 429 or a 5xx stores nothing, so a retry with a fixed request runs afresh.
          */
         post: {
             parameters: {
@@ -93,6 +97,15 @@ export interface paths {
                 };
                 /** @description Bad Request: `validation_failed`, `malformed_json` */
                 400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unauthorized: `shop_key_required` */
+                401: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1115,7 +1128,7 @@ export interface components {
              * @description Stable snake_case error code.
              * @enum {string}
              */
-            code: "validation_failed" | "malformed_json" | "invalid_request" | "bad_request" | "unauthorized" | "invalid_notification_token" | "not_found" | "delivery_not_found" | "payment_not_found" | "idempotency_key_in_use" | "payment_not_cancelable" | "delivery_in_progress" | "webhook_target_gone" | "payment_busy" | "body_too_large" | "unsupported_media_type" | "unsupported_encoding" | "unknown_sku" | "amount_too_large" | "callback_origin_not_allowed" | "idempotency_key_reused" | "unknown_bank_user" | "bank_request_rejected" | "rate_limited" | "internal_error" | "bank_configuration_error" | "bank_invalid_response" | "bank_unavailable" | "store_unavailable";
+            code: "validation_failed" | "malformed_json" | "invalid_request" | "bad_request" | "unauthorized" | "shop_key_required" | "invalid_notification_token" | "not_found" | "delivery_not_found" | "payment_not_found" | "idempotency_key_in_use" | "payment_not_cancelable" | "delivery_in_progress" | "webhook_target_gone" | "payment_busy" | "body_too_large" | "unsupported_media_type" | "unsupported_encoding" | "unknown_sku" | "amount_too_large" | "callback_origin_not_allowed" | "idempotency_key_reused" | "unknown_bank_user" | "bank_request_rejected" | "rate_limited" | "internal_error" | "bank_configuration_error" | "bank_invalid_response" | "bank_unavailable" | "store_unavailable";
             /** @description For people; match on `code`, not on this text. */
             detail: string;
             /** @description Validation errors with JSON paths (`validation_failed`, `callback_origin_not_allowed`). */

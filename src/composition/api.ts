@@ -44,6 +44,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     storefrontOrigin: config.storefrontOrigin,
     storefrontEnabled: config.storefrontEnabled,
     trustProxy: config.trustProxy,
+    tracing: config.tracing !== null,
     checkout: {
       catalog,
       shopApiKey: config.shopApiKey,

@@ -1,6 +1,7 @@
 import type { RedisClient } from '../store/redis.js';
 import { createPaymentSubmitter } from '../jobs/payment-submitter.js';
 import { createTokenPoller } from '../jobs/token-poller.js';
+import { traceJobs } from '../jobs/trace-jobs.js';
 import { createWorkerLoop, type WorkerLoop } from '../jobs/worker-loop.js';
 import { createReconcilePayment } from '../payments/reconcile-payment.js';
 import { createRecordTokenOutcome } from '../payments/record-token-outcome.js';
@@ -25,7 +26,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
     logger,
     concurrency: config.workerConcurrency,
     ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
-    handlers: {
+    handlers: traceJobs(config.tracing !== null, (id) => store.getTraceparent(id), {
       poll: createTokenPoller(
         createRecordTokenOutcome({
           store,
@@ -69,7 +70,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
         }),
       ),
       hook: parts.webhooks.sender,
-    },
+    }),
     onClaimed: (_item, lateMs) => {
       metrics.pollLateness.observe(Math.max(0, lateMs) / 1000);
     },

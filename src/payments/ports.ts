@@ -48,6 +48,8 @@ export interface PaymentStore {
   getPollFields(id: string): Promise<PollFields>;
   update(id: string, fields: MutableFields): Promise<void>;
   transition(request: TransitionRequest): Promise<TransitionResult>;
+  /** The W3C traceparent stored at creation (tracing on), for the worker's spans of this payment. */
+  getTraceparent(id: string): Promise<string | null>;
 }
 
 /** Ping mode: which payment a client_notification_token (its SHA-256) belongs to. */

@@ -1,3 +1,4 @@
+import { currentTraceparent } from '../tracing.js';
 import type { Keys } from './keys.js';
 import { createPaymentListIndex } from './payment-list-index.js';
 import type { RedisClient } from './redis.js';
@@ -33,6 +34,9 @@ const F = {
 } as const satisfies Record<keyof PaymentRecord, string>;
 
 export type PaymentField = keyof PaymentRecord;
+
+/** Not part of the record: written at creation while tracing is on, read only by the worker's spans. */
+const TRACE_FIELD = 'trace';
 
 function encode(value: PaymentRecord[PaymentField]): string | null {
   if (value === null) return null;
@@ -130,7 +134,12 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
       const { set, drop } = encodeFields({ ...r.fields, status: r.to, updatedAt: r.now });
       // Listed before it exists: a crash in between leaves an entry GET /payments skips, never a
       // payment the list misses. Not in the script: in Redis Cluster the list is in another slot.
-      if (r.from === null) await list.add(r.id, r.fields.createdAt ?? r.now, r.now);
+      if (r.from === null) {
+        await list.add(r.id, r.fields.createdAt ?? r.now, r.now);
+        // The trace of the request creating it (POST /checkout); the worker's spans continue it.
+        const traceparent = currentTraceparent();
+        if (traceparent) set[TRACE_FIELD] = traceparent;
+      }
       const code = await redis.transition(
         keys.payment(r.id),
         keys.due,
@@ -150,6 +159,9 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
         r.id,
       );
       return code === 1 ? 'ok' : code === -1 ? 'not_found' : 'conflict';
+    },
+    async getTraceparent(id) {
+      return redis.hget(keys.payment(id), TRACE_FIELD);
     },
   };
 }

@@ -194,6 +194,7 @@ export async function validateReceivedToken(
       { bank: deps.config.bank, jwks: deps.jwks, clock: { now: () => token.receivedAt } },
       token.idToken,
       expect.authReqId,
+      expect.intentId,
     ));
   } catch (err) {
     if (err instanceof JwksUnavailableError) return { kind: 'unverified', response: token, reason: err.message };
@@ -201,7 +202,8 @@ export async function validateReceivedToken(
     return failed('invalid_id_token', `invalid_id_token: ${reason}`);
   }
   if (token.authorizationDetails === undefined) {
-    if (deps.config.ciba.requireGrantedDetails) {
+    // A consent-based profile (Open Banking UK) binds the grant through openbanking_intent_id instead.
+    if (deps.config.ciba.requireGrantedDetails && expect.intentId === undefined) {
       return failed('authorization_mismatch', 'authorization_mismatch: no authorization_details granted');
     }
   } else {

@@ -5,7 +5,7 @@ import type { Keys } from '../store/keys.js';
 import type { PaymentStore } from '../store/payment-store.js';
 import type { RedisClient } from '../store/redis.js';
 import type { ChangeFeed } from '../webhooks/change-feed.js';
-import { EVENT_POSITION_PATTERN, readPaymentEvents } from '../webhooks/payment-events.js';
+import { EVENT_POSITION_PATTERN, readPaymentEvents } from '../webhooks/event-log-reader.js';
 import { loadAuthorizedPayment } from './payment-access.js';
 import { z } from 'zod';
 import {

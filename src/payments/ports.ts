@@ -4,7 +4,7 @@
  * HTTP routes or undici; the use cases in this folder import only these.
  */
 import type { PaymentRecord, PaymentStatus } from './payment.js';
-import type { FixedAtCreation } from './payment-events.js';
+import type { FixedAtCreation } from './event-log.js';
 
 // ---------------------------------------------------------------------------------------------
 // Payment repository (src/store/payment-store.ts)
@@ -18,6 +18,8 @@ export interface PollFields {
   attempts: number;
   amount: number;
   currency: string;
+  /** The consent the ID token must name (openbanking_intent_id), when the profile has one. */
+  bankConsentId: string | null;
   /** A token response received but not yet validated (see TokenOutcome `unverified`). */
   heldToken: string | null;
 }
@@ -98,6 +100,8 @@ export interface BankPaymentRequest {
   creditor: { name: string; iban: string };
   remittanceInformation: string;
   endToEndId: string;
+  /** The consent the customer authorised, for profiles that have one (Open Banking UK ConsentId). */
+  consentId?: string;
   requestId?: string;
 }
 
@@ -108,7 +112,13 @@ export type BankPaymentOutcome =
   /** A definite 4xx refusal of the request itself (401 expired token, 403, 400): the payment was not looked at. */
   | { kind: 'refused'; reason: string }
   /** No definite answer (5xx, 408/409/425/429, network fault, timeout, unreadable answer): it may have been booked. */
-  | { kind: 'retry'; reason: string; retryAfterMs?: number };
+  | { kind: 'retry'; reason: string; retryAfterMs?: number }
+  /**
+   * The bank created the payment but has not settled it yet (Open Banking UK Pending,
+   * AcceptedSettlementInProcess): the caller keeps it `processing` and asks `paymentStatus` later.
+   * The sandbox client never answers this.
+   */
+  | { kind: 'pending'; bankPaymentId: string; retryAfterMs?: number };
 
 /** One payment as the bank's reconciliation lookup lists it (DESIGN.md "Reconciliation"). */
 export interface BookedPayment {
@@ -122,6 +132,11 @@ export type BankLookupOutcome =
 
 export interface BankClient {
   createPayment(request: BankPaymentRequest): Promise<BankPaymentOutcome>;
+  /**
+   * The status of a payment the bank answered `pending` for; only clients that can answer
+   * `pending` implement it. Never `pending` → anything but the statuses above.
+   */
+  paymentStatus?(request: { bankPaymentId: string; paymentId: string }): Promise<BankPaymentOutcome>;
   /** Reconciliation: the payments the bank booked with this end-to-end id (mTLS, no bearer token). */
   findPayment(endToEndId: string): Promise<BankLookupOutcome>;
   close(): Promise<void>;
@@ -143,7 +158,10 @@ export interface BackchannelRequestInput {
   loginHint: string;
   bindingMessage: string;
   requestedExpiry: number;
+  /** Sent when non-empty (a profile whose consent describes the payment sends none). */
   authorizationDetails: PaymentInitiationDetail[];
+  /** The OIDC `claims` parameter (OIDC Core §5.5), e.g. Open Banking UK's essential openbanking_intent_id. */
+  claims?: Record<string, unknown>;
   /** Ping mode only: a fresh random token (≥128 bits) for this request. */
   clientNotificationToken?: string;
   /** Passed to the bank as X-Request-Id for tracing. */
@@ -184,6 +202,8 @@ export class BackchannelError extends Error {
 export interface TokenExpectation {
   authReqId: string;
   authorizationDetails: PaymentInitiationDetail[];
+  /** The consent the ID token's openbanking_intent_id must name (Open Banking UK profile). */
+  intentId?: string;
 }
 
 /** Failure codes the token step can end a payment with (DESIGN.md failure codes). */

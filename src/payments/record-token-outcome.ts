@@ -106,6 +106,7 @@ export function createRecordTokenOutcome(deps: RecordTokenOutcomeDeps): (payment
     const payment = { id: p.id, amount: p.amount, currency: p.currency };
     return {
       authReqId,
+      ...(p.bankConsentId ? { intentId: p.bankConsentId } : {}),
       // Only read when the bank says yes: not built on every pending poll.
       get authorizationDetails() {
         return authorizationDetailsFor(payment, deps.merchant);

@@ -1,8 +1,8 @@
 import type { Clock } from '../clock.js';
 import type { PaymentStore, TransitionResult } from './ports.js';
 import { isTerminal, type FailureCode, type PaymentRecord, type PaymentStatus } from './payment.js';
-import { encodeEventEntry, type FixedAtCreation } from './payment-events.js';
-import { canTransition, eventTypeFor } from './state-machine-rules.js';
+import { encodeEventEntry, type FixedAtCreation } from './event-log.js';
+import { canTransition, webhookEventType } from './state-machine-rules.js';
 import { newEventId } from '../crypto/random-ids.js';
 
 import { workItem } from './work-items.js';
@@ -36,7 +36,7 @@ export function createStateMachine(deps: {
   const { store, clock } = deps;
 
   /**
-   * The event log entry (the body is rebuilt from it and the payment, see payment-events.ts) and
+   * The event log entry (the body is rebuilt from it and the payment, see event-log.ts) and
    * its deliveries; the script puts the event's position where the members have '#'.
    */
   function buildEvent(next: PaymentRecord, now: number) {
@@ -47,7 +47,7 @@ export function createStateMachine(deps: {
       at: now,
     });
     const deliveries: string[] = [];
-    if (eventTypeFor(next.status) !== null) {
+    if (webhookEventType(next.status) !== null) {
       if (deps.webhookTargets.global) deliveries.push(workItem.hook(next.id, '#', 'g'));
       if (next.callbackUrl) deliveries.push(workItem.hook(next.id, '#', 'c'));
     }

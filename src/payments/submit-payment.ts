@@ -10,6 +10,8 @@ import type { StateMachine } from './state-machine.js';
 /** When the token has no known expiry: how long unknown outcomes are retried before reconciliation takes over. */
 const UNKNOWN_EXPIRY_MS = 15 * 60_000;
 const DONE: NextStep = { done: true };
+/** First wait before asking again about a payment the bank holds as pending. */
+const STATUS_POLL_BASE_MS = 1000;
 
 export interface SubmitPaymentDeps {
   store: PaymentStore;
@@ -82,15 +84,20 @@ export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string
 
     const earlierAttempt = payment.bankCalledAt !== null;
     await store.update(paymentId, { bankCalledAt: clock.now() });
-    const outcome = await bank.createPayment({
-      accessToken,
-      idempotencyKey: payment.id,
-      amount: formatMinorUnits(payment.amount, payment.currency),
-      currency: payment.currency.toUpperCase(),
-      creditor: { name: deps.merchant.name, iban: deps.merchant.iban },
-      remittanceInformation: remittanceFor(payment.id),
-      endToEndId: payment.id,
-    });
+    // A payment the bank already holds as pending is followed by its status, never sent again.
+    const outcome =
+      payment.bankPaymentId && bank.paymentStatus
+        ? await bank.paymentStatus({ bankPaymentId: payment.bankPaymentId, paymentId: payment.id })
+        : await bank.createPayment({
+            accessToken,
+            idempotencyKey: payment.id,
+            amount: formatMinorUnits(payment.amount, payment.currency),
+            currency: payment.currency.toUpperCase(),
+            creditor: { name: deps.merchant.name, iban: deps.merchant.iban },
+            remittanceInformation: remittanceFor(payment.id),
+            endToEndId: payment.id,
+            ...(payment.bankConsentId ? { consentId: payment.bankConsentId } : {}),
+          });
     switch (outcome.kind) {
       case 'accepted':
         await stateMachine.transition(payment, 'succeeded', { fields: { bankPaymentId: outcome.bankPaymentId } });
@@ -102,6 +109,17 @@ export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string
         return earlierAttempt
           ? handOverToReconciliation(payment, `refused_after_unknown: ${outcome.reason}`)
           : fail(payment, outcome.reason);
+      case 'pending': {
+        // Created but not settled (Open Banking UK Pending / AcceptedSettlementInProcess): still
+        // `processing`; its status is asked again with growing gaps (1 s … 30 s).
+        await store.update(paymentId, { bankPaymentId: outcome.bankPaymentId, attempts: payment.attempts + 1 });
+        const delay = backoffMs(payment.attempts, {
+          baseMs: STATUS_POLL_BASE_MS,
+          maxMs: 30_000,
+          ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+        });
+        return { at: clock.now() + delay };
+      }
       case 'retry': {
         // No definite answer (timeout, 5xx, unreadable reply): the bank may have moved the money, so the
         // payment stays `processing` and the same Idempotency-Key is sent again until the bank says yes

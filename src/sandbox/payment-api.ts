@@ -28,9 +28,10 @@ import { verifiedPeerCertificate } from './provider.js';
  */
 export interface Transfer {
   bankPaymentId: string;
-  clientId: string;
+  /** Who paid (sandbox payment API only; the Open Banking API's transfers are not listed by the lookup). */
+  clientId?: string;
   /** SHA-256 thumbprint of the client certificate the payment was made with (the token's cnf). */
-  certThumbprint: string;
+  certThumbprint?: string;
   idempotencyKey: string;
   amount: string;
   currency: string;

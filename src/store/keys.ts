@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
  */
 export interface Keys {
   prefix: string;
-  /** The payment hash; it also holds the payment's event log (fields `e<n>`, see payments/payment-events.ts). */
+  /** The payment hash; it also holds the payment's event log (fields `e<n>`, see payments/event-log.ts). */
   payment(id: string): string;
   /** Delivery state of one event to one target (attempts, last result). */
   delivery(deliveryId: string): string;

@@ -8,7 +8,7 @@ import type { PaymentStore } from '../payments/ports.js';
 export type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 
 /** Field names of the payment hash. Short, because tens of thousands of pending payments live here. */
-const F = {
+const FIELD = {
   id: 'id',
   status: 'status',
   amount: 'amount',
@@ -27,6 +27,7 @@ const F = {
   sealedAccessToken: 'token',
   accessTokenExpiresAt: 'token_exp',
   bankPaymentId: 'bank_id',
+  bankConsentId: 'consent',
   bankCalledAt: 'bank_at',
   reconcileSince: 'reconcile',
   heldToken: 'held',
@@ -50,8 +51,8 @@ export function encodeFields(fields: Partial<PaymentRecord>): { set: Record<stri
   const drop: string[] = [];
   for (const [name, value] of Object.entries(fields) as [PaymentField, PaymentRecord[PaymentField]][]) {
     const encoded = encode(value);
-    if (encoded === null) drop.push(F[name]);
-    else set[F[name]] = encoded;
+    if (encoded === null) drop.push(FIELD[name]);
+    else set[FIELD[name]] = encoded;
   }
   return { set, drop };
 }
@@ -60,33 +61,34 @@ function num(value: string | undefined): number | null {
   return value === undefined ? null : Number(value);
 }
 
-export function decodeRecord(h: Record<string, string>): PaymentRecord | null {
-  const id = h[F.id];
-  const status = h[F.status];
+export function decodeRecord(hash: Record<string, string>): PaymentRecord | null {
+  const id = hash[FIELD.id];
+  const status = hash[FIELD.status];
   if (!id || !status) return null;
   return {
     id,
     status: status as PaymentStatus,
-    amount: Number(h[F.amount]),
-    currency: h[F.currency] ?? '',
-    items: JSON.parse(h[F.items] ?? '[]') as LineItem[],
-    bindingMessage: h[F.bindingMessage] ?? '',
-    expiresAt: Number(h[F.expiresAt]),
-    failureCode: (h[F.failureCode] ?? null) as FailureCode | null,
-    createdAt: Number(h[F.createdAt]),
-    updatedAt: Number(h[F.updatedAt]),
-    metadata: JSON.parse(h[F.metadata] ?? '{}') as Record<string, string>,
-    secretHash: h[F.secretHash] ?? '',
-    authReqId: h[F.authReqId] ?? null,
-    intervalMs: Number(h[F.intervalMs] ?? 5000),
-    callbackUrl: h[F.callbackUrl] ?? null,
-    sealedAccessToken: h[F.sealedAccessToken] ?? null,
-    accessTokenExpiresAt: num(h[F.accessTokenExpiresAt]),
-    bankPaymentId: h[F.bankPaymentId] ?? null,
-    bankCalledAt: num(h[F.bankCalledAt]),
-    reconcileSince: num(h[F.reconcileSince]),
-    heldToken: h[F.heldToken] ?? null,
-    attempts: Number(h[F.attempts] ?? 0),
+    amount: Number(hash[FIELD.amount]),
+    currency: hash[FIELD.currency] ?? '',
+    items: JSON.parse(hash[FIELD.items] ?? '[]') as LineItem[],
+    bindingMessage: hash[FIELD.bindingMessage] ?? '',
+    expiresAt: Number(hash[FIELD.expiresAt]),
+    failureCode: (hash[FIELD.failureCode] ?? null) as FailureCode | null,
+    createdAt: Number(hash[FIELD.createdAt]),
+    updatedAt: Number(hash[FIELD.updatedAt]),
+    metadata: JSON.parse(hash[FIELD.metadata] ?? '{}') as Record<string, string>,
+    secretHash: hash[FIELD.secretHash] ?? '',
+    authReqId: hash[FIELD.authReqId] ?? null,
+    intervalMs: Number(hash[FIELD.intervalMs] ?? 5000),
+    callbackUrl: hash[FIELD.callbackUrl] ?? null,
+    sealedAccessToken: hash[FIELD.sealedAccessToken] ?? null,
+    accessTokenExpiresAt: num(hash[FIELD.accessTokenExpiresAt]),
+    bankPaymentId: hash[FIELD.bankPaymentId] ?? null,
+    bankConsentId: hash[FIELD.bankConsentId] ?? null,
+    bankCalledAt: num(hash[FIELD.bankCalledAt]),
+    reconcileSince: num(hash[FIELD.reconcileSince]),
+    heldToken: hash[FIELD.heldToken] ?? null,
+    attempts: Number(hash[FIELD.attempts] ?? 0),
   };
 }
 
@@ -101,16 +103,17 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
       return Promise.all(ids.map(async (id) => decodeRecord(await redis.hgetall(keys.payment(id)))));
     },
     async getPollFields(id) {
-      const [status, arid, interval, expiresAt, attempts, amount, currency, held] = await redis.hmget(
+      const [status, arid, interval, expiresAt, attempts, amount, currency, consent, held] = await redis.hmget(
         keys.payment(id),
-        F.status,
-        F.authReqId,
-        F.intervalMs,
-        F.expiresAt,
-        F.attempts,
-        F.amount,
-        F.currency,
-        F.heldToken,
+        FIELD.status,
+        FIELD.authReqId,
+        FIELD.intervalMs,
+        FIELD.expiresAt,
+        FIELD.attempts,
+        FIELD.amount,
+        FIELD.currency,
+        FIELD.bankConsentId,
+        FIELD.heldToken,
       );
       return {
         status: (status ?? null) as PaymentStatus | null,
@@ -120,6 +123,7 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
         attempts: Number(attempts ?? 0),
         amount: Number(amount ?? 0),
         currency: currency ?? '',
+        bankConsentId: consent ?? null,
         heldToken: held ?? null,
       };
     },
@@ -130,33 +134,33 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
       if (drop.length > 0) tx.hdel(keys.payment(id), ...drop);
       await tx.exec();
     },
-    async transition(r) {
-      const { set, drop } = encodeFields({ ...r.fields, status: r.to, updatedAt: r.now });
+    async transition(request) {
+      const { set, drop } = encodeFields({ ...request.fields, status: request.to, updatedAt: request.now });
       // Listed before it exists: a crash in between leaves an entry GET /payments skips, never a
       // payment the list misses. Not in the script: in Redis Cluster the list is in another slot.
-      if (r.from === null) {
-        await list.add(r.id, r.fields.createdAt ?? r.now, r.now);
+      if (request.from === null) {
+        await list.add(request.id, request.fields.createdAt ?? request.now, request.now);
         // The trace of the request creating it (POST /checkout); the worker's spans continue it.
         const traceparent = currentTraceparent();
         if (traceparent) set[TRACE_FIELD] = traceparent;
       }
       const code = await redis.transition(
-        keys.payment(r.id),
+        keys.payment(request.id),
         keys.due,
         keys.leases,
-        r.from === null ? '-' : r.from.join(','),
+        request.from === null ? '-' : request.from.join(','),
         JSON.stringify(set),
         drop.join(','),
-        r.event?.entry ?? '',
-        r.event?.deliveries.join(',') ?? '',
-        r.now,
-        r.schedule?.member ?? '',
-        r.schedule?.at ?? 0,
-        r.unschedule.join(','),
+        request.event?.entry ?? '',
+        request.event?.deliveries.join(',') ?? '',
+        request.now,
+        request.schedule?.member ?? '',
+        request.schedule?.at ?? 0,
+        request.unschedule.join(','),
         retentionSeconds,
-        r.terminal ? '1' : '0',
+        request.terminal ? '1' : '0',
         keys.changesChannel,
-        r.id,
+        request.id,
       );
       return code === 1 ? 'ok' : code === -1 ? 'not_found' : 'conflict';
     },

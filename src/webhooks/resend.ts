@@ -5,7 +5,7 @@ import { workItem } from '../payments/work-items.js';
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
 import { parseDeliveryId, type DeliveryRecord, type DeliveryStore } from './delivery-store.js';
-import { findEventPosition } from './payment-events.js';
+import { findEventPosition } from './event-log-reader.js';
 
 export interface ResendDeps {
   redis: RedisClient;
@@ -47,23 +47,28 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
 }
 
 /** The delivery as GET /webhooks/deliveries shows it (snake_case, ISO times). */
-export function toDeliveryView(r: DeliveryRecord) {
+export function toDeliveryView(record: DeliveryRecord) {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
-    id: r.id,
-    event_id: r.eventId,
-    event_type: r.eventType,
-    payment_id: r.paymentId,
-    target: r.target === 'g' ? 'webhook_url' : 'callback_url',
-    url: r.url,
-    state: r.state,
-    attempts: r.attempts,
-    last_status: r.lastStatus,
-    last_error: r.lastError,
-    next_attempt_at: iso(r.nextAttemptAt),
-    delivered_at: iso(r.deliveredAt),
-    created_at: iso(r.createdAt),
-    updated_at: iso(r.updatedAt),
-    history: r.history.map((a) => ({ at: iso(a.at), status: a.status, error: a.error, duration_ms: a.durationMs })),
+    id: record.id,
+    event_id: record.eventId,
+    event_type: record.eventType,
+    payment_id: record.paymentId,
+    target: record.target === 'g' ? 'webhook_url' : 'callback_url',
+    url: record.url,
+    state: record.state,
+    attempts: record.attempts,
+    last_status: record.lastStatus,
+    last_error: record.lastError,
+    next_attempt_at: iso(record.nextAttemptAt),
+    delivered_at: iso(record.deliveredAt),
+    created_at: iso(record.createdAt),
+    updated_at: iso(record.updatedAt),
+    history: record.history.map((a) => ({
+      at: iso(a.at),
+      status: a.status,
+      error: a.error,
+      duration_ms: a.durationMs,
+    })),
   };
 }

@@ -4,12 +4,12 @@ import type { HandlerResult } from '../jobs/worker-loop.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { PaymentRecord } from '../payments/payment.js';
-import { eventBody, type PaymentEvent } from '../payments/payment-events.js';
-import { eventTypeFor } from '../payments/state-machine-rules.js';
+import { eventBody, type PaymentEvent } from '../payments/event-log.js';
+import { webhookEventType } from '../payments/state-machine-rules.js';
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
 import { deliveryIdFor, type DeliveryRecord, type DeliveryStore, type DeliveryTarget } from './delivery-store.js';
-import { loadEventLog } from './payment-events.js';
+import { loadEventLog } from './event-log-reader.js';
 import { signWebhook } from './signing.js';
 import type { PostOutcome, WebhookClient } from './webhook-client.js';
 import { parseHookArg, workItem } from '../payments/work-items.js';
@@ -126,7 +126,7 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
   async function waitForEarlierEvents(event: LoadedEvent, target: DeliveryTarget): Promise<number | null> {
     const earlier: string[] = [];
     event.log.slice(0, event.position - 1).forEach((e, i) => {
-      if (e && eventTypeFor(e.status) !== null) earlier.push(workItem.hook(event.paymentId, i + 1, target));
+      if (e && webhookEventType(e.status) !== null) earlier.push(workItem.hook(event.paymentId, i + 1, target));
     });
     if (earlier.length === 0) return null;
     const pipeline = redis.pipeline();

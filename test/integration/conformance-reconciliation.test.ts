@@ -1,4 +1,4 @@
-import { decodeEventLog } from '../../src/payments/payment-events.js';
+import { decodeEventLog } from '../../src/payments/event-log.js';
 import { waitFor } from '../support/api.js';
 import { type Reply } from '../support/scripted-op.js';
 import { sleep, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';

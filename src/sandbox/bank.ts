@@ -30,8 +30,12 @@ export type { PublicRequest } from './requests.js';
 export type { GotifyOptions } from './gotify.js';
 
 export interface SandboxBankOptions {
-  /** Listening address; default 127.0.0.1. The issuer always says `localhost` (the certificate has both). */
+  /** Listening address; default 127.0.0.1. */
   host?: string;
+  /** The host name in the issuer and API URLs: `localhost` (default) or `bank` (compose); the certificate names both. */
+  issuerHost?: 'localhost' | 'bank';
+  /** Listening address of the bank-app page; default 127.0.0.1 (in a container: 0.0.0.0 behind a loopback-published port). */
+  appHost?: string;
   /** HTTPS port of the OP and payment API; 0 = random. */
   port?: number;
   /** Plain-HTTP loopback port of the bank-app page (the "phone"); 0 = random. */
@@ -188,8 +192,8 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
     handleApp(req, res);
   });
   const port = await listen(tlsServer, options.port ?? 0, host);
-  const appPort = await listen(appServer, options.appPort ?? 0, '127.0.0.1');
-  const issuer = `https://localhost:${port}`;
+  const appPort = await listen(appServer, options.appPort ?? 0, options.appHost ?? '127.0.0.1');
+  const issuer = `https://${options.issuerHost ?? 'localhost'}:${port}`;
   const apiUrl = `${issuer}/api`;
   const appUrl = `http://127.0.0.1:${appPort}/`;
 

@@ -4,6 +4,7 @@ import type { Clock } from '../../clock.js';
 import { describeNetworkError } from '../../ciba/backchannel.js';
 import type { ClientAuthentication } from '../../ciba/client-auth.js';
 import { discardBody, isJsonContentType, readJsonObject, readOAuthError } from '../../ciba/http-response.js';
+import { traceHeaders } from '../../tracing.js';
 
 /** Refresh this long before the bank's expiry, so a token never expires between our check and its use. */
 const EXPIRY_MARGIN_MS = 30_000;
@@ -61,7 +62,12 @@ export function createClientCredentials(deps: ClientCredentialsDeps): {
         origin: endpoint.origin,
         path: endpoint.pathname + endpoint.search,
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...auth.headers },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+          ...traceHeaders(),
+          ...auth.headers,
+        },
         body,
       });
     } catch (cause) {

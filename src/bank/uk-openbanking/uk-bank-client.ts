@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
 import type { Config, OpenBankingConfig } from '../../config.js';
+import { inSpan, SpanKind, traceHeaders } from '../../tracing.js';
 import { formatMinorUnits } from '../../payments/amounts.js';
 import { describeNetworkError } from '../../ciba/backchannel.js';
 import { createClientAuthentication, loadSigningKey, type SigningKey } from '../../ciba/client-auth.js';
@@ -76,12 +77,19 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: Bank
       const signer = await jwsSigner();
       if (signer) headers['x-jws-signature'] = await signDetachedJws(signer, post.body, clock.now());
     }
-    return agent.request({
-      origin: base.origin,
-      path: `${base.pathname}${path}`,
-      method,
-      headers,
-      body: post?.body ?? null,
+    // Span names keep the resource, not the ids (`/domestic-payments/{id}` → `/domestic-payments`).
+    const name = `bank ${method} ${path.split('/').slice(0, 2).join('/')}`;
+    const attributes = { 'http.request.method': method, 'server.address': base.hostname };
+    return inSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      const response = await agent.request({
+        origin: base.origin,
+        path: `${base.pathname}${path}`,
+        method,
+        headers: { ...headers, ...traceHeaders() },
+        body: post?.body ?? null,
+      });
+      span.setAttribute('http.response.status_code', response.statusCode);
+      return response;
     });
   }
 

@@ -137,8 +137,14 @@ export interface BankClient {
    * `pending` implement it. Never `pending` → anything but the statuses above.
    */
   paymentStatus?(request: { bankPaymentId: string; paymentId: string }): Promise<BankPaymentOutcome>;
-  /** Reconciliation: the payments the bank booked with this end-to-end id (mTLS, no bearer token). */
-  findPayment(endToEndId: string): Promise<BankLookupOutcome>;
+  /**
+   * Reconciliation: the payments the bank booked with this end-to-end id (sandbox profile: mTLS, no
+   * bearer token). `known` helps a profile without a search by end-to-end id (Open Banking UK).
+   */
+  findPayment(
+    endToEndId: string,
+    known?: { bankPaymentId: string | null; consentId: string | null },
+  ): Promise<BankLookupOutcome>;
   close(): Promise<void>;
 }
 

@@ -58,7 +58,10 @@ export function createReconcilePayment(deps: ReconcileDeps): (payment: PaymentRe
     const believableAt = (payment.bankCalledAt ?? 0) + deps.inFlightGraceMs;
     if (clock.now() < believableAt) return { at: believableAt };
 
-    const answer = await bank.findPayment(payment.id);
+    const answer = await bank.findPayment(payment.id, {
+      bankPaymentId: payment.bankPaymentId,
+      consentId: payment.bankConsentId ?? null,
+    });
     if (answer.kind === 'unavailable') return lookupUnavailable(payment, answer.reason, answer.retryAfterMs);
 
     const ours = answer.payments.filter((p) => p.endToEndId === payment.id);

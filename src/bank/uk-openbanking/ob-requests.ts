@@ -8,6 +8,7 @@ import {
   meaningOfPaymentStatus,
   paymentResponseSchema,
   readObErrorCode,
+  type ConsentStatus,
   type OBDomesticInitiation,
   type OBRisk,
 } from './ob-model.js';
@@ -140,4 +141,14 @@ export async function processPaymentResponse(
     return { kind: 'refused', reason: readObErrorCode(body) ?? `http_${status}` };
   }
   return retryOutcome(response, nowMs);
+}
+
+/** The Status of a GET /domestic-payment-consents/{id} answer; undefined for anything but a readable 200. */
+export async function readConsentStatus(response: Dispatcher.ResponseData): Promise<ConsentStatus | undefined> {
+  if (response.statusCode !== 200) {
+    await discardBody(response);
+    return undefined;
+  }
+  const parsed = consentResponseSchema.safeParse(await readSuccessBody(response));
+  return parsed.success ? parsed.data.Data.Status : undefined;
 }

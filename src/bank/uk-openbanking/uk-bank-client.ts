@@ -14,7 +14,13 @@ import type { BankProfile } from '../../payments/bank-profile.js';
 import type { BankClient, BankPaymentOutcome } from '../types.js';
 import { ClientCredentialsError, createClientCredentials } from './client-credentials.js';
 import { signDetachedJws, type JwsSigner } from './jws-signature.js';
-import { buildInitiation, buildRisk, processConsentResponse, processPaymentResponse } from './ob-requests.js';
+import {
+  buildInitiation,
+  buildRisk,
+  processConsentResponse,
+  processPaymentResponse,
+  readConsentStatus,
+} from './ob-requests.js';
 
 export interface UkOpenBankingDeps {
   config: Pick<Config, 'bank' | 'ciba' | 'merchantName'> & { openBanking: OpenBankingConfig };
@@ -32,7 +38,34 @@ export interface UkOpenBankingDeps {
  * until a final status (`client.paymentStatus`).
  * @see https://openbankinguk.github.io/read-write-api-site3/v3.1.10/resources-and-data-models/pisp/domestic-payment-consents.html
  */
-export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: BankClient; profile: BankProfile } {
+/** A reference to one payment as the UK profile knows it: its consent and, once answered, the ASPSP's id. */
+export interface DomesticPaymentReference {
+  endToEndId: string;
+  consentId: string | null;
+  bankPaymentId: string | null;
+}
+
+/** What the profile's GET endpoints say was booked: `accepted` only for the settled Accepted* statuses. */
+export type DomesticPaymentLookup =
+  | { kind: 'found'; payments: { bankPaymentId: string; status: 'accepted' | 'rejected'; endToEndId: string }[] }
+  | { kind: 'unavailable'; reason: string; retryAfterMs?: number };
+
+export interface UkOpenBankingClient extends BankClient {
+  paymentStatus: NonNullable<BankClient['paymentStatus']>;
+  /**
+   * Reconciliation (DESIGN.md) through the profile's own resources, since v3.1.10 has no search by
+   * end-to-end id: GET /domestic-payments/{id} when the ASPSP's id is known; otherwise GET the
+   * consent — not Consumed means no payment was made with it (nothing booked); Consumed means one
+   * was, whose id we never learnt, so the outcome stays unknown (`unavailable`, asked again).
+   * A Pending payment is `unavailable` too: it may still move money, so it must not read as "not booked".
+   */
+  lookupPayment(reference: DomesticPaymentReference): Promise<DomesticPaymentLookup>;
+}
+
+export function createUkOpenBankingBank(deps: UkOpenBankingDeps): {
+  client: UkOpenBankingClient;
+  profile: BankProfile;
+} {
   const { config, agent } = deps;
   const ob = config.openBanking;
   const clock = deps.clock ?? systemClock;
@@ -122,7 +155,7 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: Bank
     },
   };
 
-  const client: BankClient = {
+  const client: UkOpenBankingClient = {
     async createPayment(request) {
       if (request.consentId === undefined) return { kind: 'rejected', reason: 'no_consent' };
       const initiation = buildInitiation(settings, {
@@ -152,12 +185,35 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: Bank
     async paymentStatus({ bankPaymentId }) {
       return getPayment(bankPaymentId);
     },
-    /**
-     * Open Banking UK has no lookup by end-to-end id (a payment is found by its DomesticPaymentId,
-     * which a lost answer never gave us): an unknown outcome stays `processing` and is reported to an
-     * operator by the reconcile use case until it is settled at the bank by hand.
-     */
-    findPayment: () => Promise.resolve({ kind: 'unavailable', reason: 'lookup_not_supported_by_profile' }),
+    // The port's lookup (reconcile use case) goes through the profile's own GET endpoints.
+    findPayment(endToEndId, known) {
+      return client.lookupPayment({
+        endToEndId,
+        bankPaymentId: known?.bankPaymentId ?? null,
+        consentId: known?.consentId ?? null,
+      });
+    },
+    async lookupPayment(reference) {
+      if (reference.bankPaymentId !== null) {
+        const outcome = await getPayment(reference.bankPaymentId);
+        switch (outcome.kind) {
+          case 'accepted':
+          case 'rejected': {
+            const status = outcome.kind;
+            const { endToEndId, bankPaymentId } = reference;
+            return { kind: 'found', payments: [{ bankPaymentId, status, endToEndId }] };
+          }
+          case 'pending':
+            return { kind: 'unavailable', reason: 'payment still pending at the bank' };
+          case 'refused': // a refused status lookup says nothing about the payment (fourXxIsFinal is false here)
+            return { kind: 'unavailable', reason: outcome.reason };
+          case 'retry':
+            return { kind: 'unavailable', reason: outcome.reason, ...retryAfter(outcome.retryAfterMs) };
+        }
+      }
+      if (reference.consentId === null) return { kind: 'found', payments: [] };
+      return lookupConsent(reference.consentId);
+    },
     close: () => Promise.resolve(),
   };
 
@@ -179,5 +235,26 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): { client: Bank
     return processPaymentResponse(response, { consentId: undefined, bankPaymentId, fourXxIsFinal: false }, clock.now());
   }
 
+  /** GET /domestic-payment-consents/{id}: was a payment made with this consent? */
+  async function lookupConsent(consentId: string): Promise<DomesticPaymentLookup> {
+    let response: Dispatcher.ResponseData;
+    try {
+      const token = await credentials.get();
+      response = await send('GET', `/domestic-payment-consents/${encodeURIComponent(consentId)}`, token);
+      if (response.statusCode === 401) credentials.invalidate(token);
+    } catch (err) {
+      return { kind: 'unavailable', reason: err instanceof Error ? err.name : 'consent lookup failed' };
+    }
+    const status = await readConsentStatus(response);
+    if (status === undefined) return { kind: 'unavailable', reason: `consent lookup answered ${response.statusCode}` };
+    return status === 'Consumed'
+      ? { kind: 'unavailable', reason: 'consent consumed by a payment whose id is unknown' }
+      : { kind: 'found', payments: [] };
+  }
+
   return { client, profile };
+}
+
+function retryAfter(ms: number | undefined): { retryAfterMs?: number } {
+  return ms === undefined ? {} : { retryAfterMs: ms };
 }

@@ -55,7 +55,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
       startCheckout: createStartCheckout({
         catalog,
         checkout,
-        idempotency: createIdempotencyStore({ redis, keys, inFlightSeconds, sealKeys: config.tokenEncryptionKeys }),
+        idempotency: createIdempotencyStore({ redis, keys, inFlightSeconds, sealer: parts.sealer }),
         admission: createCheckoutAdmission({
           redis,
           keys,

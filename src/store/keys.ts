@@ -34,6 +34,8 @@ export interface Keys {
   pendingCheckouts(customerKey: string): string;
   /** rate-limiter-flexible's key prefix of one limit (it appends `:<key>`). */
   rateLimit(limit: string): string;
+  /** The deployment's key check value: a known text sealed with TOKEN_ENCRYPTION_KEY (see crypto/key-check.ts). */
+  keyCheck: string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -55,5 +57,6 @@ export function createKeys(prefix: string): Keys {
     wakeChannel: `${prefix}wake`,
     pendingCheckouts: (customerKey) => `${prefix}pending:${customerKey}`,
     rateLimit: (limit) => `${prefix}rl:${limit}`,
+    keyCheck: `${prefix}key-check`,
   };
 }

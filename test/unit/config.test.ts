@@ -60,6 +60,7 @@ describe('loadConfig', () => {
       scope: 'openid profile',
       requestedExpiry: 200,
       signedRequest: false,
+      requireGrantedDetails: true,
     });
     expect(config.webhooks).toMatchObject({
       url: undefined,

@@ -97,7 +97,8 @@ const envSchema = z.object({
   RATE_LIMIT_LOGIN_HINT_PER_MINUTE: int(0, 1_000_000).default(5),
   // worker
   WORKER_CONCURRENCY: int(1, 10_000).default(256),
-  WORKER_LEASE_MS: int(1000, 3_600_000).default(60_000),
+  WORKER_LEASE_MS: int(1000, 3_600_000).default(6000),
+  WORKER_MAX_HOLD_MS: int(1000, 3_600_000).optional(),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -154,8 +155,13 @@ export interface Config {
   };
   limits: { checkoutPerMinute: number; loginHintPerMinute: number };
   workerConcurrency: number;
-  /** How long a worker holds claimed work before another may take it over (longer than any bank call). */
+  /**
+   * How long a claimed item's lease lasts; the worker renews it every third of that while the item is
+   * in hand, so a crashed worker's work is taken over within about one lease (issue 11.5).
+   */
   workerLeaseMs: number;
+  /** How long a worker keeps renewing one item: at least the longest call chain of one work item. */
+  workerMaxHoldMs: number;
 }
 
 export class ConfigError extends Error {
@@ -166,6 +172,14 @@ function decodeKey(value: string, name: string): Buffer {
   const key = Buffer.from(value, 'base64');
   if (key.length !== 32) throw new ConfigError(`${name}: must be 32 bytes, base64-encoded (got ${key.length} bytes)`);
   return key;
+}
+
+/**
+ * The longest one work item can keep calling out: a token poll that fetches the bank's JWKS and a
+ * payment call (reconciliation included), each within BANK_TIMEOUT_MS; or one webhook delivery.
+ */
+function longestCallChainMs(e: z.output<typeof envSchema>): number {
+  return Math.max(3 * e.BANK_TIMEOUT_MS, e.WEBHOOK_TIMEOUT_MS);
 }
 
 /** Parses an environment into a Config; throws ConfigError with one line naming the first bad variable. */
@@ -186,9 +200,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   requireCredentials(e);
   if (e.CIBA_SIGNED_REQUEST && !e.BANK_SIGNING_KEY)
     throw new ConfigError('BANK_SIGNING_KEY: is required when CIBA_SIGNED_REQUEST=true');
-  // A lease shorter than a bank call would let a second worker take over work still in hand.
-  if (e.WORKER_LEASE_MS <= Math.max(e.BANK_TIMEOUT_MS, e.WEBHOOK_TIMEOUT_MS))
-    throw new ConfigError('WORKER_LEASE_MS: must be longer than BANK_TIMEOUT_MS and WEBHOOK_TIMEOUT_MS');
+  const workerMaxHoldMs = e.WORKER_MAX_HOLD_MS ?? longestCallChainMs(e) + 10_000;
+  // Renewal stops after WORKER_MAX_HOLD_MS: stopping earlier than the longest call chain of one item
+  // would let a second worker take over work whose bank call is still running.
+  if (workerMaxHoldMs < longestCallChainMs(e))
+    throw new ConfigError(
+      `WORKER_MAX_HOLD_MS: must cover the longest call chain of one work item (token + JWKS + payment call, 3 × BANK_TIMEOUT_MS, and WEBHOOK_TIMEOUT_MS): at least ${longestCallChainMs(e)}`,
+    );
   if ((e.WEBHOOK_URL || e.CALLBACK_ALLOWED_ORIGINS.length > 0) && !e.WEBHOOK_SECRET)
     throw new ConfigError('WEBHOOK_SECRET: is required when WEBHOOK_URL or CALLBACK_ALLOWED_ORIGINS is set');
   return {
@@ -246,6 +264,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     workerConcurrency: e.WORKER_CONCURRENCY,
     workerLeaseMs: e.WORKER_LEASE_MS,
+    workerMaxHoldMs,
   };
 }
 

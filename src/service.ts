@@ -96,6 +96,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       clock,
       logger,
       concurrency: config.workerConcurrency,
+      renewal: { renewEveryMs: Math.floor(config.workerLeaseMs / 3), maxHoldMs: config.workerMaxHoldMs },
       ...(options.workerIdleMs !== undefined ? { idleMs: options.workerIdleMs } : {}),
       handlers: {
         poll: createTokenPoller({

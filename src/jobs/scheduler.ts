@@ -6,7 +6,10 @@ export interface ClaimedItem {
   member: string;
   /** When it was due (ms); now − dueAt is the lateness. */
   dueAt: number;
-  /** When this worker's lease ends (ms): the fencing token for complete/reschedule. */
+  /**
+   * When this worker's lease ends (ms): the fencing token for complete/reschedule. `renew` moves it
+   * forward while the work is in hand.
+   */
   leaseUntil?: number;
 }
 
@@ -24,6 +27,12 @@ export interface Scheduler {
   complete(member: string, leaseUntil?: number): Promise<void>;
   /** Work to be done again at `at`: lease dropped and due entry written atomically (same fencing as complete). */
   reschedule(member: string, at: number, leaseUntil?: number): Promise<void>;
+  /**
+   * Extends the leases of work in hand (issue 11.5), in one script call: each item still leased with
+   * its `leaseUntil` gets a fresh lease and its `leaseUntil` updated; returns the items whose lease was
+   * no longer this worker's (expired and taken over, or settled), which are left alone.
+   */
+  renew(items: readonly ClaimedItem[]): Promise<ClaimedItem[]>;
   /** Adds or moves work (not leased) to `at`. */
   schedule(member: string, at: number): Promise<void>;
   /**
@@ -56,6 +65,19 @@ export function createScheduler(deps: { redis: RedisClient; keys: Keys; clock: C
     async reschedule(member, at, leaseUntil) {
       if (leaseUntil === undefined) await redis.multi().zrem(keys.leases, member).zadd(keys.due, at, member).exec();
       else await redis.settle(keys.due, keys.leases, keys.pinged, member, leaseUntil, at, clock.now());
+    },
+    async renew(items) {
+      const held = items.filter((item) => item.leaseUntil !== undefined);
+      if (held.length === 0) return [];
+      const leaseUntil = clock.now() + leaseMs;
+      const pairs = held.flatMap((item) => [item.member, item.leaseUntil as number]);
+      const renewed = await redis.renew(keys.leases, leaseUntil, ...pairs);
+      const lost: ClaimedItem[] = [];
+      held.forEach((item, i) => {
+        if (renewed[i] === 1) item.leaseUntil = leaseUntil;
+        else lost.push(item);
+      });
+      return lost;
     },
     async schedule(member, at) {
       await redis.zadd(keys.due, at, member);

@@ -18,6 +18,8 @@ export interface ScriptCommands {
     at: number | '',
     now: number,
   ): Promise<number>;
+  /** Extends leases still held with the given expiries to `leaseUntil`; per pair 1 when renewed, 0 when lost. */
+  renew(leases: string, leaseUntil: number, ...memberAndHeldUntil: (string | number)[]): Promise<number[]>;
   /** Ping: moves waiting work earlier, or marks leased work to be due at once when it is settled; 1 when either. */
   advance(due: string, leases: string, pinged: string, at: number, member: string): Promise<number>;
   transition(...args: (string | number)[]): Promise<number>;
@@ -30,6 +32,7 @@ export type RedisClient = Redis & ScriptCommands;
 const SCRIPTS: Record<keyof ScriptCommands, string> = {
   claim: 'claim-2.lua',
   settle: 'settle-3.lua',
+  renew: 'renew-1.lua',
   advance: 'advance-3.lua',
   transition: 'transition-3.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',

@@ -90,11 +90,11 @@ describe('SIGTERM drain', () => {
     expect(tookMs).toBeLessThan(SHUTDOWN_TIMEOUT_MS + 1000);
 
     // Nothing is lost: the cut bank call either handed the item back to the due set, or its lease is
-    // left with a finite expiry, after which another worker takes it over.
+    // left with a finite expiry (renewed while draining, no longer after), after which another worker takes it over.
     const leaseUntil = await redis.zscore(leases, member);
     const dueAt = await redis.zscore(`${env.REDIS_PREFIX}due`, member);
     expect([leaseUntil, dueAt].filter((v) => v !== null)).toHaveLength(1);
-    if (leaseUntil !== null) expect(Number(leaseUntil)).toBeLessThanOrEqual(termAt + LEASE_MS);
+    if (leaseUntil !== null) expect(Number(leaseUntil)).toBeLessThanOrEqual(termAt + SHUTDOWN_TIMEOUT_MS + LEASE_MS);
     proxy.setMode('pass');
     const worker = await spawnService('worker', 'worker', env);
     procs.add(worker);

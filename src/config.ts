@@ -31,6 +31,10 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(10_000),
   // store
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  REDIS_CLUSTER_NODES: csv
+    .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port seed nodes, comma-separated')).min(1))
+    .optional(),
+  SCHEDULER_SHARDS: int(1, 1024).optional(),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/)
@@ -114,7 +118,11 @@ export interface Config {
   trustProxy: boolean;
   shutdownTimeoutMs: number;
   redisUrl: string;
+  /** Seed nodes of a Redis Cluster; when set, the service runs in cluster mode and `redisUrl` is unused. */
+  redisClusterNodes: { host: string; port: number }[] | null;
   redisPrefix: string;
+  /** Scheduler shards new payments are spread over (1 on one Redis, 16 on a cluster by default). */
+  schedulerShards: number;
   /** 32 bytes for AES-256-GCM; older keys (rotation) follow. */
   tokenEncryptionKeys: Buffer[];
   paymentRetentionSeconds: number;
@@ -182,6 +190,11 @@ function longestCallChainMs(e: z.output<typeof envSchema>): number {
   return Math.max(3 * e.BANK_TIMEOUT_MS, e.WEBHOOK_TIMEOUT_MS);
 }
 
+function parseHostPort(node: string): { host: string; port: number } {
+  const at = node.lastIndexOf(':');
+  return { host: node.slice(0, at), port: Number(node.slice(at + 1)) };
+}
+
 /** Parses an environment into a Config; throws ConfigError with one line naming the first bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
@@ -220,7 +233,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: e.TRUST_PROXY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES ? e.REDIS_CLUSTER_NODES.map(parseHostPort) : null,
     redisPrefix: e.REDIS_PREFIX,
+    schedulerShards: e.SCHEDULER_SHARDS ?? (e.REDIS_CLUSTER_NODES ? 16 : 1),
     tokenEncryptionKeys: keys,
     paymentRetentionSeconds: e.PAYMENT_RETENTION_HOURS * 3600,
     catalogFile: e.CATALOG_FILE,

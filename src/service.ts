@@ -17,7 +17,8 @@ import { createIdempotencyStore } from './store/idempotency-store.js';
 import { createKeys, type Keys } from './store/keys.js';
 import { createNotificationStore } from './store/notification-store.js';
 import { createPaymentStore, type PaymentStore } from './store/payment-store.js';
-import { createRedis, type RedisClient } from './store/redis.js';
+import { createStoreClient, type RedisClient } from './store/redis.js';
+import { assertStoreFitForPayments } from './store/startup-checks.js';
 import { createPaymentSubmitter } from './jobs/payment-submitter.js';
 import { createScheduler, type Scheduler } from './jobs/scheduler.js';
 import { createTokenPoller } from './jobs/token-poller.js';
@@ -69,10 +70,23 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   const { logger } = options;
   const clock = options.clock ?? systemClock;
   // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
-  const redis = createRedis(config.redisUrl, { enableAutoPipelining: true });
+  const redis = createStoreClient(config, { autoPipelining: true });
+  try {
+    await assertStoreFitForPayments(redis, config.redisClusterNodes);
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
   const keys = createKeys(config.redisPrefix);
   const store = createPaymentStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
-  const scheduler = createScheduler({ redis, keys, clock, leaseMs: config.workerLeaseMs });
+  const scheduler = createScheduler({
+    redis,
+    keys,
+    clock,
+    leaseMs: config.workerLeaseMs,
+    shards: config.schedulerShards,
+  });
+  await scheduler.registerShards();
   const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
   const stateMachine = createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } });
   const agent = createBankAgent(config.bank);
@@ -153,6 +167,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       deliveryMode: config.ciba.deliveryMode,
       requestedExpiry: config.ciba.requestedExpiry,
       storeAvailable: () => redis.status === 'ready',
+      schedulerShards: config.schedulerShards,
     });
     const app = createApp({
       logger,

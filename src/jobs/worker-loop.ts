@@ -85,7 +85,7 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
     try {
       const free = concurrency - active;
       if (free > 0) {
-        const { items, nextDueAt } = await scheduler.claim(Math.min(free, MAX_BATCH));
+        const { items, nextDueAt, more } = await scheduler.claim(Math.min(free, MAX_BATCH));
         if (stopped()) {
           // Stopped while claiming: hand the items back, due when they were, instead of leaving leases to expire.
           await Promise.all(items.map((item) => scheduler.reschedule(item.member, item.dueAt, item.leaseUntil)));
@@ -98,7 +98,7 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
           options.onClaimed?.(item, now - item.dueAt);
           void runItem(item);
         }
-        if (items.length === Math.min(free, MAX_BATCH)) delay = 0;
+        if (more) delay = 0;
         // Not before `minGapMs`: under a steady trickle of due items, one claim per item would cost a
         // Redis round trip each; a few milliseconds of patience batch them (ping wake-ups skip this).
         else if (nextDueAt !== null) delay = Math.max(minGapMs, Math.min(idleMs, nextDueAt - now));

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import { BackchannelError, type CibaClient } from '../ciba/types.js';
@@ -5,7 +6,8 @@ import type { NotificationStore } from '../store/notification-store.js';
 import type { Catalog } from './catalog.js';
 import { authorizationDetailsFor, type Merchant } from './authorization.js';
 import { toPaymentView, type PaymentRecord, type PaymentView } from './payment.js';
-import { newBindingMessage, newClientSecret, newNotificationToken, newPaymentId, sha256 } from './secrets.js';
+import { newPaymentId } from './payment-id.js';
+import { newBindingMessage, newClientSecret, newNotificationToken, sha256 } from './secrets.js';
 import { workItem, type StateMachine } from './state-machine.js';
 
 export interface CheckoutInput {
@@ -39,6 +41,8 @@ export function createCheckoutService(deps: {
   requestedExpiry: number;
   /** False while Redis is away: then no request may reach the bank (it would push to a phone for nothing). */
   storeAvailable: () => boolean;
+  /** SCHEDULER_SHARDS: each new payment is born in one of them. */
+  schedulerShards: number;
 }): CheckoutService {
   const { catalog, ciba, clock } = deps;
 
@@ -55,7 +59,8 @@ export function createCheckoutService(deps: {
           retryAfterSeconds: 2,
         });
       }
-      const id = newPaymentId();
+      // A random shard spreads new payments evenly over the scheduler shards (Redis Cluster slots).
+      const id = newPaymentId(randomInt(deps.schedulerShards));
       const currency = catalog.currency;
       const bindingMessage = newBindingMessage();
       const notificationToken = deps.deliveryMode === 'ping' ? newNotificationToken() : undefined;

@@ -2,18 +2,13 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes, randomInt, t
 
 /** Random ids and secrets, hashing for stored secrets, and sealing of access tokens at rest. */
 
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+export const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
-function randomBase32(length: number): string {
+export function randomBase32(length: number): string {
   const bytes = randomBytes(length);
   let out = '';
   for (const b of bytes) out += BASE32.charAt(b & 31);
   return out;
-}
-
-/** `pay_` + 20 base32 chars (100 bits): unguessable, since the id is also the bank's idempotency key. */
-export function newPaymentId(): string {
-  return `pay_${randomBase32(20)}`;
 }
 
 export function newEventId(): string {

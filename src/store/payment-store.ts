@@ -151,10 +151,11 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
     },
     async transition(r) {
       const { set, drop } = encodeFields({ ...r.fields, status: r.to, updatedAt: r.now });
+      const shard = keys.scheduleOf(r.id);
       const code = await redis.transition(
         keys.payment(r.id),
-        keys.due,
-        keys.leases,
+        shard.due,
+        shard.leases,
         r.from === null ? '-' : r.from.join(','),
         JSON.stringify(set),
         drop.join(','),

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
+import { createKeys } from '../../src/store/keys.js';
 import { api } from '../support/api.js';
 import { assertBuilt, killAll, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
@@ -118,9 +119,18 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
       creations.push(
         (async () => {
           await sleep(Math.random() * CREATE_WINDOW_MS);
-          const res = await api(apiProc.url!, 'POST', '/checkout', {
-            body: { items: [{ sku: 'tea-01', quantity: 1 + (n % 3) }], login_hint: 'user' },
-          });
+          // As a storefront does: a 503 (the bank slow to answer on a loaded machine) is retried
+          // with the same Idempotency-Key.
+          const checkout = () =>
+            api(apiProc.url!, 'POST', '/checkout', {
+              body: { items: [{ sku: 'tea-01', quantity: 1 + (n % 3) }], login_hint: 'user' },
+              headers: { 'idempotency-key': `${prefix}${n}` },
+            });
+          let res = await checkout();
+          for (let retry = 0; res.status === 503 && retry < 5; retry++) {
+            await sleep(1000);
+            res = await checkout();
+          }
           if (res.status !== 202) {
             const lines = apiProc.lines.filter((l) => /"level":(40|50)/.test(l)).slice(-5);
             throw new Error(`checkout answered ${res.status}: ${JSON.stringify(res.json)}\n${lines.join('\n')}`);
@@ -170,7 +180,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
     expect(payments.size).toBe(PAYMENTS);
 
     // Everything terminal, bounded.
-    const key = (id: string) => `${env.REDIS_PREFIX}pay:${id}`;
+    const key = createKeys(env.REDIS_PREFIX ?? '').payment;
     const read = async () =>
       Promise.all(
         [...payments.values()].map(async (p) => {

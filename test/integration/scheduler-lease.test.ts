@@ -2,8 +2,8 @@ import { createLogger } from '../../src/logger.js';
 import { createScheduler } from '../../src/jobs/scheduler.js';
 import { createWorkerLoop } from '../../src/jobs/worker-loop.js';
 import { createKeys } from '../../src/store/keys.js';
-import { createRedis, type RedisClient } from '../../src/store/redis.js';
-import { deleteKeysWithPrefix } from '../support/redis.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
 import { uniquePrefix } from '../support/system.js';
 
 /**
@@ -18,7 +18,7 @@ describe('scheduler leases', () => {
   const clock = { now: () => now };
 
   beforeAll(() => {
-    redis = createRedis('redis://127.0.0.1:6379');
+    redis = createTestStoreClient();
   });
   afterAll(async () => {
     await redis.quit();
@@ -39,12 +39,12 @@ describe('scheduler leases', () => {
 
     await scheduler.complete(a.member, a.leaseUntil);
     await scheduler.reschedule(a.member, now + 10, a.leaseUntil);
-    expect(await redis.zscore(keys.leases, 'poll:pay_a')).toBe(String(b.leaseUntil));
-    expect(await redis.zscore(keys.due, 'poll:pay_a')).toBeNull();
+    expect(await redis.zscore(keys.shard(0).leases, 'poll:pay_a')).toBe(String(b.leaseUntil));
+    expect(await redis.zscore(keys.shard(0).due, 'poll:pay_a')).toBeNull();
 
     await scheduler.reschedule(b.member, now + 10, b.leaseUntil);
-    expect(await redis.zscore(keys.leases, 'poll:pay_a')).toBeNull();
-    expect(await redis.zscore(keys.due, 'poll:pay_a')).toBe(String(now + 10));
+    expect(await redis.zscore(keys.shard(0).leases, 'poll:pay_a')).toBeNull();
+    expect(await redis.zscore(keys.shard(0).due, 'poll:pay_a')).toBe(String(now + 10));
     now += 20;
     const c = (await scheduler.claim(10)).items[0]!;
     await scheduler.complete(c.member, c.leaseUntil);
@@ -60,7 +60,7 @@ describe('scheduler leases', () => {
     now += 600;
     expect(await scheduler.renew([a])).toEqual([]);
     expect(a.leaseUntil).toBe(now + 1000);
-    expect(await redis.zscore(keys.leases, 'poll:pay_r')).toBe(String(now + 1000));
+    expect(await redis.zscore(keys.shard(0).leases, 'poll:pay_r')).toBe(String(now + 1000));
     now += 600; // past the first lease, within the renewed one: nobody else may take it
     expect(a.leaseUntil).toBeGreaterThan(first!);
     expect((await scheduler.claim(10)).items).toHaveLength(0);
@@ -69,7 +69,7 @@ describe('scheduler leases', () => {
     const b = (await scheduler.claim(10)).items[0]!;
     const lost = await scheduler.renew([a]);
     expect(lost).toEqual([a]);
-    expect(await redis.zscore(keys.leases, 'poll:pay_r')).toBe(String(b.leaseUntil));
+    expect(await redis.zscore(keys.shard(0).leases, 'poll:pay_r')).toBe(String(b.leaseUntil));
     await scheduler.complete(b.member, b.leaseUntil);
     expect(await scheduler.depth()).toEqual({ due: 0, leased: 0 });
   });

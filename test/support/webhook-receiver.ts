@@ -9,7 +9,8 @@ import { webhookExtensions } from '../../src/extensions.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { FailureCode, PaymentRecord, PaymentStatus } from '../../src/payments/payment.js';
-import { newClientSecret, newPaymentId, sha256 } from '../../src/payments/secrets.js';
+import { newPaymentId } from '../../src/payments/payment-id.js';
+import { newClientSecret, sha256 } from '../../src/payments/secrets.js';
 import { createStateMachine } from '../../src/payments/state-machine.js';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
 import { startService, type Service } from '../../src/service.js';
@@ -184,7 +185,7 @@ export function newTestPayment(overrides: Partial<PaymentRecord> = {}): {
   record: PaymentRecord;
   clientSecret: string;
 } {
-  const id = newPaymentId();
+  const id = newPaymentId(0);
   const clientSecret = newClientSecret(id);
   const now = Date.now();
   const record: PaymentRecord = {

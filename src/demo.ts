@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { startService } from './service.js';
+import { startService } from './composition/service.js';
 import { redisAnswers } from './store/redis.js';
-import { webhookExtensions } from './extensions.js';
 import { ensureDevCertificates } from './sandbox/certs.js';
 import { startSandboxBank } from './sandbox/bank.js';
 
@@ -128,7 +127,7 @@ async function main(): Promise<void> {
     CIBA_DELIVERY_MODE: o.mode,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   });
-  const service = await startService(config, { logger: createLogger(config.logLevel), extensions: webhookExtensions });
+  const service = await startService(config, { logger: createLogger(config.logLevel) });
 
   console.log('');
   console.log(`  Storefront   http://localhost:${port}/`);

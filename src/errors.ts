@@ -1,16 +1,27 @@
+import { PROBLEMS, type ProblemCode } from './problem-codes.js';
+
+export interface AppErrorExtra {
+  retryAfterSeconds?: number;
+  errors?: { path: string; message: string }[];
+  /** Only for `bad_request`: the 4xx status the request parser chose (e.g. 403 for a failed verify). */
+  status?: number;
+}
+
 /**
- * The one error class of the service. `code` is stable snake_case and is what clients match on;
- * `status` is the HTTP status it renders as; `cause` is for logs only and never reaches a response.
+ * The one error class of the service. `code` is stable snake_case from the catalogue in
+ * problem-codes.ts and is what clients match on; `status` comes from there; `cause` is for logs
+ * only and never reaches a response.
  */
 export class AppError extends Error {
   override readonly name = 'AppError';
+  readonly status: number;
   constructor(
-    readonly code: string,
-    readonly status: number,
+    readonly code: ProblemCode,
     message: string,
-    readonly extra: { retryAfterSeconds?: number; errors?: { path: string; message: string }[] } = {},
+    readonly extra: AppErrorExtra = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);
+    this.status = extra.status ?? PROBLEMS[code].status;
   }
 }

@@ -1,7 +1,6 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
-import { startService } from './service.js';
-import { webhookExtensions } from './extensions.js';
+import { startService } from './composition/service.js';
 
 /** Starts ROLE=api|worker|all from the environment alone, and stops cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -16,7 +15,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const service = await startService(config, { logger, extensions: webhookExtensions });
+  const service = await startService(config, { logger });
   logger.info({ role: config.role, url: service.url, deliveryMode: config.ciba.deliveryMode }, 'ciba-checkout started');
 
   let stopping = false;

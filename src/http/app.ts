@@ -47,7 +47,7 @@ export function createApp(deps: AppDeps): Express {
   if (deps.storefrontEnabled) app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
 
   app.use((req, _res, next) => {
-    next(new AppError('not_found', 404, `No route for ${req.method} ${req.path}.`));
+    next(new AppError('not_found', `No route for ${req.method} ${req.path}.`));
   });
   app.use(createErrorHandler(deps.logger));
   return app;

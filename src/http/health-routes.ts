@@ -1,5 +1,7 @@
 import { Router } from 'express';
 import type { Metrics } from '../metrics.js';
+import { z } from 'zod';
+import type { OpenApiBuilder } from './openapi-builder.js';
 
 export interface HealthDeps {
   /** Each check resolves true when its part is ready. */
@@ -34,4 +36,82 @@ export function createHealthRoutes(deps: HealthDeps): Router {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   return router;
+}
+
+/** The OpenAPI operations of the routes above, declared beside them so both change together. */
+export function documentHealthRoutes(b: OpenApiBuilder): void {
+  const livezResponseSchema = z.object({ status: z.literal('ok') }).openapi('Liveness');
+  const readyzResponseSchema = z
+    .object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), z.boolean()) })
+    .openapi('Readiness', {
+      description: 'Each check is true when ready; `accepting_work` turns false during shutdown.',
+    });
+
+  b.route({
+    method: 'get',
+    path: '/livez',
+    tags: ['Operations'],
+    summary: 'Liveness',
+    responses: {
+      200: {
+        description: 'The process is alive.',
+        content: b.content('GET /livez 200', livezResponseSchema, {
+          ok: { summary: 'Alive', value: { status: 'ok' } },
+        }),
+      },
+      ...b.problems('GET /livez', []),
+    },
+  });
+  b.route({
+    method: 'get',
+    path: '/readyz',
+    tags: ['Operations'],
+    summary: 'Readiness',
+    description: 'Fails while Redis or the bank discovery is unavailable, and during shutdown.',
+    responses: {
+      200: {
+        description: 'Ready.',
+        content: b.content('GET /readyz 200', readyzResponseSchema, {
+          ready: {
+            summary: 'Ready',
+            value: { status: 'ready', checks: { accepting_work: true, redis: true, bank_discovery: true } },
+          },
+        }),
+      },
+      503: {
+        description: 'Not ready.',
+        content: b.content('GET /readyz 503', readyzResponseSchema, {
+          bankDown: {
+            summary: 'Discovery failing',
+            value: { status: 'not_ready', checks: { accepting_work: true, redis: true, bank_discovery: false } },
+          },
+        }),
+      },
+      ...b.problems('GET /readyz', []),
+    },
+  });
+  b.route({
+    method: 'get',
+    path: '/metrics',
+    tags: ['Operations'],
+    summary: 'Prometheus metrics',
+    description: 'HTTP, CIBA outcomes, poll lateness, queue depth and webhook deliveries (prom-client).',
+    responses: {
+      200: {
+        description: 'Prometheus text exposition format.',
+        content: b.content(
+          'GET /metrics 200',
+          z.string(),
+          {
+            sample: {
+              summary: 'Two lines of it',
+              value: '# TYPE checkouts_total counter\ncheckouts_total{outcome="accepted"} 42\n',
+            },
+          },
+          'text/plain',
+        ),
+      },
+      ...b.problems('GET /metrics', []),
+    },
+  });
 }

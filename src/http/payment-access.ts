@@ -28,10 +28,10 @@ export function isShopKey(presented: string | null, shopApiKey: string | undefin
 
 export function requireShopKey(req: Request, shopApiKey: string | undefined): void {
   if (!isShopKey(headerBearer(req), shopApiKey))
-    throw new AppError('unauthorized', 401, 'This route needs the shop API key.');
+    throw new AppError('unauthorized', 'This route needs the shop API key.');
 }
 
-const NOT_FOUND = () => new AppError('payment_not_found', 404, 'No such payment.');
+const NOT_FOUND = () => new AppError('payment_not_found', 'No such payment.');
 
 /**
  * Loads a payment for a caller holding its client secret or the shop key. Anything else is the same

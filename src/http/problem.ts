@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Response } from 'express';
 import { ZodError } from 'zod';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { PROBLEM_TYPE_BASE, statusTitle, type ProblemCode } from '../problem-codes.js';
 import { isStoreUnavailableError } from '../store/redis.js';
 
 /** RFC 9457 problem details, plus our stable `code` and, for validation, `errors[]` with JSON paths. */
@@ -10,33 +11,15 @@ export interface Problem {
   title: string;
   status: number;
   detail: string;
-  code: string;
+  code: ProblemCode;
   errors?: { path: string; message: string }[];
   request_id?: string;
 }
 
-/** Status titles of problem documents (also used by the OpenAPI examples). */
-export const PROBLEM_TITLES: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  413: 'Content Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Content',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-};
-
-export const PROBLEM_TYPE_BASE = 'https://ciba-checkout.dev/problems/';
-
 export function problemBody(error: AppError): Problem {
   return {
     type: `${PROBLEM_TYPE_BASE}${error.code}`,
-    title: PROBLEM_TITLES[error.status] ?? 'Error',
+    title: statusTitle(error.status),
     status: error.status,
     detail: error.message,
     code: error.code,
@@ -48,6 +31,9 @@ export function sendProblem(res: Response, error: AppError): void {
   const body = problemBody(error);
   const requestId = res.getHeader('x-request-id');
   if (typeof requestId === 'string') body.request_id = requestId;
+  // RFC 9110 §15.5.2: a 401 names the scheme that would work (RFC 6750 §3 for Bearer).
+  if (error.status === 401 && !res.hasHeader('WWW-Authenticate'))
+    res.setHeader('WWW-Authenticate', 'Bearer realm="ciba-checkout"');
   if (error.extra.retryAfterSeconds !== undefined)
     res.setHeader('Retry-After', String(Math.ceil(error.extra.retryAfterSeconds)));
   res.status(error.status).type('application/problem+json').send(JSON.stringify(body));
@@ -60,19 +46,17 @@ export function jsonPath(path: readonly PropertyKey[]): string {
 
 export function validationError(err: ZodError, where = 'body'): AppError {
   const errors = err.issues.slice(0, 20).map((i) => ({ path: jsonPath(i.path), message: i.message }));
-  return new AppError('validation_failed', 400, `The request ${where} is not valid.`, { errors });
+  return new AppError('validation_failed', `The request ${where} is not valid.`, { errors });
 }
 
 /** Errors thrown by body-parser and friends carry `status`/`type`. */
 function fromHttpError(err: { status?: unknown; type?: unknown }): AppError | null {
-  if (err.type === 'entity.too.large')
-    return new AppError('body_too_large', 413, 'The request body is larger than 16 KiB.');
-  if (err.type === 'entity.parse.failed')
-    return new AppError('malformed_json', 400, 'The request body is not valid JSON.');
+  if (err.type === 'entity.too.large') return new AppError('body_too_large', 'The request body is larger than 16 KiB.');
+  if (err.type === 'entity.parse.failed') return new AppError('malformed_json', 'The request body is not valid JSON.');
   if (err.type === 'charset.unsupported' || err.type === 'encoding.unsupported')
-    return new AppError('unsupported_encoding', 415, 'The request body encoding is not supported.');
+    return new AppError('unsupported_encoding', 'The request body encoding is not supported.');
   if (typeof err.status === 'number' && err.status >= 400 && err.status < 500)
-    return new AppError('bad_request', err.status, 'The request could not be read.');
+    return new AppError('bad_request', 'The request could not be read.', { status: err.status });
   return null;
 }
 
@@ -87,16 +71,13 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     if (err instanceof AppError) problem = err;
     else if (err instanceof ZodError) problem = validationError(err);
     else if (isStoreUnavailableError(err))
-      problem = new AppError(
-        'store_unavailable',
-        503,
-        'The payment store is unavailable right now; try again shortly.',
-        { retryAfterSeconds: 2 },
-      );
+      problem = new AppError('store_unavailable', 'The payment store is unavailable right now; try again shortly.', {
+        retryAfterSeconds: 2,
+      });
     else
       problem =
         (typeof err === 'object' && err !== null && fromHttpError(err)) ||
-        new AppError('internal_error', 500, 'Something went wrong on our side.');
+        new AppError('internal_error', 'Something went wrong on our side.');
     const log = problem.status >= 500 ? logger.error.bind(logger) : logger.debug.bind(logger);
     log({ err: problem.status >= 500 ? err : undefined, code: problem.code, path: req.path }, 'request failed');
     sendProblem(res, problem);

@@ -29,7 +29,7 @@ async function consume(l: RateLimiterRedis | null, key: string, detail: string):
     await l.consume(key);
   } catch (err) {
     if (err instanceof RateLimiterRes) {
-      throw new AppError('rate_limited', 429, detail, {
+      throw new AppError('rate_limited', detail, {
         retryAfterSeconds: Math.max(1, Math.ceil(err.msBeforeNext / 1000)),
       });
     }

@@ -7,6 +7,15 @@ import type { RedisClient } from '../store/redis.js';
 import type { ChangeFeed } from '../webhooks/change-feed.js';
 import { EVENT_POSITION_PATTERN, readPaymentEvents } from '../webhooks/payment-events.js';
 import { loadAuthorizedPayment } from './payment-access.js';
+import { z } from 'zod';
+import {
+  idParams,
+  paymentAuth,
+  paymentDoc,
+  paymentExample,
+  succeededExample,
+  type OpenApiBuilder,
+} from './openapi-builder.js';
 
 export interface SseRouteDeps {
   store: PaymentStore;
@@ -140,4 +149,61 @@ function createStreamSession(deps: SseRouteDeps, res: Response, paymentId: strin
       else unlisten = stop;
     },
   };
+}
+
+/** The OpenAPI operations of the route above, declared beside it so both change together. */
+export function documentSseRoutes(b: OpenApiBuilder): void {
+  const SSE_EXAMPLE = [
+    'retry: 3000\n',
+    `id: 1795621588993-0\nevent: payment.pending_authorization\ndata: ${JSON.stringify(paymentExample)}\n`,
+    `id: 1795621630412-0\nevent: payment.succeeded\ndata: ${JSON.stringify(succeededExample)}\n`,
+  ].join('\n');
+
+  b.route({
+    method: 'get',
+    path: '/payments/{id}/events',
+    tags: ['Payments'],
+    summary: 'Follow a payment with server-sent events',
+    description:
+      'A `text/event-stream` of status changes. Each event is named `payment.<status>` and its `data` is the Payment JSON ' +
+      '(schema `Payment`); comment lines (`: ping`) keep idle connections open. Resumes after `Last-Event-ID`; the stream ends ' +
+      'after a terminal status (`succeeded`, `failed`, `canceled`).',
+    security: paymentAuth,
+    request: {
+      params: idParams,
+      headers: z.object({
+        'Last-Event-ID': z
+          .string()
+          .optional()
+          .openapi({
+            param: {
+              description:
+                "The `id` of the last event received (the event's 1-based position); EventSource sends it when it reconnects.",
+            },
+            example: '2',
+          }),
+      }),
+      query: z.object({
+        last_event_id: z
+          .string()
+          .optional()
+          .openapi({ param: { description: 'The same as `Last-Event-ID`, for clients that cannot set headers.' } }),
+      }),
+    },
+    responses: {
+      200: {
+        description: 'The event stream.',
+        content: b.content(
+          'GET /payments/{id}/events 200',
+          z.string().openapi({ description: 'Events `payment.<status>` with the Payment as `data`.' }),
+          { stream: { summary: 'Pending, then paid', value: SSE_EXAMPLE } },
+          'text/event-stream',
+        ),
+      },
+      ...b.problems('GET /payments/{id}/events', ['payment_not_found', 'store_unavailable']),
+    },
+  });
+  for (const [i, data] of [paymentExample, succeededExample].entries()) {
+    b.examples.push({ where: `GET /payments/{id}/events 200 (event ${i + 1} data)`, schema: paymentDoc, value: data });
+  }
 }

@@ -5,6 +5,7 @@ import { requireShopKey } from './payment-access.js';
 import { validationError } from './problem.js';
 import { paymentIdSchema } from './schemas.js';
 import { z } from 'zod';
+import { documented, PAYMENT_ID, type OpenApiBuilder } from './openapi-builder.js';
 
 export interface WebhookRouteDeps extends ResendDeps {
   deliveries: DeliveryStore;
@@ -33,4 +34,113 @@ export function createWebhookRoutes(deps: WebhookRouteDeps): Router {
   });
 
   return router;
+}
+
+/** The OpenAPI operations of the routes above, declared beside them so both change together. */
+export function documentWebhookRoutes(b: OpenApiBuilder): void {
+  /** Webhook delivery records (GET /webhooks/deliveries), as the shop's support tooling sees them. */
+  const deliverySchema = z
+    .object({
+      id: z.string(),
+      event_id: z.string(),
+      event_type: z.string(),
+      payment_id: z.string(),
+      target: z
+        .enum(['webhook_url', 'callback_url'])
+        .openapi({ description: "`WEBHOOK_URL` or the checkout's `callback_url`." }),
+      url: z.string(),
+      state: z.enum(['pending', 'delivered', 'gone', 'failed']),
+      attempts: z.number().int(),
+      last_status: z.number().int().nullable(),
+      last_error: z.string().nullable(),
+      next_attempt_at: z.string().nullable(),
+      created_at: z.string(),
+      updated_at: z.string(),
+      delivered_at: z.string().nullable(),
+      history: z
+        .array(
+          z.object({
+            at: z.string(),
+            status: z.number().int().nullable(),
+            error: z.string().nullable(),
+            duration_ms: z.number(),
+          }),
+        )
+        .openapi({ description: 'The most recent attempts, oldest first.' }),
+    })
+    .openapi('WebhookDelivery');
+  const deliveryListSchema = z.object({ data: z.array(deliverySchema) }).openapi('WebhookDeliveryList');
+
+  const delivery = {
+    id: 'dlv_x7k2m4p6q8r2s4t6u2v4_g',
+    event_id: 'msg_x7k2m4p6q8r2s4t6u2v4',
+    event_type: 'payment.succeeded',
+    payment_id: PAYMENT_ID,
+    target: 'webhook_url',
+    url: 'https://shop.example/hooks/payments',
+    state: 'delivered',
+    attempts: 2,
+    last_status: 200,
+    last_error: null,
+    next_attempt_at: null,
+    created_at: '2026-11-25T14:00:41.000Z',
+    updated_at: '2026-11-25T14:00:47.000Z',
+    delivered_at: '2026-11-25T14:00:47.000Z',
+    history: [
+      { at: '2026-11-25T14:00:41.000Z', status: 503, error: null, duration_ms: 84 },
+      { at: '2026-11-25T14:00:47.000Z', status: 200, error: null, duration_ms: 61 },
+    ],
+  } as const;
+  b.route({
+    method: 'get',
+    path: '/webhooks/deliveries',
+    tags: ['Webhooks'],
+    summary: "List a payment's webhook deliveries",
+    description: 'Each event to each target, with its state and last attempt. For the shop backend only.',
+    security: [{ shopKey: [] }],
+    request: {
+      query: z.object({
+        payment_id: documented(paymentIdSchema).openapi({ param: { description: 'Payment id' }, example: PAYMENT_ID }),
+      }),
+    },
+    responses: {
+      200: {
+        description: 'The deliveries, oldest first.',
+        content: b.content('GET /webhooks/deliveries 200', deliveryListSchema, {
+          one: { summary: 'Delivered on the second attempt', value: { data: [delivery] } },
+        }),
+      },
+      ...b.problems('GET /webhooks/deliveries', ['validation_failed', 'unauthorized', 'store_unavailable']),
+    },
+  });
+  b.route({
+    method: 'post',
+    path: '/webhooks/deliveries/{id}/resend',
+    tags: ['Webhooks'],
+    summary: 'Send a delivery again',
+    description:
+      'Starts the retry schedule again for this event and target (same `webhook-id`, so receivers can deduplicate).',
+    security: [{ shopKey: [] }],
+    request: {
+      params: z.object({ id: z.string().openapi({ param: { description: 'Delivery id' }, example: delivery.id }) }),
+    },
+    responses: {
+      202: {
+        description: 'Queued.',
+        content: b.content('POST /webhooks/deliveries/{id}/resend 202', deliverySchema, {
+          queued: {
+            summary: 'Queued again',
+            value: { ...delivery, state: 'pending', next_attempt_at: '2026-11-25T15:00:00.000Z' },
+          },
+        }),
+      },
+      ...b.problems('POST /webhooks/deliveries/{id}/resend', [
+        'unauthorized',
+        'delivery_not_found',
+        'delivery_in_progress',
+        'webhook_target_gone',
+        'store_unavailable',
+      ]),
+    },
+  });
 }

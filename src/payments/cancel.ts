@@ -13,19 +13,15 @@ export async function cancelPayment(
 ): Promise<PaymentView> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const current = await deps.store.get(id);
-    if (!current) throw new AppError('payment_not_found', 404, 'No such payment.');
+    if (!current) throw new AppError('payment_not_found', 'No such payment.');
     if (current.status === 'canceled') return toPaymentView(current);
     if (current.status !== 'pending_authorization' && current.status !== 'authorized') {
-      throw new AppError(
-        'payment_not_cancelable',
-        409,
-        `A payment in status ${current.status} can no longer be canceled.`,
-      );
+      throw new AppError('payment_not_cancelable', `A payment in status ${current.status} can no longer be canceled.`);
     }
     if ((await deps.stateMachine.transition(current, 'canceled')) === 'ok') {
       return toPaymentView((await deps.store.get(id)) ?? current);
     }
     // The status moved under us (approved at this moment): look again.
   }
-  throw new AppError('payment_busy', 409, 'The payment is changing right now; try again.');
+  throw new AppError('payment_busy', 'The payment is changing right now; try again.');
 }

@@ -45,12 +45,11 @@ export function createCatalog(file: CatalogFile): Catalog {
       let amount = 0;
       for (const [sku, quantity] of merged) {
         const item = bySku.get(sku);
-        if (!item) throw new AppError('unknown_sku', 422, `No item with sku "${sku}" is sold here.`);
+        if (!item) throw new AppError('unknown_sku', `No item with sku "${sku}" is sold here.`);
         items.push({ sku, quantity, unitAmount: item.unit_amount });
         amount += item.unit_amount * quantity;
       }
-      if (amount > MAX_AMOUNT)
-        throw new AppError('amount_too_large', 422, 'The total is larger than one payment may be.');
+      if (amount > MAX_AMOUNT) throw new AppError('amount_too_large', 'The total is larger than one payment may be.');
       return { items, amount };
     },
   };

@@ -55,7 +55,7 @@ export function createCheckoutService(deps: {
     async startCheckout(input) {
       const { items, amount } = catalog.price(input.items);
       if (!deps.storeAvailable()) {
-        throw new AppError('store_unavailable', 503, 'The payment store is unavailable right now; try again shortly.', {
+        throw new AppError('store_unavailable', 'The payment store is unavailable right now; try again shortly.', {
           retryAfterSeconds: 2,
         });
       }
@@ -121,34 +121,20 @@ export function toCheckoutError(err: unknown): AppError {
   if (!(err instanceof BackchannelError))
     return new AppError(
       'bank_unavailable',
-      503,
       'The bank cannot be reached right now.',
       { retryAfterSeconds: 5 },
       { cause: err },
     );
   switch (err.code) {
     case 'unknown_bank_user':
-      return new AppError('unknown_bank_user', 422, 'The bank does not know this customer.', {}, { cause: err });
+      return new AppError('unknown_bank_user', 'The bank does not know this customer.', {}, { cause: err });
     case 'bank_request_rejected':
-      return new AppError(
-        'bank_request_rejected',
-        422,
-        'The bank refused to start the authorization.',
-        {},
-        { cause: err },
-      );
+      return new AppError('bank_request_rejected', 'The bank refused to start the authorization.', {}, { cause: err });
     case 'bank_client_error':
-      return new AppError(
-        'bank_configuration_error',
-        502,
-        "The bank refused the shop's credentials.",
-        {},
-        { cause: err },
-      );
+      return new AppError('bank_configuration_error', "The bank refused the shop's credentials.", {}, { cause: err });
     case 'bank_invalid_response':
       return new AppError(
         'bank_invalid_response',
-        502,
         'The bank answered with something that is not a valid CIBA response.',
         {},
         { cause: err },
@@ -156,7 +142,6 @@ export function toCheckoutError(err: unknown): AppError {
     case 'bank_unavailable':
       return new AppError(
         'bank_unavailable',
-        503,
         'The bank cannot be reached right now.',
         { retryAfterSeconds: err.retryAfterSeconds ?? 5 },
         { cause: err },

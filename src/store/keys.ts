@@ -42,6 +42,8 @@ export interface Keys {
   notification(tokenHash: string): string;
   /** Targets that answered 410 Gone: no more deliveries. */
   goneTargets: string;
+  /** GET /payments: score = created_at (ms), member = payment id (see payment-list-index.ts). */
+  paymentList: string;
   /** Pub/sub channel: payment id of every status change (SSE across instances). */
   changesChannel: string;
   /** Pub/sub channel: wake workers when work became due earlier than they planned. */
@@ -81,6 +83,7 @@ export function createKeys(prefix: string): Keys {
       `${prefix}idem:${createHash('sha256').update(scope).update('\0').update(key).digest('base64url')}`,
     notification: (tokenHash) => `${prefix}notify:${tokenHash}`,
     goneTargets: `${prefix}gone`,
+    paymentList: `${prefix}paylist`,
     changesChannel: `${prefix}changes`,
     wakeChannel: `${prefix}wake`,
     rateLimit: `${prefix}rl`,

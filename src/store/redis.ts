@@ -24,6 +24,15 @@ export interface ScriptCommands {
   advance(due: string, leases: string, pinged: string, at: number, member: string): Promise<number>;
   transition(...args: (string | number)[]): Promise<number>;
   idempotencyClaim(key: string, fingerprint: string, inFlightSeconds: number, keepSeconds: number): Promise<unknown>;
+  /** One page of the payment list index: ids, or -1 when the cursor is not listed. */
+  listPage(
+    list: string,
+    direction: 'older' | 'newer',
+    cursor: string,
+    createdGte: number | '-inf',
+    createdLt: number | '+inf',
+    count: number,
+  ): Promise<string[] | -1>;
 }
 
 /**
@@ -46,6 +55,7 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   advance: 'advance-3.lua',
   transition: 'transition-3.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
+  listPage: 'list-page-1.lua',
 };
 
 /**

@@ -23,14 +23,14 @@ export interface ResendDeps {
 export async function resendDelivery(deps: ResendDeps, deliveryId: string): Promise<DeliveryRecord> {
   const parsed = parseDeliveryId(deliveryId);
   const record = parsed ? await deps.deliveries.get(deliveryId) : null;
-  if (!parsed || !record) throw new AppError('delivery_not_found', 404, 'No such webhook delivery.');
+  if (!parsed || !record) throw new AppError('delivery_not_found', 'No such webhook delivery.');
   if (record.state === 'gone' || (await deps.deliveries.isGone(record.url)))
-    throw new AppError('webhook_target_gone', 409, 'The receiver answered 410 Gone; nothing more is sent to this URL.');
+    throw new AppError('webhook_target_gone', 'The receiver answered 410 Gone; nothing more is sent to this URL.');
   const position = await findEventPosition(deps, record.paymentId, parsed.eventId);
-  if (position === null) throw new AppError('delivery_not_found', 404, 'The event of this delivery is no longer kept.');
+  if (position === null) throw new AppError('delivery_not_found', 'The event of this delivery is no longer kept.');
   const member = hookMember(record.paymentId, position, parsed.target);
   if ((await deps.redis.zscore(deps.keys.scheduleOf(member).leases, member)) !== null)
-    throw new AppError('delivery_in_progress', 409, 'An attempt of this delivery is in progress.');
+    throw new AppError('delivery_in_progress', 'An attempt of this delivery is in progress.');
   const now = deps.clock.now();
   const restarted: DeliveryRecord = {
     ...record,

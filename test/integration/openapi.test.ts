@@ -2,20 +2,15 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import request from 'supertest';
-import { systemClock } from '../../src/clock.js';
+import { createApiApp } from '../../src/composition/api.js';
+import { buildParts, closeParts, type Parts } from '../../src/composition/parts.js';
 import { loadConfig } from '../../src/config.js';
-import { webhookExtensions } from '../../src/extensions.js';
-import { createApp, type AppDeps } from '../../src/http/app.js';
-import { createDocsRoutes } from '../../src/http/docs-routes.js';
-import { buildOpenApi, DOCUMENTED_ROUTES, PROBLEMS } from '../../src/http/openapi.js';
-import { createScheduler } from '../../src/jobs/scheduler.js';
+import { buildOpenApi } from '../../src/http/openapi.js';
+import { PROBLEMS } from '../../src/problem-codes.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
-import { createKeys } from '../../src/store/keys.js';
-import { createPaymentStore } from '../../src/store/payment-store.js';
-import { createRedis, type RedisClient } from '../../src/store/redis.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
-import { uniquePrefix } from '../support/system.js';
+import { testCertificates, uniquePrefix } from '../support/system.js';
 
 /**
  * The OpenAPI document against the real app: every route the app registers is documented, every
@@ -58,62 +53,40 @@ function thrownCodes(): Set<string> {
   return codes;
 }
 
-const unused = new Proxy({}, { get: () => () => Promise.reject(new Error('not used in this test')) });
-
 let app: Express;
-let redis: RedisClient;
+let parts: Parts;
 let prefix: string;
-let closeExtensions: (() => Promise<void>) | undefined;
 
 beforeAll(() => {
   prefix = uniquePrefix('openapi');
+  const certs = testCertificates();
   const config = loadConfig({
     REDIS_PREFIX: prefix,
     TOKEN_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'),
     BANK_ISSUER: 'https://bank.example',
     BANK_API_URL: 'https://bank.example/api',
-    BANK_CA_CERT: 'ca.pem',
+    BANK_CA_CERT: certs.caCert,
     BANK_CLIENT_ID: 'shop',
-    BANK_CLIENT_CERT: 'client.pem',
-    BANK_CLIENT_KEY: 'client.key',
+    BANK_CLIENT_CERT: certs.clientCert,
+    BANK_CLIENT_KEY: certs.clientKey,
     SHOP_API_KEY: 'sk_test_0123456789abcdef',
   });
-  const logger = createLogger('silent');
-  const metrics = createMetrics({ defaultMetrics: false });
-  redis = createRedis(config.redisUrl);
-  const keys = createKeys(prefix);
-  const store = createPaymentStore({ redis, keys, retentionSeconds: 60 });
-  const scheduler = createScheduler({ redis, keys, clock: systemClock, leaseMs: 1000 });
-  const ext = webhookExtensions({ config, logger, clock: systemClock, redis, keys, store, scheduler, metrics });
-  closeExtensions = ext.close;
-  // The core routes only need their dependencies when called; here they are only listed or 404'd.
-  const deps = {
-    logger,
-    metrics,
-    storefrontOrigin: undefined,
-    storefrontEnabled: true,
-    trustProxy: false,
-    checkout: unused,
-    payments: unused,
-    notify: unused,
-    health: { checks: {}, isDraining: () => false },
-    routers: [createDocsRoutes(), ...(ext.routers ?? [])],
-  } as unknown as AppDeps;
-  app = createApp(deps);
+  // The real app over real parts; no bank is called: routes are only listed, documented or 404'd.
+  parts = buildParts(config, { logger: createLogger('silent'), metrics: createMetrics({ defaultMetrics: false }) });
+  app = createApiApp(parts, { isDraining: () => false });
 });
 
 afterAll(async () => {
-  await closeExtensions?.();
-  redis.disconnect();
+  await closeParts(parts, { cutBankCalls: false });
   await deleteKeysWithPrefix(prefix);
 });
 
 describe('the OpenAPI document', () => {
-  const { document, examples } = buildOpenApi();
+  const { document, examples, routes } = buildOpenApi();
 
   it('when the app is built, then every registered route is documented and every documented route exists', () => {
     const registered = new Set(registeredRoutes(app));
-    const documented = new Set(DOCUMENTED_ROUTES);
+    const documented = new Set(routes);
 
     expect([...registered].filter((r) => !documented.has(r))).toEqual([]);
     expect([...documented].filter((r) => !registered.has(r))).toEqual([]);
@@ -154,6 +127,8 @@ describe('the OpenAPI document', () => {
       )) {
         const where = `${method.toUpperCase()} ${path}`;
         expect([where, op.summary]).toEqual([where, expect.any(String)]);
+        // Every operation, /openapi.json and /docs included, documents its error answers.
+        expect([where, Object.keys(op.responses).some((status) => Number(status) >= 400)]).toEqual([where, true]);
         for (const [status, response] of Object.entries(op.responses)) {
           for (const [type, media] of Object.entries(response.content ?? {})) {
             if (Number(status) >= 400 && path !== '/readyz')
@@ -230,7 +205,7 @@ describe('GET /docs', () => {
       .expect('content-type', /text\/html/);
     const html = res.text;
 
-    for (const route of DOCUMENTED_ROUTES) {
+    for (const route of buildOpenApi().routes) {
       const [method, path] = route.split(' ');
       expect(html).toContain(`${method!} ${path!.replace(/:(\w+)/g, '{$1}')}`);
     }

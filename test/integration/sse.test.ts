@@ -8,7 +8,7 @@ import { createErrorHandler } from '../../src/http/problem.js';
 import { createSseRoutes } from '../../src/http/sse-routes.js';
 import { createLogger } from '../../src/logger.js';
 import { createChangeFeed } from '../../src/webhooks/change-feed.js';
-import type { Service } from '../../src/service.js';
+import type { Service } from '../../src/composition/service.js';
 import {
   deletePrefix,
   newTestPayment,

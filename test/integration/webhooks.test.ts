@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import type { Service } from '../../src/service.js';
+import type { Service } from '../../src/composition/service.js';
 import {
   deletePrefix,
   newTestPayment,

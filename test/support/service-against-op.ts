@@ -1,7 +1,7 @@
 import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { startService, type Service } from '../../src/service.js';
+import { startService, type Service } from '../../src/composition/service.js';
 import { api, waitFor, waitForStatus } from './api.js';
 import { deleteKeysWithPrefix } from './redis.js';
 import { serviceEnv } from './service-env.js';

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { startService, type Service, type ServiceOptions } from '../../src/service.js';
-import { webhookExtensions } from '../../src/extensions.js';
+import { startService, type Service } from '../../src/composition/service.js';
 import { ensureDevCertificates, type DevCertificates } from '../../src/sandbox/certs.js';
 import { startSandboxBank, type SandboxBank, type SandboxBankOptions } from '../../src/sandbox/bank.js';
 import { deleteKeysWithPrefix } from './redis.js';
@@ -74,7 +73,6 @@ export interface SystemOptions {
   autoApprove?: 'approve' | 'deny';
   approvalDelayMs?: number;
   role?: 'api' | 'worker' | 'all';
-  extensions?: ServiceOptions['extensions'];
 }
 
 export interface TestSystem {
@@ -131,8 +129,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const config = loadConfig({ ...env, ROLE: options.role ?? 'all' });
   const logs = captureLogs();
   const logger = createLogger('info', logs.stream);
-  const extensions = options.extensions ?? webhookExtensions;
-  const service = await startService(config, { logger, extensions, workerIdleMs: 10 });
+  const service = await startService(config, { logger, workerIdleMs: 10 });
   const others: Service[] = [];
   return {
     apiUrl: service.url ?? '',
@@ -147,7 +144,6 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
     async startAnother(overrides = {}) {
       const another = await startService(loadConfig({ ...env, PORT: '0', ...overrides }), {
         logger,
-        extensions,
         workerIdleMs: 10,
       });
       others.push(another);

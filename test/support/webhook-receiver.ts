@@ -5,7 +5,6 @@ import type { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { systemClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
-import { webhookExtensions } from '../../src/extensions.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { FailureCode, PaymentRecord, PaymentStatus } from '../../src/payments/payment.js';
@@ -13,7 +12,7 @@ import { newPaymentId } from '../../src/payments/payment-id.js';
 import { newClientSecret, sha256 } from '../../src/payments/secrets.js';
 import { createStateMachine } from '../../src/payments/state-machine.js';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
-import { startService, type Service } from '../../src/service.js';
+import { startService, type Service } from '../../src/composition/service.js';
 import { serviceEnv as baseServiceEnv } from './service-env.js';
 
 /** How the receiver answers one request. */
@@ -164,7 +163,6 @@ export async function startTestService(env: Record<string, string>, role?: 'api'
   const config = loadConfig({ ...env, ...(role ? { ROLE: role } : {}) });
   return startService(config, {
     logger: createLogger('silent'),
-    extensions: webhookExtensions,
     workerIdleMs: 10,
     metrics: createMetrics({ defaultMetrics: false }),
   });

@@ -1,0 +1,122 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import { createApp } from '../http/app.js';
+import { createDocsRoutes } from '../http/docs-routes.js';
+import { buildOpenApi } from '../http/openapi.js';
+import { createRateLimits } from '../http/rate-limits.js';
+import { createSseRoutes } from '../http/sse-routes.js';
+import { createWebhookRoutes } from '../http/webhook-routes.js';
+import { loadCatalog } from '../payments/catalog.js';
+import { createCheckoutService } from '../payments/checkout.js';
+import { createIdempotencyStore } from '../store/idempotency-store.js';
+import { createPaymentListIndex } from '../store/payment-list-index.js';
+import type { Parts } from './parts.js';
+
+export interface RunningApi {
+  /** Base URL on the loopback interface. */
+  url: string;
+  /** Stops accepting connections; open ones (SSE streams, slow clients) are cut after `timeoutMs` (at most 2 s). */
+  close(timeoutMs: number): Promise<void>;
+}
+
+/** The express app of the API over the parts, without listening (tests listen on port 0 or only list routes). */
+export function createApiApp(parts: Parts, health: { isDraining: () => boolean }): Express {
+  const { config, redis, keys, store, scheduler, stateMachine, ciba, clock, logger, metrics, notifications } = parts;
+  const catalog = loadCatalog(config.catalogFile);
+  const checkout = createCheckoutService({
+    catalog,
+    ciba,
+    stateMachine,
+    notifications,
+    clock,
+    merchant: parts.merchant,
+    deliveryMode: config.ciba.deliveryMode,
+    requestedExpiry: config.ciba.requestedExpiry,
+    storeAvailable: () => redis.status === 'ready',
+    schedulerShards: config.schedulerShards,
+  });
+  const { deliveries, feed } = parts.webhooks;
+  return createApp({
+    logger,
+    metrics,
+    storefrontOrigin: config.storefrontOrigin,
+    storefrontEnabled: config.storefrontEnabled,
+    trustProxy: config.trustProxy,
+    checkout: {
+      checkout,
+      catalog,
+      idempotency: createIdempotencyStore({
+        redis,
+        keys,
+        // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
+        inFlightSeconds: Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30),
+        sealKeys: config.tokenEncryptionKeys,
+      }),
+      rateLimits: createRateLimits({
+        redis,
+        prefix: keys.prefix,
+        checkoutPerMinute: config.limits.checkoutPerMinute,
+        loginHintPerMinute: config.limits.loginHintPerMinute,
+      }),
+      callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,
+      shopApiKey: config.shopApiKey,
+    },
+    payments: {
+      store,
+      stateMachine,
+      shopApiKey: config.shopApiKey,
+      list: {
+        index: createPaymentListIndex({ redis, keys, retentionSeconds: config.paymentRetentionSeconds }),
+        getPayments: (ids) => store.getMany(ids),
+      },
+    },
+    notify: { notifications, store, scheduler, clock },
+    health: {
+      isDraining: health.isDraining,
+      checks: {
+        redis: async () => {
+          await redis.ping(); // rejects while Redis is away
+          return true;
+        },
+        bank_discovery: async () => {
+          if (!ciba.isReady()) await ciba.ensureDiscovered();
+          return ciba.isReady();
+        },
+      },
+    },
+    routers: [
+      createDocsRoutes(buildOpenApi),
+      createSseRoutes({ store, redis, keys, feed, logger, shopApiKey: config.shopApiKey }),
+      createWebhookRoutes({ redis, keys, deliveries, scheduler, clock, shopApiKey: config.shopApiKey }),
+    ],
+  });
+}
+
+/** Starts the API (ROLE=api|all) on PORT. */
+export async function startApi(parts: Parts, health: { isDraining: () => boolean }): Promise<RunningApi> {
+  const server = createServer(createApiApp(parts, health));
+  server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(parts.config.port, '0.0.0.0', resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: (timeoutMs) =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+        server.closeIdleConnections();
+        // SSE streams and slow clients get the rest of the shutdown budget, then are cut.
+        setTimeout(
+          () => {
+            server.closeAllConnections();
+          },
+          Math.min(2000, timeoutMs),
+        ).unref();
+      }),
+  };
+}

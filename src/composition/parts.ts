@@ -1,0 +1,124 @@
+import type { Agent } from 'undici';
+import { systemClock, type Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { createMetrics, type Metrics } from '../metrics.js';
+import { createBankAgent, createCibaClient } from '../ciba/index.js';
+import type { CibaClient } from '../ciba/types.js';
+import { createBankClient } from '../bank/payment-client.js';
+import type { BankClient } from '../bank/types.js';
+import { createStateMachine, type StateMachine } from '../payments/state-machine.js';
+import { createKeys, type Keys } from '../store/keys.js';
+import { createNotificationStore, type NotificationStore } from '../store/notification-store.js';
+import { createPaymentStore, type PaymentStore } from '../store/payment-store.js';
+import { createStoreClient, type RedisClient } from '../store/redis.js';
+import { createScheduler, type Scheduler } from '../jobs/scheduler.js';
+import { createChangeFeed, type ChangeFeed } from '../webhooks/change-feed.js';
+import { createDeliveryStore, type DeliveryStore } from '../webhooks/delivery-store.js';
+import { createWebhookClient, type WebhookClient } from '../webhooks/webhook-client.js';
+import { createWebhookSender, MAX_IN_FLIGHT_PER_TARGET } from '../webhooks/webhook-sender.js';
+
+export interface PartsOptions {
+  logger: Logger;
+  clock?: Clock;
+  /** Tests pass a registry without default process metrics. */
+  metrics?: Metrics;
+}
+
+/** Every long-lived part of the service, built but not started: the API and the worker take what they need. */
+export interface Parts {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  redis: RedisClient;
+  keys: Keys;
+  store: PaymentStore;
+  scheduler: Scheduler;
+  metrics: Metrics;
+  stateMachine: StateMachine;
+  /** The one mTLS connection pool to the bank, shared by the CIBA client and the payment API client. */
+  bankAgent: Agent;
+  ciba: CibaClient;
+  bank: BankClient;
+  merchant: { name: string; iban: string };
+  notifications: NotificationStore;
+  webhooks: {
+    deliveries: DeliveryStore;
+    client: WebhookClient;
+    feed: ChangeFeed;
+    sender: ReturnType<typeof createWebhookSender>;
+  };
+}
+
+/**
+ * Wires the parts from the configuration: no listening, no subscribing, no bank call. The Redis
+ * client connects in the background (ioredis); everything else is plain objects.
+ */
+export function buildParts(config: Config, options: PartsOptions): Parts {
+  const { logger } = options;
+  const clock = options.clock ?? systemClock;
+  // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
+  const redis = createStoreClient(config, { autoPipelining: true });
+  const keys = createKeys(config.redisPrefix);
+  const store = createPaymentStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
+  const scheduler = createScheduler({
+    redis,
+    keys,
+    clock,
+    leaseMs: config.workerLeaseMs,
+    shards: config.schedulerShards,
+  });
+  const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
+  const stateMachine = createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } });
+  const bankAgent = createBankAgent(config.bank);
+  const webhookClient = createWebhookClient({
+    timeoutMs: config.webhooks.timeoutMs,
+    allowPrivate: config.webhooks.allowPrivate,
+    connectionsPerOrigin: MAX_IN_FLIGHT_PER_TARGET,
+  });
+  const deliveries = createDeliveryStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
+  return {
+    config,
+    logger,
+    clock,
+    redis,
+    keys,
+    store,
+    scheduler,
+    metrics,
+    stateMachine,
+    bankAgent,
+    ciba: createCibaClient({ config, agent: bankAgent, clock, logger }),
+    bank: createBankClient({ config, agent: bankAgent, clock }),
+    merchant: { name: config.merchantName, iban: config.merchantIban },
+    notifications: createNotificationStore({ redis, keys }),
+    webhooks: {
+      deliveries,
+      client: webhookClient,
+      feed: createChangeFeed({ redis, keys, logger }),
+      sender: createWebhookSender({
+        redis,
+        keys,
+        deliveries,
+        client: webhookClient,
+        clock,
+        logger,
+        metrics,
+        config: config.webhooks,
+      }),
+    },
+  };
+}
+
+/**
+ * Closes the parts' connections, after the API and the worker have stopped. Bank calls still
+ * running past the shutdown budget are cut (`cutBankCalls`): their leases expire and another
+ * worker retries them.
+ */
+export async function closeParts(parts: Parts, options: { cutBankCalls: boolean }): Promise<void> {
+  await parts.webhooks.feed.close();
+  await parts.webhooks.client.close();
+  await parts.ciba.close();
+  await (options.cutBankCalls ? parts.bankAgent.destroy() : parts.bankAgent.close());
+  await parts.redis.quit().catch(() => undefined);
+}

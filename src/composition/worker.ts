@@ -1,0 +1,72 @@
+import type { RedisClient } from '../store/redis.js';
+import { createPaymentSubmitter } from '../jobs/payment-submitter.js';
+import { createTokenPoller } from '../jobs/token-poller.js';
+import { createWorkerLoop, type WorkerLoop } from '../jobs/worker-loop.js';
+import { HOOK_KIND } from '../webhooks/webhook-sender.js';
+import type { Parts } from './parts.js';
+
+export interface RunningWorker {
+  loop: WorkerLoop;
+  /** No new work is claimed; work in hand finishes within `timeoutMs`; the wake-up subscription ends. */
+  stop(timeoutMs: number): Promise<void>;
+}
+
+/**
+ * Starts the worker (ROLE=worker|all): one loop claiming due work items — token polls, bank
+ * submissions, webhook deliveries — and a subscription to the wake-up channel.
+ */
+export async function startWorker(parts: Parts, options: { idleMs?: number } = {}): Promise<RunningWorker> {
+  const { config, store, stateMachine, ciba, bank, clock, logger, merchant, metrics, scheduler } = parts;
+  const loop = createWorkerLoop({
+    scheduler,
+    clock,
+    logger,
+    concurrency: config.workerConcurrency,
+    renewal: { renewEveryMs: Math.floor(config.workerLeaseMs / 3), maxHoldMs: config.workerMaxHoldMs },
+    ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
+    handlers: {
+      poll: createTokenPoller({
+        store,
+        stateMachine,
+        ciba,
+        clock,
+        logger,
+        merchant,
+        tokenKeys: config.tokenEncryptionKeys,
+        deliveryMode: config.ciba.deliveryMode,
+        metrics: {
+          cibaAnswer: (answer) => {
+            metrics.cibaAnswers.inc({ answer });
+          },
+        },
+      }),
+      submit: createPaymentSubmitter({
+        store,
+        stateMachine,
+        bank,
+        clock,
+        logger,
+        merchant,
+        tokenKeys: config.tokenEncryptionKeys,
+      }),
+      [HOOK_KIND]: parts.webhooks.sender,
+    },
+    onClaimed: (_item, lateMs) => {
+      metrics.pollLateness.observe(Math.max(0, lateMs) / 1000);
+    },
+  });
+  // Wake-ups (a ping from the bank, new work from another process) cut the idle sleep short.
+  const subscriber = parts.redis.duplicate() as RedisClient;
+  await subscriber.subscribe(parts.keys.wakeChannel);
+  subscriber.on('message', () => {
+    loop.nudge();
+  });
+  loop.start();
+  return {
+    loop,
+    async stop(timeoutMs) {
+      await loop.stop(timeoutMs);
+      subscriber.disconnect();
+    },
+  };
+}

@@ -35,6 +35,8 @@ const envSchema = z.object({
     .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port seed nodes, comma-separated')).min(1))
     .optional(),
   SCHEDULER_SHARDS: int(1, 1024).optional(),
+  REDIS_WAIT_REPLICAS: int(0, 16).optional(),
+  REDIS_WAIT_TIMEOUT_MS: int(1, 10_000).default(100),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/)
@@ -123,6 +125,8 @@ export interface Config {
   redisPrefix: string;
   /** Scheduler shards new payments are spread over (1 on one Redis, 16 on a cluster by default). */
   schedulerShards: number;
+  /** WAIT after money transitions: replicas to acknowledge (1 on a cluster, 0 on one Redis by default). */
+  redisWait: { replicas: number; timeoutMs: number };
   /** 32 bytes for AES-256-GCM; older keys (rotation) follow. */
   tokenEncryptionKeys: Buffer[];
   paymentRetentionSeconds: number;
@@ -236,6 +240,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisClusterNodes: e.REDIS_CLUSTER_NODES ? e.REDIS_CLUSTER_NODES.map(parseHostPort) : null,
     redisPrefix: e.REDIS_PREFIX,
     schedulerShards: e.SCHEDULER_SHARDS ?? (e.REDIS_CLUSTER_NODES ? 16 : 1),
+    redisWait: {
+      replicas: e.REDIS_WAIT_REPLICAS ?? (e.REDIS_CLUSTER_NODES ? 1 : 0),
+      timeoutMs: e.REDIS_WAIT_TIMEOUT_MS,
+    },
     tokenEncryptionKeys: keys,
     paymentRetentionSeconds: e.PAYMENT_RETENTION_HOURS * 3600,
     catalogFile: e.CATALOG_FILE,

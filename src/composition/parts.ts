@@ -60,7 +60,12 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
   // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
   const redis = createStoreClient(config, { autoPipelining: true });
   const keys = createKeys(config.redisPrefix);
-  const store = createPaymentStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
+  const store = createPaymentStore({
+    redis,
+    keys,
+    retentionSeconds: config.paymentRetentionSeconds,
+    durability: config.redisWait,
+  });
   const scheduler = createScheduler({
     redis,
     keys,

@@ -19,8 +19,8 @@ export default {
     {
       ...base,
       displayName: 'single',
-      testMatch: ['<rootDir>/test/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', ...CLUSTER_ONLY.map((n) => `/${n}\\.test\\.ts$`)],
+      // Negated here, not in testPathIgnorePatterns: npm scripts pass that one on the command line.
+      testMatch: ['<rootDir>/test/**/*.test.ts', ...CLUSTER_ONLY.map((n) => `!**/${n}.test.ts`)],
     },
     {
       ...base,

@@ -142,7 +142,10 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
             const c = await api(apiProc.url!, 'POST', `/payments/${p.id}/cancel`, {
               headers: { authorization: `Bearer ${env.SHOP_API_KEY}` },
             });
-            expect(c.status).toBe(200);
+            // On a loaded machine the customer may approve (and a worker record it) before the
+            // cancel arrives: then the cancel is refused and the payment is an approved one.
+            expect([200, 409]).toContain(c.status);
+            if (c.status === 409) p.plan = 'approve';
           }
         })(),
       );

@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', 'bench/results.json', '**/public/**', '.demo/'] },
+  { ignores: ['dist/', 'coverage/', 'node_modules/', 'bench/results.json', '**/public/**', '.demo/', 'clients/node/src/api-types.ts', 'clients/node/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

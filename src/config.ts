@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseTracingEnv, type TracingConfig } from './tracing-config.js';
 
 /**
  * The service's configuration, read from the environment once at start-up.
@@ -167,6 +168,8 @@ export interface Config {
   };
   limits: { checkoutPerMinute: number; loginHintPerMinute: number };
   workerConcurrency: number;
+  /** OpenTelemetry tracing (OTLP over HTTP); null = off, no SDK loaded. */
+  tracing: TracingConfig | null;
   /**
    * How long a claimed item's lease lasts; the worker renews it every third of that while the item is
    * in hand, so a crashed worker's work is taken over within about one lease (issue 11.5).
@@ -286,9 +289,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       loginHintPerMinute: e.RATE_LIMIT_LOGIN_HINT_PER_MINUTE,
     },
     workerConcurrency: e.WORKER_CONCURRENCY,
+    tracing: parseTracing(cleaned),
     workerLeaseMs: e.WORKER_LEASE_MS,
     workerMaxHoldMs,
   };
+}
+
+function parseTracing(env: Record<string, string | undefined>): TracingConfig | null {
+  try {
+    return parseTracingEnv(env);
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 /** mTLS always needs a certificate (PEM pair or PKCS#12): the payment API is called over mTLS in every mode. */

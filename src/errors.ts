@@ -5,6 +5,8 @@ export interface AppErrorExtra {
   errors?: { path: string; message: string }[];
   /** Only for `bad_request`: the 4xx status the request parser chose (e.g. 403 for a failed verify). */
   status?: number;
+  /** The `WWW-Authenticate` challenge a 401 carries (RFC 9110 §11.6.1). */
+  wwwAuthenticate?: string;
 }
 
 /**

@@ -58,6 +58,14 @@ export const PROBLEMS = {
     detail: 'This route needs the shop API key.',
     when: 'A shop-only route called without `SHOP_API_KEY`.',
   },
+  shop_key_required: {
+    status: 401,
+    detail: "metadata may only be set by the shop's backend with its API key.",
+    when:
+      'An anonymous checkout (or one with a key that is not `SHOP_API_KEY`) carrying `metadata` or `callback_url`: ' +
+      'refused before the bank is asked, nothing stored, no limit used. 401 with `WWW-Authenticate: Bearer` ' +
+      '(RFC 9110 §15.5.2): the shop key makes the same request acceptable.',
+  },
   invalid_notification_token: {
     status: 401,
     detail: 'Unknown client_notification_token.',

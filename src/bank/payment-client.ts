@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import { inSpan, SpanKind, traceHeaders } from '../tracing.js';
 import { describeNetworkError } from '../ciba/backchannel.js';
 import { discardBody, isJsonContentType, parseRetryAfter, readJsonObject } from '../ciba/http-response.js';
 import type { BankClient, BankPaymentOutcome, BankPaymentRequest } from './types.js';
@@ -32,21 +33,25 @@ export function createBankClient(deps: BankClientDeps): BankClient {
   const url = new URL(`${deps.config.bank.apiUrl}/payments`);
   const origin = url.origin;
   const path = url.pathname;
+  const attributes = { 'http.request.method': 'POST', 'server.address': url.hostname, 'url.path': path };
   return {
     async createPayment(request) {
-      let response: Dispatcher.ResponseData;
-      try {
-        response = await deps.agent.request({
-          origin,
-          path,
-          method: 'POST',
-          headers: buildPaymentHeaders(request),
-          body: JSON.stringify(buildPaymentBody(request)),
-        });
-      } catch (cause) {
-        return { kind: 'retry', reason: `network: ${describeNetworkError(cause)}` };
-      }
-      return processPaymentResponse(response, clock.now());
+      return inSpan('bank payment', { kind: SpanKind.CLIENT, attributes }, async (span) => {
+        let response: Dispatcher.ResponseData;
+        try {
+          response = await deps.agent.request({
+            origin,
+            path,
+            method: 'POST',
+            headers: { ...buildPaymentHeaders(request), ...traceHeaders() },
+            body: JSON.stringify(buildPaymentBody(request)),
+          });
+        } catch (cause) {
+          return { kind: 'retry', reason: `network: ${describeNetworkError(cause)}` };
+        }
+        span.setAttribute('http.response.status_code', response.statusCode);
+        return processPaymentResponse(response, clock.now());
+      });
     },
     close: () => Promise.resolve(),
   };

@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import { inSpan, SpanKind, traceHeaders } from '../tracing.js';
 import type { ClientAuthentication, SigningKey } from './client-auth.js';
 import { SignJWT } from 'jose';
 import type { BankMetadata } from './discovery.js';
@@ -90,24 +91,29 @@ export async function startBackchannelAuthentication(
 ): Promise<BackchannelStarted> {
   const body = await buildBackchannelBody(deps, metadata, input);
   const endpoint = metadata.backchannelAuthenticationEndpoint;
-  let response: Dispatcher.ResponseData;
-  try {
-    response = await deps.agent.request({
-      origin: endpoint.origin,
-      path: endpoint.pathname + endpoint.search,
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        accept: 'application/json',
-        'x-request-id': input.requestId ?? randomUUID(),
-        ...deps.clientAuth.headers,
-      },
-      body,
-    });
-  } catch (cause) {
-    throw new BackchannelError('bank_unavailable', `backchannel request failed: ${describeNetworkError(cause)}`);
-  }
-  return processBackchannelResponse(response, deps.clock.now());
+  const attributes = { 'http.request.method': 'POST', 'server.address': endpoint.hostname };
+  return inSpan('ciba backchannel_authentication', { kind: SpanKind.CLIENT, attributes }, async (span) => {
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await deps.agent.request({
+        origin: endpoint.origin,
+        path: endpoint.pathname + endpoint.search,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+          'x-request-id': input.requestId ?? randomUUID(),
+          ...traceHeaders(),
+          ...deps.clientAuth.headers,
+        },
+        body,
+      });
+    } catch (cause) {
+      throw new BackchannelError('bank_unavailable', `backchannel request failed: ${describeNetworkError(cause)}`);
+    }
+    span.setAttribute('http.response.status_code', response.statusCode);
+    return processBackchannelResponse(response, deps.clock.now());
+  });
 }
 
 const successSchema = z.object({

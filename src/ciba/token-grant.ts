@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import { inSpan, SpanKind, traceHeaders, tracingActive } from '../tracing.js';
 import { findAuthorizationMismatch } from './authorization-details.js';
 import { describeNetworkError } from './backchannel.js';
 import { formEncode, type ClientAuthentication } from './client-auth.js';
@@ -91,18 +92,29 @@ export function createTokenRequester(
   };
   const bodyPrefix = `grant_type=${formEncode(CIBA_GRANT_TYPE)}${clientAuth.staticBody}&auth_req_id=`;
   const freshBody = clientAuth.freshBody;
+  const attributes = { 'http.request.method': 'POST', 'server.address': metadata.tokenEndpoint.hostname };
   return async function requestToken(expect) {
     const id = URL_SAFE.test(expect.authReqId) ? expect.authReqId : formEncode(expect.authReqId);
     const body = freshBody ? bodyPrefix + id + (await freshBody()) : bodyPrefix + id;
+    if (!tracingActive()) return send(expect, body, headers);
+    // Tracing on: one CLIENT span per poll, its traceparent sent to the bank; the outcome, never the token.
+    return inSpan('ciba token', { kind: SpanKind.CLIENT, attributes }, async (span) => {
+      const outcome = await send(expect, body, { ...headers, ...traceHeaders() });
+      span.setAttribute('ciba.outcome', outcome.kind);
+      return outcome;
+    });
+  };
+
+  async function send(expect: TokenExpectation, body: string, sent: Record<string, string>): Promise<TokenOutcome> {
     let response: Dispatcher.ResponseData;
     try {
-      response = await agent.request({ origin, path, method: 'POST', headers, body });
+      response = await agent.request({ origin, path, method: 'POST', headers: sent, body });
     } catch (cause) {
       // nothing came back, so nothing was decided: polling again is safe (CIBA Core §10.1)
       return { kind: 'retry', reason: `network: ${describeNetworkError(cause)}` };
     }
     return processTokenResponse(deps, response, expect);
-  };
+  }
 }
 
 /** Maps one token endpoint answer to an outcome (CIBA Core §10.1.1, §11). Never throws. */

@@ -3,12 +3,14 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { createApp } from '../http/app.js';
 import { createDocsRoutes } from '../http/docs-routes.js';
+import { problemBody } from '../http/problem.js';
 import { buildOpenApi } from '../http/openapi.js';
-import { createRateLimits } from '../http/rate-limits.js';
 import { createSseRoutes } from '../http/sse-routes.js';
 import { createWebhookRoutes } from '../http/webhook-routes.js';
 import { loadCatalog } from '../payments/catalog.js';
 import { createCheckoutService } from '../payments/checkout.js';
+import { createStartCheckout } from '../payments/start-checkout.js';
+import { createCheckoutAdmission } from '../store/checkout-admission.js';
 import { createIdempotencyStore } from '../store/idempotency-store.js';
 import { createPaymentListIndex } from '../store/payment-list-index.js';
 import type { Parts } from './parts.js';
@@ -25,7 +27,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
   const { config, redis, keys, store, scheduler, stateMachine, ciba, clock, logger, metrics, notifications } = parts;
   const catalog = loadCatalog(config.catalogFile);
   const checkout = createCheckoutService({
-    catalog,
+    currency: catalog.currency,
     ciba,
     stateMachine,
     notifications,
@@ -43,24 +45,27 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     storefrontOrigin: config.storefrontOrigin,
     storefrontEnabled: config.storefrontEnabled,
     trustProxy: config.trustProxy,
+    tracing: config.tracing !== null,
     checkout: {
-      checkout,
       catalog,
-      idempotency: createIdempotencyStore({
-        redis,
-        keys,
-        // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
-        inFlightSeconds: Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30),
-        sealKeys: config.tokenEncryptionKeys,
-      }),
-      rateLimits: createRateLimits({
-        redis,
-        prefix: keys.prefix,
-        checkoutPerMinute: config.limits.checkoutPerMinute,
-        loginHintPerMinute: config.limits.loginHintPerMinute,
-      }),
-      callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,
       shopApiKey: config.shopApiKey,
+      startCheckout: createStartCheckout({
+        catalog,
+        checkout,
+        idempotency: createIdempotencyStore({
+          redis,
+          keys,
+          // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
+          inFlightSeconds: Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30),
+          sealKeys: config.tokenEncryptionKeys,
+        }),
+        admission: createCheckoutAdmission({ redis, keys, limits: config.limits }),
+        callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,
+        renderProblem: (err) => JSON.stringify(problemBody(err)),
+        countOutcome: (outcome) => {
+          metrics.checkouts.inc({ outcome });
+        },
+      }),
     },
     payments: {
       store,

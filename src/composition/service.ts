@@ -33,6 +33,8 @@ export interface ServiceOptions extends PartsOptions {
  * demo and the tests all start the service through here.
  */
 export async function startService(config: Config, options: ServiceOptions): Promise<Service> {
+  // The SDK is loaded only when tracing is configured (tracing.ts is the API's no-op otherwise).
+  const tracing = config.tracing ? await (await import('../tracing-sdk.js')).startTracing(config.tracing) : null;
   const parts = buildParts(config, options);
   try {
     // Before anything is stored: a store that may evict keys or misses slots would lose payments.
@@ -70,6 +72,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       await worker?.stop(config.shutdownTimeoutMs);
       await api?.close(config.shutdownTimeoutMs);
       await closeParts(parts, { cutBankCalls: (worker?.loop.inFlight() ?? 0) > 0 });
+      await tracing?.close(); // exports the spans still buffered
     },
   };
 }

@@ -1,8 +1,8 @@
 import type { RedisClient } from '../store/redis.js';
 import { createPaymentSubmitter } from '../jobs/payment-submitter.js';
 import { createTokenPoller } from '../jobs/token-poller.js';
+import { traceJobs } from '../jobs/trace-jobs.js';
 import { createWorkerLoop, type WorkerLoop } from '../jobs/worker-loop.js';
-import { HOOK_KIND } from '../webhooks/webhook-sender.js';
 import type { Parts } from './parts.js';
 
 export interface RunningWorker {
@@ -24,7 +24,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
     concurrency: config.workerConcurrency,
     renewal: { renewEveryMs: Math.floor(config.workerLeaseMs / 3), maxHoldMs: config.workerMaxHoldMs },
     ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
-    handlers: {
+    handlers: traceJobs(config.tracing !== null, (id) => store.getTraceparent(id), {
       poll: createTokenPoller({
         store,
         stateMachine,
@@ -49,8 +49,8 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
         merchant,
         tokenKeys: config.tokenEncryptionKeys,
       }),
-      [HOOK_KIND]: parts.webhooks.sender,
-    },
+      hook: parts.webhooks.sender,
+    }),
     onClaimed: (_item, lateMs) => {
       metrics.pollLateness.observe(Math.max(0, lateMs) / 1000);
     },

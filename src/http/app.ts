@@ -11,6 +11,7 @@ import { createHealthRoutes, type HealthDeps } from './health-routes.js';
 import { createPaymentRoutes, type PaymentRouteDeps } from './payment-routes.js';
 import { createErrorHandler } from './problem.js';
 import { requestContext, storefrontCors } from './request-context.js';
+import { traceRequests } from './trace-requests.js';
 
 export const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public');
 
@@ -20,10 +21,12 @@ export interface AppDeps {
   storefrontOrigin: string | undefined;
   storefrontEnabled: boolean;
   trustProxy: boolean;
-  checkout: Omit<CheckoutRouteDeps, 'metrics'>;
+  checkout: CheckoutRouteDeps;
   payments: PaymentRouteDeps;
   notify: Parameters<typeof createCibaNotifyRoute>[0];
   health: Omit<HealthDeps, 'metrics'>;
+  /** A SERVER span per request (only while tracing is on: no cost otherwise). */
+  tracing?: boolean;
   /** Further routers (SSE, webhooks, docs), mounted before the 404. */
   routers?: Router[];
 }
@@ -34,13 +37,14 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy);
   app.set('query parser', 'simple');
+  if (deps.tracing) app.use(traceRequests());
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(helmet({ crossOriginResourcePolicy: { policy: 'same-site' } }));
   app.use(storefrontCors(deps.storefrontOrigin));
   app.use(express.json({ limit: '16kb', strict: true, type: ['application/json', 'application/*+json'] }));
 
   app.use(createHealthRoutes({ ...deps.health, metrics: deps.metrics }));
-  app.use(createCheckoutRoutes({ ...deps.checkout, metrics: deps.metrics }));
+  app.use(createCheckoutRoutes(deps.checkout));
   app.use(createPaymentRoutes(deps.payments));
   app.use(createCibaNotifyRoute(deps.notify));
   for (const router of deps.routers ?? []) app.use(router);

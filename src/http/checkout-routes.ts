@@ -1,60 +1,37 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { AppError } from '../errors.js';
 import type { Catalog } from '../payments/catalog.js';
-import type { CheckoutService } from '../payments/checkout.js';
-import { sha256 } from '../payments/secrets.js';
-import type { IdempotencyStore } from '../store/idempotency-store.js';
-import type { Metrics } from '../metrics.js';
-import { problemBody, validationError } from './problem.js';
-import type { RateLimits } from './rate-limits.js';
-import {
-  checkoutRequestSchema,
-  checkoutResponseSchema,
-  idempotencyKeySchema,
-  type CheckoutRequest,
-} from './schemas.js';
-import { isShopKey } from './payment-access.js';
+import type { CheckoutOrder, createStartCheckout } from '../payments/start-checkout.js';
+import { callerOf } from './bearer.js';
+import { validationError } from './problem.js';
+import { checkoutRequestSchema, checkoutResponseSchema, idempotencyKeySchema } from './schemas.js';
 import { z } from 'zod';
 import { CLIENT_SECRET, documented, PAYMENT_ID, paymentExample, type OpenApiBuilder } from './openapi-builder.js';
 
 export interface CheckoutRouteDeps {
-  checkout: CheckoutService;
   catalog: Catalog;
-  idempotency: IdempotencyStore;
-  rateLimits: RateLimits;
-  metrics: Metrics;
-  callbackAllowedOrigins: readonly string[];
+  startCheckout: ReturnType<typeof createStartCheckout>;
   shopApiKey: string | undefined;
 }
 
-function parseBody(req: Request): CheckoutRequest {
+function parseOrder(req: Request): CheckoutOrder {
   if (!req.is('application/json'))
     throw new AppError('unsupported_media_type', 'Send the checkout as application/json.');
   const parsed = checkoutRequestSchema.safeParse(req.body);
   if (!parsed.success) throw validationError(parsed.error);
+  const body = parsed.data;
+  return { items: body.items, loginHint: body.login_hint, callbackUrl: body.callback_url, metadata: body.metadata };
+}
+
+function parseIdempotencyKey(req: Request): string | null {
+  const raw = req.get('idempotency-key');
+  if (raw === undefined) return null;
+  const parsed = idempotencyKeySchema.safeParse(raw);
+  if (!parsed.success) throw validationError(parsed.error, 'Idempotency-Key header');
   return parsed.data;
 }
 
-function assertCallbackAllowed(url: string | undefined, allowed: readonly string[]): void {
-  if (url === undefined) return;
-  if (!allowed.includes(new URL(url).origin)) {
-    throw new AppError(
-      'callback_origin_not_allowed',
-      'callback_url must be on an origin listed in CALLBACK_ALLOWED_ORIGINS.',
-      {
-        errors: [{ path: '$.callback_url', message: 'origin not allowed' }],
-      },
-    );
-  }
-}
-
-/** Idempotency keys are per caller: the shop's key, or else the client address. */
-function callerScope(req: Request, shopApiKey: string | undefined): string {
-  const auth = req.get('authorization');
-  if (auth?.startsWith('Bearer ') && isShopKey(auth.slice(7), shopApiKey)) return 'shop';
-  return `ip:${req.ip ?? 'unknown'}`;
-}
-
+/** GET /catalog and POST /checkout: parse, run the checkout use case (payments/start-checkout.ts), answer. */
 export function createCheckoutRoutes(deps: CheckoutRouteDeps): Router {
   const router = Router();
 
@@ -62,72 +39,21 @@ export function createCheckoutRoutes(deps: CheckoutRouteDeps): Router {
     res.json({ currency: deps.catalog.currency, items: deps.catalog.items });
   });
 
-  router.post('/checkout', async (req: Request, res: Response) => {
-    const body = parseBody(req);
-    assertCallbackAllowed(body.callback_url, deps.callbackAllowedOrigins);
-    const rawKey = req.get('idempotency-key');
-    let key: string | null = null;
-    if (rawKey !== undefined) {
-      const parsedKey = idempotencyKeySchema.safeParse(rawKey);
-      if (!parsedKey.success) throw validationError(parsedKey.error, 'Idempotency-Key header');
-      key = parsedKey.data;
-    }
-    const scope = callerScope(req, deps.shopApiKey);
-    if (key !== null) {
-      const claim = await deps.idempotency.claim(scope, key, sha256(JSON.stringify(body)));
-      switch (claim.state) {
-        case 'mismatch':
-          throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body.');
-        case 'in_flight':
-          throw new AppError(
-            'idempotency_key_in_use',
-            'A request with this Idempotency-Key is still being processed.',
-            { retryAfterSeconds: 1 },
-          );
-        case 'replay':
-          if (claim.location) res.setHeader('Location', claim.location);
-          res.setHeader('Idempotent-Replayed', 'true');
-          res
-            .status(claim.status)
-            .type(claim.status >= 400 ? 'application/problem+json' : 'application/json')
-            .send(claim.body);
-          return;
-        case 'new':
-          break;
-      }
-    }
-    // Once the payment exists, the key must never be freed: a retry would start a second payment.
-    let started = false;
-    try {
-      await deps.rateLimits.checkoutByIp(req.ip ?? 'unknown');
-      await deps.rateLimits.checkoutByLoginHint(body.login_hint);
-      const result = await deps.checkout.startCheckout({
-        items: body.items,
-        loginHint: body.login_hint,
-        callbackUrl: body.callback_url,
-        metadata: body.metadata,
-        requestId: String(res.getHeader('x-request-id') ?? ''),
-      });
-      started = true;
-      const location = `/payments/${result.payment.id}`;
-      const json = JSON.stringify({ ...result.payment, client_secret: result.clientSecret });
-      if (key !== null) await deps.idempotency.complete(scope, key, { status: 202, body: json, location });
-      deps.metrics.checkouts.inc({ outcome: 'accepted' });
-      res.status(202).setHeader('Location', location).type('application/json').send(json);
-    } catch (err) {
-      deps.metrics.checkouts.inc({ outcome: err instanceof AppError ? err.code : 'internal_error' });
-      // Definite answers are kept for replay; retryable ones (429, 5xx) free the key for the retry.
-      if (key !== null && !started) {
-        if (err instanceof AppError && err.status < 500 && err.status !== 429) {
-          await deps.idempotency.complete(scope, key, {
-            status: err.status,
-            body: JSON.stringify(problemBody(err)),
-            location: null,
-          });
-        } else await deps.idempotency.release(scope, key);
-      }
-      throw err;
-    }
+  router.post('/checkout', async (req, res) => {
+    const order = parseOrder(req);
+    const answer = await deps.startCheckout({
+      caller: callerOf(req, deps.shopApiKey),
+      clientAddress: req.ip ?? 'unknown',
+      idempotencyKey: parseIdempotencyKey(req),
+      order,
+      requestId: String(res.getHeader('x-request-id') ?? ''),
+    });
+    if (answer.location !== null) res.setHeader('Location', answer.location);
+    if (answer.replayed) res.setHeader('Idempotent-Replayed', 'true');
+    res
+      .status(answer.status)
+      .type(answer.status >= 400 ? 'application/problem+json' : 'application/json')
+      .send(answer.body);
   });
 
   return router;
@@ -193,8 +119,16 @@ export function documentCheckoutRoutes(b: OpenApiBuilder): void {
     summary: 'Start a checkout paid by bank (CIBA)',
     description:
       'Prices the items from the catalog, asks the bank to authenticate the customer out of band, and answers `202` with the ' +
-      'payment, its `client_secret` and the `binding_message` to show. With `Idempotency-Key`, the same key and body replay ' +
-      'the stored answer (header `Idempotent-Replayed: true`); 429 and 5xx answers free the key for a retry.',
+      'payment, its `client_secret` and the `binding_message` to show.\n\n' +
+      'Two flows. **Storefront, anonymous:** the browser sends the cart and `login_hint`, nothing else; the payment is the ' +
+      'catalog-priced cart. **Shop backend, with `Authorization: Bearer <SHOP_API_KEY>`:** may add `metadata` (e.g. its ' +
+      'order id) and `callback_url`, which come back in the signed webhooks, and hands the `client_secret` of the answer to ' +
+      'its own frontend. An anonymous request carrying `metadata` or `callback_url` is refused with 401 ' +
+      '`shop_key_required` before the bank is asked; a key that is not the shop key counts as anonymous.\n\n' +
+      'With `Idempotency-Key` (scoped to the shop, or else to the client address), the same key and body replay the ' +
+      "stored answer (header `Idempotent-Replayed: true`); only the bank's own answers are stored: a refusal before the " +
+      'bank is asked (validation, `shop_key_required`, an unknown sku, a limit), a 429 or a 5xx stores nothing, so a ' +
+      'retry with a fixed request runs afresh.',
     security: [{}, { shopKey: [] }],
     request: {
       headers: z.object({
@@ -250,6 +184,7 @@ export function documentCheckoutRoutes(b: OpenApiBuilder): void {
         'unsupported_media_type',
         'unsupported_encoding',
         'body_too_large',
+        'shop_key_required',
         'idempotency_key_in_use',
         'unknown_sku',
         'amount_too_large',

@@ -6,6 +6,7 @@ import type { NotificationStore } from '../store/notification-store.js';
 import type { PaymentStore } from '../store/payment-store.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import type { Clock } from '../clock.js';
+import { headerBearer } from './bearer.js';
 import { notifyRequestSchema } from './schemas.js';
 import { documented, type OpenApiBuilder } from './openapi-builder.js';
 
@@ -23,8 +24,7 @@ export function createCibaNotifyRoute(deps: {
 }): Router {
   const router = Router();
   router.post('/ciba/notify', async (req, res) => {
-    const header = req.get('authorization');
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    const token = headerBearer(req);
     const paymentId = token ? await deps.notifications.find(sha256(token)) : null;
     if (!paymentId) {
       res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');

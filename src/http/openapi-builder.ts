@@ -197,7 +197,8 @@ function registerSecuritySchemes(registry: OpenAPIRegistry): void {
     in: 'query',
     name: 'client_secret',
     description:
-      'The same secret as a query parameter, for `EventSource`, which cannot set headers. Request logs drop query strings.',
+      'The same secret as a query parameter, accepted on `GET /payments/{id}/events` only, for `EventSource`, which ' +
+      'cannot set headers (elsewhere a secret in the query is ignored: RFC 6750 §5.3). Request logs drop query strings.',
   });
   registry.registerComponent('securitySchemes', 'shopKey', {
     type: 'http',
@@ -213,7 +214,10 @@ function registerSecuritySchemes(registry: OpenAPIRegistry): void {
   });
 }
 
-export const paymentAuth = [{ clientSecret: [] }, { clientSecretQuery: [] }, { shopKey: [] }];
+/** `Bearer` is matched case-insensitively on every route (RFC 9110 §11.1). */
+export const paymentAuth = [{ clientSecret: [] }, { shopKey: [] }];
+/** The event stream alone also takes the client secret in the query (EventSource sends no headers). */
+export const eventStreamAuth = [...paymentAuth, { clientSecretQuery: [] }];
 export const idParams = z.object({
   id: documented(paymentIdSchema).openapi({ param: { description: 'Payment id' }, example: PAYMENT_ID }),
 });

@@ -1,34 +1,29 @@
 import type { Request } from 'express';
-import { timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors.js';
 import type { PaymentRecord } from '../payments/payment.js';
 import { matchesHash } from '../payments/secrets.js';
 import type { PaymentStore } from '../store/payment-store.js';
+import { headerBearer, isShopKey } from './bearer.js';
 import { paymentIdSchema } from './schemas.js';
 
-function headerBearer(req: Request): string | null {
-  const header = req.get('authorization');
-  return header?.startsWith('Bearer ') ? header.slice(7).trim() : null;
-}
-
-/** A payment's client secret may come in the query (EventSource cannot set headers); the shop key never does. */
-function bearer(req: Request): string | null {
+/**
+ * The presented secret: the `Authorization: Bearer` header, and on the event stream alone also
+ * `?client_secret=`, because EventSource cannot set headers (WHATWG HTML §9.2). Anywhere else a
+ * secret in the query is ignored: URLs end up in proxy logs, browser history and Referer headers
+ * (RFC 6750 §5.3 "Don't pass bearer tokens in page URLs"). The shop key never comes in the query.
+ */
+function presentedSecret(req: Request, allowQuerySecret: boolean): string | null {
   const fromHeader = headerBearer(req);
-  if (fromHeader !== null) return fromHeader;
+  if (fromHeader !== null || !allowQuerySecret) return fromHeader;
   const query = req.query.client_secret;
   return typeof query === 'string' ? query : null;
 }
 
-export function isShopKey(presented: string | null, shopApiKey: string | undefined): boolean {
-  if (!presented || !shopApiKey) return false;
-  const a = Buffer.from(presented);
-  const b = Buffer.from(shopApiKey);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 export function requireShopKey(req: Request, shopApiKey: string | undefined): void {
   if (!isShopKey(headerBearer(req), shopApiKey))
-    throw new AppError('unauthorized', 'This route needs the shop API key.');
+    throw new AppError('unauthorized', 'This route needs the shop API key.', {
+      wwwAuthenticate: 'Bearer realm="shop"',
+    });
 }
 
 const NOT_FOUND = () => new AppError('payment_not_found', 'No such payment.');
@@ -40,9 +35,10 @@ const NOT_FOUND = () => new AppError('payment_not_found', 'No such payment.');
 export async function loadAuthorizedPayment(
   req: Request,
   deps: { store: PaymentStore; shopApiKey: string | undefined },
+  options: { allowQuerySecret?: boolean } = {},
 ): Promise<{ payment: PaymentRecord; asShop: boolean }> {
   const id = paymentIdSchema.safeParse(req.params.id);
-  const presented = bearer(req);
+  const presented = presentedSecret(req, options.allowQuerySecret ?? false);
   if (!id.success || !presented) throw NOT_FOUND();
   const payment = await deps.store.get(id.data);
   if (!payment) throw NOT_FOUND();

@@ -36,6 +36,7 @@ export function sendProblem(res: Response, error: AppError): void {
     res.setHeader('WWW-Authenticate', 'Bearer realm="ciba-checkout"');
   if (error.extra.retryAfterSeconds !== undefined)
     res.setHeader('Retry-After', String(Math.ceil(error.extra.retryAfterSeconds)));
+  if (error.extra.wwwAuthenticate !== undefined) res.setHeader('WWW-Authenticate', error.extra.wwwAuthenticate);
   res.status(error.status).type('application/problem+json').send(JSON.stringify(body));
 }
 

@@ -5,12 +5,12 @@ import type { Keys } from '../store/keys.js';
 import type { PaymentStore } from '../store/payment-store.js';
 import type { RedisClient } from '../store/redis.js';
 import type { ChangeFeed } from '../webhooks/change-feed.js';
-import { EVENT_POSITION_PATTERN, readPaymentEvents } from '../webhooks/payment-events.js';
+import { EVENT_POSITION_PATTERN, readPaymentEvents } from '../webhooks/event-log-reader.js';
 import { loadAuthorizedPayment } from './payment-access.js';
 import { z } from 'zod';
 import {
   idParams,
-  paymentAuth,
+  eventStreamAuth,
   paymentDoc,
   paymentExample,
   succeededExample,
@@ -64,7 +64,7 @@ export function createSseRoutes(deps: SseRouteDeps): Router {
   const retryMs = deps.retryMs ?? 3000;
 
   router.get('/payments/:id/events', async (req, res) => {
-    const { payment } = await loadAuthorizedPayment(req, deps);
+    const { payment } = await loadAuthorizedPayment(req, deps, { allowQuerySecret: true });
     const session = createStreamSession(deps, res, payment.id, resumeFrom(req));
     req.on('close', session.finish);
     openStream(res, retryMs);
@@ -168,7 +168,7 @@ export function documentSseRoutes(b: OpenApiBuilder): void {
       'A `text/event-stream` of status changes. Each event is named `payment.<status>` and its `data` is the Payment JSON ' +
       '(schema `Payment`); comment lines (`: ping`) keep idle connections open. Resumes after `Last-Event-ID`; the stream ends ' +
       'after a terminal status (`succeeded`, `failed`, `canceled`).',
-    security: paymentAuth,
+    security: eventStreamAuth,
     request: {
       params: idParams,
       headers: z.object({

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
+import { parseWorkItem } from '../payments/work-items.js';
 import type { ClaimedItem, Scheduler } from './scheduler.js';
 
 /** What a handler wants next for its item: nothing more, or to run again at a time (ms). */
@@ -49,22 +50,22 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
   const renewal = createLeaseRenewal(options);
 
   async function runItem(item: ClaimedItem): Promise<void> {
-    const sep = item.member.indexOf(':');
-    const handler = handlers[item.member.slice(0, sep)];
+    const parsed = parseWorkItem(item.member);
+    const handler = parsed ? handlers[parsed.kind] : undefined;
     try {
-      if (!handler) {
+      if (!parsed || !handler) {
         logger.error({ member: item.member }, 'no handler for work item; dropped');
         await scheduler.complete(item.member);
         return;
       }
-      const result = await handler(item.member.slice(sep + 1), item);
+      const result = await handler(parsed.arg, item);
       await renewal.release(item); // the fencing token may have moved while the handler ran
       if ('done' in result) await scheduler.complete(item.member, item.leaseUntil);
       else await scheduler.reschedule(item.member, result.at, item.leaseUntil);
     } catch (err) {
       renewal.drop(item);
       // The lease stays: it expires and the item is tried again, by this or another worker.
-      logger.error({ err, kind: item.member.slice(0, sep) }, 'work item failed; its lease will expire and be retried');
+      logger.error({ err, kind: parsed?.kind }, 'work item failed; its lease will expire and be retried');
     } finally {
       const wasFull = active === concurrency;
       active--;

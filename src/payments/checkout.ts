@@ -3,15 +3,16 @@ import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import { BackchannelError, type CibaClient } from '../ciba/types.js';
 import type { NotificationStore } from '../store/notification-store.js';
-import type { Catalog } from './catalog.js';
 import { authorizationDetailsFor, type Merchant } from './authorization.js';
-import { toPaymentView, type PaymentRecord, type PaymentView } from './payment.js';
+import { toPaymentView, type LineItem, type PaymentRecord, type PaymentView } from './payment.js';
 import { newPaymentId } from './payment-id.js';
 import { newBindingMessage, newClientSecret, newNotificationToken, sha256 } from './secrets.js';
 import { workItem, type StateMachine } from './state-machine.js';
 
 export interface CheckoutInput {
-  items: { sku: string; quantity: number }[];
+  /** The cart as the catalog priced it. */
+  priced: { items: LineItem[]; amount: number };
+  /** Already normalised (payments/login-hint.ts). */
   loginHint: string;
   callbackUrl?: string | undefined;
   metadata?: Record<string, string> | undefined;
@@ -31,7 +32,7 @@ export interface CheckoutService {
 export const PING_SAFETY_POLL_MS = 30_000;
 
 export function createCheckoutService(deps: {
-  catalog: Catalog;
+  currency: string;
   ciba: CibaClient;
   stateMachine: StateMachine;
   notifications: NotificationStore;
@@ -44,16 +45,15 @@ export function createCheckoutService(deps: {
   /** SCHEDULER_SHARDS: each new payment is born in one of them. */
   schedulerShards: number;
 }): CheckoutService {
-  const { catalog, ciba, clock } = deps;
+  const { ciba, clock } = deps;
 
   return {
     /**
-     * A checkout, as a story: price the cart from the catalog, ask the customer's bank to
-     * authenticate them out of band (CIBA Core §7.1), remember the auth_req_id with the first poll
-     * due, and answer with the payment.
+     * A priced cart becomes a payment: ask the customer's bank to authenticate them out of band
+     * (CIBA Core §7.1), remember the auth_req_id with the first poll due, and answer with the payment.
      */
     async startCheckout(input) {
-      const { items, amount } = catalog.price(input.items);
+      const { items, amount } = input.priced;
       if (!deps.storeAvailable()) {
         throw new AppError('store_unavailable', 'The payment store is unavailable right now; try again shortly.', {
           retryAfterSeconds: 2,
@@ -61,7 +61,7 @@ export function createCheckoutService(deps: {
       }
       // A random shard spreads new payments evenly over the scheduler shards (Redis Cluster slots).
       const id = newPaymentId(randomInt(deps.schedulerShards));
-      const currency = catalog.currency;
+      const currency = deps.currency;
       const bindingMessage = newBindingMessage();
       const notificationToken = deps.deliveryMode === 'ping' ? newNotificationToken() : undefined;
 

@@ -70,19 +70,19 @@ export interface PaymentView {
   metadata: Record<string, string>;
 }
 
-export function toPaymentView(p: PaymentRecord): PaymentView {
+export function toPaymentView(record: PaymentRecord): PaymentView {
   return {
-    id: p.id,
-    status: p.status,
-    amount: p.amount,
-    currency: p.currency,
-    items: p.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unit_amount: i.unitAmount })),
-    binding_message: p.bindingMessage,
-    expires_at: new Date(p.expiresAt).toISOString(),
-    failure_code: p.failureCode,
-    created_at: new Date(p.createdAt).toISOString(),
-    updated_at: new Date(p.updatedAt).toISOString(),
-    metadata: p.metadata,
+    id: record.id,
+    status: record.status,
+    amount: record.amount,
+    currency: record.currency,
+    items: record.items.map((i) => ({ sku: i.sku, quantity: i.quantity, unit_amount: i.unitAmount })),
+    binding_message: record.bindingMessage,
+    expires_at: new Date(record.expiresAt).toISOString(),
+    failure_code: record.failureCode,
+    created_at: new Date(record.createdAt).toISOString(),
+    updated_at: new Date(record.updatedAt).toISOString(),
+    metadata: record.metadata,
   };
 }
 

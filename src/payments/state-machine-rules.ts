@@ -23,8 +23,9 @@ export function canTransition(from: PaymentStatus, to: PaymentStatus): boolean {
 }
 
 /** Webhook event types (DESIGN.md): every status but `processing` is announced. */
-export type PaymentEventType = `payment.${Exclude<PaymentStatus, 'processing'>}`;
+export type WebhookEventType = `payment.${Exclude<PaymentStatus, 'processing'>}`;
 
-export function eventTypeFor(status: PaymentStatus): PaymentEventType | null {
+/** The webhook event a change to `status` sends; null for `processing`, which no webhook announces. */
+export function webhookEventType(status: PaymentStatus): WebhookEventType | null {
   return status === 'processing' ? null : `payment.${status}`;
 }

@@ -1,17 +1,14 @@
 import type { Clock } from '../clock.js';
 import type { PaymentStore, TransitionResult } from '../store/payment-store.js';
 import { isTerminal, type FailureCode, type PaymentRecord, type PaymentStatus } from './payment.js';
-import { encodeEventEntry, type FixedAtCreation } from './payment-events.js';
-import { canTransition, eventTypeFor } from './state-machine-rules.js';
+import { encodeEventEntry, type FixedAtCreation } from './event-log.js';
+import { canTransition, webhookEventType } from './state-machine-rules.js';
 import { newEventId } from './secrets.js';
 
-/** Work item names on the scheduler's due set. */
-export const workItem = {
-  poll: (paymentId: string) => `poll:${paymentId}`,
-  submit: (paymentId: string) => `submit:${paymentId}`,
-  /** Delivery of the payment's event at `position` (1-based, in its event log) to `g` (WEBHOOK_URL) or `c` (callback_url). */
-  webhook: (paymentId: string, position: number | '#', target: 'g' | 'c') => `hook:${paymentId}:${position}:${target}`,
-};
+import { workItem } from './work-items.js';
+
+// Kept while the token poller, the checkout and the ping route still import it from here (issue 13.1 moves them).
+export { workItem } from './work-items.js';
 
 export interface TransitionOptions {
   /** Other fields to set; those of the payment view are fixed at creation (events are rebuilt from them). */
@@ -39,7 +36,7 @@ export function createStateMachine(deps: {
   const { store, clock } = deps;
 
   /**
-   * The event log entry (the body is rebuilt from it and the payment, see payment-events.ts) and
+   * The event log entry (the body is rebuilt from it and the payment, see event-log.ts) and
    * its deliveries; the script puts the event's position where the members have '#'.
    */
   function buildEvent(next: PaymentRecord, now: number) {
@@ -50,9 +47,9 @@ export function createStateMachine(deps: {
       at: now,
     });
     const deliveries: string[] = [];
-    if (eventTypeFor(next.status) !== null) {
-      if (deps.webhookTargets.global) deliveries.push(workItem.webhook(next.id, '#', 'g'));
-      if (next.callbackUrl) deliveries.push(workItem.webhook(next.id, '#', 'c'));
+    if (webhookEventType(next.status) !== null) {
+      if (deps.webhookTargets.global) deliveries.push(workItem.hook(next.id, '#', 'g'));
+      if (next.callbackUrl) deliveries.push(workItem.hook(next.id, '#', 'c'));
     }
     return { entry, deliveries };
   }

@@ -19,6 +19,7 @@ import type { SandboxClient, SandboxUser } from './provider.js';
 import { createRequestStore, toPublicRequest } from './requests.js';
 import type { AuthenticationRequestRecord, PublicRequest } from './requests.js';
 import { loadOrCreateCookieKeys, loadOrCreateSigningJwks } from './signing-keys.js';
+import { defineSandboxScripts } from './lua-scripts.js';
 
 export type { SandboxClient, SandboxUser } from './provider.js';
 export type { Transfer } from './payment-api.js';
@@ -131,7 +132,7 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
   const users = options.users ?? DEFAULT_USERS;
   // Before any connection is opened, so a bad Gotify URL fails start-up without leaks.
   const gotify = options.gotify === undefined ? undefined : createGotifyNotifier(options.gotify, log);
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 3 });
+  const redis = defineSandboxScripts(new Redis(options.redisUrl, { maxRetriesPerRequest: 3 }));
   const keys = createSandboxKeys(options.redisPrefix);
   const requests = createRequestStore(redis, keys);
   const [jwks, cookieKeys] = await Promise.all([

@@ -1,12 +1,11 @@
 import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import type { Redis } from 'ioredis';
 import type { JWK } from 'jose';
 import Provider, { errors } from 'oidc-provider';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { SandboxKeys } from './keys.js';
-import { CHECK_POLL_1 } from './lua-scripts.js';
+import type { SandboxRedis } from './lua-scripts.js';
 import { paymentInitiationSchema } from './payment-details.js';
 import type { AuthenticationRequestRecord, RequestStore } from './requests.js';
 import { createRedisAdapterFactory } from './redis-adapter.js';
@@ -34,7 +33,7 @@ export interface ProviderDeps {
   issuer: string;
   apiUrl: string;
   appUrl: string;
-  redis: Redis;
+  redis: SandboxRedis;
   keys: SandboxKeys;
   requests: RequestStore;
   clients: SandboxClient[];
@@ -139,9 +138,7 @@ async function answerSlowDown(ctx: KoaContextWithOIDC, deps: ProviderDeps): Prom
   if (ctx.oidc.route !== 'token' || body?.error !== 'authorization_pending') return;
   const authReqId = ctx.oidc.params?.auth_req_id;
   if (typeof authReqId !== 'string') return;
-  const onTime = await deps.redis.eval(
-    CHECK_POLL_1,
-    1,
+  const onTime = await deps.redis.checkPoll(
     deps.keys.poll(authReqId),
     Date.now(),
     (3600 + EXPIRED_GRACE_SECONDS) * 1000,

@@ -1,7 +1,6 @@
-import type { Redis } from 'ioredis';
 import type { Adapter, AdapterFactory, AdapterPayload } from 'oidc-provider';
 import type { SandboxKeys } from './keys.js';
-import { CONSUME_1 } from './lua-scripts.js';
+import type { SandboxRedis } from './lua-scripts.js';
 
 /** Models whose instances belong to a grant and go when the grant is revoked. */
 const GRANTABLE = new Set([
@@ -18,7 +17,7 @@ const GRANTABLE = new Set([
  * Modelled on the adapter interface documented in oidc-provider's README ("Adapter").
  */
 export function createRedisAdapterFactory(
-  redis: Redis,
+  redis: SandboxRedis,
   keys: SandboxKeys,
   /** Seconds to keep a model past its expiry, so oidc-provider can still tell "expired" from "unknown". */
   graceSeconds: Readonly<Record<string, number>> = {},
@@ -65,7 +64,7 @@ export function createRedisAdapterFactory(
       findByUserCode: (userCode) => findKey(keys.oidcUserCode(userCode)),
       findByUid: (uid) => findKey(keys.oidcUid(uid)),
       async consume(id) {
-        await redis.eval(CONSUME_1, 1, key(id), Math.floor(Date.now() / 1000));
+        await redis.consumeModel(key(id), Math.floor(Date.now() / 1000));
       },
       async destroy(id) {
         await redis.del(key(id));

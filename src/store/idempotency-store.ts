@@ -1,27 +1,10 @@
+import type { IdempotencyStore } from '../payments/idempotency.js';
 import { openToken, sealToken } from '../payments/secrets.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
-export type IdempotencyClaim =
-  | { state: 'new' }
-  | { state: 'in_flight' }
-  | { state: 'mismatch' }
-  | { state: 'replay'; status: number; body: string; location: string | null };
-
 /** Stored responses are replayed for 24 h (issue 5). */
 const KEEP_SECONDS = 24 * 3600;
-
-export interface IdempotencyStore {
-  claim(scope: string, key: string, fingerprint: string): Promise<IdempotencyClaim>;
-  /** Stores the final response for replay. */
-  complete(
-    scope: string,
-    key: string,
-    response: { status: number; body: string; location: string | null },
-  ): Promise<void>;
-  /** Forgets the claim (the request failed in a way worth retrying, such as a 503). */
-  release(scope: string, key: string): Promise<void>;
-}
 
 /**
  * `inFlightSeconds`: how long a claim holds before a crashed request's key can be taken again; it must
@@ -47,9 +30,11 @@ export function createIdempotencyStore(deps: {
       if (state === 'new' || state === 'in_flight' || state === 'mismatch') return { state };
       return {
         state: 'replay',
-        status: Number(r[1]),
-        body: openToken(r[2] ?? '', deps.sealKeys),
-        location: r[3] ? r[3] : null,
+        response: {
+          status: Number(r[1]),
+          body: openToken(r[2] ?? '', deps.sealKeys),
+          location: r[3] ? r[3] : null,
+        },
       };
     },
     async complete(scope, key, response) {

@@ -23,7 +23,7 @@ export interface ShardKeys {
  */
 export interface Keys {
   prefix: string;
-  /** The payment hash; it also holds the payment's event log (fields `e<n>`, see payments/payment-events.ts). */
+  /** The payment hash; it also holds the payment's event log (fields `e<n>`, see payments/event-log.ts). */
   payment(id: string): string;
   /** Delivery state of one event to one target (attempts, last result). */
   delivery(deliveryId: string): string;
@@ -48,7 +48,8 @@ export interface Keys {
   changesChannel: string;
   /** Pub/sub channel: wake workers when work became due earlier than they planned. */
   wakeChannel: string;
-  rateLimit: string;
+  /** rate-limiter-flexible's key prefix of one limit (it appends `:<key>`). */
+  rateLimit(limit: string): string;
 }
 
 /** `poll:pay_x`, `hook:pay_x:3:g` → `pay_x`; a bare id is returned as it is. */
@@ -86,6 +87,6 @@ export function createKeys(prefix: string): Keys {
     paymentList: `${prefix}paylist`,
     changesChannel: `${prefix}changes`,
     wakeChannel: `${prefix}wake`,
-    rateLimit: `${prefix}rl`,
+    rateLimit: (limit) => `${prefix}rl:${limit}`,
   };
 }

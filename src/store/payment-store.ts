@@ -1,11 +1,12 @@
+import { currentTraceparent } from '../tracing.js';
 import type { Keys } from './keys.js';
 import { createPaymentListIndex } from './payment-list-index.js';
 import type { RedisClient } from './redis.js';
 import type { FailureCode, LineItem, PaymentRecord, PaymentStatus } from '../payments/payment.js';
-import type { FixedAtCreation } from '../payments/payment-events.js';
+import type { FixedAtCreation } from '../payments/event-log.js';
 
 /** Field names of the payment hash. Short, because tens of thousands of pending payments live here. */
-const F = {
+const FIELD = {
   id: 'id',
   status: 'status',
   amount: 'amount',
@@ -29,6 +30,9 @@ const F = {
 
 export type PaymentField = keyof PaymentRecord;
 
+/** Not part of the record: written at creation while tracing is on, read only by the worker's spans. */
+const TRACE_FIELD = 'trace';
+
 function encode(value: PaymentRecord[PaymentField]): string | null {
   if (value === null) return null;
   if (typeof value === 'object') return JSON.stringify(value);
@@ -41,8 +45,8 @@ export function encodeFields(fields: Partial<PaymentRecord>): { set: Record<stri
   const drop: string[] = [];
   for (const [name, value] of Object.entries(fields) as [PaymentField, PaymentRecord[PaymentField]][]) {
     const encoded = encode(value);
-    if (encoded === null) drop.push(F[name]);
-    else set[F[name]] = encoded;
+    if (encoded === null) drop.push(FIELD[name]);
+    else set[FIELD[name]] = encoded;
   }
   return { set, drop };
 }
@@ -51,30 +55,30 @@ function num(value: string | undefined): number | null {
   return value === undefined ? null : Number(value);
 }
 
-export function decodeRecord(h: Record<string, string>): PaymentRecord | null {
-  const id = h[F.id];
-  const status = h[F.status];
+export function decodeRecord(hash: Record<string, string>): PaymentRecord | null {
+  const id = hash[FIELD.id];
+  const status = hash[FIELD.status];
   if (!id || !status) return null;
   return {
     id,
     status: status as PaymentStatus,
-    amount: Number(h[F.amount]),
-    currency: h[F.currency] ?? '',
-    items: JSON.parse(h[F.items] ?? '[]') as LineItem[],
-    bindingMessage: h[F.bindingMessage] ?? '',
-    expiresAt: Number(h[F.expiresAt]),
-    failureCode: (h[F.failureCode] ?? null) as FailureCode | null,
-    createdAt: Number(h[F.createdAt]),
-    updatedAt: Number(h[F.updatedAt]),
-    metadata: JSON.parse(h[F.metadata] ?? '{}') as Record<string, string>,
-    secretHash: h[F.secretHash] ?? '',
-    authReqId: h[F.authReqId] ?? null,
-    intervalMs: Number(h[F.intervalMs] ?? 5000),
-    callbackUrl: h[F.callbackUrl] ?? null,
-    sealedAccessToken: h[F.sealedAccessToken] ?? null,
-    accessTokenExpiresAt: num(h[F.accessTokenExpiresAt]),
-    bankPaymentId: h[F.bankPaymentId] ?? null,
-    attempts: Number(h[F.attempts] ?? 0),
+    amount: Number(hash[FIELD.amount]),
+    currency: hash[FIELD.currency] ?? '',
+    items: JSON.parse(hash[FIELD.items] ?? '[]') as LineItem[],
+    bindingMessage: hash[FIELD.bindingMessage] ?? '',
+    expiresAt: Number(hash[FIELD.expiresAt]),
+    failureCode: (hash[FIELD.failureCode] ?? null) as FailureCode | null,
+    createdAt: Number(hash[FIELD.createdAt]),
+    updatedAt: Number(hash[FIELD.updatedAt]),
+    metadata: JSON.parse(hash[FIELD.metadata] ?? '{}') as Record<string, string>,
+    secretHash: hash[FIELD.secretHash] ?? '',
+    authReqId: hash[FIELD.authReqId] ?? null,
+    intervalMs: Number(hash[FIELD.intervalMs] ?? 5000),
+    callbackUrl: hash[FIELD.callbackUrl] ?? null,
+    sealedAccessToken: hash[FIELD.sealedAccessToken] ?? null,
+    accessTokenExpiresAt: num(hash[FIELD.accessTokenExpiresAt]),
+    bankPaymentId: hash[FIELD.bankPaymentId] ?? null,
+    attempts: Number(hash[FIELD.attempts] ?? 0),
   };
 }
 
@@ -116,6 +120,8 @@ export interface PaymentStore {
     fields: Partial<Omit<PaymentRecord, FixedAtCreation | 'status' | 'failureCode' | 'updatedAt'>>,
   ): Promise<void>;
   transition(request: TransitionRequest): Promise<TransitionResult>;
+  /** The W3C traceparent stored at creation (tracing on), for the worker's spans of this payment. */
+  getTraceparent(id: string): Promise<string | null>;
 }
 
 /**
@@ -161,13 +167,13 @@ export function createPaymentStore(deps: {
     async getPollFields(id) {
       const [status, arid, interval, expiresAt, attempts, amount, currency] = await redis.hmget(
         keys.payment(id),
-        F.status,
-        F.authReqId,
-        F.intervalMs,
-        F.expiresAt,
-        F.attempts,
-        F.amount,
-        F.currency,
+        FIELD.status,
+        FIELD.authReqId,
+        FIELD.intervalMs,
+        FIELD.expiresAt,
+        FIELD.attempts,
+        FIELD.amount,
+        FIELD.currency,
       );
       return {
         status: (status ?? null) as PaymentStatus | null,
@@ -186,32 +192,37 @@ export function createPaymentStore(deps: {
       if (drop.length > 0) tx.hdel(keys.payment(id), ...drop);
       await tx.exec();
     },
-    async transition(r) {
-      const { set, drop } = encodeFields({ ...r.fields, status: r.to, updatedAt: r.now });
-      const shard = keys.scheduleOf(r.id);
+    async transition(request) {
+      const { set, drop } = encodeFields({ ...request.fields, status: request.to, updatedAt: request.now });
+      const shard = keys.scheduleOf(request.id);
       // Listed before it exists: a crash in between leaves an entry GET /payments skips, never a
       // payment the list misses. Not in the script: in Redis Cluster the list is in another slot.
-      if (r.from === null) await list.add(r.id, r.fields.createdAt ?? r.now, r.now);
+      if (request.from === null) {
+        await list.add(request.id, request.fields.createdAt ?? request.now, request.now);
+        // The trace of the request creating it (POST /checkout); the worker's spans continue it.
+        const traceparent = currentTraceparent();
+        if (traceparent) set[TRACE_FIELD] = traceparent;
+      }
       const args = [
-        keys.payment(r.id),
+        keys.payment(request.id),
         shard.due,
         shard.leases,
-        r.from === null ? '-' : r.from.join(','),
+        request.from === null ? '-' : request.from.join(','),
         JSON.stringify(set),
         drop.join(','),
-        r.event?.entry ?? '',
-        r.event?.deliveries.join(',') ?? '',
-        r.now,
-        r.schedule?.member ?? '',
-        r.schedule?.at ?? 0,
-        r.unschedule.join(','),
+        request.event?.entry ?? '',
+        request.event?.deliveries.join(',') ?? '',
+        request.now,
+        request.schedule?.member ?? '',
+        request.schedule?.at ?? 0,
+        request.unschedule.join(','),
         retentionSeconds,
-        r.terminal ? '1' : '0',
+        request.terminal ? '1' : '0',
         keys.changesChannel,
-        r.id,
+        request.id,
       ];
       let code: number;
-      if (durability.replicas > 0 && DURABLE_STATUSES.has(r.to)) {
+      if (durability.replicas > 0 && DURABLE_STATUSES.has(request.to)) {
         const pipeline = redis.pipeline() as unknown as DurablePipeline;
         const results = await pipeline
           .transition(...args)
@@ -222,6 +233,9 @@ export function createPaymentStore(deps: {
         code = Number(value);
       } else code = await redis.transition(...args);
       return code === 1 ? 'ok' : code === -1 ? 'not_found' : 'conflict';
+    },
+    async getTraceparent(id) {
+      return redis.hget(keys.payment(id), TRACE_FIELD);
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
-import { decodeEventLog } from '../payments/payment-events.js';
+import { decodeEventLog } from '../payments/event-log.js';
 
 /**
  * Delivery records: the state of one event to one target, kept in Redis for GET /webhooks/deliveries
@@ -59,48 +59,48 @@ function numOrNull(v: string | undefined): number | null {
   return v === undefined || v === '' ? null : Number(v);
 }
 
-function decodeDelivery(h: Record<string, string>): DeliveryRecord | null {
-  if (!h.id || !h.event_id) return null;
+function decodeDelivery(hash: Record<string, string>): DeliveryRecord | null {
+  if (!hash.id || !hash.event_id) return null;
   return {
-    id: h.id,
-    eventId: h.event_id,
-    eventType: h.event_type ?? '',
-    paymentId: h.payment_id ?? '',
-    target: h.target === 'c' ? 'c' : 'g',
-    url: h.url ?? '',
-    state: (h.state ?? 'pending') as DeliveryState,
-    attempts: Number(h.attempts ?? 0),
-    roundAttempts: Number(h.round_attempts ?? 0),
-    roundStartedAt: Number(h.round_started_at ?? h.created_at ?? 0),
-    lastStatus: numOrNull(h.last_status),
-    lastError: h.last_error || null,
-    nextAttemptAt: numOrNull(h.next_attempt_at),
-    createdAt: Number(h.created_at ?? 0),
-    updatedAt: Number(h.updated_at ?? 0),
-    deliveredAt: numOrNull(h.delivered_at),
-    history: JSON.parse(h.history ?? '[]') as DeliveryAttempt[],
+    id: hash.id,
+    eventId: hash.event_id,
+    eventType: hash.event_type ?? '',
+    paymentId: hash.payment_id ?? '',
+    target: hash.target === 'c' ? 'c' : 'g',
+    url: hash.url ?? '',
+    state: (hash.state ?? 'pending') as DeliveryState,
+    attempts: Number(hash.attempts ?? 0),
+    roundAttempts: Number(hash.round_attempts ?? 0),
+    roundStartedAt: Number(hash.round_started_at ?? hash.created_at ?? 0),
+    lastStatus: numOrNull(hash.last_status),
+    lastError: hash.last_error || null,
+    nextAttemptAt: numOrNull(hash.next_attempt_at),
+    createdAt: Number(hash.created_at ?? 0),
+    updatedAt: Number(hash.updated_at ?? 0),
+    deliveredAt: numOrNull(hash.delivered_at),
+    history: JSON.parse(hash.history ?? '[]') as DeliveryAttempt[],
   };
 }
 
-function encodeDelivery(r: DeliveryRecord): Record<string, string> {
+function encodeDelivery(record: DeliveryRecord): Record<string, string> {
   return {
-    id: r.id,
-    event_id: r.eventId,
-    event_type: r.eventType,
-    payment_id: r.paymentId,
-    target: r.target,
-    url: r.url,
-    state: r.state,
-    attempts: String(r.attempts),
-    round_attempts: String(r.roundAttempts),
-    round_started_at: String(r.roundStartedAt),
-    last_status: r.lastStatus === null ? '' : String(r.lastStatus),
-    last_error: r.lastError ?? '',
-    next_attempt_at: r.nextAttemptAt === null ? '' : String(r.nextAttemptAt),
-    created_at: String(r.createdAt),
-    updated_at: String(r.updatedAt),
-    delivered_at: r.deliveredAt === null ? '' : String(r.deliveredAt),
-    history: JSON.stringify(r.history.slice(-HISTORY_LIMIT)),
+    id: record.id,
+    event_id: record.eventId,
+    event_type: record.eventType,
+    payment_id: record.paymentId,
+    target: record.target,
+    url: record.url,
+    state: record.state,
+    attempts: String(record.attempts),
+    round_attempts: String(record.roundAttempts),
+    round_started_at: String(record.roundStartedAt),
+    last_status: record.lastStatus === null ? '' : String(record.lastStatus),
+    last_error: record.lastError ?? '',
+    next_attempt_at: record.nextAttemptAt === null ? '' : String(record.nextAttemptAt),
+    created_at: String(record.createdAt),
+    updated_at: String(record.updatedAt),
+    delivered_at: record.deliveredAt === null ? '' : String(record.deliveredAt),
+    history: JSON.stringify(record.history.slice(-HISTORY_LIMIT)),
   };
 }
 
@@ -113,8 +113,8 @@ function sortByEventOrder(records: DeliveryRecord[], payment: Record<string, str
   decodeEventLog(payment).forEach((e, i) => {
     if (e) position.set(e.eventId, i);
   });
-  const rank = (r: DeliveryRecord) =>
-    (position.get(r.eventId) ?? Number.MAX_SAFE_INTEGER) * 2 + (r.target === 'g' ? 0 : 1);
+  const rank = (record: DeliveryRecord) =>
+    (position.get(record.eventId) ?? Number.MAX_SAFE_INTEGER) * 2 + (record.target === 'g' ? 0 : 1);
   return [...records].sort((a, b) => rank(a) - rank(b) || a.createdAt - b.createdAt);
 }
 

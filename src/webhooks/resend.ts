@@ -1,11 +1,11 @@
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { Scheduler } from '../jobs/scheduler.js';
+import { workItem } from '../payments/work-items.js';
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
 import { parseDeliveryId, type DeliveryRecord, type DeliveryStore } from './delivery-store.js';
-import { findEventPosition } from './payment-events.js';
-import { hookMember } from './webhook-sender.js';
+import { findEventPosition } from './event-log-reader.js';
 
 export interface ResendDeps {
   redis: RedisClient;
@@ -28,7 +28,7 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
     throw new AppError('webhook_target_gone', 'The receiver answered 410 Gone; nothing more is sent to this URL.');
   const position = await findEventPosition(deps, record.paymentId, parsed.eventId);
   if (position === null) throw new AppError('delivery_not_found', 'The event of this delivery is no longer kept.');
-  const member = hookMember(record.paymentId, position, parsed.target);
+  const member = workItem.hook(record.paymentId, position, parsed.target);
   if ((await deps.redis.zscore(deps.keys.scheduleOf(member).leases, member)) !== null)
     throw new AppError('delivery_in_progress', 'An attempt of this delivery is in progress.');
   const now = deps.clock.now();
@@ -47,23 +47,28 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
 }
 
 /** The delivery as GET /webhooks/deliveries shows it (snake_case, ISO times). */
-export function toDeliveryView(r: DeliveryRecord) {
+export function toDeliveryView(record: DeliveryRecord) {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
-    id: r.id,
-    event_id: r.eventId,
-    event_type: r.eventType,
-    payment_id: r.paymentId,
-    target: r.target === 'g' ? 'webhook_url' : 'callback_url',
-    url: r.url,
-    state: r.state,
-    attempts: r.attempts,
-    last_status: r.lastStatus,
-    last_error: r.lastError,
-    next_attempt_at: iso(r.nextAttemptAt),
-    delivered_at: iso(r.deliveredAt),
-    created_at: iso(r.createdAt),
-    updated_at: iso(r.updatedAt),
-    history: r.history.map((a) => ({ at: iso(a.at), status: a.status, error: a.error, duration_ms: a.durationMs })),
+    id: record.id,
+    event_id: record.eventId,
+    event_type: record.eventType,
+    payment_id: record.paymentId,
+    target: record.target === 'g' ? 'webhook_url' : 'callback_url',
+    url: record.url,
+    state: record.state,
+    attempts: record.attempts,
+    last_status: record.lastStatus,
+    last_error: record.lastError,
+    next_attempt_at: iso(record.nextAttemptAt),
+    delivered_at: iso(record.deliveredAt),
+    created_at: iso(record.createdAt),
+    updated_at: iso(record.updatedAt),
+    history: record.history.map((a) => ({
+      at: iso(a.at),
+      status: a.status,
+      error: a.error,
+      duration_ms: a.durationMs,
+    })),
   };
 }

@@ -1,5 +1,6 @@
 import { Agent, request } from 'undici';
 import { assertAllowedUrl, BlockedAddressError, createGuardedLookup } from './ssrf-guard.js';
+import { inSpan, SpanKind, traceHeaders, tracingActive } from '../tracing.js';
 
 /** What one POST to a receiver came to. */
 export type PostOutcome =
@@ -73,24 +74,41 @@ export function createWebhookClient(options: WebhookClientOptions): WebhookClien
     connect: { timeout: timeoutMs, lookup: createGuardedLookup(allowPrivate) },
   });
 
+  async function send(url: string, headers: Record<string, string>, body: string): Promise<PostOutcome> {
+    try {
+      assertAllowedUrl(new URL(url), allowPrivate);
+      const res = await request(url, {
+        dispatcher: agent,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'ciba-checkout-webhooks/1',
+          ...traceHeaders(),
+          ...headers,
+        },
+        body,
+        // Bounds the whole exchange, a slowly dribbling answer included.
+        signal: AbortSignal.timeout(timeoutMs * 2),
+      });
+      await res.body.dump({ limit: MAX_RESPONSE_BYTES }).catch(() => undefined);
+      return classifyStatus(res.statusCode, res.headers['retry-after']);
+    } catch (err) {
+      if (isBlocked(err)) return { kind: 'blocked', error: 'blocked_address' };
+      return { kind: 'retry', status: null, error: describeError(err), retryAfterMs: null };
+    }
+  }
+
   return {
     async post(url, headers, body) {
-      try {
-        assertAllowedUrl(new URL(url), allowPrivate);
-        const res = await request(url, {
-          dispatcher: agent,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'user-agent': 'ciba-checkout-webhooks/1', ...headers },
-          body,
-          // Bounds the whole exchange, a slowly dribbling answer included.
-          signal: AbortSignal.timeout(timeoutMs * 2),
-        });
-        await res.body.dump({ limit: MAX_RESPONSE_BYTES }).catch(() => undefined);
-        return classifyStatus(res.statusCode, res.headers['retry-after']);
-      } catch (err) {
-        if (isBlocked(err)) return { kind: 'blocked', error: 'blocked_address' };
-        return { kind: 'retry', status: null, error: describeError(err), retryAfterMs: null };
-      }
+      if (!tracingActive()) return send(url, headers, body);
+      // The host only: a shop's webhook URL may carry its own credentials in the path or query.
+      const host = URL.canParse(url) ? new URL(url).hostname : '';
+      const attributes = { 'http.request.method': 'POST', 'server.address': host };
+      return inSpan('webhook delivery', { kind: SpanKind.CLIENT, attributes }, async (span) => {
+        const outcome = await send(url, headers, body);
+        span.setAttribute('webhook.outcome', outcome.kind);
+        return outcome;
+      });
     },
     async close() {
       await agent.destroy();

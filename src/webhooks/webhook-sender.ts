@@ -4,14 +4,15 @@ import type { HandlerResult } from '../jobs/worker-loop.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { PaymentRecord } from '../payments/payment.js';
-import { eventBody, type PaymentEvent } from '../payments/payment-events.js';
-import { eventTypeFor } from '../payments/state-machine-rules.js';
+import { eventBody, type PaymentEvent } from '../payments/event-log.js';
+import { webhookEventType } from '../payments/state-machine-rules.js';
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
 import { deliveryIdFor, type DeliveryRecord, type DeliveryStore, type DeliveryTarget } from './delivery-store.js';
-import { loadEventLog } from './payment-events.js';
+import { loadEventLog } from './event-log-reader.js';
 import { signWebhook } from './signing.js';
 import type { PostOutcome, WebhookClient } from './webhook-client.js';
+import { parseHookArg, workItem } from '../payments/work-items.js';
 
 /**
  * The `hook` work handler: delivers one event to one target (DESIGN.md "Webhooks"). The item was
@@ -19,12 +20,6 @@ import type { PostOutcome, WebhookClient } from './webhook-client.js';
  * event is delivered at least once while its attempts last; a crash mid-attempt leaves a lease that
  * expires, and the attempt is repeated with the same `webhook-id` for the receiver to deduplicate.
  */
-
-/**
- * Work item kind, as the state machine names it: `hook:<paymentId>:<position>:<g|c>`, the event at
- * that 1-based position of the payment's event log, to WEBHOOK_URL (g) or the callback_url (c).
- */
-export const HOOK_KIND = 'hook';
 
 /** Per-process cap of attempts in flight to one receiver origin; more are deferred a little. */
 export const MAX_IN_FLIGHT_PER_TARGET = 8;
@@ -56,15 +51,6 @@ interface LoadedEvent {
 }
 
 type DeliveryResult = 'delivered' | 'retry' | 'failed' | 'gone' | 'blocked' | 'expired' | 'skipped';
-
-export function hookMember(paymentId: string, position: number, target: DeliveryTarget): string {
-  return `${HOOK_KIND}:${paymentId}:${position}:${target}`;
-}
-
-export function parseHookArg(arg: string): { paymentId: string; position: number; target: DeliveryTarget } | null {
-  const m = /^([A-Za-z0-9_-]{1,64}):([1-9]\d{0,8}):([gc])$/.exec(arg);
-  return m?.[1] && m[2] && m[3] ? { paymentId: m[1], position: Number(m[2]), target: m[3] as DeliveryTarget } : null;
-}
 
 export function createWebhookSender(deps: WebhookSenderDeps) {
   const { redis, keys, deliveries, clock, logger, metrics, config } = deps;
@@ -140,7 +126,7 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
   async function waitForEarlierEvents(event: LoadedEvent, target: DeliveryTarget): Promise<number | null> {
     const earlier: string[] = [];
     event.log.slice(0, event.position - 1).forEach((e, i) => {
-      if (e && eventTypeFor(e.status) !== null) earlier.push(hookMember(event.paymentId, i + 1, target));
+      if (e && webhookEventType(e.status) !== null) earlier.push(workItem.hook(event.paymentId, i + 1, target));
     });
     if (earlier.length === 0) return null;
     // One payment's items: one shard, so one hash slot (a pipeline on Redis Cluster needs that).

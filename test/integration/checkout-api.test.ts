@@ -45,7 +45,11 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
     ['a callback on a foreign origin', { ...CART, callback_url: 'https://evil.example/x' }, '$.callback_url'],
   ])('when the body has %s, then it is refused with problem+json and nothing is stored', async (_name, body, path) => {
     const before = await countKeys(sys);
-    const res = await api(sys.apiUrl, 'POST', '/checkout', { body });
+    // As the shop: an anonymous callback_url would be refused earlier (shop_key_required).
+    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+      body,
+      headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY!}` },
+    });
     expect([400, 422]).toContain(res.status);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.json.errors.map((e: { path: string }) => e.path)).toContain(path);

@@ -1,5 +1,5 @@
 import type { SandboxBank } from '../../src/sandbox/bank.js';
-import { decodeEventLog } from '../../src/payments/payment-events.js';
+import { decodeEventLog } from '../../src/payments/event-log.js';
 import { createKeys } from '../../src/store/keys.js';
 import { api, waitFor } from '../support/api.js';
 import { startPrivateCluster, type PrivateCluster } from '../support/private-cluster.js';

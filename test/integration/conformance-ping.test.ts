@@ -67,6 +67,18 @@ describe('POST /ciba/notify', () => {
     expect(reactions[4]!).toBeLessThan(250);
   });
 
+  test.each(['bearer', 'BEARER'])(
+    'with the scheme written %p: 204 and a token request (RFC 9110 §11.1, case-insensitive)',
+    async (scheme) => {
+      const p = await h.svc.start();
+      h.op.approve(p.authReqId);
+      const res = await notify(p, `${scheme} ${p.grant.clientNotificationToken!}`);
+      expect(res.status).toBe(204);
+      await pollNumber(p, 1);
+      expect(await h.svc.settle(p)).toMatchObject({ status: 'succeeded' });
+    },
+  );
+
   test.each([
     ['a wrong bearer', () => `Bearer ${randomBytes(32).toString('base64url')}`],
     [

@@ -76,7 +76,11 @@ describe('secrets never reach the log', () => {
     await api(sys.apiUrl, 'GET', `/payments/${approved.id}`, {
       headers: { authorization: `Bearer ${approved.client_secret}` },
     });
-    await api(sys.apiUrl, 'GET', `/payments/${denied.id}?client_secret=${encodeURIComponent(denied.client_secret)}`);
+    await api(
+      sys.apiUrl,
+      'GET',
+      `/payments/${denied.id}/events?client_secret=${encodeURIComponent(denied.client_secret)}`,
+    );
     await api(sys.apiUrl, 'GET', `/payments/${denied.id}`, { headers: shop });
     const notify = await notificationTokens();
     expect(notify.length).toBeGreaterThanOrEqual(2);

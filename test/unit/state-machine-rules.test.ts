@@ -2,7 +2,7 @@ import { isTerminal, PAYMENT_STATUSES, TERMINAL_STATUSES } from '../../src/payme
 import type { PaymentStatus } from '../../src/payments/payment.js';
 import {
   canTransition,
-  eventTypeFor,
+  webhookEventType,
   NEXT_STATUSES,
   statusesLeadingTo,
 } from '../../src/payments/state-machine-rules.js';
@@ -74,7 +74,7 @@ describe('payment state machine rules', () => {
   });
 });
 
-describe('eventTypeFor', () => {
+describe('webhookEventType', () => {
   test.each([
     ['pending_authorization', 'payment.pending_authorization'],
     ['authorized', 'payment.authorized'],
@@ -82,10 +82,10 @@ describe('eventTypeFor', () => {
     ['failed', 'payment.failed'],
     ['canceled', 'payment.canceled'],
   ] as const)('when %s, then the event is %s', (status, type) => {
-    expect(eventTypeFor(status)).toBe(type);
+    expect(webhookEventType(status)).toBe(type);
   });
 
   test('when processing, then no event is announced', () => {
-    expect(eventTypeFor('processing')).toBeNull();
+    expect(webhookEventType('processing')).toBeNull();
   });
 });

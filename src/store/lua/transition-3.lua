@@ -6,7 +6,7 @@
   therefore never loses or invents an event.
 
   The event log lives in the payment hash itself: field `e<n>` holds the n-th event (1-based) as a
-  short entry (src/payments/payment-events.ts). n is the event's SSE id and names its webhook work
+  short entry (src/payments/event-log.ts). n is the event's SSE id and names its webhook work
   items. The webhook body is not stored: it is rebuilt from the payment and the entry. No extra key
   per payment, and the log expires with the payment.
 

@@ -1,4 +1,4 @@
-import { decodeEventLog, eventView, type PaymentEvent } from '../payments/payment-events.js';
+import { decodeEventLog, eventView, type PaymentEvent } from '../payments/event-log.js';
 import type { PaymentRecord, PaymentView } from '../payments/payment.js';
 import type { Keys } from '../store/keys.js';
 import { decodeRecord } from '../store/payment-store.js';
@@ -6,7 +6,7 @@ import type { RedisClient } from '../store/redis.js';
 
 /**
  * Reads of a payment's event log (fields `e<n>` of the payment hash, written by transition-3.lua;
- * entry format and body rebuild in src/payments/payment-events.ts), for SSE, the webhook sender,
+ * entry format and body rebuild in src/payments/event-log.ts), for SSE, the webhook sender,
  * resends and the deliveries list. One HGETALL reads the payment and its events together.
  */
 

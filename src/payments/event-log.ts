@@ -7,7 +7,7 @@ import {
   type PaymentStatus,
   type PaymentView,
 } from './payment.js';
-import { eventTypeFor } from './state-machine-rules.js';
+import { webhookEventType } from './state-machine-rules.js';
 
 /**
  * A payment's events, as the transition script appends them to the payment's event log: one short
@@ -76,13 +76,13 @@ export function eventView(record: PaymentRecord, e: PaymentEvent): PaymentView {
   return toPaymentView({ ...record, status: e.status, failureCode: e.failureCode, updatedAt: e.at });
 }
 
-/** `payment.<status>` (also for `processing`, which is announced on SSE only). */
-export function eventTypeOf(status: PaymentStatus): string {
-  return eventTypeFor(status) ?? `payment.${status}`;
+/** The event type of any status, `payment.<status>`: SSE names every event so, `processing` included. */
+export function paymentEventType(status: PaymentStatus): string {
+  return webhookEventType(status) ?? `payment.${status}`;
 }
 
 /** The Standard Webhooks body `{type, timestamp, data}`, byte-identical on every call for the same event. */
 export function eventBody(record: PaymentRecord, e: PaymentEvent): { type: string; json: string } {
-  const type = eventTypeOf(e.status);
+  const type = paymentEventType(e.status);
   return { type, json: JSON.stringify({ type, timestamp: new Date(e.at).toISOString(), data: eventView(record, e) }) };
 }

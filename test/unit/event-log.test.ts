@@ -1,6 +1,6 @@
 import { FAILURE_CODES, toPaymentView, type PaymentRecord } from '../../src/payments/payment.js';
 import { newEventId } from '../../src/payments/secrets.js';
-import { decodeEventEntry, encodeEventEntry, eventBody, type PaymentEvent } from '../../src/payments/payment-events.js';
+import { decodeEventEntry, encodeEventEntry, eventBody, type PaymentEvent } from '../../src/payments/event-log.js';
 import { decodeRecord, encodeFields } from '../../src/store/payment-store.js';
 
 const created = 1_764_079_267_412;

@@ -4,7 +4,8 @@ import { BASE32, randomBase32 } from './secrets.js';
  * Payment ids, and the scheduler shard each one is born in (issue 12.1). A payment's keys and its
  * work items live on its shard for good (on Redis Cluster: one hash slot), so the shard must be
  * readable from the id alone, whatever SCHEDULER_SHARDS says later. It is folded into the first two
- * characters so that ids still look uniformly random: chars 0–1 = shard + chars 2–3 (mod 1024).
+ * characters so that ids still look uniformly random: chars 0–1 = shard + 389 × chars 2–3 + 733
+ * (mod 1024; 389 is odd, so for given chars 2–3 every shard gives other chars 0–1).
  */
 
 const ID = /^pay_[a-z2-7]{20}$/;
@@ -19,12 +20,13 @@ function decode2(s: string, at: number): number {
 export function newPaymentId(shard: number): string {
   if (!Number.isInteger(shard) || shard < 0 || shard >= MAX_SHARDS) throw new RangeError(`shard ${shard}`);
   const rest = randomBase32(18);
-  const folded = (shard + decode2(rest, 0)) % MAX_SHARDS;
+  const folded = (shard + 389 * decode2(rest, 0) + 733) % MAX_SHARDS;
   return `pay_${BASE32.charAt(folded >> 5)}${BASE32.charAt(folded & 31)}${rest}`;
 }
 
 /** The shard a payment was born in; 0 for anything that is not a payment id. */
 export function shardOfPaymentId(id: string): number {
   if (!ID.test(id)) return 0;
-  return (decode2(id, 4) - decode2(id, 6) + MAX_SHARDS) % MAX_SHARDS;
+  const folded = decode2(id, 4) - 389 * decode2(id, 6) - 733;
+  return ((folded % MAX_SHARDS) + MAX_SHARDS) % MAX_SHARDS;
 }

@@ -72,13 +72,14 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
   });
 
   test('every payment ends terminal; one transfer per succeeded payment, none for the others', async () => {
-    const t0 = Date.now();
     const workers: (ServiceProcess | null)[] = [];
     for (let i = 0; i < WORKERS; i++) {
       const w = await spawnService(`worker-${i}`, 'worker', env, logs);
       procs.add(w);
       workers.push(w);
     }
+    // The windows start once the workers run (starting them takes long on a loaded machine).
+    const t0 = Date.now();
 
     // Killer: every 0.7–2.5 s a random worker gets SIGKILL and comes back 0–1.5 s later.
     let kills = 0;
@@ -240,6 +241,13 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
       approvalToSucceededMs: { n: waits.length, p50: pct(0.5), p99: pct(0.99), max: waits.at(-1) },
     };
     console.log(`chaos figures: ${JSON.stringify(figures)}`);
+    if (process.env.CHAOS_DEBUG)
+      console.log(
+        logs
+          .filter((l) => /"level":(40|50|60)/.test(l))
+          .slice(0, 15)
+          .join('\n'),
+      );
     if (figures.otherFailures > 0) {
       console.log(
         `other failures: ${JSON.stringify(final.filter((p) => p.status === 'failed' && !['access_denied', 'expired'].includes(p.failure ?? '')).map((p) => [p.plan, p.failure]))}`,

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # ciba-checkout: one image for the service (ROLE=api|worker|all) and the sandbox bank (node dist/sandbox/main.js).
 # The build stage runs exactly what CI runs before the tests: `npm ci`, `npm run build`.
 

@@ -56,6 +56,7 @@ const envSchema = z.object({
     .regex(/^[A-Z]{2}[0-9]{2}[A-Z0-9]{10,30}$/)
     .default('DE89370400440532013000'),
   // bank
+  BANK_PROFILE: z.enum(['sandbox', 'uk-openbanking']).default('sandbox'),
   BANK_ISSUER: url,
   BANK_API_URL: url,
   BANK_CA_CERT: z.string().min(1),
@@ -69,10 +70,30 @@ const envSchema = z.object({
   BANK_CLIENT_PFX_PASSPHRASE: z.string().optional(),
   BANK_CLIENT_SECRET: z.string().optional(),
   BANK_SIGNING_KEY: z.string().optional(),
+  BANK_SIGNING_KID: z.string().min(1).max(128).optional(),
   BANK_SIGNING_ALG: z.enum(['PS256', 'ES256']).default('PS256'),
   BANK_ID_TOKEN_ALG: z.enum(['PS256', 'ES256', 'RS256']).default('PS256'),
   BANK_MAX_CONNECTIONS: int(1, 1024).default(32),
   BANK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  // Open Banking UK profile (BANK_PROFILE=uk-openbanking)
+  OB_FINANCIAL_ID: z.string().min(1).max(40).optional(),
+  OB_JWS_SIGNATURE: bool.default(true),
+  OB_JWS_ISS: z.string().min(1).max(128).optional(),
+  OB_JWS_TAN: z.string().min(1).max(128).default('openbanking.org.uk'),
+  OB_RISK_PAYMENT_CONTEXT_CODE: z
+    .enum(['BillPayment', 'EcommerceGoods', 'EcommerceServices', 'Other', 'PartyToParty'])
+    .default('EcommerceGoods'),
+  OB_RISK_MERCHANT_CATEGORY_CODE: z
+    .string()
+    .regex(/^[0-9]{3,4}$/)
+    .optional(),
+  OB_CREDITOR_SCHEME: z
+    .enum(['UK.OBIE.SortCodeAccountNumber', 'UK.OBIE.IBAN'])
+    .default('UK.OBIE.SortCodeAccountNumber'),
+  OB_CREDITOR_IDENTIFICATION: z
+    .string()
+    .regex(/^[A-Z0-9]{6,34}$/)
+    .optional(),
   // CIBA
   CIBA_DELIVERY_MODE: z.enum(['poll', 'ping']).default('poll'),
   CIBA_SCOPE: z
@@ -110,7 +131,22 @@ const envSchema = z.object({
 
 export type Env = z.input<typeof envSchema>;
 
+/** The Open Banking UK profile's settings (v3.1.10 domestic payments); see src/bank/uk-openbanking. */
+export interface OpenBankingConfig {
+  /** x-fapi-financial-id; only sent when set (optional in later v3.1.x versions). */
+  financialId: string | undefined;
+  /** Send x-jws-signature on POSTs, with `http://openbanking.org.uk/iss` = jwsIssuer and tan = trustAnchor. */
+  jwsSignature: boolean;
+  jwsIssuer: string | undefined;
+  trustAnchor: string;
+  risk: { paymentContextCode: string; merchantCategoryCode: string | undefined };
+  creditor: { schemeName: string; identification: string };
+}
+
 export interface Config {
+  bankProfile: 'sandbox' | 'uk-openbanking';
+  /** Set exactly when bankProfile is uk-openbanking. */
+  openBanking: OpenBankingConfig | undefined;
   port: number;
   publicBaseUrl: string;
   role: 'api' | 'worker' | 'all';
@@ -147,6 +183,8 @@ export interface Config {
     clientPfxPassphrase: string | undefined;
     clientSecret: string | undefined;
     signingKeyFile: string | undefined;
+    /** The `kid` registered for BANK_SIGNING_KEY (e.g. in the OB directory); default: its JWK thumbprint. */
+    signingKid?: string;
     signingAlg: 'PS256' | 'ES256';
     idTokenAlg: 'PS256' | 'ES256' | 'RS256';
     maxConnections: number;
@@ -229,7 +267,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   if ((e.WEBHOOK_URL || e.CALLBACK_ALLOWED_ORIGINS.length > 0) && !e.WEBHOOK_SECRET)
     throw new ConfigError('WEBHOOK_SECRET: is required when WEBHOOK_URL or CALLBACK_ALLOWED_ORIGINS is set');
+  const openBanking = e.BANK_PROFILE === 'uk-openbanking' ? loadOpenBanking(e) : undefined;
   return {
+    bankProfile: e.BANK_PROFILE,
+    openBanking,
     port: e.PORT,
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, ''),
     role: e.ROLE,
@@ -265,6 +306,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       clientPfxPassphrase: e.BANK_CLIENT_PFX_PASSPHRASE,
       clientSecret: e.BANK_CLIENT_SECRET,
       signingKeyFile: e.BANK_SIGNING_KEY,
+      ...(e.BANK_SIGNING_KID === undefined ? {} : { signingKid: e.BANK_SIGNING_KID }),
       signingAlg: e.BANK_SIGNING_ALG,
       idTokenAlg: e.BANK_ID_TOKEN_ALG,
       maxConnections: e.BANK_MAX_CONNECTIONS,
@@ -292,6 +334,32 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tracing: parseTracing(cleaned),
     workerLeaseMs: e.WORKER_LEASE_MS,
     workerMaxHoldMs,
+  };
+}
+
+/** The UK profile asks for a signed CIBA request (it carries the intent id) and a creditor account. */
+function loadOpenBanking(e: z.output<typeof envSchema>): OpenBankingConfig {
+  if (!e.CIBA_SIGNED_REQUEST)
+    throw new ConfigError('CIBA_SIGNED_REQUEST: must be true for BANK_PROFILE=uk-openbanking');
+  // the CIBA access token is for the payment API (OB CIBA profile: scope "openid payments")
+  if (!e.CIBA_SCOPE.split(' ').includes('payments'))
+    throw new ConfigError('CIBA_SCOPE: must hold payments for BANK_PROFILE=uk-openbanking (e.g. "openid payments")');
+  if (!e.OB_CREDITOR_IDENTIFICATION)
+    throw new ConfigError('OB_CREDITOR_IDENTIFICATION: is required for BANK_PROFILE=uk-openbanking');
+  if (e.OB_CREDITOR_SCHEME === 'UK.OBIE.SortCodeAccountNumber' && !/^[0-9]{14}$/.test(e.OB_CREDITOR_IDENTIFICATION))
+    throw new ConfigError('OB_CREDITOR_IDENTIFICATION: must be the 6-digit sort code and 8-digit account number');
+  if (e.OB_JWS_SIGNATURE && !e.OB_JWS_ISS)
+    throw new ConfigError('OB_JWS_ISS: is required when OB_JWS_SIGNATURE=true (org-id/software-statement-id)');
+  return {
+    financialId: e.OB_FINANCIAL_ID,
+    jwsSignature: e.OB_JWS_SIGNATURE,
+    jwsIssuer: e.OB_JWS_ISS,
+    trustAnchor: e.OB_JWS_TAN,
+    risk: {
+      paymentContextCode: e.OB_RISK_PAYMENT_CONTEXT_CODE,
+      merchantCategoryCode: e.OB_RISK_MERCHANT_CATEGORY_CODE,
+    },
+    creditor: { schemeName: e.OB_CREDITOR_SCHEME, identification: e.OB_CREDITOR_IDENTIFICATION },
   };
 }
 

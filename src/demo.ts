@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +25,9 @@ const HELP = `Usage: npm run demo -- [options]
   --auto-approve       the bank approves every request by itself (scripted demos)
   --auto-deny          the bank denies every request by itself
   --approval-delay MS  with --auto-*, wait this long before deciding (default 3000)
+  --bank-profile P     sandbox (default) or uk-openbanking (Open Banking UK v3.1.10 domestic
+                       payments: consent, CIBA with openbanking_intent_id, payment, status polling)
+  --settle-delay MS    uk-openbanking: how long a payment stays Pending at the bank (default 2000)
   --help               this text
 
 Environment: REDIS_URL (default redis://127.0.0.1:6379); with no Redis there, a private
@@ -42,6 +45,8 @@ function parseOptions() {
       'auto-approve': { type: 'boolean', default: false },
       'auto-deny': { type: 'boolean', default: false },
       'approval-delay': { type: 'string', default: '3000' },
+      'bank-profile': { type: 'string', default: 'sandbox' },
+      'settle-delay': { type: 'string', default: '2000' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -51,6 +56,9 @@ function parseOptions() {
     process.exit(0);
   }
   if (values.mode !== 'poll' && values.mode !== 'ping') throw new ConfigError('--mode: must be poll or ping');
+  if (values['bank-profile'] !== 'sandbox' && values['bank-profile'] !== 'uk-openbanking') {
+    throw new ConfigError('--bank-profile: must be sandbox or uk-openbanking');
+  }
   return values;
 }
 
@@ -82,6 +90,19 @@ function demoSecret(dir: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
+/** The UK profile's variables for the sandbox: its OB API, signed CIBA requests, a demo creditor. */
+function openBankingEnv(obApiUrl: string, signingKey: string): Record<string, string> {
+  return {
+    BANK_PROFILE: 'uk-openbanking',
+    BANK_API_URL: obApiUrl,
+    BANK_SIGNING_KEY: signingKey,
+    CIBA_SIGNED_REQUEST: 'true',
+    CIBA_SCOPE: 'openid payments',
+    OB_JWS_ISS: 'demo-org-id/demo-software-statement-id',
+    OB_CREDITOR_IDENTIFICATION: process.env.OB_CREDITOR_IDENTIFICATION ?? '40400411290112',
+  };
+}
+
 async function main(): Promise<void> {
   const o = parseOptions();
   const dir = '.demo';
@@ -90,6 +111,9 @@ async function main(): Promise<void> {
   const redis = await ensureRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   const port = Number(o.port);
   const autoDecision = o['auto-approve'] ? 'approve' : o['auto-deny'] ? 'deny' : undefined;
+  const openBanking = o['bank-profile'] === 'uk-openbanking';
+  // the shop's signing key: request objects and x-jws-signature (registered with the bank as the client's jwks)
+  const signingJwk = createPublicKey(readFileSync(certs.signingKeyPs256)).export({ format: 'jwk' });
   const bank = await startSandboxBank({
     port: Number(o['bank-port']),
     appPort: Number(o['app-port']),
@@ -103,8 +127,10 @@ async function main(): Promise<void> {
         authMethod: 'tls_client_auth',
         deliveryMode: o.mode as 'poll' | 'ping',
         ...(o.mode === 'ping' ? { notificationEndpoint: `http://127.0.0.1:${port}/ciba/notify` } : {}),
+        ...(openBanking ? { openBanking: true, jwks: { keys: [signingJwk] } } : {}),
       },
     ],
+    obSettleDelayMs: Number(o['settle-delay']),
     ...(autoDecision ? { autoApprove: autoDecision, approvalDelayMs: Number(o['approval-delay']) } : {}),
     ...(process.env.GOTIFY_URL && process.env.GOTIFY_TOKEN
       ? { gotify: { url: process.env.GOTIFY_URL, token: process.env.GOTIFY_TOKEN } }
@@ -125,6 +151,7 @@ async function main(): Promise<void> {
     BANK_CLIENT_PFX: certs.clientPfx,
     BANK_CLIENT_PFX_PASSPHRASE: certs.clientPfxPassphrase,
     CIBA_DELIVERY_MODE: o.mode,
+    ...(openBanking ? openBankingEnv(bank.obApiUrl, certs.signingKeyPs256) : {}),
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   });
   const service = await startService(config, { logger: createLogger(config.logLevel) });
@@ -134,6 +161,7 @@ async function main(): Promise<void> {
   console.log(`  Bank app     ${bank.appUrl}   (sign in as user / password)`);
   console.log(`  API docs     http://localhost:${port}/docs`);
   console.log(`  Sandbox bank ${bank.issuer}   (CIBA ${o.mode} mode, mTLS with CN=client)`);
+  if (openBanking) console.log(`  Bank profile uk-openbanking   (Open Banking UK v3.1.10 at ${bank.obApiUrl})`);
   console.log('');
   console.log('  Buy something in the storefront, then approve it in the bank app. Ctrl-C stops everything.');
   console.log('');

@@ -5,11 +5,9 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { inSpan, SpanKind, traceHeaders } from '../tracing.js';
 import { describeNetworkError } from '../ciba/backchannel.js';
-import { discardBody, isJsonContentType, parseRetryAfter, readJsonObject } from '../ciba/http-response.js';
+import { readJsonObject } from '../ciba/http-response.js';
+import { isDefiniteRefusal, readSuccessBody, retryOutcome } from './bank-response.js';
 import type { BankClient, BankPaymentOutcome, BankPaymentRequest } from './types.js';
-
-/** 4xx answers that say "not now" rather than "no": timeout, idempotency key in flight, too early, too many. */
-const RETRYABLE_CLIENT_STATUSES: ReadonlySet<number> = new Set([408, 409, 425, 429]);
 
 const answerSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('accepted'), id: z.string().min(1) }),
@@ -84,25 +82,18 @@ export async function processPaymentResponse(
 ): Promise<BankPaymentOutcome> {
   const status = response.statusCode;
   if (status === 200 || status === 201) {
-    const body = isJsonContentType(response.headers)
-      ? await readJsonObject(response).catch(() => undefined)
-      : undefined;
-    if (!body) await discardBody(response);
-    const parsed = answerSchema.safeParse(body);
+    const parsed = answerSchema.safeParse(await readSuccessBody(response));
     // a success we cannot read is not an answer; the idempotency key makes asking again safe
     if (!parsed.success) return { kind: 'retry', reason: 'malformed_answer' };
     return parsed.data.status === 'accepted'
       ? { kind: 'accepted', bankPaymentId: parsed.data.id }
       : { kind: 'rejected', reason: parsed.data.reason ?? 'rejected' };
   }
-  if (status >= 400 && status < 500 && !RETRYABLE_CLIENT_STATUSES.has(status)) {
+  if (isDefiniteRefusal(status)) {
     const body = await readJsonObject(response).catch(() => undefined);
     return { kind: 'rejected', reason: readRejectionReason(body) ?? `http_${status}` };
   }
-  await discardBody(response);
-  const retryAfterMs = parseRetryAfter(response.headers['retry-after'], nowMs);
-  const reason = `http_${status}`;
-  return retryAfterMs === undefined ? { kind: 'retry', reason } : { kind: 'retry', reason, retryAfterMs };
+  return retryOutcome(response, nowMs);
 }
 
 /** A short machine-readable reason from an error body (`reason`, `code` or OAuth `error`), capped. */

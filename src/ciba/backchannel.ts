@@ -34,13 +34,14 @@ export async function buildBackchannelBody(
   input: BackchannelRequestInput,
 ): Promise<string> {
   const { config, clientAuth } = deps;
-  const params: Record<string, string | number | unknown[]> = {
+  const params: Record<string, string | number | object> = {
     scope: config.ciba.scope,
     login_hint: input.loginHint,
     binding_message: input.bindingMessage,
     requested_expiry: input.requestedExpiry,
-    authorization_details: input.authorizationDetails,
   };
+  if (input.authorizationDetails.length > 0) params.authorization_details = input.authorizationDetails;
+  if (input.claims) params.claims = input.claims;
   if (config.ciba.deliveryMode === 'ping') {
     if (!input.clientNotificationToken) throw new TypeError('ping mode needs a client_notification_token');
     params.client_notification_token = input.clientNotificationToken;

@@ -27,8 +27,9 @@ export interface SigningKey {
   kid: string;
 }
 
-export async function loadSigningKey(file: string, alg: 'PS256' | 'ES256'): Promise<SigningKey> {
+export async function loadSigningKey(file: string, alg: 'PS256' | 'ES256', kid?: string): Promise<SigningKey> {
   const key = await importPKCS8(readFileSync(file, 'utf8'), alg, { extractable: true });
+  if (kid !== undefined) return { alg, key, kid }; // as registered with a directory (BANK_SIGNING_KID)
   const jwk = await exportJWK(key);
   // the thumbprint covers only the public members, so it names the key the bank registered
   return { alg, key, kid: await calculateJwkThumbprint(jwk) };

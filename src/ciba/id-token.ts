@@ -5,6 +5,8 @@ import type { Config } from '../config.js';
 import { isJsonContentType, readJsonObject } from './http-response.js';
 
 export const AUTH_REQ_ID_CLAIM = 'urn:openid:params:jwt:claim:auth_req_id';
+/** Open Banking UK: the consent the customer authorised, which must be the one we created. */
+export const INTENT_ID_CLAIM = 'openbanking_intent_id';
 /** OIDC Core leaves the iat window to the client; DESIGN.md fixes it at 5 minutes with 30 s skew. */
 const MAX_ID_TOKEN_AGE_SECONDS = 300;
 const CLOCK_SKEW_SECONDS = 30;
@@ -97,6 +99,7 @@ export async function validateIdToken(
   deps: { bank: Config['bank']; jwks: JwksCache; clock: Clock },
   idToken: string,
   authReqId: string,
+  intentId?: string,
 ): Promise<ValidatedIdToken> {
   const { bank, clock } = deps;
   const nowMs = clock.now();
@@ -114,6 +117,10 @@ export async function validateIdToken(
     throw new IdTokenError(err instanceof errors.JOSEError ? err.code : 'ID token could not be verified');
   }
   assertIdTokenClaims(payload, bank.clientId, authReqId, Math.floor(nowMs / 1000));
+  // An ID token for another consent is not about this payment, however valid it is otherwise.
+  if (intentId !== undefined && payload[INTENT_ID_CLAIM] !== intentId) {
+    throw new IdTokenError('openbanking_intent_id is not our consent');
+  }
   return { subject: payload.sub as string, claims: payload };
 }
 

@@ -38,7 +38,9 @@ export function createCibaClient(deps: CibaClientDeps): CibaClient {
   const jwks = createJwksCache({ agent, clock, getJwksUri: async () => (await discovery.getMetadata()).jwksUri });
   const credentials = memoize(async () => {
     const file = config.bank.signingKeyFile;
-    const signingKey: SigningKey | undefined = file ? await loadSigningKey(file, config.bank.signingAlg) : undefined;
+    const signingKey: SigningKey | undefined = file
+      ? await loadSigningKey(file, config.bank.signingAlg, config.bank.signingKid)
+      : undefined;
     const clientAuth: ClientAuthentication = createClientAuthentication({ bank: config.bank, signingKey, clock });
     return { signingKey, clientAuth };
   });
@@ -92,7 +94,7 @@ export function createCibaClient(deps: CibaClientDeps): CibaClient {
 }
 
 /** Runs `fn` once and shares its promise; a rejection is forgotten so a later call tries again. */
-function memoize<T>(fn: () => Promise<T>): () => Promise<T> {
+export function memoize<T>(fn: () => Promise<T>): () => Promise<T> {
   let promise: Promise<T> | undefined;
   return () => {
     promise ??= fn().catch((err: unknown) => {

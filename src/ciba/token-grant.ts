@@ -170,6 +170,7 @@ async function processTokenSuccess(
       { bank: deps.config.bank, jwks: deps.jwks, clock: deps.clock },
       token.id_token,
       expect.authReqId,
+      expect.intentId,
     ));
   } catch (err) {
     const reason = err instanceof IdTokenError ? err.message : 'unexpected';

@@ -16,7 +16,10 @@ export interface BackchannelRequestInput {
   loginHint: string;
   bindingMessage: string;
   requestedExpiry: number;
+  /** Sent when non-empty (a profile whose consent describes the payment sends none). */
   authorizationDetails: PaymentInitiationDetail[];
+  /** The OIDC `claims` parameter (OIDC Core §5.5), e.g. Open Banking UK's essential openbanking_intent_id. */
+  claims?: Record<string, unknown>;
   /** Ping mode only: a fresh random token (≥128 bits) for this request. */
   clientNotificationToken?: string;
   /** Passed to the bank as X-Request-Id for tracing. */
@@ -57,6 +60,8 @@ export class BackchannelError extends Error {
 export interface TokenExpectation {
   authReqId: string;
   authorizationDetails: PaymentInitiationDetail[];
+  /** The consent the ID token's openbanking_intent_id must name (Open Banking UK profile). */
+  intentId?: string;
 }
 
 /** Failure codes the token step can end a payment with (DESIGN.md failure codes). */

@@ -33,6 +33,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     notifications,
     clock,
     merchant: parts.merchant,
+    bankProfile: parts.bankProfile,
     deliveryMode: config.ciba.deliveryMode,
     requestedExpiry: config.ciba.requestedExpiry,
     storeAvailable: () => redis.status === 'ready',

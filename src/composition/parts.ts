@@ -5,8 +5,9 @@ import type { Logger } from '../logger.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { createBankAgent, createCibaClient } from '../ciba/index.js';
 import type { CibaClient } from '../ciba/types.js';
-import { createBankClient } from '../bank/payment-client.js';
+import { createBank } from '../bank/create-bank.js';
 import type { BankClient } from '../bank/types.js';
+import type { BankProfile } from '../payments/bank-profile.js';
 import { createStateMachine, type StateMachine } from '../payments/state-machine.js';
 import { createKeys, type Keys } from '../store/keys.js';
 import { createNotificationStore, type NotificationStore } from '../store/notification-store.js';
@@ -40,6 +41,8 @@ export interface Parts {
   bankAgent: Agent;
   ciba: CibaClient;
   bank: BankClient;
+  /** BANK_PROFILE's checkout-time step (the Open Banking consent; nothing for the sandbox). */
+  bankProfile: BankProfile;
   merchant: { name: string; iban: string };
   notifications: NotificationStore;
   webhooks: {
@@ -81,6 +84,7 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     allowPrivate: config.webhooks.allowPrivate,
     connectionsPerOrigin: MAX_IN_FLIGHT_PER_TARGET,
   });
+  const bank = createBank({ config, agent: bankAgent, clock });
   const deliveries = createDeliveryStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
   return {
     config,
@@ -94,7 +98,8 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     stateMachine,
     bankAgent,
     ciba: createCibaClient({ config, agent: bankAgent, clock, logger }),
-    bank: createBankClient({ config, agent: bankAgent, clock }),
+    bank: bank.client,
+    bankProfile: bank.profile,
     merchant: { name: config.merchantName, iban: config.merchantIban },
     notifications: createNotificationStore({ redis, keys }),
     webhooks: {

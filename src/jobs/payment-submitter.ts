@@ -12,6 +12,8 @@ import type { Handler } from './worker-loop.js';
 
 /** When the token has no known expiry: how long unknown outcomes are retried before they are logged as errors. */
 const ALERT_AFTER_MS = 15 * 60_000;
+/** First wait before asking again about a payment the bank holds as pending. */
+const STATUS_POLL_BASE_MS = 1000;
 
 /**
  * Sends the authorized payment to the bank's payment API. The payment id is the Idempotency-Key on
@@ -55,15 +57,20 @@ export function createPaymentSubmitter(deps: {
       await stateMachine.transition(payment, 'failed', { failureCode: 'bank_error' });
       return { done: true };
     }
-    const outcome = await bank.createPayment({
-      accessToken,
-      idempotencyKey: payment.id,
-      amount: formatMinorUnits(payment.amount, payment.currency),
-      currency: payment.currency.toUpperCase(),
-      creditor: { name: deps.merchant.name, iban: deps.merchant.iban },
-      remittanceInformation: remittanceFor(payment.id),
-      endToEndId: payment.id,
-    });
+    // A payment the bank already holds as pending is followed by its status, never sent again.
+    const outcome =
+      payment.bankPaymentId && bank.paymentStatus
+        ? await bank.paymentStatus({ bankPaymentId: payment.bankPaymentId, paymentId: payment.id })
+        : await bank.createPayment({
+            accessToken,
+            idempotencyKey: payment.id,
+            amount: formatMinorUnits(payment.amount, payment.currency),
+            currency: payment.currency.toUpperCase(),
+            creditor: { name: deps.merchant.name, iban: deps.merchant.iban },
+            remittanceInformation: remittanceFor(payment.id),
+            endToEndId: payment.id,
+            ...(payment.bankConsentId ? { consentId: payment.bankConsentId } : {}),
+          });
     switch (outcome.kind) {
       case 'accepted':
         await stateMachine.transition(payment, 'succeeded', { fields: { bankPaymentId: outcome.bankPaymentId } });
@@ -72,6 +79,17 @@ export function createPaymentSubmitter(deps: {
         logger.info({ paymentId, reason: outcome.reason }, 'bank rejected the payment');
         await stateMachine.transition(payment, 'failed', { failureCode: 'bank_rejected' });
         return { done: true };
+      case 'pending': {
+        // Created but not settled (Open Banking UK Pending / AcceptedSettlementInProcess): still
+        // `processing`; its status is asked again with growing gaps (1 s … 30 s).
+        await store.update(paymentId, { bankPaymentId: outcome.bankPaymentId, attempts: payment.attempts + 1 });
+        const delay = backoffMs(payment.attempts, {
+          baseMs: STATUS_POLL_BASE_MS,
+          maxMs: 30_000,
+          ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+        });
+        return { at: clock.now() + delay };
+      }
       case 'retry': {
         // No definite answer (timeout, 5xx, unreadable reply): the bank may have moved the money, so the
         // payment stays `processing` and the same Idempotency-Key is sent again until the bank says yes

@@ -69,6 +69,7 @@ export function createTokenPoller(deps: {
     const payment = { id: paymentId, amount: p.amount, currency: p.currency };
     const outcome = await ciba.requestToken({
       authReqId: p.authReqId,
+      ...(p.bankConsentId ? { intentId: p.bankConsentId } : {}),
       // Only read when the bank says yes: not built on every pending poll.
       get authorizationDetails() {
         return authorizationDetailsFor(payment, deps.merchant);

@@ -4,6 +4,7 @@ import { AppError } from '../errors.js';
 import { BackchannelError, type CibaClient } from '../ciba/types.js';
 import type { NotificationStore } from '../store/notification-store.js';
 import { authorizationDetailsFor, type Merchant } from './authorization.js';
+import { sandboxBankProfile, type BankProfile } from './bank-profile.js';
 import { toPaymentView, type LineItem, type PaymentRecord, type PaymentView } from './payment.js';
 import { newPaymentId } from './payment-id.js';
 import { newBindingMessage, newClientSecret, newNotificationToken, sha256 } from './secrets.js';
@@ -38,6 +39,8 @@ export function createCheckoutService(deps: {
   notifications: NotificationStore;
   clock: Clock;
   merchant: Merchant;
+  /** Default: the sandbox profile (nothing to prepare). */
+  bankProfile?: BankProfile;
   deliveryMode: 'poll' | 'ping';
   requestedExpiry: number;
   /** False while Redis is away: then no request may reach the bank (it would push to a phone for nothing). */
@@ -46,6 +49,7 @@ export function createCheckoutService(deps: {
   schedulerShards: number;
 }): CheckoutService {
   const { ciba, clock } = deps;
+  const bankProfile = deps.bankProfile ?? sandboxBankProfile;
 
   return {
     /**
@@ -65,14 +69,21 @@ export function createCheckoutService(deps: {
       const bindingMessage = newBindingMessage();
       const notificationToken = deps.deliveryMode === 'ping' ? newNotificationToken() : undefined;
 
-      const started = await startAtBank({
-        loginHint: input.loginHint,
-        bindingMessage,
-        requestedExpiry: deps.requestedExpiry,
-        authorizationDetails: authorizationDetailsFor({ id, amount, currency }, deps.merchant),
-        ...(notificationToken ? { clientNotificationToken: notificationToken } : {}),
-        ...(input.requestId ? { requestId: input.requestId } : {}),
-      });
+      // The bank's own consent first (Open Banking UK), whose id the CIBA request then names.
+      const prepared = await atBank(() => bankProfile.prepareAuthorization({ id, amount, currency }));
+      const started = await atBank(() =>
+        ciba.startBackchannelAuthentication({
+          loginHint: input.loginHint,
+          bindingMessage,
+          requestedExpiry: deps.requestedExpiry,
+          authorizationDetails: prepared.sendAuthorizationDetails
+            ? authorizationDetailsFor({ id, amount, currency }, deps.merchant)
+            : [],
+          ...(prepared.requestClaims ? { claims: prepared.requestClaims } : {}),
+          ...(notificationToken ? { clientNotificationToken: notificationToken } : {}),
+          ...(input.requestId ? { requestId: input.requestId } : {}),
+        }),
+      );
 
       // Counted from the receipt of the backchannel answer (CIBA Core §7.3).
       const receivedAt = clock.now();
@@ -98,6 +109,7 @@ export function createCheckoutService(deps: {
         sealedAccessToken: null,
         accessTokenExpiresAt: null,
         bankPaymentId: null,
+        bankConsentId: prepared.consentId,
         attempts: 0,
       };
       if (notificationToken) await deps.notifications.remember(sha256(notificationToken), id, started.expiresIn);
@@ -107,9 +119,9 @@ export function createCheckoutService(deps: {
     },
   };
 
-  async function startAtBank(request: Parameters<CibaClient['startBackchannelAuthentication']>[0]) {
+  async function atBank<T>(step: () => Promise<T>): Promise<T> {
     try {
-      return await ciba.startBackchannelAuthentication(request);
+      return await step();
     } catch (err) {
       throw toCheckoutError(err);
     }

@@ -51,6 +51,8 @@ export interface PaymentRecord {
   sealedAccessToken: string | null;
   accessTokenExpiresAt: number | null;
   bankPaymentId: string | null;
+  /** The bank's consent the customer authorises (Open Banking UK ConsentId); null for the sandbox profile. */
+  bankConsentId?: string | null;
   /** Consecutive retryable faults of the current step, for backoff. */
   attempts: number;
 }

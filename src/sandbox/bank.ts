@@ -14,11 +14,14 @@ import type { GotifyOptions } from './gotify.js';
 import { createSandboxKeys } from './keys.js';
 import { createPaymentApi } from './payment-api.js';
 import type { Transfer } from './payment-api.js';
-import { createSandboxProvider, registerClients } from './provider.js';
+import { createSandboxProvider, registerClients, withThumbprintKids } from './provider.js';
 import type { SandboxClient, SandboxUser } from './provider.js';
 import { createRequestStore, toPublicRequest } from './requests.js';
 import type { AuthenticationRequestRecord, PublicRequest } from './requests.js';
 import { loadOrCreateCookieKeys, loadOrCreateSigningJwks } from './signing-keys.js';
+import { createObApi, OB_API_PATH } from './open-banking/ob-api.js';
+import { INTENT_ID_CLAIM, requestedIntentId } from './open-banking/ob-ciba.js';
+import { createObResources, type ObResources } from './open-banking/ob-resources.js';
 import { defineSandboxScripts } from './lua-scripts.js';
 
 export type { SandboxClient, SandboxUser } from './provider.js';
@@ -27,8 +30,12 @@ export type { PublicRequest } from './requests.js';
 export type { GotifyOptions } from './gotify.js';
 
 export interface SandboxBankOptions {
-  /** Listening address; default 127.0.0.1. The issuer always says `localhost` (the certificate has both). */
+  /** Listening address; default 127.0.0.1. */
   host?: string;
+  /** The host name in the issuer and API URLs: `localhost` (default) or `bank` (compose); the certificate names both. */
+  issuerHost?: 'localhost' | 'bank';
+  /** Listening address of the bank-app page; default 127.0.0.1 (in a container: 0.0.0.0 behind a loopback-published port). */
+  appHost?: string;
   /** HTTPS port of the OP and payment API; 0 = random. */
   port?: number;
   /** Plain-HTTP loopback port of the bank-app page (the "phone"); 0 = random. */
@@ -50,6 +57,8 @@ export interface SandboxBankOptions {
   log?: (line: string) => void;
   /** Also push each new request to a Gotify server (the tutorial's mobile notification). */
   gotify?: GotifyOptions;
+  /** Open Banking: how long a domestic payment stays Pending before AcceptedSettlementCompleted (default 2000 ms). */
+  obSettleDelayMs?: number;
 }
 
 export interface SandboxBank {
@@ -57,6 +66,8 @@ export interface SandboxBank {
   issuer: string;
   /** BANK_API_URL, e.g. https://localhost:PORT/api; payments at POST {apiUrl}/payments. */
   apiUrl: string;
+  /** BANK_API_URL of the Open Banking UK profile: {apiUrl}/open-banking/v3.1/pisp. */
+  obApiUrl: string;
   /** http://127.0.0.1:APP_PORT/ */
   appUrl: string;
   /** Pending requests (oldest last), optionally of one customer. */
@@ -108,6 +119,7 @@ async function settleBackchannelRequest(
   }
   const grant = new provider.Grant({ accountId: record.login, clientId: record.clientId });
   if (request.scope !== undefined) grant.addOIDCScope(request.scope);
+  if (requestedIntentId(request.claims) !== undefined) grant.addOIDCClaims([INTENT_ID_CLAIM]);
   const resources = request.resource === undefined ? [] : [request.resource].flat();
   for (const resource of resources) grant.addResourceScope(resource, 'payments');
   const raw = request.params?.authorization_details;
@@ -120,6 +132,24 @@ async function settleBackchannelRequest(
     amr: ['pwd'],
     ...(rar === undefined ? {} : { rar }),
   });
+}
+
+/**
+ * An Open Banking request decides its consent first: approval authorises it (AwaitingAuthorisation →
+ * Authorised), denial rejects it. A consent that can no longer be authorised (expired, already
+ * decided) turns an approval into a denial, so no token is issued for it.
+ */
+async function decideConsent(
+  resources: ObResources,
+  record: AuthenticationRequestRecord,
+  decision: 'approve' | 'deny',
+): Promise<'approve' | 'deny'> {
+  if (record.consentId === undefined) return decision;
+  if (decision === 'deny') {
+    await resources.decideConsent(record.consentId, 'Rejected');
+    return 'deny';
+  }
+  return (await resources.decideConsent(record.consentId, 'Authorised')) ? 'approve' : 'deny';
 }
 
 export async function startSandboxBank(options: SandboxBankOptions): Promise<SandboxBank> {
@@ -162,18 +192,20 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
     handleApp(req, res);
   });
   const port = await listen(tlsServer, options.port ?? 0, host);
-  const appPort = await listen(appServer, options.appPort ?? 0, '127.0.0.1');
-  const issuer = `https://localhost:${port}`;
+  const appPort = await listen(appServer, options.appPort ?? 0, options.appHost ?? '127.0.0.1');
+  const issuer = `https://${options.issuerHost ?? 'localhost'}:${port}`;
   const apiUrl = `${issuer}/api`;
   const appUrl = `http://127.0.0.1:${appPort}/`;
 
+  const obResources = createObResources(redis, keys);
   const timers = new Set<NodeJS.Timeout>();
   // Set below; decide() runs only after start-up, from the page, the API or an auto-approval.
   let provider: Provider | undefined = undefined;
 
-  async function decide(id: string, decision: 'approve' | 'deny'): Promise<boolean> {
+  async function decide(id: string, asked: 'approve' | 'deny'): Promise<boolean> {
     const record = await requests.get(id);
     if (record === undefined || provider === undefined) return false;
+    const decision = await decideConsent(obResources, record, asked);
     if (!(await requests.decide(id, decision === 'approve' ? 'approved' : 'denied'))) return false;
     try {
       await settleBackchannelRequest(provider, record, decision);
@@ -198,6 +230,7 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
     jwks,
     cookieKeys,
     log,
+    obResources,
     onNewRequest(record) {
       gotify?.notify(record, `${appUrl}requests/${record.id}`);
       const decision = options.autoApprove;
@@ -214,11 +247,32 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
   op.on('server_error', (_ctx, error) => {
     log(`[bank] OP error: ${error.message}`);
   });
+  // why a backchannel request was refused, for whoever sets up a client (descriptions carry no secrets)
+  op.on('backchannel_authentication.error', (_ctx, error) => {
+    const described = error as Error & { error_description?: string };
+    log(`[bank] backchannel request refused: ${described.error_description ?? error.message}`);
+  });
   const paymentApi = createPaymentApi({ redis, keys, issuer, apiUrl, jwks, log });
+  const obApi = createObApi({
+    redis,
+    keys,
+    resources: obResources,
+    issuer,
+    apiUrl,
+    jwks,
+    clientKeys: new Map(
+      options.clients.flatMap((c) => (c.jwks ? [[c.clientId, withThumbprintKids(c.jwks).keys] as const] : [])),
+    ),
+    consentTtlSeconds: 600,
+    settleDelayMs: options.obSettleDelayMs ?? 2000,
+    log,
+  });
   const opCallback = op.callback();
   handleTls = (req, res) => {
     const path = new URL(req.url ?? '/', issuer).pathname;
-    if (path === '/api' || path.startsWith('/api/')) {
+    if (path.startsWith(`/api${OB_API_PATH}/`)) {
+      void obApi.handle(req, res, path.slice(`/api${OB_API_PATH}`.length));
+    } else if (path === '/api' || path.startsWith('/api/')) {
       void paymentApi.handle(req, res, path.slice('/api'.length));
     } else {
       void opCallback(req, res);
@@ -240,6 +294,7 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
   return {
     issuer,
     apiUrl,
+    obApiUrl: `${apiUrl}${OB_API_PATH}`,
     appUrl,
     async pending(login) {
       const records = await requests.list(login);

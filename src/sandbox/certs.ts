@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 /**
  * Development PKI for the demo and the tests: a local CA, the sandbox bank's server certificate
- * (localhost and 127.0.0.1) and the shop's client certificate `CN=client` as PEM and PKCS#12,
+ * (localhost, 127.0.0.1, and `bank`, its compose service) and the shop's client certificate `CN=client` as PEM and PKCS#12,
  * as the reference tutorial's bank hands them out. Made with the `openssl` command line, which
  * every Debian and node image has; nothing here is for production.
  */
@@ -107,7 +107,7 @@ export function ensureDevCertificates(dir: string): DevCertificates {
     dir,
     'bank',
     '/CN=localhost',
-    `${leaf}extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n`,
+    `${leaf}extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:bank,IP:127.0.0.1,IP:::1\n`,
   );
   issue(dir, 'client', '/CN=client', `${leaf}extendedKeyUsage=clientAuth\n`);
   issue(dir, 'intruder', '/CN=intruder', `${leaf}extendedKeyUsage=clientAuth\n`);

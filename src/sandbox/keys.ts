@@ -29,6 +29,10 @@ export interface SandboxKeys {
   transfers(): string;
   failNextPayments(): string;
   appSession(sessionId: string): string;
+  /** Open Banking UK resources: a domestic-payment consent, a domestic payment, and a POST's stored answer. */
+  obConsent(consentId: string): string;
+  obPayment(paymentId: string): string;
+  obIdempotency(clientId: string, resource: string, idempotencyKey: string): string;
 }
 
 /** A stable, non-reversible short name for a secret-ish value (auth_req_id, idempotency key). */
@@ -53,5 +57,8 @@ export function createSandboxKeys(prefix: string): SandboxKeys {
     transfers: () => `${prefix}transfers`,
     failNextPayments: () => `${prefix}fail-next-payments`,
     appSession: (sessionId) => `${prefix}app-session:${digest(sessionId)}`,
+    obConsent: (consentId) => `${prefix}ob:consent:${consentId}`,
+    obPayment: (paymentId) => `${prefix}ob:payment:${paymentId}`,
+    obIdempotency: (clientId, resource, key) => `${prefix}ob:idem:${digest(clientId)}:${resource}:${digest(key)}`,
   };
 }

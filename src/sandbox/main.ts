@@ -10,6 +10,10 @@ const port = z.coerce.number().int().min(0).max(65535);
 const envSchema = z.object({
   SANDBOX_PORT: port.default(8443),
   SANDBOX_APP_PORT: port.default(8444),
+  // compose.yaml: listen on every interface, and name the compose service in the issuer.
+  SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
+  SANDBOX_ISSUER_HOST: z.enum(['localhost', 'bank']).default('localhost'),
+  SANDBOX_APP_HOST: z.string().min(1).default('127.0.0.1'),
   SANDBOX_CERT_DIR: z.string().min(1).default('.demo/certs'),
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   SANDBOX_REDIS_PREFIX: z
@@ -44,7 +48,10 @@ async function main(): Promise<void> {
   }
   const certs = ensureDevCertificates(env.SANDBOX_CERT_DIR);
   const bank = await startSandboxBank({
+    host: env.SANDBOX_HOST,
     port: env.SANDBOX_PORT,
+    issuerHost: env.SANDBOX_ISSUER_HOST,
+    appHost: env.SANDBOX_APP_HOST,
     appPort: env.SANDBOX_APP_PORT,
     certs,
     redisUrl: env.REDIS_URL,

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { JWK } from 'jose';
@@ -9,6 +9,8 @@ import type { SandboxRedis } from './lua-scripts.js';
 import { paymentInitiationSchema } from './payment-details.js';
 import type { AuthenticationRequestRecord, RequestStore } from './requests.js';
 import { createRedisAdapterFactory } from './redis-adapter.js';
+import { bindableConsent, INTENT_ID_CLAIM, requestedIntentId } from './open-banking/ob-ciba.js';
+import type { Consent, ObResources } from './open-banking/ob-resources.js';
 
 export interface SandboxClient {
   clientId: string;
@@ -20,6 +22,8 @@ export interface SandboxClient {
   tlsSubjectDn?: string;
   /** Shown on the phone as the merchant; defaults to "Demo Tea Shop". */
   clientName?: string;
+  /** An Open Banking UK TPP: may get client-credentials tokens (scope payments) for the consent API. */
+  openBanking?: boolean;
 }
 
 export interface SandboxUser {
@@ -43,6 +47,8 @@ export interface ProviderDeps {
   cookieKeys: string[];
   log: (line: string) => void;
   onNewRequest: (record: AuthenticationRequestRecord) => void;
+  /** The Open Banking consents a CIBA request may name as openbanking_intent_id. */
+  obResources: ObResources;
 }
 
 export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba';
@@ -88,11 +94,33 @@ function registeredNotificationEndpoint(endpoint: string): string {
   return url.href;
 }
 
+/**
+ * Keys registered without a `kid` get their RFC 7638 thumbprint as kid, the name the shop's client
+ * puts in its JWS headers (src/ciba/client-auth.ts), so oidc-provider and the OB API can select them.
+ */
+export function withThumbprintKids(jwks: { keys: JWK[] }): { keys: JWK[] } {
+  const members: Record<string, string[]> = {
+    RSA: ['e', 'kty', 'n'],
+    EC: ['crv', 'kty', 'x', 'y'],
+    OKP: ['crv', 'kty', 'x'],
+  };
+  return {
+    keys: jwks.keys.map((jwk) => {
+      const names = members[jwk.kty ?? ''];
+      if (jwk.kid !== undefined || names === undefined) return jwk;
+      const canonical = JSON.stringify(
+        Object.fromEntries(names.map((name) => [name, (jwk as Record<string, unknown>)[name]])),
+      );
+      return { ...jwk, kid: createHash('sha256').update(canonical).digest('base64url') };
+    }),
+  };
+}
+
 export function toClientMetadata(client: SandboxClient): ClientMetadata {
   const metadata: ClientMetadata = {
     client_id: client.clientId,
     client_name: client.clientName ?? 'Demo Tea Shop',
-    grant_types: [CIBA_GRANT_TYPE],
+    grant_types: client.openBanking ? [CIBA_GRANT_TYPE, 'client_credentials'] : [CIBA_GRANT_TYPE],
     response_types: [],
     redirect_uris: [],
     token_endpoint_auth_method: client.authMethod,
@@ -104,10 +132,11 @@ export function toClientMetadata(client: SandboxClient): ClientMetadata {
     tls_client_certificate_bound_access_tokens: client.authMethod === 'tls_client_auth',
   };
   if (client.authMethod === 'tls_client_auth') metadata.tls_client_auth_subject_dn = client.tlsSubjectDn ?? 'CN=client';
-  if (client.authMethod === 'private_key_jwt') {
-    if (client.jwks === undefined) throw new Error(`sandbox client ${client.clientId}: private_key_jwt needs jwks`);
-    metadata.jwks = client.jwks;
+  if (client.authMethod === 'private_key_jwt' && client.jwks === undefined) {
+    throw new Error(`sandbox client ${client.clientId}: private_key_jwt needs jwks`);
   }
+  // also the keys of signed request objects (CIBA Core §7.1.1) and of x-jws-signature
+  if (client.jwks !== undefined) metadata.jwks = withThumbprintKids(client.jwks);
   if (client.authMethod === 'client_secret_basic') {
     if (client.clientSecret === undefined) throw new Error(`sandbox client ${client.clientId}: needs clientSecret`);
     metadata.client_secret = client.clientSecret;
@@ -130,6 +159,16 @@ function parsePaymentDetail(raw: unknown): ReturnType<typeof paymentInitiationSc
     if (result.success) return result.data;
   }
   return undefined;
+}
+
+/** What the phone shows of an Open Banking consent: its amount and creditor. */
+function consentAsDetail(consent: Consent) {
+  const { InstructedAmount, CreditorAccount } = consent.initiation;
+  return {
+    instructedAmount: { amount: InstructedAmount.Amount, currency: InstructedAmount.Currency },
+    creditorName: CreditorAccount.Name ?? CreditorAccount.Identification,
+    creditorAccount: { iban: CreditorAccount.Identification },
+  };
 }
 
 /** Rewrites a too-early `authorization_pending` into `slow_down` (CIBA Core §11). */
@@ -184,7 +223,7 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
     },
     clientDefaults: { id_token_signed_response_alg: 'PS256', grant_types: [CIBA_GRANT_TYPE], response_types: [] },
     scopes: ['openid', 'profile', 'payments'],
-    claims: { openid: ['sub'], profile: ['name'] },
+    claims: { openid: ['sub'], profile: ['name'], [INTENT_ID_CLAIM]: null },
     // RFC 8705 §5: one server here, so the aliases name the same endpoints; a client that follows
     // them (as the shop does with certificate auth) behaves as it would against a split deployment.
     discovery: {
@@ -196,10 +235,20 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
         revocation_endpoint: mtlsUrl(routes.revocation),
       },
     },
-    findAccount(_ctx, sub) {
+    findAccount(ctx, sub) {
       const user = users.get(sub);
       if (user === undefined) return undefined;
-      return { accountId: user.login, claims: () => ({ sub: user.login, name: user.name }) };
+      // the consent this grant authorised (OB CIBA profile), for the ID token's openbanking_intent_id
+      const intentId = requestedIntentId(ctx.oidc.entities.BackchannelAuthenticationRequest?.claims);
+      return {
+        accountId: user.login,
+        claims: () => ({ sub: user.login, name: user.name, ...(intentId ? { [INTENT_ID_CLAIM]: intentId } : {}) }),
+      };
+    },
+    extraTokenClaims(ctx) {
+      // the access token names its consent, so the payment API takes it for that consent only
+      const intentId = requestedIntentId(ctx.oidc.entities.BackchannelAuthenticationRequest?.claims);
+      return intentId ? { [INTENT_ID_CLAIM]: intentId } : undefined;
     },
     fetch(input, init) {
       const target = typeof input === 'string' || input instanceof URL ? pingTargets.get(String(input)) : undefined;
@@ -216,6 +265,8 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
         return Number.isSafeInteger(requested) && requested > 0 ? Math.min(requested, 600) : 120;
       },
       AccessToken: 600,
+      // Open Banking client-credentials tokens (consents, status lookups)
+      ClientCredentials: 600,
       IdToken: 600,
       Grant: 3600,
     },
@@ -223,6 +274,10 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
       devInteractions: { enabled: false },
       introspection: { enabled: true },
       revocation: { enabled: true },
+      claimsParameter: { enabled: true },
+      // signed authentication requests (CIBA Core §7.1.1), as the Open Banking UK profile sends them
+      requestObjects: { enabled: true },
+      clientCredentials: { enabled: true },
       ciba: {
         enabled: true,
         deliveryModes: ['poll', 'ping'],
@@ -240,14 +295,21 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
             throw new errors.InvalidBindingMessage('binding_message must be 1 to 20 characters of A-Z, 0-9 and -');
           }
         },
-        validateRequestContext() {
-          return undefined;
+        async validateRequestContext(ctx) {
+          const intentId = requestedIntentId(ctx.oidc.params?.claims);
+          const clientId = ctx.oidc.client?.clientId;
+          if (intentId !== undefined && clientId !== undefined)
+            await bindableConsent(deps.obResources, clientId, intentId);
         },
         verifyUserCode(_ctx, _account, userCode) {
           if (userCode !== undefined) throw new errors.InvalidRequest('user_code is not supported');
         },
         async triggerAuthenticationDevice(ctx, request, account, client) {
-          const detail = parsePaymentDetail(ctx.oidc.params?.authorization_details);
+          const intentId = requestedIntentId(ctx.oidc.params?.claims);
+          const consent = intentId === undefined ? undefined : await deps.obResources.getConsent(intentId);
+          const detail = consent
+            ? consentAsDetail(consent)
+            : parsePaymentDetail(ctx.oidc.params?.authorization_details);
           const exp = request.exp ?? Math.floor(Date.now() / 1000) + request.expiration;
           const record = await deps.requests.create({
             authReqId: request.jti,
@@ -260,6 +322,7 @@ function buildConfiguration(deps: ProviderDeps): Configuration {
             creditorName: detail?.creditorName ?? '',
             creditorIban: detail?.creditorAccount.iban ?? '',
             expiresAt: new Date(exp * 1000).toISOString(),
+            ...(consent ? { consentId: consent.consentId } : {}),
           });
           // CIBA Core §7.3: `interval` is the minimum wait between polls; oidc-provider leaves it out.
           const intervalMs = deps.interval * 1000;

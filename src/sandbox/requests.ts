@@ -23,6 +23,8 @@ export interface AuthenticationRequestRecord {
   createdAt: string;
   expiresAt: string;
   decidedAt?: string;
+  /** The Open Banking consent this request authorises (openbanking_intent_id), if any. */
+  consentId?: string;
 }
 
 /** What the page and SandboxBank.pending() may show. */

@@ -25,6 +25,7 @@ const FIELD = {
   sealedAccessToken: 'token',
   accessTokenExpiresAt: 'token_exp',
   bankPaymentId: 'bank_id',
+  bankConsentId: 'consent',
   attempts: 'attempts',
 } as const satisfies Record<keyof PaymentRecord, string>;
 
@@ -78,6 +79,7 @@ export function decodeRecord(hash: Record<string, string>): PaymentRecord | null
     sealedAccessToken: hash[FIELD.sealedAccessToken] ?? null,
     accessTokenExpiresAt: num(hash[FIELD.accessTokenExpiresAt]),
     bankPaymentId: hash[FIELD.bankPaymentId] ?? null,
+    bankConsentId: hash[FIELD.bankConsentId] ?? null,
     attempts: Number(hash[FIELD.attempts] ?? 0),
   };
 }
@@ -91,6 +93,8 @@ export interface PollFields {
   attempts: number;
   amount: number;
   currency: string;
+  /** The consent the ID token must name (openbanking_intent_id), when the profile has one. */
+  bankConsentId: string | null;
 }
 
 export interface TransitionRequest {
@@ -165,7 +169,7 @@ export function createPaymentStore(deps: {
       return Promise.all(ids.map(async (id) => decodeRecord(await redis.hgetall(keys.payment(id)))));
     },
     async getPollFields(id) {
-      const [status, arid, interval, expiresAt, attempts, amount, currency] = await redis.hmget(
+      const [status, arid, interval, expiresAt, attempts, amount, currency, consent] = await redis.hmget(
         keys.payment(id),
         FIELD.status,
         FIELD.authReqId,
@@ -174,6 +178,7 @@ export function createPaymentStore(deps: {
         FIELD.attempts,
         FIELD.amount,
         FIELD.currency,
+        FIELD.bankConsentId,
       );
       return {
         status: (status ?? null) as PaymentStatus | null,
@@ -183,6 +188,7 @@ export function createPaymentStore(deps: {
         attempts: Number(attempts ?? 0),
         amount: Number(amount ?? 0),
         currency: currency ?? '',
+        bankConsentId: consent ?? null,
       };
     },
     async update(id, fields) {

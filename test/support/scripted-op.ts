@@ -30,7 +30,7 @@ import type { DevCertificates } from '../../src/sandbox/certs.js';
  * client authentication has passed. Every request is recorded (`requests`, `requestsTo`).
  */
 
-export type Endpoint = 'discovery' | 'jwks' | 'backchannel' | 'token' | 'payments' | 'unknown';
+export type Endpoint = 'discovery' | 'jwks' | 'backchannel' | 'token' | 'payments' | 'open-banking' | 'unknown';
 export type ClientAuthMethod = Config['bank']['clientAuthMethod'];
 export type IdTokenAlg = 'PS256' | 'ES256' | 'RS256';
 
@@ -91,6 +91,17 @@ export interface Grant {
   idToken?: IdTokenOptions;
   /** Returned instead of the requested details (mismatch tests); `null` omits them. */
   returnedAuthorizationDetails?: unknown;
+  /** The OIDC `claims` request (e.g. Open Banking's openbanking_intent_id), as sent. */
+  requestedClaims?: unknown;
+}
+
+/** What the OP knows of an access token it issued. */
+export interface IssuedToken {
+  thumbprint: string | undefined;
+  /** `client`: client_credentials; `ciba`: issued for a grant. */
+  kind: 'client' | 'ciba';
+  scope: string;
+  grant?: Grant;
 }
 
 export interface PaymentRecord {
@@ -109,6 +120,8 @@ export interface ScriptedOpOptions {
   expiresIn?: number;
   interval?: number;
   clock?: Clock;
+  /** Answers requests under /api/open-banking/ (the Open Banking UK resources), e.g. test/support/scripted-ob-bank.ts. */
+  openBanking?: (req: RecordedRequest, op: ScriptedOp) => Reply | Promise<Reply>;
 }
 
 export interface ScriptedOp {
@@ -143,6 +156,8 @@ export interface ScriptedOp {
   }): Step;
   /** An access token the payment API accepts, bound to the shop's client certificate. */
   createAccessToken(): string;
+  /** The access token in a request's Authorization header, when this OP issued it. */
+  tokenOf(req: RecordedRequest): IssuedToken | undefined;
   /** Ping mode: POSTs `{auth_req_id}` to the client's notification endpoint with its bearer token. */
   notify(authReqId: string, url: string): Promise<number>;
   /** A `{ bank, ciba }` configuration pointing at this OP. */
@@ -152,6 +167,14 @@ export interface ScriptedOp {
 
 const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 const AUTH_REQ_ID_CLAIM = 'urn:openid:params:jwt:claim:auth_req_id';
+const INTENT_ID_CLAIM = 'openbanking_intent_id';
+
+/** The openbanking_intent_id value a `claims` request asks for (id_token or userinfo). */
+export function requestedIntentId(claims: unknown): string | undefined {
+  const members = (claims ?? {}) as Record<string, Record<string, { value?: unknown } | undefined> | undefined>;
+  const value = members.id_token?.[INTENT_ID_CLAIM]?.value ?? members.userinfo?.[INTENT_ID_CLAIM]?.value;
+  return typeof value === 'string' ? value : undefined;
+}
 
 interface SigningKeyPair {
   kid: string;
@@ -184,7 +207,7 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
   const queues = new Map<Endpoint, Step[]>();
   const grants = new Map<string, Grant>();
   const payments = new Map<string, PaymentRecord>();
-  const accessTokens = new Map<string, { thumbprint: string | undefined }>();
+  const accessTokens = new Map<string, IssuedToken>();
   const seenJtis = new Set<string>();
   const metadata: Record<string, unknown> = {};
 
@@ -229,7 +252,13 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
     opts: { idToken?: IdTokenOptions; authorizationDetails?: unknown; body?: Record<string, unknown> },
   ): Promise<Reply> => {
     const accessToken = `at_${randomBytes(16).toString('hex')}`;
-    accessTokens.set(accessToken, { thumbprint: req.clientCert?.thumbprint });
+    accessTokens.set(accessToken, {
+      thumbprint: req.clientCert?.thumbprint,
+      kind: 'ciba',
+      scope: 'payments',
+      ...(grant ? { grant } : {}),
+    });
+    const intentId = requestedIntentId(grant?.requestedClaims);
     const details = opts.authorizationDetails !== undefined ? opts.authorizationDetails : grant?.authorizationDetails;
     const body: Record<string, unknown> = {
       access_token: accessToken,
@@ -237,6 +266,7 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
       expires_in: 300,
       id_token: await signIdToken({
         ...opts.idToken,
+        ...(intentId === undefined ? {} : { claims: { [INTENT_ID_CLAIM]: intentId, ...opts.idToken?.claims } }),
         authReqId: req.form.auth_req_id ?? '',
         sub: `user-${grant?.loginHint ?? '1'}`,
       }),
@@ -249,7 +279,12 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
     const header = decodeProtectedHeader(jwt) as Record<string, unknown>;
     for (const key of clientPublicKeys) {
       try {
-        const { payload } = await jwtVerify(jwt, key, { audience, algorithms: ['PS256', 'ES256'] });
+        // on the shared test clock: a service whose time was moved on signs with that time
+        const { payload } = await jwtVerify(jwt, key, {
+          audience,
+          algorithms: ['PS256', 'ES256'],
+          currentDate: new Date(clock.now()),
+        });
         return { header, payload };
       } catch {
         // try the next registered key
@@ -309,6 +344,7 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
       authorizationDetails: details,
       clientNotificationToken:
         typeof params.client_notification_token === 'string' ? params.client_notification_token : undefined,
+      requestedClaims: typeof params.claims === 'string' ? (JSON.parse(params.claims) as unknown) : params.claims,
       expiresAt: clock.now() + expiresIn * 1000,
       state: 'pending',
     };
@@ -320,6 +356,12 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
   };
 
   const answerToken = async (req: RecordedRequest): Promise<Reply> => {
+    if (req.form.grant_type === 'client_credentials') {
+      const accessToken = `cc_${randomBytes(16).toString('hex')}`;
+      const scope = req.form.scope ?? '';
+      accessTokens.set(accessToken, { thumbprint: req.clientCert?.thumbprint, kind: 'client', scope });
+      return { status: 200, json: { access_token: accessToken, token_type: 'Bearer', expires_in: 300, scope } };
+    }
     if (req.form.grant_type !== CIBA_GRANT) return tokenError('unsupported_grant_type');
     const grant = grants.get(req.form.auth_req_id ?? '');
     if (!grant || grant.state === 'consumed') return tokenError('invalid_grant');
@@ -380,6 +422,9 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
       }
       case 'payments':
         return answerPayment(req, step);
+      case 'open-banking':
+        if (step) return runStep(step, req);
+        return options.openBanking ? options.openBanking(req, op) : { status: 404, json: { error: 'not_found' } };
       case 'unknown':
         return { status: 404, json: { error: 'not_found' } };
     }
@@ -400,7 +445,7 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
     return grant;
   };
 
-  return {
+  const op: ScriptedOp = {
     issuer,
     apiUrl: `${issuer}/api`,
     clientId,
@@ -451,8 +496,12 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
         issueTokenResponse(req, grants.get(req.form.auth_req_id ?? ''), opts),
     createAccessToken() {
       const token = `at_${randomBytes(16).toString('hex')}`;
-      accessTokens.set(token, { thumbprint: clientCertThumbprint });
+      accessTokens.set(token, { thumbprint: clientCertThumbprint, kind: 'ciba', scope: 'payments' });
       return token;
+    },
+    tokenOf(req) {
+      const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      return token === undefined ? undefined : accessTokens.get(token);
     },
     async notify(authReqId, url) {
       const grant = grantOf(authReqId);
@@ -493,6 +542,7 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
         });
       }),
   };
+  return op;
 }
 
 function defaultMetadata(issuer: string): Record<string, unknown> {
@@ -545,7 +595,7 @@ async function recordRequest(incoming: IncomingMessage, clock: Clock): Promise<R
     }
   }
   return {
-    endpoint: ENDPOINTS[path] ?? 'unknown',
+    endpoint: ENDPOINTS[path] ?? (path.startsWith('/api/open-banking/') ? 'open-banking' : 'unknown'),
     method: incoming.method ?? 'GET',
     path,
     viaMtlsAlias: path.startsWith('/mtls/'),

@@ -1,4 +1,5 @@
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +66,11 @@ export function startTestBank(prefix: string, overrides: Partial<SandboxBankOpti
   });
 }
 
+/** The public JWK of the shop's PS256 signing key, as registered with the bank. */
+export function signingJwk(certs: DevCertificates) {
+  return createPublicKey(readFileSync(certs.signingKeyPs256)).export({ format: 'jwk' });
+}
+
 export interface SystemOptions {
   deliveryMode?: 'poll' | 'ping';
   /** Seconds the sandbox bank advertises as `interval`. */
@@ -73,6 +79,10 @@ export interface SystemOptions {
   autoApprove?: 'approve' | 'deny';
   approvalDelayMs?: number;
   role?: 'api' | 'worker' | 'all';
+  /** uk-openbanking: the sandbox's Open Banking API, signed CIBA requests and JWS (src/bank/uk-openbanking). */
+  bankProfile?: 'sandbox' | 'uk-openbanking';
+  /** uk-openbanking: how long a payment stays Pending at the sandbox bank. */
+  obSettleDelayMs?: number;
 }
 
 export interface TestSystem {
@@ -101,6 +111,7 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
   const deliveryMode = options.deliveryMode ?? 'poll';
   const servicePort = await freePort();
   const bankLines: string[] = [];
+  const openBanking = options.bankProfile === 'uk-openbanking';
   const bank = await startTestBank(prefix, {
     interval: options.interval ?? 1,
     clients: [
@@ -109,8 +120,10 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
         authMethod: 'tls_client_auth',
         deliveryMode,
         ...(deliveryMode === 'ping' ? { notificationEndpoint: `http://127.0.0.1:${servicePort}/ciba/notify` } : {}),
+        ...(openBanking ? { openBanking: true, jwks: { keys: [signingJwk(certs)] } } : {}),
       },
     ],
+    ...(options.obSettleDelayMs !== undefined ? { obSettleDelayMs: options.obSettleDelayMs } : {}),
     ...(options.autoApprove ? { autoApprove: options.autoApprove } : {}),
     ...(options.approvalDelayMs !== undefined ? { approvalDelayMs: options.approvalDelayMs } : {}),
     log: (line) => bankLines.push(line),
@@ -123,6 +136,17 @@ export async function startSystem(options: SystemOptions = {}): Promise<TestSyst
       PORT: String(servicePort),
       CIBA_DELIVERY_MODE: deliveryMode,
       STOREFRONT_ENABLED: 'true',
+      ...(openBanking
+        ? {
+            BANK_PROFILE: 'uk-openbanking',
+            BANK_API_URL: bank.obApiUrl,
+            BANK_SIGNING_KEY: certs.signingKeyPs256,
+            CIBA_SIGNED_REQUEST: 'true',
+            CIBA_SCOPE: 'openid payments',
+            OB_JWS_ISS: 'test-org/test-ssa',
+            OB_CREDITOR_IDENTIFICATION: '40400411290112',
+          }
+        : {}),
       ...options.env,
     },
   });

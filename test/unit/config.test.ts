@@ -199,3 +199,57 @@ describe('loadConfig', () => {
     expect(configError({ ...BASE, [name]: value })).toMatch(new RegExp(`^${name}: `));
   });
 });
+
+describe('loadConfig, BANK_PROFILE=uk-openbanking', () => {
+  const UK: Record<string, string> = {
+    ...BASE,
+    BANK_PROFILE: 'uk-openbanking',
+    CIBA_SIGNED_REQUEST: 'true',
+    CIBA_SCOPE: 'openid payments',
+    BANK_SIGNING_KEY: 'signing.key',
+    OB_JWS_ISS: 'org/ssa',
+    OB_CREDITOR_IDENTIFICATION: '40400411290112',
+  };
+
+  test('when unset, then the sandbox profile applies and no Open Banking settings exist', () => {
+    expect(loadConfig(BASE)).toMatchObject({ bankProfile: 'sandbox', openBanking: undefined });
+  });
+
+  test('when the profile is complete, then its settings and defaults are typed', () => {
+    expect(loadConfig({ ...UK, BANK_SIGNING_KID: 'kid-1', OB_FINANCIAL_ID: '0015800001041RHAAY' })).toMatchObject({
+      bankProfile: 'uk-openbanking',
+      bank: { signingKid: 'kid-1' },
+      openBanking: {
+        financialId: '0015800001041RHAAY',
+        jwsSignature: true,
+        jwsIssuer: 'org/ssa',
+        trustAnchor: 'openbanking.org.uk',
+        risk: { paymentContextCode: 'EcommerceGoods', merchantCategoryCode: undefined },
+        creditor: { schemeName: 'UK.OBIE.SortCodeAccountNumber', identification: '40400411290112' },
+      },
+    });
+  });
+
+  test.each([
+    [{ CIBA_SIGNED_REQUEST: 'false' }, /^CIBA_SIGNED_REQUEST: must be true/],
+    [{ CIBA_SCOPE: 'openid' }, /^CIBA_SCOPE: must hold payments/],
+    [{ OB_CREDITOR_IDENTIFICATION: '' }, /^OB_CREDITOR_IDENTIFICATION: is required/],
+    [{ OB_CREDITOR_IDENTIFICATION: '404004112901' }, /^OB_CREDITOR_IDENTIFICATION: must be the 6-digit sort code/],
+    [{ OB_JWS_ISS: '' }, /^OB_JWS_ISS: is required when OB_JWS_SIGNATURE=true/],
+    [{ OB_RISK_PAYMENT_CONTEXT_CODE: 'Gambling' }, /^OB_RISK_PAYMENT_CONTEXT_CODE: /],
+    [{ BANK_PROFILE: 'psd2-berlin' }, /^BANK_PROFILE: /],
+  ])('when %j, then the one line names the variable', (change, message) => {
+    expect(configError({ ...UK, ...change })).toMatch(message);
+  });
+
+  test('when the creditor is an IBAN and no JWS is wanted, then neither sort code nor OB_JWS_ISS is asked for', () => {
+    const config = loadConfig({
+      ...UK,
+      OB_CREDITOR_SCHEME: 'UK.OBIE.IBAN',
+      OB_CREDITOR_IDENTIFICATION: 'GB29NWBK60161331926819',
+      OB_JWS_SIGNATURE: 'false',
+      OB_JWS_ISS: '',
+    });
+    expect(config.openBanking?.creditor.schemeName).toBe('UK.OBIE.IBAN');
+  });
+});

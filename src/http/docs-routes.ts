@@ -1,8 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { renderDocs, type Doc } from './docs-page.js';
-import type { OpenApiBuild } from './openapi.js';
-import type { OpenApiBuilder } from './openapi-builder.js';
+import type { OpenApiBuild, OpenApiBuilder } from './openapi-builder.js';
 
 /**
  * `GET /openapi.json` and `GET /docs`: the OpenAPI document and its HTML rendering. The document

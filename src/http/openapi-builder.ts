@@ -1,5 +1,6 @@
 import {
   OpenAPIRegistry,
+  type OpenApiGeneratorV31,
   extendZodWithOpenApi,
   type ResponseConfig,
   type RouteConfig,
@@ -138,6 +139,14 @@ export interface OpenApiBuilder {
   ): Record<string, { schema: ZodType; examples: Record<string, Example> }>;
   problems(where: string, codes: ProblemCode[]): Record<string, ResponseConfig>;
   route(config: RouteConfig): void;
+}
+
+/** The assembled document (openapi.ts) with its examples and documented routes. */
+export interface OpenApiBuild {
+  document: ReturnType<OpenApiGeneratorV31['generateDocument']>;
+  examples: RecordedExample[];
+  /** Documented routes as `METHOD /express/:path`, for the test that compares them with the app's routes. */
+  routes: readonly string[];
 }
 
 /** A routes file's contribution to the document, declared beside its router. */

@@ -3,7 +3,7 @@ import { documentCheckoutRoutes } from './checkout-routes.js';
 import { documentCibaNotifyRoute } from './ciba-notify-route.js';
 import { documentDocsRoutes } from './docs-routes.js';
 import { documentHealthRoutes } from './health-routes.js';
-import { createOpenApiBuilder, type RecordedExample, type RouteDocs } from './openapi-builder.js';
+import { createOpenApiBuilder, type OpenApiBuild, type RouteDocs } from './openapi-builder.js';
 import { documentPaymentRoutes } from './payment-routes.js';
 import { documentSseRoutes } from './sse-routes.js';
 import { documentWebhookRoutes } from './webhook-routes.js';
@@ -22,13 +22,6 @@ const ROUTE_DOCS: readonly RouteDocs[] = [
   documentHealthRoutes,
   documentDocsRoutes,
 ];
-
-export interface OpenApiBuild {
-  document: ReturnType<OpenApiGeneratorV31['generateDocument']>;
-  examples: RecordedExample[];
-  /** Documented routes as `METHOD /express/:path`, for the test that compares them with the app's routes. */
-  routes: readonly string[];
-}
 
 let cached: OpenApiBuild | null = null;
 

@@ -30,6 +30,10 @@ const lastPoll = new Map();
 /** auth_req_id → client_notification_token (ping mode). */
 const notifyTokens = new Map();
 const approved = new Set();
+/** auth_req_id → the authorization_details asked for, granted back in the token response (RFC 9396 §7). */
+const grantedDetails = new Map();
+/** end_to_end_id → booked payment, for the reconciliation lookup (DESIGN.md "Reconciliation"). */
+const booked = new Map();
 let recording = false;
 let gaps = [];
 let polls = 0;
@@ -80,7 +84,15 @@ async function handle(req, res, body) {
   if (req.method === 'POST' && (url === '/token' || url === '/mtls/token')) return token(res, body);
   if (req.method === 'POST' && (url === '/bc-authorize' || url === '/mtls/bc-authorize')) return bcAuthorize(res, body);
   if (req.method === 'POST' && url === '/payments') {
-    return sendJson(res, 201, { status: 'accepted', id: `bp_${randomBytes(8).toString('hex')}` });
+    const endToEndId = JSON.parse(body.toString('utf8')).end_to_end_id;
+    const payment = booked.get(endToEndId) ?? { id: `bp_${randomBytes(8).toString('hex')}`, status: 'accepted' };
+    booked.set(endToEndId, payment);
+    return sendJson(res, 201, payment);
+  }
+  if (req.method === 'GET' && url.startsWith('/payments?')) {
+    const endToEndId = new URLSearchParams(url.slice('/payments?'.length)).get('end_to_end_id');
+    const payment = booked.get(endToEndId);
+    return sendJson(res, 200, { payments: payment ? [{ ...payment, end_to_end_id: endToEndId }] : [] });
   }
   if (req.method === 'GET' && url === '/.well-known/openid-configuration') return sendJson(res, 200, metadata());
   if (req.method === 'GET' && url === '/jwks') return sendJson(res, 200, jwksBody);
@@ -111,6 +123,7 @@ function bcAuthorize(res, body) {
   const authReqId = `ar_${randomBytes(12).toString('hex')}`;
   const token = form.get('client_notification_token');
   if (token) notifyTokens.set(authReqId, token);
+  grantedDetails.set(authReqId, JSON.parse(form.get('authorization_details') ?? '[]'));
   sendJson(res, 200, { auth_req_id: authReqId, expires_in: expiresIn, interval });
 }
 
@@ -142,6 +155,8 @@ async function token(res, body) {
   }
   if (!approved.has(id)) return sendJson(res, 400, pendingBody);
   approved.delete(id);
+  const authorizationDetails = grantedDetails.get(id) ?? [];
+  grantedDetails.delete(id);
   const iat = Math.floor(Date.now() / 1000);
   const idToken = await new SignJWT({ 'urn:openid:params:jwt:claim:auth_req_id': id })
     .setProtectedHeader({ alg: 'PS256', kid: jwk.kid })
@@ -151,7 +166,13 @@ async function token(res, body) {
     .setIssuedAt(iat)
     .setExpirationTime(iat + 300)
     .sign(privateKey);
-  sendJson(res, 200, { access_token: randomUUID(), token_type: 'Bearer', expires_in: 600, id_token: idToken });
+  sendJson(res, 200, {
+    access_token: randomUUID(),
+    token_type: 'Bearer',
+    expires_in: 600,
+    id_token: idToken,
+    authorization_details: authorizationDetails,
+  });
 }
 
 function quantile(sorted, q) {
@@ -200,6 +221,8 @@ process.on('message', (msg) => {
       lastPoll.clear();
       notifyTokens.clear();
       approved.clear();
+      grantedDetails.clear();
+      booked.clear();
       gaps = [];
       polls = 0;
       windowPolls = 0;

@@ -11,7 +11,8 @@ import { createKeys } from '../dist/store/keys.js';
 import { createPaymentStore } from '../dist/store/payment-store.js';
 import { createRedis } from '../dist/store/redis.js';
 import { createStateMachine, workItem } from '../dist/payments/state-machine.js';
-import { newBindingMessage, newClientSecret, newPaymentId, sha256 } from '../dist/payments/secrets.js';
+import { newBindingMessage, newClientSecret, newPaymentId } from '../dist/crypto/random-ids.js';
+import { sha256 } from '../dist/crypto/hashing.js';
 import { systemClock } from '../dist/clock.js';
 
 const args = process.argv.slice(2);
@@ -62,6 +63,9 @@ function record(id, t, webhooks) {
     sealedAccessToken: null,
     accessTokenExpiresAt: null,
     bankPaymentId: null,
+    bankCalledAt: null,
+    reconcileSince: null,
+    heldToken: null,
     attempts: 0,
   };
 }

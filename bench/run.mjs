@@ -23,7 +23,8 @@ import { createKeys } from '../dist/store/keys.js';
 import { createPaymentStore } from '../dist/store/payment-store.js';
 import { createRedis } from '../dist/store/redis.js';
 import { createStateMachine, workItem } from '../dist/payments/state-machine.js';
-import { newBindingMessage, newClientSecret, newPaymentId, sha256 } from '../dist/payments/secrets.js';
+import { newBindingMessage, newClientSecret, newPaymentId } from '../dist/crypto/random-ids.js';
+import { sha256 } from '../dist/crypto/hashing.js';
 import { systemClock } from '../dist/clock.js';
 import { summarizeProfile } from './profile-top.mjs';
 
@@ -149,6 +150,8 @@ function serviceEnv(stub, prefix, extra = {}) {
     BANK_CLIENT_KEY: certs.clientKey,
     BANK_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
     CIBA_DELIVERY_MODE: 'poll',
+    // the stub grants an hour; the service keeps a checkout open at most CIBA_REQUESTED_EXPIRY
+    CIBA_REQUESTED_EXPIRY: '3600',
     RATE_LIMIT_CHECKOUT_PER_MINUTE: '0',
     RATE_LIMIT_LOGIN_HINT_PER_MINUTE: '0',
     WORKER_CONCURRENCY: String(CONCURRENCY),
@@ -268,6 +271,9 @@ async function seedPayments(prefix, n) {
         sealedAccessToken: null,
         accessTokenExpiresAt: null,
         bankPaymentId: null,
+        bankCalledAt: null,
+        reconcileSince: null,
+        heldToken: null,
         attempts: 0,
       };
       // parked far ahead; spread over one interval once the worker is up

@@ -102,6 +102,7 @@ const envSchema = z.object({
     .default('openid profile'),
   CIBA_REQUESTED_EXPIRY: int(1, 3600).default(200),
   CIBA_SIGNED_REQUEST: bool.default(false),
+  CIBA_REQUIRE_GRANTED_DETAILS: bool.default(true),
   // callbacks
   WEBHOOK_URL: url.optional(),
   WEBHOOK_SECRET: z
@@ -195,6 +196,8 @@ export interface Config {
     scope: string;
     requestedExpiry: number;
     signedRequest: boolean;
+    /** RFC 9396 §7: the token response must carry the granted authorization_details (default); false only for a bank known not to return them. */
+    requireGrantedDetails: boolean;
   };
   webhooks: {
     url: string | undefined;
@@ -317,6 +320,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       scope: e.CIBA_SCOPE,
       requestedExpiry: e.CIBA_REQUESTED_EXPIRY,
       signedRequest: e.CIBA_SIGNED_REQUEST,
+      requireGrantedDetails: e.CIBA_REQUIRE_GRANTED_DETAILS,
     },
     webhooks: {
       url: e.WEBHOOK_URL,

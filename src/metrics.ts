@@ -9,6 +9,10 @@ export interface Metrics {
   pollLateness: Histogram;
   paymentsFinished: Counter<'status' | 'failure_code'>;
   webhookDeliveries: Counter<'result'>;
+  /** Unknown bank outcomes settled (or not) by the reconciliation lookup. */
+  reconciliations: Counter<'outcome'>;
+  /** Conditions an operator must look at (fixed label values, never the bank's words). */
+  operatorAlarms: Counter<'alarm'>;
   dueDepth: Gauge<'set'>;
 }
 
@@ -55,6 +59,18 @@ export function createMetrics(
       name: 'webhook_deliveries_total',
       help: 'Webhook delivery attempts by result.',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    reconciliations: new Counter({
+      name: 'payment_reconciliations_total',
+      help: 'Reconciliation lookups of payments whose bank outcome was unknown, by outcome (succeeded, failed, pending, unavailable).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    operatorAlarms: new Counter({
+      name: 'operator_alarms_total',
+      help: 'Conditions needing an operator: token_client_rejected, bank_keys_unavailable, reconciliation_unavailable.',
+      labelNames: ['alarm'],
       registers: [registry],
     }),
     dueDepth: new Gauge({

@@ -5,14 +5,19 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { inSpan, SpanKind, traceHeaders } from '../tracing.js';
 import { describeNetworkError } from '../ciba/backchannel.js';
-import { readJsonObject } from '../ciba/http-response.js';
+import { discardBody, parseRetryAfter, readJsonObject } from '../ciba/http-response.js';
 import { isDefiniteRefusal, readSuccessBody, retryOutcome } from './bank-response.js';
-import type { BankClient, BankPaymentOutcome, BankPaymentRequest } from './types.js';
+import type { BankClient, BankLookupOutcome, BankPaymentOutcome, BankPaymentRequest } from './types.js';
 
 const answerSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('accepted'), id: z.string().min(1) }),
   z.object({ status: z.literal('rejected'), id: z.string().optional(), reason: z.string().optional() }),
 ]);
+
+/** DESIGN.md "Reconciliation": `200 {"payments":[{id, status, end_to_end_id}]}`, empty when nothing was booked. */
+const lookupSchema = z.object({
+  payments: z.array(z.object({ id: z.string().min(1), status: z.string().min(1), end_to_end_id: z.string() })),
+});
 
 export interface BankClientDeps {
   config: Pick<Config, 'bank'>;
@@ -51,6 +56,21 @@ export function createBankClient(deps: BankClientDeps): BankClient {
         return processPaymentResponse(response, clock.now());
       });
     },
+    async findPayment(endToEndId) {
+      // mTLS client certificate only: the lookup must work when every access token has expired.
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await deps.agent.request({
+          origin,
+          path: `${path}?${new URLSearchParams({ end_to_end_id: endToEndId }).toString()}`,
+          method: 'GET',
+          headers: { accept: 'application/json', 'x-request-id': randomUUID() },
+        });
+      } catch (cause) {
+        return { kind: 'unavailable', reason: `network: ${describeNetworkError(cause)}` };
+      }
+      return processLookupResponse(response, clock.now());
+    },
     close: () => Promise.resolve(),
   };
 }
@@ -75,7 +95,11 @@ export function buildPaymentBody(request: BankPaymentRequest): Record<string, un
   };
 }
 
-/** Maps the bank's answer to an outcome; never throws. */
+/**
+ * Maps the bank's answer to an outcome; never throws. A 4xx whose body says `status: rejected` is the
+ * bank's answer for this payment; any other 4xx refuses the request itself (an expired token, a
+ * missing header), which says nothing about an earlier attempt under the same key.
+ */
 export async function processPaymentResponse(
   response: Dispatcher.ResponseData,
   nowMs: number,
@@ -91,7 +115,8 @@ export async function processPaymentResponse(
   }
   if (isDefiniteRefusal(status)) {
     const body = await readJsonObject(response).catch(() => undefined);
-    return { kind: 'rejected', reason: readRejectionReason(body) ?? `http_${status}` };
+    const reason = readRejectionReason(body) ?? `http_${status}`;
+    return body?.status === 'rejected' ? { kind: 'rejected', reason } : { kind: 'refused', reason };
   }
   return retryOutcome(response, nowMs);
 }
@@ -100,4 +125,23 @@ export async function processPaymentResponse(
 function readRejectionReason(body: Record<string, unknown> | undefined): string | undefined {
   const value = body?.reason ?? body?.code ?? body?.error;
   return typeof value === 'string' && value.length > 0 ? value.replace(/[^\x20-\x7e]/g, '?').slice(0, 64) : undefined;
+}
+
+/** Maps the reconciliation lookup's answer; anything but a readable 200 leaves the outcome unknown. Never throws. */
+export async function processLookupResponse(
+  response: Dispatcher.ResponseData,
+  nowMs: number,
+): Promise<BankLookupOutcome> {
+  if (response.statusCode !== 200) {
+    await discardBody(response);
+    const retryAfterMs = parseRetryAfter(response.headers['retry-after'], nowMs);
+    const reason = `http_${response.statusCode}`;
+    return retryAfterMs === undefined ? { kind: 'unavailable', reason } : { kind: 'unavailable', reason, retryAfterMs };
+  }
+  const parsed = lookupSchema.safeParse(await readSuccessBody(response));
+  if (!parsed.success) return { kind: 'unavailable', reason: 'malformed_answer' };
+  return {
+    kind: 'found',
+    payments: parsed.data.payments.map((p) => ({ bankPaymentId: p.id, status: p.status, endToEndId: p.end_to_end_id })),
+  };
 }

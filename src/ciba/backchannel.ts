@@ -113,14 +113,20 @@ export async function startBackchannelAuthentication(
       throw new BackchannelError('bank_unavailable', `backchannel request failed: ${describeNetworkError(cause)}`);
     }
     span.setAttribute('http.response.status_code', response.statusCode);
-    return processBackchannelResponse(response, deps.clock.now());
+    return processBackchannelResponse(response, deps.clock.now(), input.requestedExpiry);
   });
 }
 
+/**
+ * CIBA Core §7.3: `expires_in` is a "positive integer" and `interval` a positive integer (seconds).
+ * Fractions, strings and zero are malformed: an interval under one second would have us poll
+ * the bank in a tight loop, and a fraction of a second is no interval at all.
+ */
+const positiveSeconds = z.number().int().positive();
 const successSchema = z.object({
   auth_req_id: z.string().min(1),
-  expires_in: z.number().positive(),
-  interval: z.number().positive().optional(),
+  expires_in: positiveSeconds,
+  interval: positiveSeconds.optional(),
 });
 
 /**
@@ -130,6 +136,7 @@ const successSchema = z.object({
 export async function processBackchannelResponse(
   response: Dispatcher.ResponseData,
   nowMs: number,
+  requestedExpiry: number,
 ): Promise<BackchannelStarted> {
   const status = response.statusCode;
   if (status === 429 || status >= 500) {
@@ -142,7 +149,13 @@ export async function processBackchannelResponse(
     const parsed = successSchema.safeParse(body);
     if (!parsed.success) throw new BackchannelError('bank_invalid_response', 'malformed backchannel answer');
     const { auth_req_id: authReqId, expires_in: expiresIn, interval } = parsed.data;
-    return { authReqId, expiresIn, interval: interval ?? DEFAULT_POLL_INTERVAL_SECONDS };
+    // The payment expires at the earlier of the bank's expires_in and what we asked for (DESIGN.md):
+    // a bank answering a longer life cannot keep a checkout open past CIBA_REQUESTED_EXPIRY.
+    return {
+      authReqId,
+      expiresIn: Math.min(expiresIn, requestedExpiry),
+      interval: interval ?? DEFAULT_POLL_INTERVAL_SECONDS,
+    };
   }
   const bankError = readOAuthError(body);
   if (!bankError) {

@@ -12,9 +12,19 @@ const MAX_ID_TOKEN_AGE_SECONDS = 300;
 const CLOCK_SKEW_SECONDS = 30;
 /** A JWKS refetch for an unknown `kid` happens at most this often, so forged kids cannot hammer the bank. */
 const JWKS_REFETCH_MIN_INTERVAL_MS = 10_000;
+/**
+ * Keys older than this are fetched again before use, so a key the bank has withdrawn (compromised,
+ * rotated out) stops being trusted within minutes (RFC 7517 has no expiry; jose's remote sets use 10 min).
+ */
+export const JWKS_MAX_AGE_MS = 10 * 60_000;
 
 export class IdTokenError extends Error {
   override readonly name = 'IdTokenError';
+}
+
+/** The bank's keys could not be fetched (network, 5xx, no key set): nothing is known about the token yet. */
+export class JwksUnavailableError extends Error {
+  override readonly name = 'JwksUnavailableError';
 }
 
 /** The bank's signing keys, fetched over the bank Agent and cached. */
@@ -30,31 +40,49 @@ export interface JwksCache {
 export function createJwksCache(deps: { agent: Dispatcher; clock: Clock; getJwksUri: () => Promise<URL> }): JwksCache {
   type KeySet = ReturnType<typeof createLocalJWKSet>;
   let keySet: KeySet | undefined;
+  let loadedAt = Number.NEGATIVE_INFINITY;
   // Only refetches for an unknown kid are rate-limited: the first load must not block a rotation
   // seen seconds after start-up.
   let lastRefetchAt = Number.NEGATIVE_INFINITY;
+  let lastRefetchFailed = false;
   let fetches = 0;
   let inFlight: Promise<KeySet> | undefined;
 
   const refresh = (): Promise<KeySet> => {
     inFlight ??= (async () => {
       fetches += 1;
-      keySet = createLocalJWKSet(await fetchJwks(deps.agent, await deps.getJwksUri()));
+      let jwks: JSONWebKeySet;
+      try {
+        jwks = await fetchJwks(deps.agent, await deps.getJwksUri());
+      } catch (err) {
+        throw new JwksUnavailableError(`bank keys unavailable: ${describeFetchError(err)}`, { cause: err });
+      }
+      keySet = createLocalJWKSet(jwks);
+      loadedAt = deps.clock.now();
       return keySet;
     })().finally(() => (inFlight = undefined));
     return inFlight;
   };
 
   const resolveKey: JWTVerifyGetKey = async (header, token) => {
-    const current = keySet ?? (await refresh());
+    const fresh = keySet !== undefined && deps.clock.now() - loadedAt < JWKS_MAX_AGE_MS;
+    const current = fresh && keySet ? keySet : await refresh();
     try {
       return await current(header, token);
     } catch (err) {
       const unknownKid = err instanceof errors.JWKSNoMatchingKey;
-      if (!unknownKid || deps.clock.now() - lastRefetchAt < JWKS_REFETCH_MIN_INTERVAL_MS) throw err;
+      if (!unknownKid) throw err;
+      if (deps.clock.now() - lastRefetchAt < JWKS_REFETCH_MIN_INTERVAL_MS) {
+        // Rate-limited: when the last refetch failed, the key may well exist; that is not a bad token.
+        if (lastRefetchFailed) throw new JwksUnavailableError('bank keys unavailable (refetch failed recently)');
+        throw err;
+      }
       // the bank may have rotated its keys (OIDC Core §10.1.1)
       lastRefetchAt = deps.clock.now();
-      return (await refresh())(header, token);
+      lastRefetchFailed = true;
+      const refreshed = await refresh();
+      lastRefetchFailed = false;
+      return refreshed(header, token);
     }
   };
 
@@ -65,6 +93,12 @@ export function createJwksCache(deps: { agent: Dispatcher; clock: Clock; getJwks
     },
     fetchCount: () => fetches,
   };
+}
+
+function describeFetchError(err: unknown): string {
+  if (err instanceof IdTokenError) return err.message;
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return err instanceof Error ? err.name : 'unknown error';
 }
 
 async function fetchJwks(agent: Dispatcher, uri: URL): Promise<JSONWebKeySet> {
@@ -114,6 +148,7 @@ export async function validateIdToken(
       requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub'],
     }));
   } catch (err) {
+    if (err instanceof JwksUnavailableError) throw err;
     throw new IdTokenError(err instanceof errors.JOSEError ? err.code : 'ID token could not be verified');
   }
   assertIdTokenClaims(payload, bank.clientId, authReqId, Math.floor(nowMs / 1000));

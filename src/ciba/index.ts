@@ -11,12 +11,11 @@ import {
 } from './client-auth.js';
 import { createDiscovery, type BankMetadata } from './discovery.js';
 import { createJwksCache } from './id-token.js';
-import { createTokenRequester } from './token-grant.js';
+import { createTokenRequester, validateReceivedToken } from './token-grant.js';
 import { BackchannelError, type CibaClient, type TokenExpectation, type TokenOutcome } from './types.js';
 
 export * from './types.js';
 export { createBankAgent } from './bank-agent.js';
-export { buildPaymentInitiationDetail, formatMinorUnits } from './authorization-details.js';
 
 export interface CibaClientDeps {
   config: Pick<Config, 'bank' | 'ciba'>;
@@ -89,6 +88,7 @@ export function createCibaClient(deps: CibaClientDeps): CibaClient {
       }
       return requestTokenNow(expect);
     },
+    validateReceivedToken: (response, expect) => validateReceivedToken({ config, jwks }, response, expect),
     close: () => Promise.resolve(),
   };
 }

@@ -8,11 +8,11 @@ import { describeNetworkError } from './backchannel.js';
 import { formEncode, type ClientAuthentication } from './client-auth.js';
 import { CIBA_GRANT_TYPE, type BankMetadata } from './discovery.js';
 import { discardBody, isJsonContentType, parseRetryAfter, readJsonObject, readOAuthError } from './http-response.js';
-import { IdTokenError, validateIdToken, type JwksCache } from './id-token.js';
-import type { TokenExpectation, TokenOutcome } from './types.js';
+import { IdTokenError, JwksUnavailableError, validateIdToken, type JwksCache } from './id-token.js';
+import type { ReceivedTokenResponse, TokenExpectation, TokenOutcome } from './types.js';
 
 export interface TokenGrantDeps {
-  config: Pick<Config, 'bank'>;
+  config: Pick<Config, 'bank' | 'ciba'>;
   agent: Dispatcher;
   clock: Clock;
   clientAuth: ClientAuthentication;
@@ -39,8 +39,8 @@ const PENDING: TokenOutcome = Object.freeze({ kind: 'pending' });
 const SLOW_DOWN: TokenOutcome = Object.freeze({ kind: 'slow_down' });
 
 /**
- * The one switch from the bank's token error to an outcome. Every outcome but pending and
- * slow_down is final: the caller never sends that auth_req_id again.
+ * The one switch from the bank's token error to an outcome. Every outcome but pending, slow_down
+ * and client_rejected is final: the caller never sends that auth_req_id again.
  * @see https://openid.net/specs/openid-client-initiated-backchannel-authentication-core-1_0.html#token_error_response
  */
 export function mapTokenError(error: string): TokenOutcome {
@@ -54,10 +54,13 @@ export function mapTokenError(error: string): TokenOutcome {
       return { kind: 'failed', failureCode: 'expired', error: code };
     case 'access_denied':
       return { kind: 'failed', failureCode: 'access_denied', error: code };
-    case 'invalid_grant':
-    case 'invalid_request':
+    // Our credentials refused (a certificate rotation, a clock step under private_key_jwt): nothing
+    // was decided about the customer's grant, so it is asked again, with an alarm, while it is valid.
     case 'invalid_client':
     case 'unauthorized_client':
+      return { kind: 'client_rejected', error: code };
+    case 'invalid_grant':
+    case 'invalid_request':
     case 'unsupported_grant_type':
       return { kind: 'failed', failureCode: 'authorization_error', error: code };
     case 'other':
@@ -164,25 +167,52 @@ async function processTokenSuccess(
   const token = parsed.data;
   // DPoP-bound tokens need proofs on every call; this client only uses (mTLS-bound) Bearer tokens
   if (token.token_type.toLowerCase() !== 'bearer') return failed('authorization_error', 'unsupported_token_type');
+  const received: ReceivedTokenResponse = {
+    accessToken: token.access_token,
+    idToken: token.id_token,
+    receivedAt: deps.clock.now(),
+    ...(token.expires_in === undefined ? {} : { expiresIn: token.expires_in }),
+    ...(token.authorization_details === undefined ? {} : { authorizationDetails: token.authorization_details }),
+  };
+  return validateReceivedToken(deps, received, expect);
+}
+
+/**
+ * Checks a received token response before any money moves: the ID token (judged at the time it was
+ * received, so a check repeated later gives the same answer), then the granted authorization_details,
+ * which RFC 9396 §7 says the AS MUST return and which must equal what the customer was asked to
+ * approve. When the bank's keys cannot be fetched, nothing is decided: `unverified`, to be checked again.
+ */
+export async function validateReceivedToken(
+  deps: Pick<TokenGrantDeps, 'config' | 'jwks'>,
+  token: ReceivedTokenResponse,
+  expect: TokenExpectation,
+): Promise<TokenOutcome> {
   let subject: string;
   try {
     ({ subject } = await validateIdToken(
-      { bank: deps.config.bank, jwks: deps.jwks, clock: deps.clock },
-      token.id_token,
+      { bank: deps.config.bank, jwks: deps.jwks, clock: { now: () => token.receivedAt } },
+      token.idToken,
       expect.authReqId,
       expect.intentId,
     ));
   } catch (err) {
+    if (err instanceof JwksUnavailableError) return { kind: 'unverified', response: token, reason: err.message };
     const reason = err instanceof IdTokenError ? err.message : 'unexpected';
     return failed('invalid_id_token', `invalid_id_token: ${reason}`);
   }
-  if (token.authorization_details !== undefined) {
-    const mismatch = findAuthorizationMismatch(token.authorization_details, expect.authorizationDetails);
+  if (token.authorizationDetails === undefined) {
+    // A consent-based profile (Open Banking UK) binds the grant through openbanking_intent_id instead.
+    if (deps.config.ciba.requireGrantedDetails && expect.intentId === undefined) {
+      return failed('authorization_mismatch', 'authorization_mismatch: no authorization_details granted');
+    }
+  } else {
+    const mismatch = findAuthorizationMismatch(token.authorizationDetails, expect.authorizationDetails);
     if (mismatch) return failed('authorization_mismatch', `authorization_mismatch: ${mismatch}`);
   }
-  return token.expires_in === undefined
-    ? { kind: 'authorized', accessToken: token.access_token, subject }
-    : { kind: 'authorized', accessToken: token.access_token, accessTokenExpiresIn: token.expires_in, subject };
+  return token.expiresIn === undefined
+    ? { kind: 'authorized', accessToken: token.accessToken, subject }
+    : { kind: 'authorized', accessToken: token.accessToken, accessTokenExpiresIn: token.expiresIn, subject };
 }
 
 function failed(failureCode: 'authorization_error' | 'invalid_id_token' | 'authorization_mismatch', error: string) {

@@ -58,7 +58,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
           keys,
           // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
           inFlightSeconds: Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30),
-          sealKeys: config.tokenEncryptionKeys,
+          sealer: parts.sealer,
         }),
         admission: createCheckoutAdmission({ redis, keys, limits: config.limits }),
         callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,

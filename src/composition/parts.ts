@@ -9,6 +9,8 @@ import { createBank } from '../bank/create-bank.js';
 import type { BankClient } from '../bank/types.js';
 import type { BankProfile } from '../payments/bank-profile.js';
 import { createStateMachine, type StateMachine } from '../payments/state-machine.js';
+import type { Sealer } from '../payments/ports.js';
+import { createSealer } from '../crypto/sealing.js';
 import { createKeys, type Keys } from '../store/keys.js';
 import { createNotificationStore, type NotificationStore } from '../store/notification-store.js';
 import { createPaymentStore, type PaymentStore } from '../store/payment-store.js';
@@ -44,6 +46,8 @@ export interface Parts {
   /** BANK_PROFILE's checkout-time step (the Open Banking consent; nothing for the sandbox). */
   bankProfile: BankProfile;
   merchant: { name: string; iban: string };
+  /** Seals tokens and stored answers at rest with TOKEN_ENCRYPTION_KEY (newest key first). */
+  sealer: Sealer;
   notifications: NotificationStore;
   webhooks: {
     deliveries: DeliveryStore;
@@ -101,6 +105,7 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     bank: bank.client,
     bankProfile: bank.profile,
     merchant: { name: config.merchantName, iban: config.merchantIban },
+    sealer: createSealer(config.tokenEncryptionKeys),
     notifications: createNotificationStore({ redis, keys }),
     webhooks: {
       deliveries,

@@ -7,6 +7,7 @@ import type { Scheduler } from '../jobs/scheduler.js';
 import type { WorkerLoop } from '../jobs/worker-loop.js';
 import { startApi, type RunningApi } from './api.js';
 import { assertStoreFitForPayments } from '../store/startup-checks.js';
+import { verifyDeploymentKeys } from '../store/key-check-store.js';
 import { buildParts, closeParts, type PartsOptions } from './parts.js';
 import { startWorker, type RunningWorker } from './worker.js';
 
@@ -45,6 +46,18 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     throw err;
   }
   let draining = false;
+  try {
+    // Before any work: processes that cannot open each other's sealed tokens must not share a deployment.
+    await verifyDeploymentKeys({
+      redis: parts.redis,
+      keys: parts.keys,
+      tokenKeys: config.tokenEncryptionKeys,
+      logger: parts.logger,
+    });
+  } catch (err) {
+    await closeParts(parts, { cutBankCalls: false });
+    throw err;
+  }
 
   // Discovery in the background: readiness reports it, and the CIBA client retries on first use.
   parts.ciba.ensureDiscovered().catch((err: unknown) => {

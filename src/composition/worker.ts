@@ -3,6 +3,9 @@ import { createPaymentSubmitter } from '../jobs/payment-submitter.js';
 import { createTokenPoller } from '../jobs/token-poller.js';
 import { traceJobs } from '../jobs/trace-jobs.js';
 import { createWorkerLoop, type WorkerLoop } from '../jobs/worker-loop.js';
+import { createReconcilePayment } from '../payments/reconcile-payment.js';
+import { createRecordTokenOutcome } from '../payments/record-token-outcome.js';
+import { createSubmitPayment } from '../payments/submit-payment.js';
 import type { Parts } from './parts.js';
 
 export interface RunningWorker {
@@ -16,7 +19,7 @@ export interface RunningWorker {
  * submissions, webhook deliveries — and a subscription to the wake-up channel.
  */
 export async function startWorker(parts: Parts, options: { idleMs?: number } = {}): Promise<RunningWorker> {
-  const { config, store, stateMachine, ciba, bank, clock, logger, merchant, metrics, scheduler } = parts;
+  const { config, store, stateMachine, ciba, bank, clock, logger, merchant, metrics, scheduler, sealer } = parts;
   const loop = createWorkerLoop({
     scheduler,
     clock,
@@ -25,30 +28,48 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
     renewal: { renewEveryMs: Math.floor(config.workerLeaseMs / 3), maxHoldMs: config.workerMaxHoldMs },
     ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
     handlers: traceJobs(config.tracing !== null, (id) => store.getTraceparent(id), {
-      poll: createTokenPoller({
-        store,
-        stateMachine,
-        ciba,
-        clock,
-        logger,
-        merchant,
-        tokenKeys: config.tokenEncryptionKeys,
-        deliveryMode: config.ciba.deliveryMode,
-        metrics: {
-          cibaAnswer: (answer) => {
+      poll: createTokenPoller(
+        createRecordTokenOutcome({
+          store,
+          stateMachine,
+          ciba,
+          sealer,
+          clock,
+          logger,
+          merchant,
+          deliveryMode: config.ciba.deliveryMode,
+          onAnswer: (answer) => {
             metrics.cibaAnswers.inc({ answer });
           },
-        },
-      }),
-      submit: createPaymentSubmitter({
-        store,
-        stateMachine,
-        bank,
-        clock,
-        logger,
-        merchant,
-        tokenKeys: config.tokenEncryptionKeys,
-      }),
+          onAlarm: (alarm) => {
+            metrics.operatorAlarms.inc({ alarm });
+          },
+        }),
+      ),
+      submit: createPaymentSubmitter(
+        createSubmitPayment({
+          store,
+          stateMachine,
+          bank,
+          sealer,
+          clock,
+          logger,
+          merchant,
+          reconcile: createReconcilePayment({
+            store,
+            stateMachine,
+            bank,
+            clock,
+            logger,
+            // A call the service gave up on (timeout) may still be booked a little later at the bank.
+            inFlightGraceMs: 2 * config.bank.timeoutMs,
+            onReconciled: (outcome) => {
+              metrics.reconciliations.inc({ outcome });
+              if (outcome === 'unavailable') metrics.operatorAlarms.inc({ alarm: 'reconciliation_unavailable' });
+            },
+          }),
+        }),
+      ),
       hook: parts.webhooks.sender,
     }),
     onClaimed: (_item, lateMs) => {

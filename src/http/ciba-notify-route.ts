@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { AppError } from '../errors.js';
-import { matchesHash, sha256 } from '../payments/secrets.js';
+import { matchesHash, sha256 } from '../crypto/hashing.js';
 import { workItem } from '../payments/state-machine.js';
 import type { NotificationStore } from '../store/notification-store.js';
 import type { PaymentStore } from '../store/payment-store.js';

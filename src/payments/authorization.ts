@@ -1,5 +1,5 @@
-import { buildPaymentInitiationDetail } from '../ciba/authorization-details.js';
-import type { PaymentInitiationDetail } from '../ciba/types.js';
+import { formatMinorUnits } from './amounts.js';
+import type { PaymentInitiationDetail } from './ports.js';
 
 /** The merchant that receives every payment (MERCHANT_NAME, MERCHANT_IBAN). */
 export interface Merchant {
@@ -25,4 +25,27 @@ export function authorizationDetailsFor(
 
 export function remittanceFor(paymentId: string): string {
   return `Order ${paymentId}`;
+}
+
+export interface PaymentForAuthorization {
+  /** Minor units. */
+  amount: number;
+  /** Lower-case ISO 4217. */
+  currency: string;
+  creditorName: string;
+  creditorIban: string;
+  remittanceInformation: string;
+}
+
+export function buildPaymentInitiationDetail(payment: PaymentForAuthorization): PaymentInitiationDetail {
+  return {
+    type: 'payment_initiation',
+    instructedAmount: {
+      currency: payment.currency.toUpperCase(),
+      amount: formatMinorUnits(payment.amount, payment.currency),
+    },
+    creditorName: payment.creditorName,
+    creditorAccount: { iban: payment.creditorIban },
+    remittanceInformationUnstructured: payment.remittanceInformation,
+  };
 }

@@ -1,5 +1,5 @@
 import { AppError } from '../errors.js';
-import type { PaymentStore } from '../store/payment-store.js';
+import type { PaymentStore } from './ports.js';
 import { toPaymentView, type PaymentView } from './payment.js';
 import type { StateMachine } from './state-machine.js';
 

@@ -1,13 +1,13 @@
 import { randomInt } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
-import { BackchannelError, type CibaClient } from '../ciba/types.js';
-import type { NotificationStore } from '../store/notification-store.js';
+import { BackchannelError, type CibaClient, type NotificationStore } from './ports.js';
 import { authorizationDetailsFor, type Merchant } from './authorization.js';
 import { sandboxBankProfile, type BankProfile } from './bank-profile.js';
 import { toPaymentView, type LineItem, type PaymentRecord, type PaymentView } from './payment.js';
+import { newBindingMessage, newClientSecret, newNotificationToken } from '../crypto/random-ids.js';
+import { sha256 } from '../crypto/hashing.js';
 import { newPaymentId } from './payment-id.js';
-import { newBindingMessage, newClientSecret, newNotificationToken, sha256 } from './secrets.js';
 import { workItem, type StateMachine } from './state-machine.js';
 
 export interface CheckoutInput {
@@ -109,6 +109,9 @@ export function createCheckoutService(deps: {
         sealedAccessToken: null,
         accessTokenExpiresAt: null,
         bankPaymentId: null,
+        bankCalledAt: null,
+        reconcileSince: null,
+        heldToken: null,
         bankConsentId: prepared.consentId,
         attempts: 0,
       };

@@ -1,4 +1,4 @@
-import { sha256 } from './secrets.js';
+import { sha256 } from '../crypto/hashing.js';
 
 /**
  * How one customer is named, to the bank and to our limits.

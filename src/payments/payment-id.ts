@@ -1,4 +1,4 @@
-import { BASE32, randomBase32 } from './secrets.js';
+import { BASE32, randomBase32 } from '../crypto/random-ids.js';
 
 /**
  * Payment ids, and the scheduler shard each one is born in (issue 12.1). A payment's keys and its

@@ -53,6 +53,15 @@ export interface PaymentRecord {
   bankPaymentId: string | null;
   /** The bank's consent the customer authorises (Open Banking UK ConsentId); null for the sandbox profile. */
   bankConsentId?: string | null;
+  /**
+   * When the last payment call to the bank started (ms), written before the call: once set, an
+   * attempt may have reached the bank, so a later refusal cannot prove that no money moved.
+   */
+  bankCalledAt: number | null;
+  /** Since when the bank's outcome is unknown and only the reconciliation lookup may settle it (ms). */
+  reconcileSince: number | null;
+  /** A sealed token response received while the bank's keys could not be fetched; validated again later. */
+  heldToken: string | null;
   /** Consecutive retryable faults of the current step, for backoff. */
   attempts: number;
 }

@@ -4,7 +4,7 @@ import type { CheckoutAdmission } from './checkout-admission.js';
 import type { CheckoutService } from './checkout.js';
 import type { IdempotencyStore, StoredResponse } from './idempotency.js';
 import { normaliseLoginHint } from './login-hint.js';
-import { sha256 } from './secrets.js';
+import { sha256 } from '../crypto/hashing.js';
 
 /**
  * Who calls: the shop's backend with `SHOP_API_KEY`, an anonymous storefront, or a caller whose

@@ -1,9 +1,9 @@
 import type { Clock } from '../clock.js';
-import type { PaymentStore, TransitionResult } from '../store/payment-store.js';
+import type { PaymentStore, TransitionResult } from './ports.js';
 import { isTerminal, type FailureCode, type PaymentRecord, type PaymentStatus } from './payment.js';
 import { encodeEventEntry, type FixedAtCreation } from './event-log.js';
 import { canTransition, webhookEventType } from './state-machine-rules.js';
-import { newEventId } from './secrets.js';
+import { newEventId } from '../crypto/random-ids.js';
 
 import { workItem } from './work-items.js';
 
@@ -76,7 +76,11 @@ export function createStateMachine(deps: {
       const fields: Partial<PaymentRecord> = { ...options.fields, attempts: 0 };
       if (options.failureCode) fields.failureCode = options.failureCode;
       const terminal = isTerminal(to);
-      if (terminal) fields.sealedAccessToken = null; // tokens are kept only until used
+      if (terminal) {
+        // tokens are kept only until used
+        fields.sealedAccessToken = null;
+        fields.heldToken = null;
+      }
       const next: PaymentRecord = { ...current, ...fields, status: to, updatedAt: now };
       return store.transition({
         id: current.id,

@@ -14,7 +14,7 @@ import type { GotifyOptions } from './gotify.js';
 import { createSandboxKeys } from './keys.js';
 import { createPaymentApi } from './payment-api.js';
 import type { Transfer } from './payment-api.js';
-import { createSandboxProvider, registerClients, withThumbprintKids } from './provider.js';
+import { createSandboxProvider, registerClients, subjectMatches, withThumbprintKids } from './provider.js';
 import type { SandboxClient, SandboxUser } from './provider.js';
 import { createRequestStore, toPublicRequest } from './requests.js';
 import type { AuthenticationRequestRecord, PublicRequest } from './requests.js';
@@ -252,7 +252,18 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
     const described = error as Error & { error_description?: string };
     log(`[bank] backchannel request refused: ${described.error_description ?? error.message}`);
   });
-  const paymentApi = createPaymentApi({ redis, keys, issuer, apiUrl, jwks, log });
+  const paymentApi = createPaymentApi({
+    redis,
+    keys,
+    issuer,
+    apiUrl,
+    jwks,
+    log,
+    clientForCertificate: (cert) =>
+      options.clients.find(
+        (c) => c.authMethod === 'tls_client_auth' && subjectMatches(cert, c.tlsSubjectDn ?? 'CN=client'),
+      )?.clientId,
+  });
   const obApi = createObApi({
     redis,
     keys,
@@ -269,11 +280,12 @@ export async function startSandboxBank(options: SandboxBankOptions): Promise<San
   });
   const opCallback = op.callback();
   handleTls = (req, res) => {
-    const path = new URL(req.url ?? '/', issuer).pathname;
+    const url = new URL(req.url ?? '/', issuer);
+    const path = url.pathname;
     if (path.startsWith(`/api${OB_API_PATH}/`)) {
       void obApi.handle(req, res, path.slice(`/api${OB_API_PATH}`.length));
     } else if (path === '/api' || path.startsWith('/api/')) {
-      void paymentApi.handle(req, res, path.slice('/api'.length));
+      void paymentApi.handle(req, res, path.slice('/api'.length), url.searchParams);
     } else {
       void opCallback(req, res);
     }

@@ -27,6 +27,8 @@ export interface SandboxKeys {
   /** Stored answer of the payment API for one client and Idempotency-Key. */
   paymentIdempotency(clientId: string, idempotencyKey: string): string;
   transfers(): string;
+  /** Which Idempotency-Key an access token (its jti) was spent on: one approval pays once. */
+  spentToken(tokenId: string): string;
   failNextPayments(): string;
   appSession(sessionId: string): string;
   /** Open Banking UK resources: a domestic-payment consent, a domestic payment, and a POST's stored answer. */
@@ -55,6 +57,7 @@ export function createSandboxKeys(prefix: string): SandboxKeys {
     poll: (authReqId) => `${prefix}poll:${digest(authReqId)}`,
     paymentIdempotency: (clientId, key) => `${prefix}payment:${digest(clientId)}:${digest(key)}`,
     transfers: () => `${prefix}transfers`,
+    spentToken: (tokenId) => `${prefix}spent-token:${digest(tokenId)}`,
     failNextPayments: () => `${prefix}fail-next-payments`,
     appSession: (sessionId) => `${prefix}app-session:${digest(sessionId)}`,
     obConsent: (consentId) => `${prefix}ob:consent:${consentId}`,

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { createLocalJWKSet, jwtVerify } from 'jose';
@@ -11,11 +11,13 @@ import { verifiedPeerCertificate } from './provider.js';
 
 /**
  * The sandbox bank's payment API (DESIGN.md "Payment API"), served on the OP's mTLS server:
- * `POST {apiUrl}/payments` with a certificate-bound JWT access token.
+ * `POST {apiUrl}/payments` with a certificate-bound JWT access token, and the reconciliation lookup
+ * `GET {apiUrl}/payments?end_to_end_id=` with the client certificate alone.
  *
  * Answers:
- * - 401 `invalid_token`: no or bad token, or the TLS client certificate is not the one the token is
- *   bound to (RFC 8705 §3, RFC 6750 §3.1).
+ * - 401 `invalid_token`: no or bad token, a token that is not certificate-bound, a TLS client
+ *   certificate that is not the one the token is bound to (RFC 8705 §3, RFC 6750 §3.1), or a token
+ *   already spent on another payment (one approval pays one payment).
  * - 400: no Idempotency-Key, or a malformed body.
  * - 201 `{id, status: "accepted"}`: money moved, once per client and key.
  * - 422 `{id, status: "rejected", reason}`: a definite no, e.g. the body does not match the
@@ -26,6 +28,10 @@ import { verifiedPeerCertificate } from './provider.js';
  */
 export interface Transfer {
   bankPaymentId: string;
+  /** Who paid (sandbox payment API only; the Open Banking API's transfers are not listed by the lookup). */
+  clientId?: string;
+  /** SHA-256 thumbprint of the client certificate the payment was made with (the token's cnf). */
+  certThumbprint?: string;
   idempotencyKey: string;
   amount: string;
   currency: string;
@@ -34,7 +40,7 @@ export interface Transfer {
 }
 
 export interface PaymentApi {
-  handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void>;
+  handle(req: IncomingMessage, res: ServerResponse, path: string, query?: URLSearchParams): Promise<void>;
   transfers(): Promise<Transfer[]>;
   failNextPayments(count: number): Promise<void>;
 }
@@ -46,6 +52,8 @@ export interface PaymentApiDeps {
   apiUrl: string;
   /** Public signing keys of the OP. */
   jwks: { keys: JWK[] };
+  /** The registered client a verified TLS client certificate belongs to (its subject DN), if any. */
+  clientForCertificate: (cert: X509Certificate) => string | undefined;
   log: (line: string) => void;
 }
 
@@ -139,13 +147,13 @@ export function createPaymentApi(deps: PaymentApiDeps): PaymentApi {
     } catch {
       throw invalidToken('access token is not valid');
     }
-    // RFC 8705 §3.1: the thumbprint of the certificate on this connection must equal cnf.x5t#S256.
+    // RFC 8705 §3.1: every token must be bound, and the thumbprint of the certificate on this
+    // connection must equal cnf.x5t#S256 — a token copied off the wire is worth nothing.
     const cnf = payload.cnf as { 'x5t#S256'?: unknown } | undefined;
-    if (cnf?.['x5t#S256'] !== undefined) {
-      const cert = verifiedPeerCertificate(req.socket);
-      const thumbprint = cert === undefined ? undefined : createHash('sha256').update(cert.raw).digest('base64url');
-      if (thumbprint !== cnf['x5t#S256']) throw invalidToken('client certificate does not match the token binding');
-    }
+    if (typeof cnf?.['x5t#S256'] !== 'string') throw invalidToken('access token is not certificate-bound');
+    const cert = verifiedPeerCertificate(req.socket);
+    const thumbprint = cert === undefined ? undefined : createHash('sha256').update(cert.raw).digest('base64url');
+    if (thumbprint !== cnf['x5t#S256']) throw invalidToken('client certificate does not match the token binding');
     return payload;
   }
 
@@ -169,6 +177,7 @@ export function createPaymentApi(deps: PaymentApiDeps): PaymentApi {
     const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('base64url');
     // SET NX: exactly one request per client and key gets to move money.
     const claimed = await redis.set(idemKey, JSON.stringify({ state: 'processing' }), 'EX', IDEMPOTENCY_SECONDS, 'NX');
+    if (claimed !== null) await spendToken(token, idempotencyKey, idemKey);
     if (claimed === null) {
       const stored = JSON.parse((await redis.get(idemKey)) ?? '{"state":"processing"}') as
         StoredAnswer | { state: 'processing' };
@@ -192,6 +201,8 @@ export function createPaymentApi(deps: PaymentApiDeps): PaymentApi {
     if (reason === undefined) {
       const transfer: Transfer = {
         bankPaymentId: id,
+        clientId,
+        certThumbprint: String((token.cnf as Record<string, unknown>)['x5t#S256']),
         idempotencyKey,
         amount: body.amount,
         currency: body.currency,
@@ -209,11 +220,52 @@ export function createPaymentApi(deps: PaymentApiDeps): PaymentApi {
     send(res, answer.status, answer.body);
   }
 
+  /**
+   * One approval pays one payment: the first new Idempotency-Key a token is used with spends it; the
+   * same key replays (above), another key is refused and its claim released.
+   */
+  async function spendToken(token: JWTPayload, idempotencyKey: string, idemKey: string): Promise<void> {
+    const tokenId = typeof token.jti === 'string' ? token.jti : JSON.stringify(token);
+    const spentKey = keys.spentToken(tokenId);
+    const first = await redis.set(spentKey, idempotencyKey, 'EX', IDEMPOTENCY_SECONDS, 'NX');
+    if (first !== null || (await redis.get(spentKey)) === idempotencyKey) return;
+    await redis.del(idemKey);
+    throw invalidToken('access token already used for another payment');
+  }
+
+  /** DESIGN.md "Reconciliation": the caller's booked payments with this end-to-end id; no bearer token. */
+  async function findPayments(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
+    const cert = verifiedPeerCertificate(req.socket);
+    if (cert === undefined)
+      throw new HttpProblem(401, { error: 'invalid_client', error_description: 'client certificate required' });
+    const endToEndId = query.get('end_to_end_id');
+    if (!endToEndId)
+      throw new HttpProblem(400, { error: 'invalid_request', error_description: 'end_to_end_id required' });
+    // Only the caller's payments: those of the client its certificate names, or made with this certificate.
+    const clientId = deps.clientForCertificate(cert);
+    const thumbprint = createHash('sha256').update(cert.raw).digest('base64url');
+    const mine = (t: Transfer) =>
+      t.certThumbprint === thumbprint || (clientId !== undefined && t.clientId === clientId);
+    const booked = (await transfers()).filter((t) => mine(t) && t.endToEndId === endToEndId);
+    send(res, 200, {
+      payments: booked.map((t) => ({ id: t.bankPaymentId, status: 'accepted', end_to_end_id: t.endToEndId })),
+    });
+  }
+
+  async function transfers(): Promise<Transfer[]> {
+    const raw = await redis.lrange(keys.transfers(), 0, -1);
+    return raw.map((t) => JSON.parse(t) as Transfer);
+  }
+
   return {
-    async handle(req, res, path) {
+    async handle(req, res, path, query = new URLSearchParams()) {
       try {
         if (path !== '/payments') throw new HttpProblem(404, { error: 'not_found' });
-        if (req.method !== 'POST') throw new HttpProblem(405, { error: 'method_not_allowed' }, { allow: 'POST' });
+        if (req.method === 'GET') {
+          await findPayments(req, res, query);
+          return;
+        }
+        if (req.method !== 'POST') throw new HttpProblem(405, { error: 'method_not_allowed' }, { allow: 'GET, POST' });
         await createPayment(req, res);
       } catch (error) {
         if (error instanceof HttpProblem) send(res, error.status, error.body, error.headers);
@@ -223,10 +275,7 @@ export function createPaymentApi(deps: PaymentApiDeps): PaymentApi {
         }
       }
     },
-    async transfers() {
-      const raw = await redis.lrange(keys.transfers(), 0, -1);
-      return raw.map((t) => JSON.parse(t) as Transfer);
-    },
+    transfers,
     async failNextPayments(count) {
       await redis.set(keys.failNextPayments(), String(count));
     },

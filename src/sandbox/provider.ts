@@ -70,7 +70,7 @@ export function verifiedPeerCertificate(socket: Socket): X509Certificate | undef
 }
 
 /** RFC 8705 §2.1.2: compare the subject DN; node prints one RDN per line, most significant first. */
-function subjectMatches(cert: X509Certificate, expected: string): boolean {
+export function subjectMatches(cert: X509Certificate, expected: string): boolean {
   const normalize = (dn: string): string =>
     dn
       .split(/[\n,]/)
@@ -128,8 +128,9 @@ export function toClientMetadata(client: SandboxClient): ClientMetadata {
     backchannel_user_code_parameter: false,
     id_token_signed_response_alg: 'PS256',
     authorization_details_types: ['payment_initiation'],
-    // RFC 8705 §3: access tokens of certificate-authenticated clients are bound to that certificate.
-    tls_client_certificate_bound_access_tokens: client.authMethod === 'tls_client_auth',
+    // RFC 8705 §3: access tokens are bound to the client's certificate. Every client's tokens: the payment API refuses tokens without cnf, so a client authenticating
+    // otherwise (private_key_jwt) still presents its certificate on the token request.
+    tls_client_certificate_bound_access_tokens: true,
   };
   if (client.authMethod === 'tls_client_auth') metadata.tls_client_auth_subject_dn = client.tlsSubjectDn ?? 'CN=client';
   if (client.authMethod === 'private_key_jwt' && client.jwks === undefined) {

@@ -1,5 +1,5 @@
 import type { IdempotencyStore } from '../payments/idempotency.js';
-import { openToken, sealToken } from '../payments/secrets.js';
+import type { Sealer } from '../payments/ports.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -15,7 +15,7 @@ export function createIdempotencyStore(deps: {
   redis: RedisClient;
   keys: Keys;
   inFlightSeconds: number;
-  sealKeys: readonly Buffer[];
+  sealer: Sealer;
 }): IdempotencyStore {
   const { redis, keys } = deps;
   return {
@@ -32,7 +32,7 @@ export function createIdempotencyStore(deps: {
         state: 'replay',
         response: {
           status: Number(r[1]),
-          body: openToken(r[2] ?? '', deps.sealKeys),
+          body: deps.sealer.open(r[2] ?? '', keys.idempotency(scope, key)),
           location: r[3] ? r[3] : null,
         },
       };
@@ -48,7 +48,7 @@ export function createIdempotencyStore(deps: {
           'status',
           String(response.status),
           'body',
-          sealToken(response.body, deps.sealKeys),
+          deps.sealer.seal(response.body, k),
           'location',
           response.location ?? '',
         )

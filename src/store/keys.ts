@@ -50,6 +50,8 @@ export interface Keys {
   wakeChannel: string;
   /** rate-limiter-flexible's key prefix of one limit (it appends `:<key>`). */
   rateLimit(limit: string): string;
+  /** The deployment's key check value: a known text sealed with TOKEN_ENCRYPTION_KEY (see crypto/key-check.ts). */
+  keyCheck: string;
 }
 
 /** `poll:pay_x`, `hook:pay_x:3:g` → `pay_x`; a bare id is returned as it is. */
@@ -88,5 +90,6 @@ export function createKeys(prefix: string): Keys {
     changesChannel: `${prefix}changes`,
     wakeChannel: `${prefix}wake`,
     rateLimit: (limit) => `${prefix}rl:${limit}`,
+    keyCheck: `${prefix}key-check`,
   };
 }

@@ -1,16 +1,15 @@
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
+import type { NotificationStore } from '../payments/ports.js';
+
+export type { NotificationStore } from '../payments/ports.js';
+
 /**
  * CIBA ping mode: which payment a client_notification_token belongs to. Only the token's SHA-256 is
  * stored, so a Redis dump cannot be replayed against /ciba/notify; looking up a hash needs no
  * secret comparison at all.
  */
-export interface NotificationStore {
-  remember(tokenHash: string, paymentId: string, ttlSeconds: number): Promise<void>;
-  find(tokenHash: string): Promise<string | null>;
-}
-
 export function createNotificationStore(deps: { redis: RedisClient; keys: Keys }): NotificationStore {
   return {
     async remember(tokenHash, paymentId, ttlSeconds) {

@@ -3,7 +3,9 @@ import type { Keys } from './keys.js';
 import { createPaymentListIndex } from './payment-list-index.js';
 import type { RedisClient } from './redis.js';
 import type { FailureCode, LineItem, PaymentRecord, PaymentStatus } from '../payments/payment.js';
-import type { FixedAtCreation } from '../payments/event-log.js';
+import type { PaymentStore } from '../payments/ports.js';
+
+export type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 
 /** Field names of the payment hash. Short, because tens of thousands of pending payments live here. */
 const FIELD = {
@@ -26,6 +28,9 @@ const FIELD = {
   accessTokenExpiresAt: 'token_exp',
   bankPaymentId: 'bank_id',
   bankConsentId: 'consent',
+  bankCalledAt: 'bank_at',
+  reconcileSince: 'reconcile',
+  heldToken: 'held',
   attempts: 'attempts',
 } as const satisfies Record<keyof PaymentRecord, string>;
 
@@ -80,52 +85,11 @@ export function decodeRecord(hash: Record<string, string>): PaymentRecord | null
     accessTokenExpiresAt: num(hash[FIELD.accessTokenExpiresAt]),
     bankPaymentId: hash[FIELD.bankPaymentId] ?? null,
     bankConsentId: hash[FIELD.bankConsentId] ?? null,
+    bankCalledAt: num(hash[FIELD.bankCalledAt]),
+    reconcileSince: num(hash[FIELD.reconcileSince]),
+    heldToken: hash[FIELD.heldToken] ?? null,
     attempts: Number(hash[FIELD.attempts] ?? 0),
   };
-}
-
-/** The few fields a token poll needs, read with one HMGET on the hot path. */
-export interface PollFields {
-  status: PaymentStatus | null;
-  authReqId: string | null;
-  intervalMs: number;
-  expiresAt: number;
-  attempts: number;
-  amount: number;
-  currency: string;
-  /** The consent the ID token must name (openbanking_intent_id), when the profile has one. */
-  bankConsentId: string | null;
-}
-
-export interface TransitionRequest {
-  id: string;
-  /** Statuses the payment must be in ('-' semantics: `null` = must not exist yet). */
-  from: readonly PaymentStatus[] | null;
-  to: PaymentStatus;
-  fields: Partial<PaymentRecord>;
-  /** The event log entry and its webhook work items ('#' in a member = the event's position). */
-  event: { entry: string; deliveries: string[] } | null;
-  schedule: { member: string; at: number } | null;
-  unschedule: string[];
-  terminal: boolean;
-  now: number;
-}
-
-export type TransitionResult = 'ok' | 'not_found' | 'conflict';
-
-export interface PaymentStore {
-  get(id: string): Promise<PaymentRecord | null>;
-  /** Several payments at once (one round trip with auto-pipelining); null where one is gone. */
-  getMany(ids: readonly string[]): Promise<(PaymentRecord | null)[]>;
-  getPollFields(id: string): Promise<PollFields>;
-  /** Fields outside the payment view only (see FixedAtCreation): events are rebuilt from the record. */
-  update(
-    id: string,
-    fields: Partial<Omit<PaymentRecord, FixedAtCreation | 'status' | 'failureCode' | 'updatedAt'>>,
-  ): Promise<void>;
-  transition(request: TransitionRequest): Promise<TransitionResult>;
-  /** The W3C traceparent stored at creation (tracing on), for the worker's spans of this payment. */
-  getTraceparent(id: string): Promise<string | null>;
 }
 
 /**
@@ -169,7 +133,7 @@ export function createPaymentStore(deps: {
       return Promise.all(ids.map(async (id) => decodeRecord(await redis.hgetall(keys.payment(id)))));
     },
     async getPollFields(id) {
-      const [status, arid, interval, expiresAt, attempts, amount, currency, consent] = await redis.hmget(
+      const [status, arid, interval, expiresAt, attempts, amount, currency, consent, held] = await redis.hmget(
         keys.payment(id),
         FIELD.status,
         FIELD.authReqId,
@@ -179,6 +143,7 @@ export function createPaymentStore(deps: {
         FIELD.amount,
         FIELD.currency,
         FIELD.bankConsentId,
+        FIELD.heldToken,
       );
       return {
         status: (status ?? null) as PaymentStatus | null,
@@ -189,6 +154,7 @@ export function createPaymentStore(deps: {
         amount: Number(amount ?? 0),
         currency: currency ?? '',
         bankConsentId: consent ?? null,
+        heldToken: held ?? null,
       };
     },
     async update(id, fields) {

@@ -85,7 +85,7 @@ describe('bank payment client', () => {
 
   test('when another certificate presents the token, then the bank refuses it as a definite no', async () => {
     const client = makeClient({ clientCertFile: certs.otherClientCert, clientKeyFile: certs.otherClientKey });
-    expect(await client.createPayment(paymentRequest())).toEqual({ kind: 'rejected', reason: 'invalid_token' });
+    expect(await client.createPayment(paymentRequest())).toEqual({ kind: 'refused', reason: 'invalid_token' });
   });
 
   test.each<[string, Reply, object]>([
@@ -100,12 +100,17 @@ describe('bank payment client', () => {
       replies.json(201, { id: 'b2', status: 'rejected' }),
       { kind: 'rejected', reason: 'rejected' },
     ],
-    ['400 with a reason', replies.json(400, { reason: 'invalid_iban' }), { kind: 'rejected', reason: 'invalid_iban' }],
-    ['403 without a body', { status: 403 }, { kind: 'rejected', reason: 'http_403' }],
+    ['400 with a reason', replies.json(400, { reason: 'invalid_iban' }), { kind: 'refused', reason: 'invalid_iban' }],
+    ['403 without a body', { status: 403 }, { kind: 'refused', reason: 'http_403' }],
     [
       '422 with an OAuth error',
       replies.json(422, { error: 'invalid_request' }),
-      { kind: 'rejected', reason: 'invalid_request' },
+      { kind: 'refused', reason: 'invalid_request' },
+    ],
+    [
+      '422 saying the payment is rejected',
+      replies.json(422, { id: 'b3', status: 'rejected', reason: 'amount_mismatch' }),
+      { kind: 'rejected', reason: 'amount_mismatch' },
     ],
     ['408', { status: 408 }, { kind: 'retry', reason: 'http_408' }],
     [
@@ -165,5 +170,53 @@ describe('bank payment client', () => {
     expect(outcome.kind === 'retry' && outcome.reason.startsWith('network')).toBe(true);
     expect(await client.createPayment(request)).toMatchObject({ kind: 'accepted' });
     expect(op.payments.size).toBe(1);
+  });
+});
+
+describe('bank reconciliation lookup (GET /payments?end_to_end_id=, mTLS, no bearer)', () => {
+  test('when the payment was booked, then the lookup lists it; the request carries the certificate and no token', async () => {
+    const client = makeClient();
+    const booked = await client.createPayment(paymentRequest({ endToEndId: 'pay_lookup1' }));
+    const found = await client.findPayment('pay_lookup1');
+    expect(booked.kind).toBe('accepted');
+    expect(found).toEqual({
+      kind: 'found',
+      payments: [
+        {
+          bankPaymentId: (booked as { bankPaymentId: string }).bankPaymentId,
+          status: 'accepted',
+          endToEndId: 'pay_lookup1',
+        },
+      ],
+    });
+    const call = op.requestsTo('lookup')[0]!;
+    expect(call.method).toBe('GET');
+    expect(call.query).toEqual({ end_to_end_id: 'pay_lookup1' });
+    expect(call.headers.authorization).toBeUndefined();
+    expect(call.clientCert).toMatchObject({ subject: 'CN=client', authorized: true });
+  });
+
+  test('when nothing was booked, then an empty list', async () => {
+    expect(await makeClient().findPayment('pay_nothing')).toEqual({ kind: 'found', payments: [] });
+  });
+
+  test.each<[string, Reply, object]>([
+    [
+      '503 with Retry-After',
+      { status: 503, headers: { 'retry-after': '7' } },
+      { kind: 'unavailable', reason: 'http_503', retryAfterMs: 7000 },
+    ],
+    ['404', replies.json(404, { error: 'not_found' }), { kind: 'unavailable', reason: 'http_404' }],
+    ['200 without a list', replies.json(200, { data: [] }), { kind: 'unavailable', reason: 'malformed_answer' }],
+    ['200 as text', replies.text(200, '{"payments":[]}'), { kind: 'unavailable', reason: 'malformed_answer' }],
+  ])('when the lookup answers %s, then the outcome stays unknown', async (_name, reply, outcome) => {
+    op.script('lookup', reply);
+    expect(await makeClient().findPayment('pay_x')).toEqual(outcome);
+  });
+
+  test('when the connection drops, then unavailable', async () => {
+    op.script('lookup', { status: 200, hangUp: true });
+    const outcome = await makeClient().findPayment('pay_x');
+    expect(outcome.kind === 'unavailable' && outcome.reason.startsWith('network')).toBe(true);
   });
 });

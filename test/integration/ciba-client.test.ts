@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeProtectedHeader } from 'jose';
 import type { Agent } from 'undici';
-import { buildPaymentInitiationDetail } from '../../src/ciba/authorization-details.js';
+import { buildPaymentInitiationDetail } from '../../src/payments/authorization.js';
 import { createBankAgent } from '../../src/ciba/bank-agent.js';
+import { JWKS_MAX_AGE_MS } from '../../src/ciba/id-token.js';
 import { createCibaClient } from '../../src/ciba/index.js';
 import {
   BackchannelError,
@@ -257,10 +258,22 @@ describe('backchannel answers', () => {
     ['no expires_in', replies.json(200, { auth_req_id: 'a' })],
     ['a string expires_in', replies.json(200, { auth_req_id: 'a', expires_in: '120' })],
     ['a zero interval', replies.json(200, { auth_req_id: 'a', expires_in: 120, interval: 0 })],
+    ['an interval of half a second', replies.json(200, { auth_req_id: 'a', expires_in: 120, interval: 0.5 })],
+    ['an interval as a string', replies.json(200, { auth_req_id: 'a', expires_in: 120, interval: '5' })],
+    ['a fractional expires_in', replies.json(200, { auth_req_id: 'a', expires_in: 119.5 })],
     ['an error without JSON', replies.text(400, 'bad')],
   ])('when the answer has %s, then bank_invalid_response', async (_name, reply) => {
     op.script('backchannel', reply);
     expect((await backchannelError(makeClient())).code).toBe('bank_invalid_response');
+  });
+
+  test('when the bank grants longer than requested, then the expiry is capped at the requested expiry', async () => {
+    op.script('backchannel', replies.json(200, { auth_req_id: 'a', expires_in: 3600, interval: 2 }));
+    expect(await makeClient().startBackchannelAuthentication(input)).toEqual({
+      authReqId: 'a',
+      expiresIn: 120,
+      interval: 2,
+    });
   });
 
   test('when the bank asks for interval 31, then the client reports it unchanged', async () => {
@@ -300,8 +313,8 @@ describe('token request', () => {
     ['access_denied', { kind: 'failed', failureCode: 'access_denied', error: 'access_denied' }],
     ['invalid_grant', { kind: 'failed', failureCode: 'authorization_error', error: 'invalid_grant' }],
     ['invalid_request', { kind: 'failed', failureCode: 'authorization_error', error: 'invalid_request' }],
-    ['invalid_client', { kind: 'failed', failureCode: 'authorization_error', error: 'invalid_client' }],
-    ['unauthorized_client', { kind: 'failed', failureCode: 'authorization_error', error: 'unauthorized_client' }],
+    ['invalid_client', { kind: 'client_rejected', error: 'invalid_client' }],
+    ['unauthorized_client', { kind: 'client_rejected', error: 'unauthorized_client' }],
     ['unsupported_grant_type', { kind: 'failed', failureCode: 'authorization_error', error: 'unsupported_grant_type' }],
     ['something_new', { kind: 'failed', failureCode: 'authorization_error', error: 'something_new' }],
   ])('when the bank answers %s, then the mapped outcome', async (error, outcome) => {
@@ -437,6 +450,39 @@ describe('ID token validation', () => {
     expect(op.requestsTo('jwks')).toHaveLength(3);
   });
 
+  test('when the keys are older than their maximum age, then they are fetched again before use', async () => {
+    let t = Date.now();
+    const client = makeClient({}, {}, { now: () => t });
+    await client.ensureDiscovered();
+    expect(await approveAndRequest(client)).toMatchObject({ kind: 'authorized' });
+    expect(op.requestsTo('jwks')).toHaveLength(1);
+    t += JWKS_MAX_AGE_MS + 1000;
+    const atT = { claims: { iat: Math.floor(t / 1000), exp: Math.floor(t / 1000) + 300 } };
+    expect(await approveAndRequest(client, atT)).toMatchObject({ kind: 'authorized' });
+    expect(op.requestsTo('jwks')).toHaveLength(2);
+  });
+
+  test('when the keys cannot be fetched while a token is held, then unverified (not invalid_id_token), and the kept token validates later without a second token request', async () => {
+    let t = Date.now();
+    const client = makeClient({}, {}, { now: () => t });
+    await client.ensureDiscovered();
+    t += JWKS_MAX_AGE_MS + 1000;
+    op.script('jwks', { status: 503 });
+    const { expect: e } = await startGrant(client);
+    op.approve(e.authReqId, {
+      idToken: { claims: { iat: Math.floor(t / 1000), exp: Math.floor(t / 1000) + 300 } },
+      authorizationDetails: [detail],
+    });
+    const outcome = await client.requestToken(e);
+    expect(outcome).toMatchObject({ kind: 'unverified' });
+    if (outcome.kind !== 'unverified') throw new Error('unreachable');
+    op.script('jwks', { status: 200, hangUp: true });
+    expect(await client.validateReceivedToken(outcome.response, e)).toMatchObject({ kind: 'unverified' });
+    t += 10 * 60_000; // the ID token is judged at receipt, so a late check gives the same answer
+    expect(await client.validateReceivedToken(outcome.response, e)).toMatchObject({ kind: 'authorized' });
+    expect(op.requestsTo('token').filter((r) => r.form.auth_req_id === e.authReqId)).toHaveLength(1);
+  });
+
   test('when an unknown kid arrives and the 10 s are over but the key is still unknown, then one refetch and failed', async () => {
     let t = Date.now();
     const client = makeClient({}, {}, { now: () => t });
@@ -471,7 +517,15 @@ describe('authorization_details', () => {
     expect(await approveAndRequest(makeClient(), undefined, same)).toMatchObject({ kind: 'authorized' });
   });
 
-  test('when the bank returns no authorization_details, then authorized', async () => {
-    expect(await approveAndRequest(makeClient(), undefined, null)).toMatchObject({ kind: 'authorized' });
+  test('when the bank returns no authorization_details, then failed/authorization_mismatch (RFC 9396 §7)', async () => {
+    expect(await approveAndRequest(makeClient(), undefined, null)).toMatchObject({
+      kind: 'failed',
+      failureCode: 'authorization_mismatch',
+    });
+  });
+
+  test('when the bank returns none and CIBA_REQUIRE_GRANTED_DETAILS=false, then authorized', async () => {
+    const client = makeClient({}, { requireGrantedDetails: false });
+    expect(await approveAndRequest(client, undefined, null)).toMatchObject({ kind: 'authorized' });
   });
 });

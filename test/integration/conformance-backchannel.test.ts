@@ -117,6 +117,10 @@ describe('malformed backchannel answers → 502 bank_invalid_response, no token 
     ['a non-numeric expires_in', { status: 200, json: { auth_req_id: 'arid_x', expires_in: '60' } }],
     ['a negative expires_in', { status: 200, json: { auth_req_id: 'arid_x', expires_in: -1 } }],
     ['a non-numeric interval', { status: 200, json: { auth_req_id: 'arid_x', expires_in: 60, interval: 'soon' } }],
+    ['an interval of 0.5 s', { status: 200, json: { auth_req_id: 'arid_x', expires_in: 60, interval: 0.5 } }],
+    ['an interval as a string "5"', { status: 200, json: { auth_req_id: 'arid_x', expires_in: 60, interval: '5' } }],
+    ['a zero interval', { status: 200, json: { auth_req_id: 'arid_x', expires_in: 60, interval: 0 } }],
+    ['a fractional expires_in', { status: 200, json: { auth_req_id: 'arid_x', expires_in: 59.5, interval: 1 } }],
     [
       'malformed JSON',
       { status: 200, text: '{"auth_req_id": "arid_x", ', headers: { 'content-type': 'application/json' } },
@@ -129,6 +133,18 @@ describe('malformed backchannel answers → 502 bank_invalid_response, no token 
     const res = await refusedCheckout(reply);
     expect(res.status).toBe(502);
     expect(res.json).toMatchObject({ code: 'bank_invalid_response' });
+  });
+});
+
+test('a bank granting longer than CIBA_REQUESTED_EXPIRY: the payment expires at the requested expiry', async () => {
+  h.op.script('backchannel', replies.json(200, { auth_req_id: 'arid_long', expires_in: 3600, interval: 1 }));
+  const res = await h.svc.checkout();
+  expect(res.status).toBe(202);
+  const record = await h.svc.service.store.get(res.json.id);
+  expect(record!.expiresAt - record!.createdAt).toBe(h.svc.config.ciba.requestedExpiry * 1000);
+  expect(Date.parse(res.json.expires_at)).toBe(record!.expiresAt);
+  await api(h.svc.url, 'POST', `/payments/${res.json.id}/cancel`, {
+    headers: { authorization: `Bearer ${res.json.client_secret}` },
   });
 });
 

@@ -1,6 +1,12 @@
-import { AUTH_REQ_ID_CLAIM } from '../../src/ciba/id-token.js';
+import { AUTH_REQ_ID_CLAIM, JWKS_MAX_AGE_MS } from '../../src/ciba/id-token.js';
+import { waitFor } from '../support/api.js';
 import { type IdTokenOptions } from '../support/scripted-op.js';
-import { sleep, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
+import {
+  sleep,
+  startServiceAgainst,
+  type StartedPayment,
+  useConformanceHarness,
+} from '../support/service-against-op.js';
 
 /**
  * Conformance (issue 4), the token response: ID token validation, authorization_details and the
@@ -124,10 +130,52 @@ describe('authorization_details in the token response', () => {
     expect(p.paymentCalls()).toHaveLength(1);
   });
 
-  test('absent from the token response: nothing to compare, the payment succeeds', async () => {
+  test('absent from the token response (RFC 9396 §7: the AS MUST return them) → failed/authorization_mismatch, no payment call', async () => {
     const { p, final } = await approved({ authorizationDetails: null });
-    expect(final).toMatchObject({ status: 'succeeded' });
+    await expectRefused(p, final, 'authorization_mismatch');
+  });
+});
+
+describe('CIBA_REQUIRE_GRANTED_DETAILS=false (a bank known not to return them)', () => {
+  test('a token response without authorization_details pays', async () => {
+    const relaxed = await startServiceAgainst(h.op, { CIBA_REQUIRE_GRANTED_DETAILS: 'false' }, { clock });
+    try {
+      const p = await relaxed.start();
+      h.op.approve(p.authReqId, { authorizationDetails: null });
+      advanceTo((await relaxed.nextPollAt(p))!);
+      expect(await relaxed.settle(p)).toMatchObject({ status: 'succeeded' });
+      expect(p.paymentCalls()).toHaveLength(1);
+    } finally {
+      await relaxed.cancelOpen();
+      await relaxed.close();
+    }
+  });
+});
+
+describe('the bank keys unavailable while a token is held', () => {
+  test('the JWKS fetch fails twice after the keys aged out: the token is kept, validated again, and paid; the token endpoint is asked once', async () => {
+    clock.advance(JWKS_MAX_AGE_MS + 1000);
+    h.op.script('jwks', { status: 503 }, { status: 200, hangUp: true });
+    const p = await h.svc.start();
+    h.op.approve(p.authReqId);
+    advanceTo((await h.svc.nextPollAt(p))!);
+    const held = await waitFor(
+      async () => (await h.svc.service.store.get(p.id))?.heldToken,
+      5000,
+      'the kept token response',
+    );
+    expect(held).toMatch(/^v2\./); // sealed, never the token itself
+    expect((await h.svc.status(p)).status).toBe('pending_authorization');
+    expect(await h.svc.settle(p, ['succeeded', 'failed'], 15_000)).toMatchObject({ status: 'succeeded' });
+    expect(p.polls()).toHaveLength(1);
     expect(p.paymentCalls()).toHaveLength(1);
+    expect(h.op.requestsTo('jwks').length).toBeGreaterThanOrEqual(3);
+    expect((await h.svc.service.store.get(p.id))?.heldToken).toBeNull();
+    const alarms = h.svc.logs.filter((l) => l.includes(p.id) && l.includes('bank keys are unavailable'));
+    expect(alarms).toHaveLength(2);
+    expect(await h.svc.service.metrics.registry.getSingleMetricAsString('operator_alarms_total')).toMatch(
+      /alarm="bank_keys_unavailable"\} 2/,
+    );
   });
 });
 

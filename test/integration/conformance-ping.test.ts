@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { base64url } from 'jose';
-import { sha256 } from '../../src/payments/secrets.js';
+import { sha256 } from '../../src/crypto/hashing.js';
 import { api, waitFor, waitForStatus } from '../support/api.js';
 import { replies } from '../support/scripted-op.js';
 import { sleep, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
@@ -11,7 +11,7 @@ import { startSystem, type TestSystem } from '../support/system.js';
  * CIBA_DELIVERY_MODE=ping, and against the sandbox bank end to end.
  */
 
-const h = useConformanceHarness({ expiresIn: 300 }, { CIBA_DELIVERY_MODE: 'ping' });
+const h = useConformanceHarness({ expiresIn: 300 }, { CIBA_DELIVERY_MODE: 'ping', CIBA_REQUESTED_EXPIRY: '300' });
 const { clock, advanceTo } = h;
 const SAFETY_POLL_MS = 30_000;
 

@@ -16,7 +16,7 @@ import { testCertificates } from '../support/system.js';
  * The OP answers interval = 1 s; longer waits are jumps of the shared test clock.
  */
 
-const h = useConformanceHarness({ expiresIn: 120 });
+const h = useConformanceHarness({ expiresIn: 120 }, { CIBA_REQUESTED_EXPIRY: '120' });
 const { clock, advanceTo } = h;
 
 /** Skips the first interval (the first-poll timing has its own case) and waits for poll `n`. */
@@ -116,8 +116,6 @@ describe('final token errors: failed, the auth_req_id never sent again, no payme
     ],
     ['invalid_grant', scripted('invalid_grant'), 'authorization_error'],
     ['invalid_request', scripted('invalid_request'), 'authorization_error'],
-    ['invalid_client (401)', scripted('invalid_client', 401), 'authorization_error'],
-    ['unauthorized_client', scripted('unauthorized_client'), 'authorization_error'],
     ['unsupported_grant_type', scripted('unsupported_grant_type'), 'authorization_error'],
     ['an unknown error code', scripted('something_new'), 'authorization_error'],
   ];
@@ -129,6 +127,50 @@ describe('final token errors: failed, the auth_req_id never sent again, no payme
     expect(p.polls()).toHaveLength(1);
     expect(p.paymentCalls()).toHaveLength(0);
     await expectNoMorePolls(h.svc, p);
+  });
+});
+
+describe('our client credentials refused (invalid_client, unauthorized_client): retried with an alarm, not a failure', () => {
+  test.each([
+    ['invalid_client', 401],
+    ['unauthorized_client', 400],
+  ])(
+    '%s twice, then the grant answers: polled again with backoff, the alarm raised, and the payment succeeds',
+    async (error, status) => {
+      h.op.script('token', replies.tokenError(error, status), replies.tokenError(error, status));
+      const p = await h.svc.start();
+      h.op.approve(p.authReqId);
+      await firstPoll(h.svc, p);
+      const second = await h.svc.waitForNextPoll(p, p.polls()[0]!.at);
+      advanceTo(second);
+      await pollNumber(p, 2);
+      advanceTo(await h.svc.waitForNextPoll(p, p.polls()[1]!.at));
+      expect(await h.svc.settle(p)).toMatchObject({ status: 'succeeded', failure_code: null });
+      expect(p.polls()).toHaveLength(3);
+      expect(p.paymentCalls()).toHaveLength(1);
+      const alarms = h.svc.logs.filter((l) => l.includes(p.id) && l.includes('refused our client credentials'));
+      expect(alarms.map((l) => (JSON.parse(l) as { level: number; error: string }).error)).toEqual([error, error]);
+      expect(alarms.every((l) => (JSON.parse(l) as { level: number }).level === 50)).toBe(true);
+      expect(await h.svc.service.metrics.registry.getSingleMetricAsString('operator_alarms_total')).toMatch(
+        /alarm="token_client_rejected"\} [1-9]/,
+      );
+    },
+  );
+
+  test('invalid_client until the auth_req_id expires: failed/expired, never authorization_error', async () => {
+    const p = await h.svc.start();
+    const record = await h.svc.service.store.get(p.id);
+    h.op.script('token', ...Array.from({ length: 50 }, () => replies.tokenError('invalid_client', 401)));
+    await firstPoll(h.svc, p);
+    let last = p.polls()[0]!.at;
+    while ((await h.svc.status(p)).status === 'pending_authorization') {
+      const next = await h.svc.waitForNextPoll(p, last).catch(() => null);
+      if (next === null) break;
+      advanceTo(next);
+      last = next;
+    }
+    expect(await h.svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'expired' });
+    expect(p.polls().every((r) => r.at <= record!.expiresAt)).toBe(true);
   });
 });
 
@@ -315,7 +357,7 @@ describe('interval 31 in the backchannel answer', () => {
   let svc31: ServiceAgainstOp;
   beforeAll(async () => {
     op31 = await startScriptedOp({ certs: testCertificates(), interval: 31, expiresIn: 300, clock });
-    svc31 = await startServiceAgainst(op31, {}, { clock });
+    svc31 = await startServiceAgainst(op31, { CIBA_REQUESTED_EXPIRY: '300' }, { clock });
   });
   afterAll(async () => {
     await svc31.cancelOpen();

@@ -364,8 +364,15 @@ describe('sandbox bank: token endpoint', () => {
 
 describe('sandbox bank: payment API', () => {
   let accessToken: string;
+  /** One approval pays one payment, so each case that pays gets its own token. */
+  let tokenForMismatch: string;
+  let tokenForFailures: string;
+  let tokenForOnce: string;
   beforeAll(async () => {
-    accessToken = (await approvedTokens('PAY-1')).access_token as string;
+    const tokens = await Promise.all(
+      ['PAY-1', 'PAY-2', 'PAY-3', 'PAY-4'].map(async (m) => (await approvedTokens(m)).access_token as string),
+    );
+    [accessToken, tokenForMismatch, tokenForFailures, tokenForOnce] = tokens as [string, string, string, string];
   });
 
   test('when the payment matches the approval, then 201 accepted, and a replay gives the same id once', async () => {
@@ -376,9 +383,12 @@ describe('sandbox bank: payment API', () => {
     const again = await pay(accessToken, paymentBody, 'pay_idem_1');
     expect(again).toEqual(first);
     const transfers = (await bank.transfers()).filter((t) => t.idempotencyKey === 'pay_idem_1');
+    const clientCert = new X509Certificate(readFileSync(certs.clientCert));
     expect(transfers).toEqual([
       {
         bankPaymentId: first.body.id,
+        clientId: CLIENT_ID,
+        certThumbprint: createHash('sha256').update(clientCert.raw).digest('base64url'),
         idempotencyKey: 'pay_idem_1',
         amount: '12.90',
         currency: 'EUR',
@@ -395,7 +405,7 @@ describe('sandbox bank: payment API', () => {
   });
 
   test('when the amount differs from the approved one, then 422 rejected and no transfer', async () => {
-    const { status, body } = await pay(accessToken, { ...paymentBody, amount: '99.90' }, 'pay_idem_3');
+    const { status, body } = await pay(tokenForMismatch, { ...paymentBody, amount: '99.90' }, 'pay_idem_3');
     expect(status).toBe(422);
     expect(body).toMatchObject({ status: 'rejected', reason: 'amount_mismatch' });
     expect((await bank.transfers()).some((t) => t.idempotencyKey === 'pay_idem_3')).toBe(false);
@@ -408,9 +418,52 @@ describe('sandbox bank: payment API', () => {
 
   test('when failures are injected, then 500 without a transfer, and the retry with the same key succeeds', async () => {
     await bank.failNextPayments(1);
-    expect((await pay(accessToken, paymentBody, 'pay_idem_4')).status).toBe(500);
-    expect((await pay(accessToken, paymentBody, 'pay_idem_4')).status).toBe(201);
+    expect((await pay(tokenForFailures, paymentBody, 'pay_idem_4')).status).toBe(500);
+    expect((await pay(tokenForFailures, paymentBody, 'pay_idem_4')).status).toBe(201);
     expect((await bank.transfers()).filter((t) => t.idempotencyKey === 'pay_idem_4')).toHaveLength(1);
+  });
+
+  test('when a token that paid once is used for another payment, then 401 and no second transfer; its own key still replays', async () => {
+    const first = await pay(tokenForOnce, { ...paymentBody, end_to_end_id: 'pay_once' }, 'pay_once_1');
+    expect(first.status).toBe(201);
+    const second = await pay(tokenForOnce, { ...paymentBody, end_to_end_id: 'pay_once_2' }, 'pay_once_2');
+    expect(second).toMatchObject({ status: 401, body: { error: 'invalid_token' } });
+    expect(await pay(tokenForOnce, { ...paymentBody, end_to_end_id: 'pay_once' }, 'pay_once_1')).toEqual(first);
+    // the refused key was not left "in progress": it is simply unknown to the bank
+    expect((await bank.transfers()).filter((t) => t.idempotencyKey.startsWith('pay_once'))).toHaveLength(1);
+  });
+});
+
+describe('sandbox bank: reconciliation lookup', () => {
+  function lookup(endToEndId: string | undefined, dispatcher: Agent = client) {
+    const query = endToEndId === undefined ? '' : `?end_to_end_id=${encodeURIComponent(endToEndId)}`;
+    return request(`${bank.apiUrl}/payments${query}`, { dispatcher }).then(async (res) => ({
+      status: res.statusCode,
+      body: (await res.body.json()) as Json,
+    }));
+  }
+
+  test('when the client looks up a booked payment with its certificate and no token, then it is listed as accepted', async () => {
+    const token = (await approvedTokens('LOOK-1')).access_token as string;
+    const paid = await pay(token, { ...paymentBody, end_to_end_id: 'pay_lookup' }, 'pay_lookup');
+    expect(paid.status).toBe(201);
+    expect(await lookup('pay_lookup')).toEqual({
+      status: 200,
+      body: { payments: [{ id: paid.body.id, status: 'accepted', end_to_end_id: 'pay_lookup' }] },
+    });
+  });
+
+  test('when nothing was booked under the id, then an empty list', async () => {
+    expect(await lookup('pay_never')).toEqual({ status: 200, body: { payments: [] } });
+  });
+
+  test("when another client's certificate looks up the payment, then it is not listed", async () => {
+    expect(await lookup('pay_lookup', intruder)).toEqual({ status: 200, body: { payments: [] } });
+  });
+
+  test('when no client certificate is presented, then 401; without end_to_end_id, 400', async () => {
+    expect((await lookup('pay_lookup', anonymous)).status).toBe(401);
+    expect((await lookup(undefined)).status).toBe(400);
   });
 });
 

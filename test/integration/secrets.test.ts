@@ -1,4 +1,4 @@
-import { openToken } from '../../src/payments/secrets.js';
+import { open } from '../../src/crypto/sealing.js';
 import { api, waitFor, waitForStatus } from '../support/api.js';
 import { startSystem, type TestSystem } from '../support/system.js';
 
@@ -59,7 +59,7 @@ describe('secrets never reach the log', () => {
       15_000,
       'the sealed token',
     );
-    secrets.access_token!.push(openToken(sealed, sys.config.tokenEncryptionKeys));
+    secrets.access_token!.push(open(sealed, sys.config.tokenEncryptionKeys, `${approved.id}/token`));
     await sys.bank.failNextPayments(0);
     await waitForStatus(sys.apiUrl, approved.id, approved.client_secret, ['succeeded'], 20_000);
 

@@ -30,7 +30,8 @@ import type { DevCertificates } from '../../src/sandbox/certs.js';
  * client authentication has passed. Every request is recorded (`requests`, `requestsTo`).
  */
 
-export type Endpoint = 'discovery' | 'jwks' | 'backchannel' | 'token' | 'payments' | 'open-banking' | 'unknown';
+export type Endpoint =
+  'discovery' | 'jwks' | 'backchannel' | 'token' | 'payments' | 'lookup' | 'open-banking' | 'unknown';
 export type ClientAuthMethod = Config['bank']['clientAuthMethod'];
 export type IdTokenAlg = 'PS256' | 'ES256' | 'RS256';
 
@@ -39,6 +40,8 @@ export interface RecordedRequest {
   method: string;
   /** Path without query, e.g. `/mtls/token`. */
   path: string;
+  /** The query parameters. */
+  query: Record<string, string>;
   /** Whether the mTLS alias of the endpoint was used. */
   viaMtlsAlias: boolean;
   /** `clock.now()` when the request had been read. */
@@ -66,6 +69,8 @@ export interface Reply {
   delayMs?: number;
   /** Destroy the socket instead of answering (network fault). */
   hangUp?: boolean;
+  /** Payment API: book the transfer (as accepted) whatever this reply says, e.g. then drop the answer. */
+  book?: boolean;
 }
 export type Step = Reply | ((req: RecordedRequest) => Reply | Promise<Reply>);
 
@@ -110,6 +115,13 @@ export interface PaymentRecord {
   reply: Reply;
 }
 
+/** A transfer the payment API booked, as the reconciliation lookup lists it. */
+export interface Booking {
+  bankPaymentId: string;
+  idempotencyKey: string;
+  endToEndId: string;
+}
+
 export interface ScriptedOpOptions {
   certs: DevCertificates;
   clientId?: string;
@@ -135,6 +147,8 @@ export interface ScriptedOp {
   readonly requests: RecordedRequest[];
   readonly grants: Map<string, Grant>;
   readonly payments: Map<string, PaymentRecord>;
+  /** Every transfer booked, in order (what `GET /api/payments?end_to_end_id=` looks in). */
+  readonly bookings: Booking[];
   requestsTo(endpoint: Endpoint): RecordedRequest[];
   script(endpoint: Endpoint, ...steps: Step[]): void;
   /** Forgets scripted steps, recorded requests, grants and payments; restores metadata and keys. */
@@ -207,6 +221,7 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
   const queues = new Map<Endpoint, Step[]>();
   const grants = new Map<string, Grant>();
   const payments = new Map<string, PaymentRecord>();
+  const bookings: Booking[] = [];
   const accessTokens = new Map<string, IssuedToken>();
   const seenJtis = new Set<string>();
   const metadata: Record<string, unknown> = {};
@@ -403,7 +418,30 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
     if (reply.status < 500 && reply.status !== 429 && reply.status !== 409 && !reply.hangUp) {
       payments.set(key, { idempotencyKey: key, body: req.json, reply });
     }
+    const answer = reply.json as { id?: unknown; status?: unknown } | undefined;
+    const accepted = reply.status < 300 && answer?.status === 'accepted' && !reply.hangUp;
+    if ((accepted || reply.book) && !bookings.some((b) => b.idempotencyKey === key)) {
+      const endToEndId = (req.json as { end_to_end_id?: unknown } | undefined)?.end_to_end_id;
+      bookings.push({
+        bankPaymentId: typeof answer?.id === 'string' ? answer.id : `bp_${randomBytes(8).toString('hex')}`,
+        idempotencyKey: key,
+        endToEndId: typeof endToEndId === 'string' ? endToEndId : '',
+      });
+    }
     return reply;
+  };
+
+  /** DESIGN.md "Reconciliation": the client certificate alone, no bearer token. */
+  const answerLookup = async (req: RecordedRequest, step: Step | undefined): Promise<Reply> => {
+    if (!req.clientCert?.authorized) return { status: 401, json: { error: 'certificate_required' } };
+    if (step) return runStep(step, req);
+    const endToEndId = req.query.end_to_end_id;
+    if (endToEndId === undefined) return { status: 400, json: { error: 'invalid_request' } };
+    const found = bookings.filter((b) => b.endToEndId === endToEndId);
+    return {
+      status: 200,
+      json: { payments: found.map((b) => ({ id: b.bankPaymentId, status: 'accepted', end_to_end_id: b.endToEndId })) },
+    };
   };
 
   const route = async (req: RecordedRequest): Promise<Reply> => {
@@ -422,6 +460,8 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
       }
       case 'payments':
         return answerPayment(req, step);
+      case 'lookup':
+        return answerLookup(req, step);
       case 'open-banking':
         if (step) return runStep(step, req);
         return options.openBanking ? options.openBanking(req, op) : { status: 404, json: { error: 'not_found' } };
@@ -455,6 +495,7 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
     requests,
     grants,
     payments,
+    bookings,
     requestsTo: (endpoint) => requests.filter((r) => r.endpoint === endpoint),
     script(endpoint, ...steps) {
       queues.set(endpoint, [...(queues.get(endpoint) ?? []), ...steps]);
@@ -465,6 +506,7 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
       clientAuth = options.clientAuth ?? 'tls_client_auth';
       grants.clear();
       payments.clear();
+      bookings.length = 0;
       published = [...current];
       for (const name of Object.keys(metadata)) Reflect.deleteProperty(metadata, name);
       Object.assign(metadata, defaultMetadata(issuer));
@@ -532,7 +574,14 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
         timeoutMs: 2_000,
         ...bank,
       },
-      ciba: { deliveryMode: 'poll', scope: 'openid', requestedExpiry: 120, signedRequest: false, ...ciba },
+      ciba: {
+        deliveryMode: 'poll',
+        scope: 'openid',
+        requestedExpiry: 120,
+        signedRequest: false,
+        requireGrantedDetails: true,
+        ...ciba,
+      },
     }),
     close: () =>
       new Promise<void>((resolve) => {
@@ -581,7 +630,9 @@ async function recordRequest(incoming: IncomingMessage, clock: Clock): Promise<R
   const chunks: Buffer[] = [];
   for await (const chunk of incoming) chunks.push(chunk as Buffer);
   const rawBody = Buffer.concat(chunks).toString('utf8');
-  const path = (incoming.url ?? '/').split('?')[0] ?? '/';
+  const url = new URL(incoming.url ?? '/', 'https://op.invalid');
+  const path = url.pathname;
+  const method = incoming.method ?? 'GET';
   const type = incoming.headers['content-type'] ?? '';
   const form = type.startsWith('application/x-www-form-urlencoded')
     ? Object.fromEntries(new URLSearchParams(rawBody))
@@ -594,10 +645,17 @@ async function recordRequest(incoming: IncomingMessage, clock: Clock): Promise<R
       json = undefined;
     }
   }
+  const endpoint = ENDPOINTS[path] ?? 'unknown';
   return {
-    endpoint: ENDPOINTS[path] ?? (path.startsWith('/api/open-banking/') ? 'open-banking' : 'unknown'),
-    method: incoming.method ?? 'GET',
+    endpoint:
+      endpoint === 'payments' && method === 'GET'
+        ? 'lookup'
+        : endpoint === 'unknown' && path.startsWith('/api/open-banking/')
+          ? 'open-banking'
+          : endpoint,
+    method,
     path,
+    query: Object.fromEntries(url.searchParams),
     viaMtlsAlias: path.startsWith('/mtls/'),
     at: clock.now(),
     headers: incoming.headers,

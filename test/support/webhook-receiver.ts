@@ -8,8 +8,9 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { FailureCode, PaymentRecord, PaymentStatus } from '../../src/payments/payment.js';
+import { newClientSecret } from '../../src/crypto/random-ids.js';
 import { newPaymentId } from '../../src/payments/payment-id.js';
-import { newClientSecret, sha256 } from '../../src/payments/secrets.js';
+import { sha256 } from '../../src/crypto/hashing.js';
 import { createStateMachine } from '../../src/payments/state-machine.js';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
 import { startService, type Service } from '../../src/composition/service.js';
@@ -205,6 +206,9 @@ export function newTestPayment(overrides: Partial<PaymentRecord> = {}): {
     sealedAccessToken: null,
     accessTokenExpiresAt: null,
     bankPaymentId: null,
+    bankCalledAt: null,
+    reconcileSince: null,
+    heldToken: null,
     attempts: 0,
     ...overrides,
   };

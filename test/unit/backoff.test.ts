@@ -1,4 +1,4 @@
-import { backoffMs } from '../../src/jobs/backoff.js';
+import { backoffMs } from '../../src/payments/backoff.js';
 
 /** Runs `run` with Math.random fixed, to reach the ends of the jitter range exactly. */
 function withRandom<T>(value: number, run: () => T): T {

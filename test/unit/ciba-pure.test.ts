@@ -1,9 +1,6 @@
-import {
-  buildPaymentInitiationDetail,
-  findAuthorizationMismatch,
-  formatMinorUnits,
-  parseMajorUnits,
-} from '../../src/ciba/authorization-details.js';
+import { findAuthorizationMismatch } from '../../src/ciba/authorization-details.js';
+import { formatMinorUnits, parseMajorUnits } from '../../src/payments/amounts.js';
+import { buildPaymentInitiationDetail } from '../../src/payments/authorization.js';
 import { mapBackchannelError } from '../../src/ciba/backchannel.js';
 import { formEncode } from '../../src/ciba/client-auth.js';
 import { parseRetryAfter, parseRetryAfterSeconds } from '../../src/ciba/http-response.js';

@@ -61,6 +61,7 @@ describe('loadConfig', () => {
       scope: 'openid profile',
       requestedExpiry: 200,
       signedRequest: false,
+      requireGrantedDetails: true,
     });
     expect(config.webhooks).toMatchObject({
       url: undefined,

@@ -1,5 +1,5 @@
 import { FAILURE_CODES, toPaymentView, type PaymentRecord } from '../../src/payments/payment.js';
-import { newEventId } from '../../src/payments/secrets.js';
+import { newEventId } from '../../src/crypto/random-ids.js';
 import { decodeEventEntry, encodeEventEntry, eventBody, type PaymentEvent } from '../../src/payments/event-log.js';
 import { decodeRecord, encodeFields } from '../../src/store/payment-store.js';
 
@@ -26,6 +26,9 @@ const record: PaymentRecord = {
   sealedAccessToken: null,
   accessTokenExpiresAt: null,
   bankPaymentId: null,
+  bankCalledAt: null,
+  reconcileSince: null,
+  heldToken: null,
   attempts: 0,
 };
 

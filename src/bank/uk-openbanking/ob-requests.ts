@@ -134,9 +134,11 @@ export async function processPaymentResponse(
   }
   // a refused status lookup (our client-credentials token, a 404 while the ASPSP catches up) says
   // nothing about the payment itself: only POST /domestic-payments gets a definite no from a 4xx
+  // A 4xx refuses the request (say 401: the token expired); it is the payment's own "no" only when
+  // no earlier attempt may have reached the bank, which the submit use case knows, not this client.
   if (isDefiniteRefusal(status) && expect.fourXxIsFinal) {
     const body = await readJsonObject(response).catch(() => undefined);
-    return { kind: 'rejected', reason: readObErrorCode(body) ?? `http_${status}` };
+    return { kind: 'refused', reason: readObErrorCode(body) ?? `http_${status}` };
   }
   return retryOutcome(response, nowMs);
 }

@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../../clock.js';
 import type { Config, OpenBankingConfig } from '../../config.js';
 import { inSpan, SpanKind, traceHeaders } from '../../tracing.js';
-import { formatMinorUnits } from '../../ciba/authorization-details.js';
+import { formatMinorUnits } from '../../payments/amounts.js';
 import { describeNetworkError } from '../../ciba/backchannel.js';
 import { createClientAuthentication, loadSigningKey, type SigningKey } from '../../ciba/client-auth.js';
 import { createDiscovery } from '../../ciba/discovery.js';
@@ -185,6 +185,14 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): {
     async paymentStatus({ bankPaymentId }) {
       return getPayment(bankPaymentId);
     },
+    // The port's lookup (reconcile use case) goes through the profile's own GET endpoints.
+    findPayment(endToEndId, known) {
+      return client.lookupPayment({
+        endToEndId,
+        bankPaymentId: known?.bankPaymentId ?? null,
+        consentId: known?.consentId ?? null,
+      });
+    },
     async lookupPayment(reference) {
       if (reference.bankPaymentId !== null) {
         const outcome = await getPayment(reference.bankPaymentId);
@@ -197,6 +205,8 @@ export function createUkOpenBankingBank(deps: UkOpenBankingDeps): {
           }
           case 'pending':
             return { kind: 'unavailable', reason: 'payment still pending at the bank' };
+          case 'refused': // a refused status lookup says nothing about the payment (fourXxIsFinal is false here)
+            return { kind: 'unavailable', reason: outcome.reason };
           case 'retry':
             return { kind: 'unavailable', reason: outcome.reason, ...retryAfter(outcome.retryAfterMs) };
         }

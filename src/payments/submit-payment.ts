@@ -1,0 +1,141 @@
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
+import { formatMinorUnits } from './amounts.js';
+import { remittanceFor, type Merchant } from './authorization.js';
+import { backoffMs } from './backoff.js';
+import type { PaymentRecord } from './payment.js';
+import { sealContext, type BankClient, type NextStep, type PaymentStore, type Sealer } from './ports.js';
+import type { StateMachine } from './state-machine.js';
+
+/** When the token has no known expiry: how long unknown outcomes are retried before reconciliation takes over. */
+const UNKNOWN_EXPIRY_MS = 15 * 60_000;
+const DONE: NextStep = { done: true };
+/** First wait before asking again about a payment the bank holds as pending. */
+const STATUS_POLL_BASE_MS = 1000;
+
+export interface SubmitPaymentDeps {
+  store: PaymentStore;
+  stateMachine: StateMachine;
+  bank: BankClient;
+  sealer: Sealer;
+  clock: Clock;
+  logger: Logger;
+  merchant: Merchant;
+  /** Settles a payment whose outcome is unknown (reconcile-payment.ts). */
+  reconcile: (payment: PaymentRecord) => Promise<NextStep>;
+}
+
+/**
+ * Sends an authorized payment to the bank's payment API, as a story:
+ *
+ * 1. move it to `processing` (from then on it can no longer be canceled);
+ * 2. if its outcome is already unknown, only reconciliation may settle it;
+ * 3. open the access token; an unopenable or expired one cannot pay, so reconciliation decides;
+ * 4. note, before the call, that an attempt may reach the bank;
+ * 5. call with the payment id as Idempotency-Key (a retry gets the bank's first answer back);
+ * 6. accepted → `succeeded`; the bank's `rejected` → `failed/bank_rejected`; a refusal of the
+ *    request → `failed/bank_rejected` only when no earlier attempt may have reached the bank, else
+ *    reconciliation; no answer → the same call again later, with backoff.
+ */
+export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string) => Promise<NextStep> {
+  const { store, stateMachine, bank, clock, logger } = deps;
+
+  async function toProcessing(paymentId: string): Promise<PaymentRecord | null> {
+    const current = await store.get(paymentId);
+    if (current?.status === 'processing') return current; // a retry, or a crash after the bank call
+    if (current?.status !== 'authorized') return null;
+    return (await stateMachine.transition(current, 'processing')) === 'ok'
+      ? { ...current, status: 'processing', attempts: 0 }
+      : null;
+  }
+
+  function openAccessToken(payment: PaymentRecord): string | null {
+    if (!payment.sealedAccessToken) return null;
+    try {
+      return deps.sealer.open(payment.sealedAccessToken, sealContext(payment.id, 'token'));
+    } catch (err) {
+      logger.error({ err, paymentId: payment.id }, 'access token cannot be opened (is TOKEN_ENCRYPTION_KEY shared?)');
+      return null;
+    }
+  }
+
+  /** From here on the outcome is unknown until the bank's record says otherwise. */
+  async function handOverToReconciliation(payment: PaymentRecord, reason: string): Promise<NextStep> {
+    const now = clock.now();
+    logger.warn({ paymentId: payment.id, reason }, 'bank outcome unknown; settling it by reconciliation');
+    await store.update(payment.id, { reconcileSince: now, attempts: 0 });
+    return deps.reconcile({ ...payment, reconcileSince: now, attempts: 0 });
+  }
+
+  async function fail(payment: PaymentRecord, reason: string): Promise<NextStep> {
+    logger.info({ paymentId: payment.id, reason }, 'bank rejected the payment');
+    await stateMachine.transition(payment, 'failed', { failureCode: 'bank_rejected' });
+    return DONE;
+  }
+
+  return async function submitPayment(paymentId) {
+    const payment = await toProcessing(paymentId);
+    if (!payment) return DONE;
+    if (payment.reconcileSince !== null) return deps.reconcile(payment);
+    const accessToken = openAccessToken(payment);
+    if (accessToken === null) return handOverToReconciliation(payment, 'no_usable_access_token');
+    const expiresAt = payment.accessTokenExpiresAt ?? payment.updatedAt + UNKNOWN_EXPIRY_MS;
+    if (clock.now() >= expiresAt) return handOverToReconciliation(payment, 'access_token_expired');
+
+    const earlierAttempt = payment.bankCalledAt !== null;
+    await store.update(paymentId, { bankCalledAt: clock.now() });
+    // A payment the bank already holds as pending is followed by its status, never sent again.
+    const outcome =
+      payment.bankPaymentId && bank.paymentStatus
+        ? await bank.paymentStatus({ bankPaymentId: payment.bankPaymentId, paymentId: payment.id })
+        : await bank.createPayment({
+            accessToken,
+            idempotencyKey: payment.id,
+            amount: formatMinorUnits(payment.amount, payment.currency),
+            currency: payment.currency.toUpperCase(),
+            creditor: { name: deps.merchant.name, iban: deps.merchant.iban },
+            remittanceInformation: remittanceFor(payment.id),
+            endToEndId: payment.id,
+            ...(payment.bankConsentId ? { consentId: payment.bankConsentId } : {}),
+          });
+    switch (outcome.kind) {
+      case 'accepted':
+        await stateMachine.transition(payment, 'succeeded', { fields: { bankPaymentId: outcome.bankPaymentId } });
+        return DONE;
+      case 'rejected':
+        return fail(payment, outcome.reason);
+      case 'refused':
+        // A refusal (say 401: the token expired meanwhile) says nothing of an earlier unanswered attempt.
+        return earlierAttempt
+          ? handOverToReconciliation(payment, `refused_after_unknown: ${outcome.reason}`)
+          : fail(payment, outcome.reason);
+      case 'pending': {
+        // Created but not settled (Open Banking UK Pending / AcceptedSettlementInProcess): still
+        // `processing`; its status is asked again with growing gaps (1 s … 30 s).
+        await store.update(paymentId, { bankPaymentId: outcome.bankPaymentId, attempts: payment.attempts + 1 });
+        const delay = backoffMs(payment.attempts, {
+          baseMs: STATUS_POLL_BASE_MS,
+          maxMs: 30_000,
+          ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+        });
+        return { at: clock.now() + delay };
+      }
+      case 'retry': {
+        // No definite answer (timeout, 5xx, unreadable reply): the bank may have moved the money, so the
+        // payment stays `processing` and the same Idempotency-Key is sent again until the bank says yes
+        // or no, or the token expires and reconciliation takes over (DESIGN.md).
+        logger.warn(
+          { paymentId, reason: outcome.reason, attempt: payment.attempts + 1 },
+          'bank payment call will be retried',
+        );
+        await store.update(paymentId, { attempts: payment.attempts + 1 });
+        const delay = backoffMs(payment.attempts, {
+          baseMs: 500,
+          maxMs: 10_000,
+          ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+        });
+        return { at: Math.min(clock.now() + delay, Math.max(expiresAt, clock.now())) };
+      }
+    }
+  };
+}

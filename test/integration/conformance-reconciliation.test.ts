@@ -1,0 +1,155 @@
+import { decodeEventLog } from '../../src/payments/event-log.js';
+import { waitFor } from '../support/api.js';
+import { type Reply } from '../support/scripted-op.js';
+import { sleep, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
+
+/**
+ * Money that moved is never reported failed (issue 11.3): when a payment call's outcome is unknown
+ * and can no longer be learnt by asking again, only the bank's reconciliation lookup
+ * (`GET /api/payments?end_to_end_id=`) settles the payment. The scripted bank books a transfer and
+ * drops the answer, refuses later calls with 401, or is unavailable for lookups.
+ */
+
+const h = useConformanceHarness();
+const { advanceTo } = h;
+
+const dropAfterBooking: Reply = { status: 500, hangUp: true, book: true };
+const dropWithoutBooking: Reply = { status: 500, hangUp: true };
+const expiredToken: Reply = { status: 401, json: { error: 'invalid_token' } };
+
+async function approveAndPoll(): Promise<StartedPayment> {
+  const p = await h.svc.start();
+  h.op.approve(p.authReqId);
+  advanceTo((await h.svc.nextPollAt(p))!);
+  return p;
+}
+
+const lookups = (p: StartedPayment) => h.op.requestsTo('lookup').filter((r) => r.query.end_to_end_id === p.id);
+
+/** Moves the shared clock to each due submit (retries, the reconciliation wait) until the payment settles. */
+async function driveUntilSettled(p: StartedPayment, timeoutMs = 10_000) {
+  const { redis, keys } = h.svc.service;
+  return waitFor(
+    async () => {
+      const now = await h.svc.status(p);
+      if (now.status === 'succeeded' || now.status === 'failed') return now;
+      const due = await redis.zscore(keys.scheduleOf(p.id).due, `submit:${p.id}`);
+      if (due !== null) advanceTo(Number(due));
+      await sleep(20);
+      return undefined;
+    },
+    timeoutMs,
+    `${p.id} to settle`,
+  );
+}
+
+/** Every status the payment's event log shows, in order (what SSE and webhooks announced). */
+async function statusHistory(p: StartedPayment): Promise<string[]> {
+  const hash = await h.svc.service.redis.hgetall(h.svc.service.keys.payment(p.id));
+  return decodeEventLog(hash).map((e) => e?.status ?? '?');
+}
+
+async function metric(name: string): Promise<string> {
+  return h.svc.service.metrics.registry.getSingleMetricAsString(name);
+}
+
+test('booked, answer lost, then 401: succeeded after exactly one lookup, with the bank id, never failed on the way', async () => {
+  h.op.script('payments', dropAfterBooking, expiredToken);
+  const p = await approveAndPoll();
+  const final = await driveUntilSettled(p);
+  expect(final).toMatchObject({ status: 'succeeded', failure_code: null });
+  expect(p.paymentCalls()).toHaveLength(2);
+  expect(lookups(p)).toHaveLength(1);
+  const lookup = lookups(p)[0]!;
+  expect(lookup.headers.authorization).toBeUndefined();
+  expect(lookup.clientCert).toMatchObject({ subject: 'CN=client', authorized: true });
+  // the lookup waited until the last call could no longer be in flight (2 × BANK_TIMEOUT_MS)
+  const record = await h.svc.service.store.get(p.id);
+  expect(lookup.at - record!.bankCalledAt!).toBeGreaterThanOrEqual(4000);
+  expect(record?.bankPaymentId).toBe(h.op.bookings.find((b) => b.endToEndId === p.id)?.bankPaymentId);
+  expect(await statusHistory(p)).toEqual(['pending_authorization', 'authorized', 'processing', 'succeeded']);
+  expect(h.op.bookings.filter((b) => b.endToEndId === p.id)).toHaveLength(1);
+  expect(await metric('payment_reconciliations_total')).toMatch(/outcome="succeeded"\} 1/);
+});
+
+test('nothing booked, answer lost, then 401: failed/bank_rejected after exactly one lookup', async () => {
+  h.op.script('payments', dropWithoutBooking, expiredToken);
+  const p = await approveAndPoll();
+  const final = await driveUntilSettled(p);
+  expect(final).toMatchObject({ status: 'failed', failure_code: 'bank_rejected' });
+  expect(p.paymentCalls()).toHaveLength(2);
+  expect(lookups(p)).toHaveLength(1);
+  expect(await statusHistory(p)).toEqual(['pending_authorization', 'authorized', 'processing', 'failed']);
+  expect(await metric('payment_reconciliations_total')).toMatch(/outcome="failed"\} 1/);
+});
+
+test('a 401 on the first call (no earlier attempt): failed/bank_rejected at once, no lookup', async () => {
+  h.op.script('payments', expiredToken);
+  const p = await approveAndPoll();
+  expect(await driveUntilSettled(p)).toMatchObject({ status: 'failed', failure_code: 'bank_rejected' });
+  expect(p.paymentCalls()).toHaveLength(1);
+  expect(lookups(p)).toHaveLength(0);
+});
+
+test('lookup unavailable: stays processing, looked up again with backoff, counted and logged; settles when the bank answers', async () => {
+  h.op.script('payments', dropAfterBooking, expiredToken);
+  h.op.script('lookup', { status: 503 }, { status: 200, hangUp: true });
+  const p = await approveAndPoll();
+  await waitFor(
+    async () => {
+      if (lookups(p).length >= 1) return true;
+      const due = await h.svc.service.redis.zscore(h.svc.service.keys.scheduleOf(p.id).due, `submit:${p.id}`);
+      if (due !== null) advanceTo(Number(due));
+      await sleep(20);
+      return false;
+    },
+    10_000,
+    'the first lookup',
+  );
+  await waitFor(
+    async () => /alarm="reconciliation_unavailable"\} [1-9]/.test(await metric('operator_alarms_total')),
+    5000,
+    'the alarm',
+  );
+  expect((await h.svc.status(p)).status).toBe('processing');
+  const alarm = h.svc.logs.find((l) => l.includes(p.id) && l.includes('reconciliation lookup is unavailable'));
+  expect(JSON.parse(alarm!)).toMatchObject({ level: 50, reason: 'http_503' });
+
+  const final = await driveUntilSettled(p, 15_000);
+  expect(final).toMatchObject({ status: 'succeeded' });
+  expect(lookups(p)).toHaveLength(3);
+  expect(await metric('payment_reconciliations_total')).toMatch(/outcome="unavailable"\} 2/);
+  expect(await metric('operator_alarms_total')).toMatch(/alarm="reconciliation_unavailable"\} 2/);
+  expect(p.paymentCalls()).toHaveLength(2);
+  expect(await statusHistory(p)).not.toContain('failed');
+});
+
+test('the access token expired while the outcome was unknown: reconciled by lookup, no call with the expired token', async () => {
+  h.op.script('payments', dropAfterBooking);
+  const p = await approveAndPoll();
+  await waitFor(() => Promise.resolve(p.paymentCalls().length === 1), 5000, 'the first call');
+  // the token lived 300 s (expires_in at the scripted OP)
+  h.clock.advance(301_000);
+  const final = await driveUntilSettled(p);
+  expect(final).toMatchObject({ status: 'succeeded' });
+  expect(p.paymentCalls()).toHaveLength(1);
+  expect(lookups(p)).toHaveLength(1);
+});
+
+test('a sealed token moved to another payment does not open there (AAD): reconciled, never sent to the bank', async () => {
+  h.op.script('payments', { status: 503 }, { status: 503 });
+  const a = await approveAndPoll();
+  const b = await approveAndPoll();
+  await waitFor(() => Promise.resolve(a.paymentCalls().length === 1 && b.paymentCalls().length === 1), 5000, 'calls');
+  const { redis, keys } = h.svc.service;
+  const tokenOfA = await redis.hget(keys.payment(a.id), 'token');
+  expect(tokenOfA).toBeTruthy();
+  await redis.hset(keys.payment(b.id), 'token', tokenOfA!);
+  const finalB = await driveUntilSettled(b);
+  // b's own first call got a 503 (nothing booked), and a's token never went out under b's key
+  expect(finalB).toMatchObject({ status: 'failed', failure_code: 'bank_rejected' });
+  expect(b.paymentCalls()).toHaveLength(1);
+  expect(lookups(b)).toHaveLength(1);
+  expect(h.svc.logs.some((l) => l.includes(b.id) && l.includes('access token cannot be opened'))).toBe(true);
+  expect(await driveUntilSettled(a)).toMatchObject({ status: 'succeeded' });
+});

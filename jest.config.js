@@ -1,10 +1,35 @@
 /** ESM all the way: oidc-provider, jose, openid-client and oauth4webapi are ESM-only. */
-export default {
+const base = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.test.json' }] },
-  testMatch: ['<rootDir>/test/**/*.test.ts'],
+};
+
+/**
+ * Suites that touch the service's Redis run a second time against a local Redis Cluster (issue 12.2);
+ * the cluster-only suites (failover, slot migration) run only there.
+ */
+const BOTH_MODES = ['scheduler', 'scheduler-lease', 'checkout-flow', 'rate-limits'];
+const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'store-checks'];
+const files = (names) => names.map((n) => `<rootDir>/test/integration/${n}.test.ts`);
+
+export default {
+  projects: [
+    {
+      ...base,
+      displayName: 'single',
+      // Negated here, not in testPathIgnorePatterns: npm scripts pass that one on the command line.
+      testMatch: ['<rootDir>/test/**/*.test.ts', ...CLUSTER_ONLY.map((n) => `!**/${n}.test.ts`)],
+    },
+    {
+      ...base,
+      displayName: 'cluster',
+      testMatch: files([...BOTH_MODES, ...CLUSTER_ONLY]),
+      setupFiles: ['<rootDir>/test/support/cluster-mode.mjs'],
+      globalSetup: '<rootDir>/test/support/cluster-setup.mjs',
+    },
+  ],
   testTimeout: 30000,
   // Every suite closes what it opens; this is only the safety net that keeps CI from waiting on a
   // straggling socket of a child process after all results are in.

@@ -95,9 +95,9 @@ async function measure(webhooks) {
     byKind[kind] = (byKind[kind] ?? 0) + bytes;
     total += bytes;
   }
-  const dueMembers = await admin.zcard(keys.due);
+  const dueMembers = await admin.zcard(keys.shard(0).due);
   for (const k of Object.keys(byKind)) byKind[k] = Math.round(byKind[k] / N);
-  const sample = (await keysUnder(`${prefix}pay:`))[0];
+  const sample = (await keysUnder(`${prefix}{s0}pay:`))[0];
   const encoding = sample ? await admin.object('ENCODING', sample) : null;
   await client.quit();
   for (const key of await keysUnder(prefix)) await admin.unlink(key);

@@ -308,7 +308,9 @@ async function runService(stub, n) {
   // First polls spread evenly over one interval, starting 1 s from now.
   const t0 = Date.now();
   const pipeline = client.pipeline();
-  members.forEach((m, i) => pipeline.zadd(keys.due, 'XX', t0 + 1000 + Math.floor((i * INTERVAL_S * 1000) / n), m));
+  members.forEach((m, i) =>
+    pipeline.zadd(keys.scheduleOf(m).due, 'XX', t0 + 1000 + Math.floor((i * INTERVAL_S * 1000) / n), m),
+  );
   await pipeline.exec();
   const windowStartAt = now() + 1000 + WARM_INTERVALS * INTERVAL_S * 1000 + 1000;
   const measured = await measureWindow(stub, service.child.pid, windowStartAt, memBefore);
@@ -357,7 +359,7 @@ async function sampleMemory(client, keys, members) {
   for (const id of ids) {
     hash += Number(await client.memory('USAGE', keys.payment(id), 'SAMPLES', 0));
   }
-  const due = Number(await client.memory('USAGE', keys.due, 'SAMPLES', 0));
+  const due = Number(await client.memory('USAGE', keys.shard(0).due, 'SAMPLES', 0));
   const k = ids.length;
   return {
     payment_hash: Math.round(hash / k),

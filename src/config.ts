@@ -33,6 +33,12 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100, 120_000).default(10_000),
   // store
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  REDIS_CLUSTER_NODES: csv
+    .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'host:port seed nodes, comma-separated')).min(1))
+    .optional(),
+  SCHEDULER_SHARDS: int(1, 1024).optional(),
+  REDIS_WAIT_REPLICAS: int(0, 16).optional(),
+  REDIS_WAIT_TIMEOUT_MS: int(1, 10_000).default(100),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/)
@@ -130,7 +136,8 @@ const envSchema = z.object({
   METRICS_PORT: int(0, 65535).optional(),
   // worker
   WORKER_CONCURRENCY: int(1, 10_000).default(256),
-  WORKER_LEASE_MS: int(1000, 3_600_000).default(60_000),
+  WORKER_LEASE_MS: int(1000, 3_600_000).default(6000),
+  WORKER_MAX_HOLD_MS: int(1000, 3_600_000).optional(),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -162,7 +169,13 @@ export interface Config {
   trustProxy: TrustProxy;
   shutdownTimeoutMs: number;
   redisUrl: string;
+  /** Seed nodes of a Redis Cluster; when set, the service runs in cluster mode and `redisUrl` is unused. */
+  redisClusterNodes: { host: string; port: number }[] | null;
   redisPrefix: string;
+  /** Scheduler shards new payments are spread over (1 on one Redis, 16 on a cluster by default). */
+  schedulerShards: number;
+  /** WAIT after money transitions: replicas to acknowledge (1 on a cluster, 0 on one Redis by default). */
+  redisWait: { replicas: number; timeoutMs: number };
   /** 32 bytes for AES-256-GCM; older keys (rotation) follow. */
   tokenEncryptionKeys: Buffer[];
   paymentRetentionSeconds: number;
@@ -222,8 +235,13 @@ export interface Config {
   workerConcurrency: number;
   /** OpenTelemetry tracing (OTLP over HTTP); null = off, no SDK loaded. */
   tracing: TracingConfig | null;
-  /** How long a worker holds claimed work before another may take it over (longer than any bank call). */
+  /**
+   * How long a claimed item's lease lasts; the worker renews it every third of that while the item is
+   * in hand, so a crashed worker's work is taken over within about one lease (issue 11.5).
+   */
   workerLeaseMs: number;
+  /** How long a worker keeps renewing one item: at least the longest call chain of one work item. */
+  workerMaxHoldMs: number;
 }
 
 export class ConfigError extends Error {
@@ -234,6 +252,19 @@ function decodeKey(value: string, name: string): Buffer {
   const key = Buffer.from(value, 'base64');
   if (key.length !== 32) throw new ConfigError(`${name}: must be 32 bytes, base64-encoded (got ${key.length} bytes)`);
   return key;
+}
+
+/**
+ * The longest one work item can keep calling out: a token poll that fetches the bank's JWKS and a
+ * payment call (reconciliation included), each within BANK_TIMEOUT_MS; or one webhook delivery.
+ */
+function longestCallChainMs(e: z.output<typeof envSchema>): number {
+  return Math.max(3 * e.BANK_TIMEOUT_MS, e.WEBHOOK_TIMEOUT_MS);
+}
+
+function parseHostPort(node: string): { host: string; port: number } {
+  const at = node.lastIndexOf(':');
+  return { host: node.slice(0, at), port: Number(node.slice(at + 1)) };
 }
 
 /** Parses an environment into a Config; throws ConfigError with one line naming the first bad variable. */
@@ -254,9 +285,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   requireCredentials(e);
   if (e.CIBA_SIGNED_REQUEST && !e.BANK_SIGNING_KEY)
     throw new ConfigError('BANK_SIGNING_KEY: is required when CIBA_SIGNED_REQUEST=true');
-  // A lease shorter than a bank call would let a second worker take over work still in hand.
-  if (e.WORKER_LEASE_MS <= Math.max(e.BANK_TIMEOUT_MS, e.WEBHOOK_TIMEOUT_MS))
-    throw new ConfigError('WORKER_LEASE_MS: must be longer than BANK_TIMEOUT_MS and WEBHOOK_TIMEOUT_MS');
+  const workerMaxHoldMs = e.WORKER_MAX_HOLD_MS ?? longestCallChainMs(e) + 10_000;
+  // Renewal stops after WORKER_MAX_HOLD_MS: stopping earlier than the longest call chain of one item
+  // would let a second worker take over work whose bank call is still running.
+  if (workerMaxHoldMs < longestCallChainMs(e))
+    throw new ConfigError(
+      `WORKER_MAX_HOLD_MS: must cover the longest call chain of one work item (token + JWKS + payment call, 3 × BANK_TIMEOUT_MS, and WEBHOOK_TIMEOUT_MS): at least ${longestCallChainMs(e)}`,
+    );
   const trustProxy = parseTrustProxy(e.TRUST_PROXY);
   if ('error' in trustProxy) throw new ConfigError(`TRUST_PROXY: ${trustProxy.error}`);
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT)
@@ -277,7 +312,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: trustProxy.value,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES ? e.REDIS_CLUSTER_NODES.map(parseHostPort) : null,
     redisPrefix: e.REDIS_PREFIX,
+    schedulerShards: e.SCHEDULER_SHARDS ?? (e.REDIS_CLUSTER_NODES ? 16 : 1),
+    redisWait: {
+      replicas: e.REDIS_WAIT_REPLICAS ?? (e.REDIS_CLUSTER_NODES ? 1 : 0),
+      timeoutMs: e.REDIS_WAIT_TIMEOUT_MS,
+    },
     tokenEncryptionKeys: keys,
     paymentRetentionSeconds: e.PAYMENT_RETENTION_HOURS * 3600,
     catalogFile: e.CATALOG_FILE,
@@ -331,6 +372,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: e.WORKER_CONCURRENCY,
     tracing: parseTracing(cleaned),
     workerLeaseMs: e.WORKER_LEASE_MS,
+    workerMaxHoldMs,
   };
 }
 

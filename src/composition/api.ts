@@ -38,6 +38,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     deliveryMode: config.ciba.deliveryMode,
     requestedExpiry: config.ciba.requestedExpiry,
     storeAvailable: () => redis.status === 'ready',
+    schedulerShards: config.schedulerShards,
   });
   const { deliveries, feed } = parts.webhooks;
   // The longest a checkout can take: discovery plus the bank call, each within three timeouts.

@@ -14,7 +14,7 @@ import { createSealer } from '../crypto/sealing.js';
 import { createKeys, type Keys } from '../store/keys.js';
 import { createNotificationStore, type NotificationStore } from '../store/notification-store.js';
 import { createPaymentStore, type PaymentStore } from '../store/payment-store.js';
-import { createRedis, type RedisClient } from '../store/redis.js';
+import { createStoreClient, type RedisClient } from '../store/redis.js';
 import { createScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { createChangeFeed, type ChangeFeed } from '../webhooks/change-feed.js';
 import { createDeliveryStore, type DeliveryStore } from '../webhooks/delivery-store.js';
@@ -65,10 +65,21 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
   // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
-  const redis = createRedis(config.redisUrl, { enableAutoPipelining: true });
+  const redis = createStoreClient(config, { autoPipelining: true });
   const keys = createKeys(config.redisPrefix);
-  const store = createPaymentStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
-  const scheduler = createScheduler({ redis, keys, clock, leaseMs: config.workerLeaseMs });
+  const store = createPaymentStore({
+    redis,
+    keys,
+    retentionSeconds: config.paymentRetentionSeconds,
+    durability: config.redisWait,
+  });
+  const scheduler = createScheduler({
+    redis,
+    keys,
+    clock,
+    leaseMs: config.workerLeaseMs,
+    shards: config.schedulerShards,
+  });
   const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
   const stateMachine = createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } });
   const bankAgent = createBankAgent(config.bank);

@@ -7,6 +7,7 @@ import type { Scheduler } from '../jobs/scheduler.js';
 import type { WorkerLoop } from '../jobs/worker-loop.js';
 import { startMetricsServer, type MetricsServer } from '../http/metrics-endpoint.js';
 import { startApi, type RunningApi } from './api.js';
+import { assertStoreFitForPayments } from '../store/startup-checks.js';
 import { verifyDeploymentKeys } from '../store/key-check-store.js';
 import { buildParts, closeParts, type PartsOptions } from './parts.js';
 import { startWorker, type RunningWorker } from './worker.js';
@@ -39,6 +40,14 @@ export async function startService(config: Config, options: ServiceOptions): Pro
   // The SDK is loaded only when tracing is configured (tracing.ts is the API's no-op otherwise).
   const tracing = config.tracing ? await (await import('../tracing-sdk.js')).startTracing(config.tracing) : null;
   const parts = buildParts(config, options);
+  try {
+    // Before anything is stored: a store that may evict keys or misses slots would lose payments.
+    await assertStoreFitForPayments(parts.redis, config.redisClusterNodes);
+    await parts.scheduler.registerShards();
+  } catch (err) {
+    parts.redis.disconnect();
+    throw err;
+  }
   let draining = false;
   try {
     // Before any work: processes that cannot open each other's sealed tokens must not share a deployment.

@@ -26,6 +26,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
     clock,
     logger,
     concurrency: config.workerConcurrency,
+    renewal: { renewEveryMs: Math.floor(config.workerLeaseMs / 3), maxHoldMs: config.workerMaxHoldMs },
     ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
     handlers: traceJobs(config.tracing !== null, (id) => store.getTraceparent(id), {
       poll: createTokenPoller(

@@ -2,9 +2,9 @@ import { randomBytes, randomInt } from 'node:crypto';
 
 /** Random ids and secrets of the service: unguessable, URL-safe, with a readable prefix. */
 
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+export const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
-function randomBase32(length: number): string {
+export function randomBase32(length: number): string {
   const bytes = randomBytes(length);
   let out = '';
   for (const b of bytes) out += BASE32.charAt(b & 31);

@@ -1,22 +1,41 @@
 import type { Clock } from '../clock.js';
-import type { Keys } from '../store/keys.js';
+import type { Keys, ShardKeys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
 
 export interface ClaimedItem {
   member: string;
   /** When it was due (ms); now − dueAt is the lateness. */
   dueAt: number;
-  /** When this worker's lease ends (ms): the fencing token for complete/reschedule. */
+  /**
+   * When this worker's lease ends (ms): the fencing token for complete/reschedule. `renew` moves it
+   * forward while the work is in hand.
+   */
   leaseUntil?: number;
 }
 
+export interface ClaimResult {
+  items: ClaimedItem[];
+  /** When the earliest unclaimed item is due (ms), or null when nothing waits. */
+  nextDueAt: number | null;
+  /** A shard gave all it was asked for: more may be due now. */
+  more: boolean;
+}
+
 /**
- * The durable scheduler of DESIGN.md: due work in a sorted set scored by due time, claimed by a Lua
- * script into a lease set. Redis is the source of truth; in-process timers only decide when to look.
+ * The durable scheduler of DESIGN.md: due work in sorted sets scored by due time, claimed by a Lua
+ * script into lease sets. Redis is the source of truth; in-process timers only decide when to look.
  * A worker that dies leaves leases that expire and are claimed again by any other worker.
+ *
+ * The schedule is split into SCHEDULER_SHARDS shards (issue 12.1): on Redis Cluster each shard is one
+ * hash slot, together with the payments born in it, so every script stays in one slot. A work item's
+ * shard is read from its payment id, never from the current shard count; each process records the
+ * shards it uses in `shardsInUse`, and workers claim from all of them, so lowering the count strands
+ * nothing.
  */
 export interface Scheduler {
-  claim(limit: number): Promise<{ items: ClaimedItem[]; nextDueAt: number | null }>;
+  /** Records this process's shards as in use (before any payment is created in them). */
+  registerShards(): Promise<void>;
+  claim(limit: number): Promise<ClaimResult>;
   /**
    * Work finished: drop the lease. With `leaseUntil` (from claim) only while the lease is still
    * this worker's: one that ran past its lease must not drop the lease of the worker that took over.
@@ -24,6 +43,12 @@ export interface Scheduler {
   complete(member: string, leaseUntil?: number): Promise<void>;
   /** Work to be done again at `at`: lease dropped and due entry written atomically (same fencing as complete). */
   reschedule(member: string, at: number, leaseUntil?: number): Promise<void>;
+  /**
+   * Extends the leases of work in hand (issue 11.5), one script call per shard: each item still leased
+   * with its `leaseUntil` gets a fresh lease and its `leaseUntil` updated; returns the items whose lease
+   * was no longer this worker's (expired and taken over, or settled), which are left alone.
+   */
+  renew(items: readonly ClaimedItem[]): Promise<ClaimedItem[]>;
   /** Adds or moves work (not leased) to `at`. */
   schedule(member: string, at: number): Promise<void>;
   /**
@@ -36,41 +61,124 @@ export interface Scheduler {
   depth(): Promise<{ due: number; leased: number }>;
 }
 
-export function createScheduler(deps: { redis: RedisClient; keys: Keys; clock: Clock; leaseMs: number }): Scheduler {
+/** How often a worker re-reads the shards in use (another process may use more). */
+const SHARDS_REFRESH_MS = 10_000;
+
+export function createScheduler(deps: {
+  redis: RedisClient;
+  keys: Keys;
+  clock: Clock;
+  leaseMs: number;
+  /** SCHEDULER_SHARDS: new payments are spread over shards 0…shards−1. */
+  shards?: number;
+}): Scheduler {
   const { redis, keys, clock, leaseMs } = deps;
+  const own = Array.from({ length: deps.shards ?? 1 }, (_, k) => k);
+  let inUse = own;
+  let refreshedAt = -Infinity;
+  let rotation = 0;
+  const of = (member: string): ShardKeys => keys.scheduleOf(member);
+
+  async function shardsInUse(): Promise<number[]> {
+    if (Date.now() - refreshedAt < SHARDS_REFRESH_MS) return inUse;
+    refreshedAt = Date.now();
+    const recorded = (await redis.smembers(keys.shardsInUse)).map(Number).filter(Number.isInteger);
+    inUse = [...new Set([...own, ...recorded])].sort((a, b) => a - b);
+    return inUse;
+  }
+
+  async function claimFrom(shard: number, now: number, leaseUntil: number, limit: number) {
+    const k = keys.shard(shard);
+    const raw = await redis.claim(k.due, k.leases, now, leaseUntil, limit);
+    const items: ClaimedItem[] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2)
+      items.push({ member: raw[i] as string, dueAt: Number(raw[i + 1]), leaseUntil });
+    const next = raw[raw.length - 1];
+    return { items, nextDueAt: next ? Number(next) : null, more: items.length === limit };
+  }
+
   return {
+    async registerShards() {
+      await redis.sadd(keys.shardsInUse, ...own);
+      refreshedAt = -Infinity;
+    },
     async claim(limit) {
       const now = clock.now();
       const leaseUntil = now + leaseMs;
-      const raw = await redis.claim(keys.due, keys.leases, now, leaseUntil, limit);
-      const items: ClaimedItem[] = [];
-      for (let i = 0; i + 1 < raw.length; i += 2)
-        items.push({ member: raw[i] as string, dueAt: Number(raw[i + 1]), leaseUntil });
-      const next = raw[raw.length - 1];
-      return { items, nextDueAt: next ? Number(next) : null };
+      const shards = await shardsInUse();
+      if (shards.length === 1) return claimFrom(shards[0] ?? 0, now, leaseUntil, limit);
+      // Every shard in one tick (auto-pipelined per node), each asked for an equal share; the share
+      // left over goes to the shards after a rotating start, so none is always last.
+      const start = rotation++ % shards.length;
+      const base = Math.floor(limit / shards.length);
+      const asks: Promise<ClaimResult>[] = [];
+      let skipped = false;
+      for (let i = 0; i < shards.length; i++) {
+        const share = base + (i < limit % shards.length ? 1 : 0);
+        if (share === 0) skipped = true;
+        else asks.push(claimFrom(shards[(start + i) % shards.length] ?? 0, now, leaseUntil, share));
+      }
+      const results = await Promise.all(asks);
+      const nexts = results.flatMap((r) => (r.nextDueAt === null ? [] : [r.nextDueAt]));
+      return {
+        items: results.flatMap((r) => r.items),
+        nextDueAt: nexts.length > 0 ? Math.min(...nexts) : null,
+        more: skipped || results.some((r) => r.more),
+      };
     },
     async complete(member, leaseUntil) {
-      if (leaseUntil === undefined) await redis.multi().zrem(keys.leases, member).srem(keys.pinged, member).exec();
-      else await redis.settle(keys.due, keys.leases, keys.pinged, member, leaseUntil, '', clock.now());
+      const k = of(member);
+      if (leaseUntil === undefined) await redis.multi().zrem(k.leases, member).srem(k.pinged, member).exec();
+      else await redis.settle(k.due, k.leases, k.pinged, member, leaseUntil, '', clock.now());
     },
     async reschedule(member, at, leaseUntil) {
-      if (leaseUntil === undefined) await redis.multi().zrem(keys.leases, member).zadd(keys.due, at, member).exec();
-      else await redis.settle(keys.due, keys.leases, keys.pinged, member, leaseUntil, at, clock.now());
+      const k = of(member);
+      if (leaseUntil === undefined) await redis.multi().zrem(k.leases, member).zadd(k.due, at, member).exec();
+      else await redis.settle(k.due, k.leases, k.pinged, member, leaseUntil, at, clock.now());
+    },
+    async renew(items) {
+      const byShard = new Map<number, ClaimedItem[]>();
+      for (const item of items) {
+        if (item.leaseUntil === undefined) continue;
+        const shard = keys.shardOf(item.member);
+        byShard.set(shard, [...(byShard.get(shard) ?? []), item]);
+      }
+      const leaseUntil = clock.now() + leaseMs;
+      const lost = await Promise.all(
+        [...byShard].map(async ([shard, held]) => {
+          const pairs = held.flatMap((item) => [item.member, item.leaseUntil as number]);
+          const renewed = await redis.renew(keys.shard(shard).leases, leaseUntil, ...pairs);
+          return held.filter((item, i) => {
+            if (renewed[i] !== 1) return true;
+            item.leaseUntil = leaseUntil;
+            return false;
+          });
+        }),
+      );
+      return lost.flat();
     },
     async schedule(member, at) {
-      await redis.zadd(keys.due, at, member);
+      await redis.zadd(of(member).due, at, member);
     },
     async advance(member, at) {
       // Waiting work only ever moves earlier; leased work is never copied, but marked so that it is
       // due at once when its worker settles it (a ping during an in-flight poll is not lost).
-      return (await redis.advance(keys.due, keys.leases, keys.pinged, at, member)) > 0;
+      const k = of(member);
+      return (await redis.advance(k.due, k.leases, k.pinged, at, member)) > 0;
     },
     async wake() {
       await redis.publish(keys.wakeChannel, '1');
     },
     async depth() {
-      const [due, leased] = await Promise.all([redis.zcard(keys.due), redis.zcard(keys.leases)]);
-      return { due, leased };
+      const counts = await Promise.all(
+        (await shardsInUse()).map((s) =>
+          Promise.all([redis.zcard(keys.shard(s).due), redis.zcard(keys.shard(s).leases)]),
+        ),
+      );
+      return {
+        due: counts.reduce((sum, [due]) => sum + due, 0),
+        leased: counts.reduce((sum, [, leased]) => sum + leased, 0),
+      };
     },
   };
 }

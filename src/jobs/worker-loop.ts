@@ -17,6 +17,13 @@ export interface WorkerLoopOptions {
   /** Longest sleep between looks at the due set; wake-ups cut it short. */
   idleMs?: number;
   onClaimed?: (item: ClaimedItem, lateMs: number) => void;
+  /**
+   * Lease renewal (issue 11.5): every `renewEveryMs` the leases of all work in hand are renewed in one
+   * call, so the lease itself can be short and a killed worker's work is taken over within about one
+   * lease. An item is renewed for at most `maxHoldMs` (longer than its longest call chain), so a
+   * handler that never settles cannot hold its payment forever. Without it, leases are not renewed.
+   */
+  renewal?: { renewEveryMs: number; maxHoldMs: number };
 }
 
 export interface WorkerLoop {
@@ -40,6 +47,7 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
   let timerAt = 0;
   let looking = false;
   let idleWaiters: (() => void)[] = [];
+  const renewal = createLeaseRenewal(options);
 
   async function runItem(item: ClaimedItem): Promise<void> {
     const parsed = parseWorkItem(item.member);
@@ -51,9 +59,11 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
         return;
       }
       const result = await handler(parsed.arg, item);
+      await renewal.release(item); // the fencing token may have moved while the handler ran
       if ('done' in result) await scheduler.complete(item.member, item.leaseUntil);
       else await scheduler.reschedule(item.member, result.at, item.leaseUntil);
     } catch (err) {
+      renewal.drop(item);
       // The lease stays: it expires and the item is tried again, by this or another worker.
       logger.error({ err, kind: parsed?.kind }, 'work item failed; its lease will expire and be retried');
     } finally {
@@ -76,7 +86,7 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
     try {
       const free = concurrency - active;
       if (free > 0) {
-        const { items, nextDueAt } = await scheduler.claim(Math.min(free, MAX_BATCH));
+        const { items, nextDueAt, more } = await scheduler.claim(Math.min(free, MAX_BATCH));
         if (stopped()) {
           // Stopped while claiming: hand the items back, due when they were, instead of leaving leases to expire.
           await Promise.all(items.map((item) => scheduler.reschedule(item.member, item.dueAt, item.leaseUntil)));
@@ -85,10 +95,11 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
         const now = clock.now();
         for (const item of items) {
           active++;
+          renewal.hold(item, now);
           options.onClaimed?.(item, now - item.dueAt);
           void runItem(item);
         }
-        if (items.length === Math.min(free, MAX_BATCH)) delay = 0;
+        if (more) delay = 0;
         // Not before `minGapMs`: under a steady trickle of due items, one claim per item would cost a
         // Redis round trip each; a few milliseconds of patience batch them (ping wake-ups skip this).
         else if (nextDueAt !== null) delay = Math.max(minGapMs, Math.min(idleMs, nextDueAt - now));
@@ -120,6 +131,7 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
   return {
     start() {
       running = true;
+      renewal.start();
       schedule(0);
     },
     nudge() {
@@ -131,16 +143,84 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
       // A claim in progress hands its items back (see look); let it finish before the connection closes.
       const until = Date.now() + timeoutMs;
       while (looking && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-      if (active === 0) return;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(0, until - Date.now()));
-        idleWaiters.push(() => {
-          clearTimeout(t);
-          resolve();
+      if (active > 0) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, Math.max(0, until - Date.now()));
+          idleWaiters.push(() => {
+            clearTimeout(t);
+            resolve();
+          });
         });
-      });
-      idleWaiters = [];
+        idleWaiters = [];
+      }
+      // Work still in hand past the budget is no longer renewed: its leases expire and are taken over.
+      renewal.stop();
     },
     inFlight: () => active,
+  };
+}
+
+interface LeaseRenewal {
+  start(): void;
+  stop(): void;
+  hold(item: ClaimedItem, now: number): void;
+  /** Stops renewing an item about to be settled; waits for a renewal in flight, so `leaseUntil` is current. */
+  release(item: ClaimedItem): Promise<void>;
+  drop(item: ClaimedItem): void;
+}
+
+function createLeaseRenewal(options: WorkerLoopOptions): LeaseRenewal {
+  const { scheduler, clock, logger, renewal } = options;
+  const held = new Map<ClaimedItem, number>(); // item → when it was claimed
+  let timer: NodeJS.Timeout | null = null;
+  let inFlight: Promise<void> | null = null;
+
+  async function renewHeld(): Promise<void> {
+    const now = clock.now();
+    const items: ClaimedItem[] = [];
+    for (const [item, claimedAt] of held) {
+      if (renewal && now - claimedAt <= renewal.maxHoldMs) items.push(item);
+      else {
+        held.delete(item);
+        logger.error({ member: item.member }, 'work held past WORKER_MAX_HOLD_MS; its lease is left to expire');
+      }
+    }
+    if (items.length === 0) return;
+    try {
+      for (const item of await scheduler.renew(items)) {
+        held.delete(item);
+        logger.warn({ member: item.member }, 'lease lost while in hand; another worker took the item over');
+      }
+    } catch (err) {
+      // Tried again at the next tick; a lease lasts about three ticks.
+      logger.warn({ err }, 'renewing leases failed');
+    }
+  }
+
+  return {
+    start() {
+      if (!renewal || timer) return;
+      timer = setInterval(() => {
+        if (inFlight || held.size === 0) return;
+        inFlight = renewHeld().finally(() => {
+          inFlight = null;
+        });
+      }, renewal.renewEveryMs);
+      timer.unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+      timer = null;
+    },
+    hold(item, now) {
+      if (renewal) held.set(item, now);
+    },
+    async release(item) {
+      held.delete(item);
+      if (inFlight) await inFlight;
+    },
+    drop(item) {
+      held.delete(item);
+    },
   };
 }

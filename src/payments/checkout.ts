@@ -1,11 +1,13 @@
+import { randomInt } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import { BackchannelError, type CibaClient, type NotificationStore } from './ports.js';
 import { authorizationDetailsFor, type Merchant } from './authorization.js';
 import { sandboxBankProfile, type BankProfile } from './bank-profile.js';
 import { toPaymentView, type LineItem, type PaymentRecord, type PaymentView } from './payment.js';
-import { newBindingMessage, newClientSecret, newNotificationToken, newPaymentId } from '../crypto/random-ids.js';
+import { newBindingMessage, newClientSecret, newNotificationToken } from '../crypto/random-ids.js';
 import { sha256 } from '../crypto/hashing.js';
+import { newPaymentId } from './payment-id.js';
 import { workItem, type StateMachine } from './state-machine.js';
 
 export interface CheckoutInput {
@@ -43,6 +45,8 @@ export function createCheckoutService(deps: {
   requestedExpiry: number;
   /** False while Redis is away: then no request may reach the bank (it would push to a phone for nothing). */
   storeAvailable: () => boolean;
+  /** SCHEDULER_SHARDS: each new payment is born in one of them. */
+  schedulerShards: number;
 }): CheckoutService {
   const { ciba, clock } = deps;
   const bankProfile = deps.bankProfile ?? sandboxBankProfile;
@@ -59,7 +63,8 @@ export function createCheckoutService(deps: {
           retryAfterSeconds: 2,
         });
       }
-      const id = newPaymentId();
+      // A random shard spreads new payments evenly over the scheduler shards (Redis Cluster slots).
+      const id = newPaymentId(randomInt(deps.schedulerShards));
       const currency = deps.currency;
       const bindingMessage = newBindingMessage();
       const notificationToken = deps.deliveryMode === 'ping' ? newNotificationToken() : undefined;

@@ -1,8 +1,25 @@
 import { createHash } from 'node:crypto';
+import { shardOfPaymentId } from '../payments/payment-id.js';
+
+/** The due/lease keys of one scheduler shard; on Redis Cluster all in the shard's hash slot. */
+export interface ShardKeys {
+  /** Due work: member `kind:arg`, score = due time in ms. */
+  due: string;
+  /** Claimed work: member as in `due`, score = lease expiry in ms. */
+  leases: string;
+  /** Leased work nudged while in flight (a ping during a poll): due at once when settled. */
+  pinged: string;
+}
 
 /**
  * Every Redis key of the service, built in one place under REDIS_PREFIX, so a prefix isolates one
  * deployment (or one test run) completely.
+ *
+ * Redis Cluster (issue 12.1): a script may only touch keys of one hash slot. The schedule is split
+ * into shards whose keys carry the hash tag `{s<k>}`, and every key of a payment carries the tag of
+ * the shard it was born in (read from its id, see payments/payment-id.ts), so one script can change
+ * a payment and its schedule atomically. Keys used alone (idempotency, notification, rate limits)
+ * carry no tag and spread over the cluster.
  */
 export interface Keys {
   prefix: string;
@@ -12,12 +29,13 @@ export interface Keys {
   delivery(deliveryId: string): string;
   /** Deliveries of a payment, newest last, for GET /webhooks/deliveries. */
   paymentDeliveries(id: string): string;
-  /** Due work: member `kind:arg`, score = due time in ms. */
-  due: string;
-  /** Claimed work: member as in `due`, score = lease expiry in ms. */
-  leases: string;
-  /** Leased work nudged while in flight (a ping during a poll): due at once when settled. */
-  pinged: string;
+  /** The scheduler shard of a payment, or of a work item (`kind:<payment id>…`). */
+  shardOf(paymentIdOrMember: string): number;
+  shard(k: number): ShardKeys;
+  /** The shard keys of a payment or work item: `shard(shardOf(x))`. */
+  scheduleOf(paymentIdOrMember: string): ShardKeys;
+  /** Set of the shard numbers any process has used (a shard count change leaves none behind). */
+  shardsInUse: string;
   /** Checkout idempotency record per caller scope and key. */
   idempotency(scope: string, key: string): string;
   /** Ping mode: sha256(client_notification_token) → payment id. */
@@ -38,15 +56,33 @@ export interface Keys {
   keyCheck: string;
 }
 
+/** `poll:pay_x`, `hook:pay_x:3:g` → `pay_x`; a bare id is returned as it is. */
+function paymentIdOf(s: string): string {
+  const start = s.indexOf(':') + 1;
+  const end = s.indexOf(':', start);
+  return end === -1 ? s.slice(start) : s.slice(start, end);
+}
+
 export function createKeys(prefix: string): Keys {
+  const tag = (id: string) => `{s${shardOfPaymentId(id)}}`;
+  const shards = new Map<number, ShardKeys>();
+  const shard = (k: number): ShardKeys => {
+    let keys = shards.get(k);
+    if (!keys) {
+      keys = { due: `${prefix}{s${k}}due`, leases: `${prefix}{s${k}}leases`, pinged: `${prefix}{s${k}}pinged` };
+      shards.set(k, keys);
+    }
+    return keys;
+  };
   return {
     prefix,
-    payment: (id) => `${prefix}pay:${id}`,
+    payment: (id) => `${prefix}${tag(id)}pay:${id}`,
     delivery: (deliveryId) => `${prefix}dlv:${deliveryId}`,
-    paymentDeliveries: (id) => `${prefix}pay:${id}:deliveries`,
-    due: `${prefix}due`,
-    leases: `${prefix}leases`,
-    pinged: `${prefix}pinged`,
+    paymentDeliveries: (id) => `${prefix}${tag(id)}pay:${id}:deliveries`,
+    shardOf: (s) => shardOfPaymentId(paymentIdOf(s)),
+    shard,
+    scheduleOf: (s) => shard(shardOfPaymentId(paymentIdOf(s))),
+    shardsInUse: `${prefix}shards`,
     // Hashed: a client's key may hold ':' and anything else; the hash keeps (scope, key) pairs apart.
     idempotency: (scope, key) =>
       `${prefix}idem:${createHash('sha256').update(scope).update('\0').update(key).digest('base64url')}`,

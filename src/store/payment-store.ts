@@ -92,8 +92,38 @@ export function decodeRecord(hash: Record<string, string>): PaymentRecord | null
   };
 }
 
-export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; retentionSeconds: number }): PaymentStore {
+/**
+ * Replication on Redis Cluster (or any primary with replicas) is asynchronous: a write the primary
+ * acknowledged is lost if the primary dies before a replica has it, and the promoted replica goes on
+ * without it. For most writes that only repeats work (a poll, a lease). For the statuses that follow
+ * money it must not: a lost `authorized` loses the access token the bank hands out once (the payment
+ * would fail although the customer approved), a lost `processing` or `succeeded` lets the shop see a
+ * payment go back. So those transitions are followed by `WAIT <replicas> <timeoutMs>` in the same
+ * round trip (a pipeline on the payment's node), and are acknowledged only once a replica has them, or
+ * the timeout passed (a replica down: then there is no replica to promote either).
+ */
+const DURABLE_STATUSES: ReadonlySet<PaymentStatus> = new Set(['authorized', 'processing', 'succeeded']);
+
+export interface Durability {
+  /** Replicas that must acknowledge a money transition (0: no WAIT, e.g. one Redis without replicas). */
+  replicas: number;
+  timeoutMs: number;
+}
+
+interface DurablePipeline {
+  transition(...args: (string | number)[]): DurablePipeline;
+  call(command: string, ...args: (string | number)[]): DurablePipeline;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
+export function createPaymentStore(deps: {
+  redis: RedisClient;
+  keys: Keys;
+  retentionSeconds: number;
+  durability?: Durability;
+}): PaymentStore {
   const { redis, keys, retentionSeconds } = deps;
+  const durability = deps.durability ?? { replicas: 0, timeoutMs: 0 };
   const list = createPaymentListIndex(deps);
   return {
     async get(id) {
@@ -136,6 +166,7 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
     },
     async transition(request) {
       const { set, drop } = encodeFields({ ...request.fields, status: request.to, updatedAt: request.now });
+      const shard = keys.scheduleOf(request.id);
       // Listed before it exists: a crash in between leaves an entry GET /payments skips, never a
       // payment the list misses. Not in the script: in Redis Cluster the list is in another slot.
       if (request.from === null) {
@@ -144,10 +175,10 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
         const traceparent = currentTraceparent();
         if (traceparent) set[TRACE_FIELD] = traceparent;
       }
-      const code = await redis.transition(
+      const args = [
         keys.payment(request.id),
-        keys.due,
-        keys.leases,
+        shard.due,
+        shard.leases,
         request.from === null ? '-' : request.from.join(','),
         JSON.stringify(set),
         drop.join(','),
@@ -161,7 +192,18 @@ export function createPaymentStore(deps: { redis: RedisClient; keys: Keys; reten
         request.terminal ? '1' : '0',
         keys.changesChannel,
         request.id,
-      );
+      ];
+      let code: number;
+      if (durability.replicas > 0 && DURABLE_STATUSES.has(request.to)) {
+        const pipeline = redis.pipeline() as unknown as DurablePipeline;
+        const results = await pipeline
+          .transition(...args)
+          .call('WAIT', durability.replicas, durability.timeoutMs)
+          .exec();
+        const [err, value] = results?.[0] ?? [new Error('transition: no reply'), null];
+        if (err) throw err;
+        code = Number(value);
+      } else code = await redis.transition(...args);
       return code === 1 ? 'ok' : code === -1 ? 'not_found' : 'conflict';
     },
     async getTraceparent(id) {

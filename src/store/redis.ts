@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
@@ -18,6 +18,8 @@ export interface ScriptCommands {
     at: number | '',
     now: number,
   ): Promise<number>;
+  /** Extends leases still held with the given expiries to `leaseUntil`; per pair 1 when renewed, 0 when lost. */
+  renew(leases: string, leaseUntil: number, ...memberAndHeldUntil: (string | number)[]): Promise<number[]>;
   /** Ping: moves waiting work earlier, or marks leased work to be due at once when it is settled; 1 when either. */
   advance(due: string, leases: string, pinged: string, at: number, member: string): Promise<number>;
   transition(...args: (string | number)[]): Promise<number>;
@@ -42,12 +44,23 @@ export interface ScriptCommands {
   ): Promise<number[]>;
 }
 
+/**
+ * One Redis or a Redis Cluster. A Cluster offers the same commands, scripts, MULTI (keys of one slot),
+ * pub/sub and `duplicate()`; the service uses nothing else, so both are typed as the single client.
+ */
 export type RedisClient = Redis & ScriptCommands;
+
+/** Where the store lives: REDIS_URL, or the seed nodes of REDIS_CLUSTER_NODES. */
+export interface StoreTarget {
+  redisUrl: string;
+  redisClusterNodes: { host: string; port: number }[] | null;
+}
 
 /** Script files are named `<command>-<numberOfKeys>.lua`, as bullmq names them. */
 const SCRIPTS: Record<keyof ScriptCommands, string> = {
   claim: 'claim-2.lua',
   settle: 'settle-3.lua',
+  renew: 'renew-1.lua',
   advance: 'advance-3.lua',
   transition: 'transition-3.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
@@ -60,18 +73,66 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
  * `store_unavailable` straight away and the worker backs off, rather than both hanging. Commands
  * in flight when the connection drops are retried `maxRetriesPerRequest` times.
  */
-function failFastOnceReady(redis: Redis): void {
+function failFastOnceReady(redis: Redis | Cluster): void {
   redis.once('ready', () => {
     redis.options.enableOfflineQueue = false;
   });
 }
 
-export function createRedis(url: string, options: RedisOptions = {}): RedisClient {
-  const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, ...options });
+function defineScripts(redis: Redis | Cluster): void {
   for (const [name, file] of Object.entries(SCRIPTS)) {
     const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)?.[1]);
     redis.defineCommand(name, { numberOfKeys, lua: readFileSync(join(LUA_DIR, file), 'utf8') });
   }
+}
+
+/** The service's store client: a Redis Cluster client when seed nodes are given, else one Redis. */
+export function createStoreClient(target: StoreTarget, options: { autoPipelining?: boolean } = {}): RedisClient {
+  const autoPipelining = options.autoPipelining ?? false;
+  if (!target.redisClusterNodes) return createRedis(target.redisUrl, { enableAutoPipelining: autoPipelining });
+  return createRedisCluster(target.redisClusterNodes, { enableAutoPipelining: autoPipelining });
+}
+
+/**
+ * Redis Cluster (issue 12.1). During a failover ioredis retries a command whose connection closed
+ * (`retryDelayOnFailover`, at most `maxRedirections` times, refreshing the slot map in between) and
+ * follows MOVED/ASK during a slot migration; past that the command fails and callers answer 503
+ * `store_unavailable` or back off, as with one Redis.
+ */
+export function createRedisCluster(nodes: { host: string; port: number }[], options: ClusterOptions = {}): RedisClient {
+  const clusterOptions: ClusterOptions = {
+    enableOfflineQueue: true,
+    scaleReads: 'master',
+    maxRedirections: 16,
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: 2000,
+    clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+    redisOptions: { maxRetriesPerRequest: 2 },
+    ...options,
+  };
+  const cluster = new Cluster(nodes, clusterOptions);
+  defineScripts(cluster);
+  failFastOnceReady(cluster);
+  // Subscribers (pub/sub is cluster-wide) start with the queue on, like the copies of one Redis.
+  cluster.duplicate = (startupNodes?: { host: string; port: number }[], override?: ClusterOptions) => {
+    const copy = new Cluster(startupNodes?.length ? startupNodes : nodes, {
+      ...clusterOptions,
+      enableOfflineQueue: true,
+      ...override,
+    });
+    failFastOnceReady(copy);
+    copy.on('error', () => undefined);
+    return copy;
+  };
+  cluster.on('error', () => undefined);
+  return cluster as unknown as RedisClient;
+}
+
+export function createRedis(url: string, options: RedisOptions = {}): RedisClient {
+  const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, ...options });
+  defineScripts(redis);
   failFastOnceReady(redis);
   // Copies (subscribers) start with the queue on, so a SUBSCRIBE sent while connecting waits for the connection.
   const duplicate = redis.duplicate.bind(redis);
@@ -90,6 +151,8 @@ export function isStoreUnavailableError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
   if (/enableOfflineQueue|Connection is closed|Redis connection is not ready/.test(err.message)) return true;
+  if (/Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes/.test(err.message))
+    return true;
   return err.name === 'ReplyError' && /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message);
 }
 

@@ -134,14 +134,14 @@ export function createDeliveryStore(deps: { redis: RedisClient; keys: Keys; rete
       return decodeDelivery(await redis.hgetall(keys.delivery(id)));
     },
     async save(record) {
+      // Two transactions of one key each (the keys live in different slots on Redis Cluster). The
+      // listing is written on every save, so one lost between the two is repaired by the next attempt.
       const listKey = keys.paymentDeliveries(record.paymentId);
-      await redis
-        .multi()
-        .hset(keys.delivery(record.id), encodeDelivery(record))
-        .expire(keys.delivery(record.id), retentionSeconds)
-        .zadd(listKey, 'NX', record.createdAt, record.id)
-        .expire(listKey, retentionSeconds)
-        .exec();
+      const key = keys.delivery(record.id);
+      await Promise.all([
+        redis.multi().hset(key, encodeDelivery(record)).expire(key, retentionSeconds).exec(),
+        redis.multi().zadd(listKey, 'NX', record.createdAt, record.id).expire(listKey, retentionSeconds).exec(),
+      ]);
     },
     async listForPayment(paymentId) {
       const [ids, payment] = await Promise.all([

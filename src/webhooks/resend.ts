@@ -29,7 +29,7 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
   const position = await findEventPosition(deps, record.paymentId, parsed.eventId);
   if (position === null) throw new AppError('delivery_not_found', 'The event of this delivery is no longer kept.');
   const member = workItem.hook(record.paymentId, position, parsed.target);
-  if ((await deps.redis.zscore(deps.keys.leases, member)) !== null)
+  if ((await deps.redis.zscore(deps.keys.scheduleOf(member).leases, member)) !== null)
     throw new AppError('delivery_in_progress', 'An attempt of this delivery is in progress.');
   const now = deps.clock.now();
   const restarted: DeliveryRecord = {

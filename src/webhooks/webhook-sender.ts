@@ -129,8 +129,10 @@ export function createWebhookSender(deps: WebhookSenderDeps) {
       if (e && webhookEventType(e.status) !== null) earlier.push(workItem.hook(event.paymentId, i + 1, target));
     });
     if (earlier.length === 0) return null;
+    // One payment's items: one shard, so one hash slot (a pipeline on Redis Cluster needs that).
+    const shard = keys.scheduleOf(event.paymentId);
     const pipeline = redis.pipeline();
-    for (const member of earlier) pipeline.zscore(keys.due, member).zscore(keys.leases, member);
+    for (const member of earlier) pipeline.zscore(shard.due, member).zscore(shard.leases, member);
     const scores = ((await pipeline.exec()) ?? []).map(([, v]) => (v === null ? null : Number(v)));
     const now = clock.now();
     let at: number | null = null;

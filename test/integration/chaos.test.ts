@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
+import { createKeys } from '../../src/store/keys.js';
 import { api } from '../support/api.js';
 import { assertBuilt, killAll, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
@@ -52,7 +53,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
       extra: {
         CIBA_REQUESTED_EXPIRY: String(EXPIRY_S),
         WORKER_LEASE_MS: String(LEASE_MS),
-        BANK_TIMEOUT_MS: '2000',
+        BANK_TIMEOUT_MS: '5000',
         WEBHOOK_TIMEOUT_MS: '2000',
         WORKER_CONCURRENCY: '64',
         SHUTDOWN_TIMEOUT_MS: '1000',
@@ -71,13 +72,14 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
   });
 
   test('every payment ends terminal; one transfer per succeeded payment, none for the others', async () => {
-    const t0 = Date.now();
     const workers: (ServiceProcess | null)[] = [];
     for (let i = 0; i < WORKERS; i++) {
       const w = await spawnService(`worker-${i}`, 'worker', env, logs);
       procs.add(w);
       workers.push(w);
     }
+    // The windows start once the workers run (starting them takes long on a loaded machine).
+    const t0 = Date.now();
 
     // Killer: every 0.7–2.5 s a random worker gets SIGKILL and comes back 0–1.5 s later.
     let kills = 0;
@@ -118,10 +120,22 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
       creations.push(
         (async () => {
           await sleep(Math.random() * CREATE_WINDOW_MS);
-          const res = await api(apiProc.url!, 'POST', '/checkout', {
-            body: { items: [{ sku: 'tea-01', quantity: 1 + (n % 3) }], login_hint: 'user' },
-          });
-          if (res.status !== 202) throw new Error(`checkout answered ${res.status}: ${JSON.stringify(res.json)}`);
+          // As a storefront does: a 503 (the bank slow to answer on a loaded machine) is retried
+          // with the same Idempotency-Key.
+          const checkout = () =>
+            api(apiProc.url!, 'POST', '/checkout', {
+              body: { items: [{ sku: 'tea-01', quantity: 1 + (n % 3) }], login_hint: 'user' },
+              headers: { 'idempotency-key': `${prefix}${n}` },
+            });
+          let res = await checkout();
+          for (let retry = 0; res.status === 503 && retry < 5; retry++) {
+            await sleep(1000);
+            res = await checkout();
+          }
+          if (res.status !== 202) {
+            const lines = apiProc.lines.filter((l) => /"level":(40|50)/.test(l)).slice(-5);
+            throw new Error(`checkout answered ${res.status}: ${JSON.stringify(res.json)}\n${lines.join('\n')}`);
+          }
           const p = { id: res.json.id as string, plan, binding: res.json.binding_message as string };
           payments.set(p.id, p);
           byBinding.set(p.binding, p);
@@ -129,7 +143,10 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
             const c = await api(apiProc.url!, 'POST', `/payments/${p.id}/cancel`, {
               headers: { authorization: `Bearer ${env.SHOP_API_KEY}` },
             });
-            expect(c.status).toBe(200);
+            // On a loaded machine the customer may approve (and a worker record it) before the
+            // cancel arrives: then the cancel is refused and the payment is an approved one.
+            expect([200, 409]).toContain(c.status);
+            if (c.status === 409) p.plan = 'approve';
           }
         })(),
       );
@@ -137,6 +154,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
 
     // The customers: each bank request decided at a random time, as planned.
     const decided = new Set<string>();
+    const approvedAt = new Map<string, number>(); // payment id → when the bank recorded the approval
     const decisions: Promise<void>[] = [];
     const customers = (async () => {
       while (decided.size < PAYMENTS && Date.now() - t0 < CREATE_WINDOW_MS + 5000) {
@@ -148,7 +166,11 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
           decisions.push(
             (async () => {
               await sleep(Math.random() * DECIDE_WINDOW_MS * 0.6);
-              await (p.plan === 'deny' ? bank.deny(req.id) : bank.approve(req.id));
+              if (p.plan === 'deny') await bank.deny(req.id);
+              else {
+                await bank.approve(req.id);
+                approvedAt.set(p.id, Date.now());
+              }
             })(),
           );
         }
@@ -162,12 +184,18 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
     expect(payments.size).toBe(PAYMENTS);
 
     // Everything terminal, bounded.
-    const key = (id: string) => `${env.REDIS_PREFIX}pay:${id}`;
+    const key = createKeys(env.REDIS_PREFIX ?? '').payment;
     const read = async () =>
       Promise.all(
         [...payments.values()].map(async (p) => {
-          const [status, failure, bankId] = await redis.hmget(key(p.id), 'status', 'failure', 'bank_id');
-          return { ...p, status, failure, bankId };
+          const [status, failure, bankId, updatedAt] = await redis.hmget(
+            key(p.id),
+            'status',
+            'failure',
+            'bank_id',
+            'updated_at',
+          );
+          return { ...p, status, failure, bankId, updatedAt: Number(updatedAt) };
         }),
       );
     const terminal = new Set(['succeeded', 'failed', 'canceled']);
@@ -189,6 +217,12 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
     const lost = final.filter((p) => !terminal.has(p.status ?? ''));
     const succeeded = final.filter((p) => p.status === 'succeeded');
     const count = (pred: (p: (typeof final)[number]) => boolean) => final.filter(pred).length;
+    // Approval → succeeded (issue 11.5): how long a killed worker's payments wait for another worker.
+    const waits = succeeded
+      .filter((p) => p.plan === 'approve' && approvedAt.has(p.id))
+      .map((p) => p.updatedAt - (approvedAt.get(p.id) ?? 0))
+      .sort((a, b) => a - b);
+    const pct = (q: number) => waits[Math.min(waits.length - 1, Math.floor(q * waits.length))] ?? NaN;
     const figures = {
       payments: final.length,
       succeeded: succeeded.length,
@@ -202,8 +236,18 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
       duplicates,
       lost: lost.length,
       runtimeS: Math.round((Date.now() - t0) / 100) / 10,
+      leaseMs: LEASE_MS,
+      renewEveryMs: Math.floor(LEASE_MS / 3),
+      approvalToSucceededMs: { n: waits.length, p50: pct(0.5), p99: pct(0.99), max: waits.at(-1) },
     };
     console.log(`chaos figures: ${JSON.stringify(figures)}`);
+    if (process.env.CHAOS_DEBUG)
+      console.log(
+        logs
+          .filter((l) => /"level":(40|50|60)/.test(l))
+          .slice(0, 15)
+          .join('\n'),
+      );
     if (figures.otherFailures > 0) {
       console.log(
         `other failures: ${JSON.stringify(final.filter((p) => p.status === 'failed' && !['access_denied', 'expired'].includes(p.failure ?? '')).map((p) => [p.plan, p.failure]))}`,
@@ -213,6 +257,9 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
     expect(lost.map((p) => `${p.id} ${p.plan} ${p.status}`)).toEqual([]);
     expect(duplicates).toBe(0);
     expect(kills).toBeGreaterThanOrEqual(5);
+    // A killed worker's payment waits at most about one lease before another worker takes it over
+    // (target p99 ≤ 5 s; bounded here with room for a loaded CI machine).
+    expect(figures.approvalToSucceededMs.p99).toBeLessThan(LEASE_MS + 5000);
     // Exactly one transfer per succeeded payment, with the bank id the payment recorded.
     for (const p of succeeded) {
       const ts = transfersByKey.get(p.id) ?? [];

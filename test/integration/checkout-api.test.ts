@@ -4,7 +4,13 @@ import { startSystem, type TestSystem } from '../support/system.js';
 const CART = { items: [{ sku: 'tea-02', quantity: 1 }], login_hint: 'user' };
 
 async function countKeys(sys: TestSystem): Promise<number> {
-  const [, keys] = await sys.service.redis.scan('0', 'MATCH', `${sys.service.keys.prefix}pay:*`, 'COUNT', 10_000);
+  const [, keys] = await sys.service.redis.scan(
+    '0',
+    'MATCH',
+    `${sys.service.keys.prefix}{s*}pay:pay_????????????????????`,
+    'COUNT',
+    10_000,
+  );
   return keys.length;
 }
 
@@ -130,7 +136,7 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
     const res = await api(sys.apiUrl, 'POST', `/payments/${p.id}/cancel`, { headers: auth });
     expect(res.status).toBe(200);
     expect(res.json.status).toBe('canceled');
-    expect(await sys.service.redis.zscore(sys.service.keys.due, `poll:${p.id}`)).toBeNull();
+    expect(await sys.service.redis.zscore(sys.service.keys.scheduleOf(`poll:${p.id}`).due, `poll:${p.id}`)).toBeNull();
     // Approving at the bank now changes nothing.
     const pending = (await sys.bank.pending('user')).find((x) => x.bindingMessage === p.binding_message);
     if (pending) await sys.bank.approve(pending.id);
@@ -161,6 +167,6 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
     // Never long before expiry: the bank counts its whole-second expires_in from its own receipt, so
     // its expired_token may come up to a second before our expires_at (counted from our receipt).
     expect(Date.parse(done.updated_at)).toBeGreaterThanOrEqual(Date.parse(p.expires_at) - 1100);
-    expect(await sys.service.redis.zscore(sys.service.keys.due, `poll:${p.id}`)).toBeNull();
+    expect(await sys.service.redis.zscore(sys.service.keys.scheduleOf(`poll:${p.id}`).due, `poll:${p.id}`)).toBeNull();
   });
 });

@@ -20,7 +20,7 @@ async function approveAndPoll(): Promise<StartedPayment> {
 async function paymentCalls(p: StartedPayment, n: number) {
   const deadline = Date.now() + 5000;
   while (p.paymentCalls().length < n && Date.now() < deadline) {
-    const due = await h.svc.service.redis.zscore(h.svc.service.keys.due, `submit:${p.id}`);
+    const due = await h.svc.service.redis.zscore(h.svc.service.keys.scheduleOf(`submit:${p.id}`).due, `submit:${p.id}`);
     if (due !== null) advanceTo(Number(due));
     await sleep(20);
   }

@@ -33,7 +33,7 @@ async function driveUntilSettled(p: StartedPayment, timeoutMs = 10_000) {
     async () => {
       const now = await h.svc.status(p);
       if (now.status === 'succeeded' || now.status === 'failed') return now;
-      const due = await redis.zscore(keys.due, `submit:${p.id}`);
+      const due = await redis.zscore(keys.scheduleOf(p.id).due, `submit:${p.id}`);
       if (due !== null) advanceTo(Number(due));
       await sleep(20);
       return undefined;
@@ -98,7 +98,7 @@ test('lookup unavailable: stays processing, looked up again with backoff, counte
   await waitFor(
     async () => {
       if (lookups(p).length >= 1) return true;
-      const due = await h.svc.service.redis.zscore(h.svc.service.keys.due, `submit:${p.id}`);
+      const due = await h.svc.service.redis.zscore(h.svc.service.keys.scheduleOf(p.id).due, `submit:${p.id}`);
       if (due !== null) advanceTo(Number(due));
       await sleep(20);
       return false;

@@ -50,7 +50,7 @@ async function drive(p: StartedPayment, done: () => boolean | Promise<boolean>, 
   while (!(await done())) {
     if (Date.now() > deadline) throw new Error(`payment ${p.id} did not get there`);
     for (const member of [`poll:${p.id}`, `submit:${p.id}`]) {
-      const due = await svc.service.redis.zscore(svc.service.keys.due, member);
+      const due = await svc.service.redis.zscore(svc.service.keys.scheduleOf(member).due, member);
       if (due !== null) clock.advance(Math.max(0, Number(due) - clock.now()));
     }
     await sleep(20);

@@ -1,7 +1,9 @@
+import { createLogger } from '../../src/logger.js';
 import { createScheduler } from '../../src/jobs/scheduler.js';
+import { createWorkerLoop } from '../../src/jobs/worker-loop.js';
 import { createKeys } from '../../src/store/keys.js';
-import { createRedis, type RedisClient } from '../../src/store/redis.js';
-import { deleteKeysWithPrefix } from '../support/redis.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
 import { uniquePrefix } from '../support/system.js';
 
 /**
@@ -16,7 +18,7 @@ describe('scheduler leases', () => {
   const clock = { now: () => now };
 
   beforeAll(() => {
-    redis = createRedis('redis://127.0.0.1:6379');
+    redis = createTestStoreClient();
   });
   afterAll(async () => {
     await redis.quit();
@@ -37,15 +39,74 @@ describe('scheduler leases', () => {
 
     await scheduler.complete(a.member, a.leaseUntil);
     await scheduler.reschedule(a.member, now + 10, a.leaseUntil);
-    expect(await redis.zscore(keys.leases, 'poll:pay_a')).toBe(String(b.leaseUntil));
-    expect(await redis.zscore(keys.due, 'poll:pay_a')).toBeNull();
+    expect(await redis.zscore(keys.shard(0).leases, 'poll:pay_a')).toBe(String(b.leaseUntil));
+    expect(await redis.zscore(keys.shard(0).due, 'poll:pay_a')).toBeNull();
 
     await scheduler.reschedule(b.member, now + 10, b.leaseUntil);
-    expect(await redis.zscore(keys.leases, 'poll:pay_a')).toBeNull();
-    expect(await redis.zscore(keys.due, 'poll:pay_a')).toBe(String(now + 10));
+    expect(await redis.zscore(keys.shard(0).leases, 'poll:pay_a')).toBeNull();
+    expect(await redis.zscore(keys.shard(0).due, 'poll:pay_a')).toBe(String(now + 10));
     now += 20;
     const c = (await scheduler.claim(10)).items[0]!;
     await scheduler.complete(c.member, c.leaseUntil);
+    expect(await scheduler.depth()).toEqual({ due: 0, leased: 0 });
+  });
+
+  test('when a worker renews, then its lease moves forward; once taken over, its renewal changes nothing', async () => {
+    const scheduler = createScheduler({ redis, keys, clock, leaseMs: 1000 });
+    await scheduler.schedule('poll:pay_r', now);
+    const a = (await scheduler.claim(10)).items[0]!;
+    const first = a.leaseUntil;
+
+    now += 600;
+    expect(await scheduler.renew([a])).toEqual([]);
+    expect(a.leaseUntil).toBe(now + 1000);
+    expect(await redis.zscore(keys.shard(0).leases, 'poll:pay_r')).toBe(String(now + 1000));
+    now += 600; // past the first lease, within the renewed one: nobody else may take it
+    expect(a.leaseUntil).toBeGreaterThan(first!);
+    expect((await scheduler.claim(10)).items).toHaveLength(0);
+
+    now += 1500; // renewals stopped (the worker hangs): B takes it over
+    const b = (await scheduler.claim(10)).items[0]!;
+    const lost = await scheduler.renew([a]);
+    expect(lost).toEqual([a]);
+    expect(await redis.zscore(keys.shard(0).leases, 'poll:pay_r')).toBe(String(b.leaseUntil));
+    await scheduler.complete(b.member, b.leaseUntil);
+    expect(await scheduler.depth()).toEqual({ due: 0, leased: 0 });
+  });
+
+  test('when a handler runs for several leases, then the loop keeps it and settles it once', async () => {
+    const realClock = { now: () => Date.now() };
+    const scheduler = createScheduler({ redis, keys, clock: realClock, leaseMs: 300 });
+    const rival = createScheduler({ redis, keys, clock: realClock, leaseMs: 300 });
+    await scheduler.schedule('slow:1', Date.now());
+    let runs = 0;
+    let release = (): void => undefined;
+    const loop = createWorkerLoop({
+      scheduler,
+      clock: realClock,
+      logger: createLogger('silent'),
+      concurrency: 4,
+      idleMs: 20,
+      renewal: { renewEveryMs: 100, maxHoldMs: 10_000 },
+      handlers: {
+        slow: async () => {
+          runs++;
+          await new Promise<void>((resolve) => (release = resolve));
+          return { done: true };
+        },
+      },
+    });
+    loop.start();
+    while (runs === 0) await new Promise((r) => setTimeout(r, 10));
+    // Four leases long, a rival worker looks for expired leases and finds none.
+    const until = Date.now() + 1200;
+    while (Date.now() < until) {
+      expect((await rival.claim(10)).items).toHaveLength(0);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    release();
+    await loop.stop(2000);
+    expect(runs).toBe(1);
     expect(await scheduler.depth()).toEqual({ due: 0, leased: 0 });
   });
 });

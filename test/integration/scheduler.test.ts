@@ -1,15 +1,15 @@
 import { createLogger } from '../../src/logger.js';
 import { createScheduler } from '../../src/jobs/scheduler.js';
 import { createWorkerLoop, type HandlerResult } from '../../src/jobs/worker-loop.js';
+import { newPaymentId } from '../../src/payments/payment-id.js';
 import { createKeys } from '../../src/store/keys.js';
-import { createRedis } from '../../src/store/redis.js';
-import { deleteKeysWithPrefix } from '../support/redis.js';
+import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
 import { uniquePrefix } from '../support/system.js';
 
 /** The durable scheduler on real Redis: claims, leases, take-over after a worker dies. */
 describe('scheduler', () => {
   const prefix = uniquePrefix('sched');
-  const redis = createRedis('redis://127.0.0.1:6379');
+  const redis = createTestStoreClient();
   const keys = createKeys(prefix);
   let now = 1_000_000;
   const clock = { now: () => now };
@@ -20,7 +20,7 @@ describe('scheduler', () => {
     redis.disconnect();
   });
   beforeEach(async () => {
-    await redis.del(keys.due, keys.leases, keys.pinged);
+    await redis.del(keys.shard(0).due, keys.shard(0).leases, keys.shard(0).pinged);
   });
 
   test('when work is due, then it is claimed once, in due order, and leased', async () => {
@@ -34,8 +34,8 @@ describe('scheduler', () => {
     ]);
     expect(first.nextDueAt).toBe(now + 1000);
     expect((await scheduler.claim(10)).items).toEqual([]);
-    expect(await redis.zscore(keys.leases, 'poll:a')).toBe(String(now + 5000));
-    expect(await redis.zscore(keys.due, 'poll:a')).toBeNull();
+    expect(await redis.zscore(keys.shard(0).leases, 'poll:a')).toBe(String(now + 5000));
+    expect(await redis.zscore(keys.shard(0).due, 'poll:a')).toBeNull();
   });
 
   test('when a claim has a limit, then the rest stays due for the next claim', async () => {
@@ -62,41 +62,41 @@ describe('scheduler', () => {
     expect(theirs?.member).toBe('poll:f');
     await scheduler.complete('poll:f', mine!.leaseUntil);
     await scheduler.reschedule('poll:f', now + 1, mine!.leaseUntil);
-    expect(await redis.zscore(keys.leases, 'poll:f')).toBe(String(theirs!.leaseUntil));
-    expect(await redis.zscore(keys.due, 'poll:f')).toBeNull();
+    expect(await redis.zscore(keys.shard(0).leases, 'poll:f')).toBe(String(theirs!.leaseUntil));
+    expect(await redis.zscore(keys.shard(0).due, 'poll:f')).toBeNull();
   });
 
   test('when work is rescheduled or completed, then its lease is gone', async () => {
     await scheduler.schedule('poll:r', now);
     await scheduler.claim(1);
     await scheduler.reschedule('poll:r', now + 5000);
-    expect(await redis.zscore(keys.leases, 'poll:r')).toBeNull();
-    expect(await redis.zscore(keys.due, 'poll:r')).toBe(String(now + 5000));
+    expect(await redis.zscore(keys.shard(0).leases, 'poll:r')).toBeNull();
+    expect(await redis.zscore(keys.shard(0).due, 'poll:r')).toBe(String(now + 5000));
     now += 5000;
     await scheduler.claim(1);
     await scheduler.complete('poll:r');
-    expect(await redis.zcard(keys.leases)).toBe(0);
-    expect(await redis.zcard(keys.due)).toBe(0);
+    expect(await redis.zcard(keys.shard(0).leases)).toBe(0);
+    expect(await redis.zcard(keys.shard(0).due)).toBe(0);
   });
 
   test('when a ping advances a waiting poll, then it moves earlier only, and leased work is not copied', async () => {
     await scheduler.schedule('poll:p', now + 30_000);
     expect(await scheduler.advance('poll:p', now)).toBe(true);
-    expect(await redis.zscore(keys.due, 'poll:p')).toBe(String(now));
+    expect(await redis.zscore(keys.shard(0).due, 'poll:p')).toBe(String(now));
     expect(await scheduler.advance('poll:p', now + 10)).toBe(false);
     const { items } = await scheduler.claim(1);
     // leased (its poll in flight): not copied, but marked, so that handing it back makes it due at once
     expect(await scheduler.advance('poll:p', now)).toBe(true);
-    expect(await redis.zscore(keys.due, 'poll:p')).toBeNull();
+    expect(await redis.zscore(keys.shard(0).due, 'poll:p')).toBeNull();
     await scheduler.reschedule('poll:p', now + 30_000, items[0]!.leaseUntil);
-    expect(await redis.zscore(keys.due, 'poll:p')).toBe(String(now));
+    expect(await redis.zscore(keys.shard(0).due, 'poll:p')).toBe(String(now));
     // the mark is used once
     const again = await scheduler.claim(1);
     await scheduler.reschedule('poll:p', now + 30_000, again.items[0]!.leaseUntil);
-    expect(await redis.zscore(keys.due, 'poll:p')).toBe(String(now + 30_000));
+    expect(await redis.zscore(keys.shard(0).due, 'poll:p')).toBe(String(now + 30_000));
     // neither waiting nor leased: nothing to do
     expect(await scheduler.advance('poll:gone', now)).toBe(false);
-    expect(await redis.zscore(keys.due, 'poll:gone')).toBeNull();
+    expect(await redis.zscore(keys.shard(0).due, 'poll:gone')).toBeNull();
   });
 
   test('when the worker loop runs, then every item is handled once and rescheduled as the handler says', async () => {
@@ -124,7 +124,30 @@ describe('scheduler', () => {
     await loop.stop(1000);
     expect(seen).toHaveLength(100);
     expect(new Set(seen).size).toBe(50);
-    expect(await redis.zcard(keys.due)).toBe(0);
-    expect(await redis.zcard(keys.leases)).toBe(0);
+    expect(await redis.zcard(keys.shard(0).due)).toBe(0);
+    expect(await redis.zcard(keys.shard(0).leases)).toBe(0);
+  });
+
+  test('when work is spread over shards, then one claim takes from every shard, and a lower shard count strands nothing', async () => {
+    const shardPrefix = `${prefix}shards:`;
+    const shardKeys = createKeys(shardPrefix);
+    const four = createScheduler({ redis, keys: shardKeys, clock, leaseMs: 5000, shards: 4 });
+    await four.registerShards();
+    const members = [0, 1, 2, 3, 3, 3].map((k) => `poll:${newPaymentId(k)}`);
+    for (const m of members) await four.schedule(m, now - 5);
+    expect(await four.depth()).toEqual({ due: 6, leased: 0 });
+
+    // Four items asked of four shards: one from each, and a hint that more is due.
+    const first = await four.claim(4);
+    expect(new Set(first.items.map((i) => shardKeys.shardOf(i.member)))).toEqual(new Set([0, 1, 2, 3]));
+    expect(first.more).toBe(true);
+
+    // A process configured with one shard still claims the rest from shard 3 (recorded as in use).
+    const one = createScheduler({ redis, keys: shardKeys, clock, leaseMs: 5000, shards: 1 });
+    const rest = await one.claim(10);
+    const all = [...first.items, ...rest.items].map((i) => i.member);
+    expect(all.sort()).toEqual([...members].sort());
+    for (const item of [...first.items, ...rest.items]) await one.complete(item.member, item.leaseUntil);
+    expect(await one.depth()).toEqual({ due: 0, leased: 0 });
   });
 });

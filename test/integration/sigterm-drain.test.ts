@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
+import { createKeys } from '../../src/store/keys.js';
 import { api, waitFor } from '../support/api.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { killAll, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
@@ -65,8 +66,9 @@ describe('SIGTERM drain', () => {
       (await bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message),
     );
     await bank.approve(req.id);
-    const leases = `${env.REDIS_PREFIX}leases`;
     const member = `submit:${payment.id}`;
+    const keys = createKeys(env.REDIS_PREFIX ?? '');
+    const { leases, due } = keys.scheduleOf(member);
     // Work in hand: the submit is leased and its bank call hangs.
     await waitFor(async () => (await redis.zscore(leases, member)) !== null, 10_000, 'the submit to be leased');
 
@@ -90,17 +92,17 @@ describe('SIGTERM drain', () => {
     expect(tookMs).toBeLessThan(SHUTDOWN_TIMEOUT_MS + 1000);
 
     // Nothing is lost: the cut bank call either handed the item back to the due set, or its lease is
-    // left with a finite expiry, after which another worker takes it over.
+    // left with a finite expiry (renewed while draining, no longer after), after which another worker takes it over.
     const leaseUntil = await redis.zscore(leases, member);
-    const dueAt = await redis.zscore(`${env.REDIS_PREFIX}due`, member);
+    const dueAt = await redis.zscore(due, member);
     expect([leaseUntil, dueAt].filter((v) => v !== null)).toHaveLength(1);
-    if (leaseUntil !== null) expect(Number(leaseUntil)).toBeLessThanOrEqual(termAt + LEASE_MS);
+    if (leaseUntil !== null) expect(Number(leaseUntil)).toBeLessThanOrEqual(termAt + SHUTDOWN_TIMEOUT_MS + LEASE_MS);
     proxy.setMode('pass');
     const worker = await spawnService('worker', 'worker', env);
     procs.add(worker);
     const status = await waitFor(
       async () => {
-        const s = await redis.hget(`${env.REDIS_PREFIX}pay:${payment.id}`, 'status');
+        const s = await redis.hget(keys.payment(payment.id), 'status');
         return s === 'succeeded' || s === 'failed' ? s : undefined;
       },
       LEASE_MS + 10_000,

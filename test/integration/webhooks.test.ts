@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import type { Service } from '../../src/composition/service.js';
+import { createKeys } from '../../src/store/keys.js';
 import {
   deletePrefix,
   newTestPayment,
@@ -317,12 +318,13 @@ describe('webhook delivery across a worker crash', () => {
     await receiver.waitFor(() => payments.every((p) => hooks(p.id).length === 1));
     await first.close();
 
-    // The dead worker's leases would expire after 60 s; expire them now instead of waiting.
-    const leased = await service.redis.zrange(`${crashEnv.REDIS_PREFIX}leases`, 0, -1);
-    const waiting = await service.redis.zrange(`${crashEnv.REDIS_PREFIX}due`, 0, -1);
+    // The dead worker's leases would expire within a lease; expire them now instead of waiting.
+    const crashShard = createKeys(crashEnv.REDIS_PREFIX).shard(0); // test payments are born in shard 0
+    const leased = await service.redis.zrange(crashShard.leases, 0, -1);
+    const waiting = await service.redis.zrange(crashShard.due, 0, -1);
     // Nothing was delivered: all three deliveries are still held (leased) or waiting to be retried.
     expect([...leased, ...waiting].filter((m) => m.startsWith('hook:'))).toHaveLength(3);
-    for (const m of leased) await service.redis.zadd(`${crashEnv.REDIS_PREFIX}leases`, 'XX', 0, m);
+    for (const m of leased) await service.redis.zadd(crashShard.leases, 'XX', 0, m);
 
     const second = await startTestService(crashEnv);
     try {

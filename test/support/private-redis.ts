@@ -20,7 +20,8 @@ export interface PrivateRedis {
   destroy(): Promise<void>;
 }
 
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+/** `args`: more redis-server options (an eviction policy, a renamed CONFIG, cluster mode). */
+export async function startPrivateRedis(args: string[] = []): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'ciba-redis-'));
   let child: ChildProcess | null = null;
@@ -45,6 +46,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
         'always',
         '--dir',
         dir,
+        ...args,
       ],
       { stdio: 'ignore' },
     );

@@ -68,7 +68,7 @@ export async function spawnService(
     new Promise<'timeout'>((r) => {
       setTimeout(() => {
         r('timeout');
-      }, 15_000).unref();
+      }, 30_000).unref();
     }),
   ]);
   if (result !== 'started') {

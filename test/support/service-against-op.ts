@@ -126,7 +126,7 @@ export async function startServiceAgainst(
   };
 
   const nextPollAt: ServiceAgainstOp['nextPollAt'] = async (p) => {
-    const score = await service.redis.zscore(service.keys.due, `poll:${p.id}`);
+    const score = await service.redis.zscore(service.keys.scheduleOf(`poll:${p.id}`).due, `poll:${p.id}`);
     return score === null ? null : Number(score);
   };
 
@@ -168,7 +168,7 @@ export async function startServiceAgainst(
     async waitForNextPoll(p, after = 0) {
       return waitFor(
         async () => {
-          const leased = await service.redis.zscore(service.keys.leases, `poll:${p.id}`);
+          const leased = await service.redis.zscore(service.keys.scheduleOf(`poll:${p.id}`).leases, `poll:${p.id}`);
           const at = leased === null ? await nextPollAt(p) : null;
           return at !== null && at > after ? at : undefined;
         },

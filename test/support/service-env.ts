@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { DevCertificates } from '../../src/sandbox/certs.js';
+import { testStoreEnv } from './redis.js';
 
 /**
  * The environment of a test service against the given bank and Redis prefix: every test harness
@@ -15,7 +16,7 @@ export function serviceEnv(options: {
 }): Record<string, string> {
   return {
     LOG_LEVEL: 'info',
-    REDIS_URL: options.redisUrl ?? 'redis://127.0.0.1:6379',
+    ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : testStoreEnv()),
     REDIS_PREFIX: options.prefix,
     TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     SHOP_API_KEY: `sk_test_${randomBytes(16).toString('hex')}`,

@@ -8,7 +8,8 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { FailureCode, PaymentRecord, PaymentStatus } from '../../src/payments/payment.js';
-import { newClientSecret, newPaymentId } from '../../src/crypto/random-ids.js';
+import { newClientSecret } from '../../src/crypto/random-ids.js';
+import { newPaymentId } from '../../src/payments/payment-id.js';
 import { sha256 } from '../../src/crypto/hashing.js';
 import { createStateMachine } from '../../src/payments/state-machine.js';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
@@ -183,7 +184,7 @@ export function newTestPayment(overrides: Partial<PaymentRecord> = {}): {
   record: PaymentRecord;
   clientSecret: string;
 } {
-  const id = newPaymentId();
+  const id = newPaymentId(0);
   const clientSecret = newClientSecret(id);
   const now = Date.now();
   const record: PaymentRecord = {

@@ -44,7 +44,8 @@ describe('loadConfig', () => {
       paymentRetentionSeconds: 720 * 3600,
       catalogFile: 'catalog.json',
       currency: 'eur',
-      workerLeaseMs: 60_000,
+      workerLeaseMs: 6000,
+      workerMaxHoldMs: 40_000,
       storefrontEnabled: true,
       trustProxy: false,
     });
@@ -179,8 +180,11 @@ describe('loadConfig', () => {
     );
   });
 
-  test('when the worker lease is not longer than a bank call, then it is refused', () => {
-    expect(configError({ ...BASE, WORKER_LEASE_MS: '10000', BANK_TIMEOUT_MS: '10000' })).toMatch(/^WORKER_LEASE_MS: /);
+  test('when the lease renewal stops before the longest call chain ends, then it is refused', () => {
+    expect(configError({ ...BASE, WORKER_MAX_HOLD_MS: '29999', BANK_TIMEOUT_MS: '10000' })).toBe(
+      'WORKER_MAX_HOLD_MS: must cover the longest call chain of one work item (token + JWKS + payment call, 3 × BANK_TIMEOUT_MS, and WEBHOOK_TIMEOUT_MS): at least 30000',
+    );
+    expect(loadConfig({ ...BASE, WORKER_LEASE_MS: '5000', BANK_TIMEOUT_MS: '10000' }).workerMaxHoldMs).toBe(40_000);
   });
 
   test('when CIBA_SIGNED_REQUEST is on without a signing key, then the line names BANK_SIGNING_KEY', () => {

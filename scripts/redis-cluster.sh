@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# A local Redis Cluster for the tests (issue 12.2): 3 primaries with a replica each, from Debian's
+# redis-server, on loopback ports 7101–7106 (REDIS_CLUSTER_BASE_PORT=7101). Idempotent: a healthy
+# running cluster is reused, a node that is down (a failover test killed it) is restarted with its
+# nodes.conf and rejoins, and only when no cluster exists one is created.
+#   scripts/redis-cluster.sh          start or reuse; prints the seed nodes (host:port,…)
+#   scripts/redis-cluster.sh stop     stops the nodes this script started
+set -euo pipefail
+
+BASE=${REDIS_CLUSTER_BASE_PORT:-7101}
+DIR=${REDIS_CLUSTER_DIR:-/tmp/ciba-redis-cluster}
+PORTS=$(seq "$BASE" $((BASE + 5)))
+cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
+up() { [ "$(cli "$1" ping 2>/dev/null)" = PONG ]; }
+seeds() { local s=""; for p in $PORTS; do s="$s${s:+,}127.0.0.1:$p"; done; echo "$s"; }
+healthy() {
+  for p in $PORTS; do
+    up "$p" || return 1
+    local info; info=$(cli "$p" cluster info 2>/dev/null)
+    grep -q '^cluster_state:ok' <<<"$info" && grep -q '^cluster_slots_ok:16384' <<<"$info" \
+      && grep -q '^cluster_known_nodes:6' <<<"$info" || return 1
+  done
+}
+
+if [ "${1:-}" = stop ]; then
+  for p in $PORTS; do up "$p" && cli "$p" shutdown nosave >/dev/null 2>&1 || true; done
+  exit 0
+fi
+
+command -v redis-server >/dev/null || { echo "redis-cluster: redis-server is not installed" >&2; exit 1; }
+healthy && { seeds; exit 0; }
+
+for p in $PORTS; do
+  up "$p" && continue
+  mkdir -p "$DIR/$p"
+  # A small node timeout makes a replica take over within a few seconds of its primary's death.
+  redis-server --port "$p" --bind 127.0.0.1 --dir "$DIR/$p" --daemonize yes --logfile "$DIR/$p/redis.log" \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+    --save "" --appendonly no --maxmemory-policy noeviction >/dev/null
+done
+for p in $PORTS; do for _ in $(seq 1 50); do up "$p" && break; sleep 0.1; done; up "$p" || {
+  echo "redis-cluster: node $p did not start (see $DIR/$p/redis.log)" >&2; exit 1; }; done
+
+# No slots assigned anywhere: a fresh set of nodes, so make the cluster.
+if ! cli "$BASE" cluster info | grep -q '^cluster_slots_assigned:16384'; then
+  for p in $PORTS; do cli "$p" flushall >/dev/null; cli "$p" cluster reset hard >/dev/null; done
+  # shellcheck disable=SC2046
+  redis-cli --cluster create $(for p in $PORTS; do printf '127.0.0.1:%s ' "$p"; done) \
+    --cluster-replicas 1 --cluster-yes >/dev/null
+fi
+for _ in $(seq 1 150); do healthy && { seeds; exit 0; }; sleep 0.2; done
+echo "redis-cluster: the cluster on ports $BASE–$((BASE + 5)) did not become healthy" >&2
+exit 1

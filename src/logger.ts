@@ -24,9 +24,23 @@ export const REDACT_PATHS = [
   '*.client_notification_token',
   '*.clientNotificationToken',
   '*.password',
+  // The same names at the top level of a log object (`*.x` matches one level down only).
+  'authorization',
+  'access_token',
+  'accessToken',
+  'id_token',
+  'idToken',
+  'auth_req_id',
+  'authReqId',
+  'client_secret',
+  'clientSecret',
+  'client_notification_token',
+  'clientNotificationToken',
   // ioredis attaches the failed command to its errors; its arguments can hold any stored secret.
   'err.command',
   '*.err.command',
+  // A failed MULTI carries each queued command's error, arguments included.
+  'err.previousErrors[*].command',
 ];
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {

@@ -4,7 +4,14 @@ import { formatMinorUnits } from './amounts.js';
 import { remittanceFor, type Merchant } from './authorization.js';
 import { backoffMs } from './backoff.js';
 import type { PaymentRecord } from './payment.js';
-import { sealContext, type BankClient, type NextStep, type PaymentStore, type Sealer } from './ports.js';
+import {
+  sealContext,
+  type BankClient,
+  type BankPaymentOutcome,
+  type NextStep,
+  type PaymentStore,
+  type Sealer,
+} from './ports.js';
 import type { StateMachine } from './state-machine.js';
 
 /** When the token has no known expiry: how long unknown outcomes are retried before reconciliation takes over. */
@@ -73,31 +80,14 @@ export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string
     return DONE;
   }
 
-  return async function submitPayment(paymentId) {
-    const payment = await toProcessing(paymentId);
-    if (!payment) return DONE;
-    if (payment.reconcileSince !== null) return deps.reconcile(payment);
-    const accessToken = openAccessToken(payment);
-    if (accessToken === null) return handOverToReconciliation(payment, 'no_usable_access_token');
-    const expiresAt = payment.accessTokenExpiresAt ?? payment.updatedAt + UNKNOWN_EXPIRY_MS;
-    if (clock.now() >= expiresAt) return handOverToReconciliation(payment, 'access_token_expired');
-
-    const earlierAttempt = payment.bankCalledAt !== null;
-    await store.update(paymentId, { bankCalledAt: clock.now() });
-    // A payment the bank already holds as pending is followed by its status, never sent again.
-    const outcome =
-      payment.bankPaymentId && bank.paymentStatus
-        ? await bank.paymentStatus({ bankPaymentId: payment.bankPaymentId, paymentId: payment.id })
-        : await bank.createPayment({
-            accessToken,
-            idempotencyKey: payment.id,
-            amount: formatMinorUnits(payment.amount, payment.currency),
-            currency: payment.currency.toUpperCase(),
-            creditor: { name: deps.merchant.name, iban: deps.merchant.iban },
-            remittanceInformation: remittanceFor(payment.id),
-            endToEndId: payment.id,
-            ...(payment.bankConsentId ? { consentId: payment.bankConsentId } : {}),
-          });
+  /** What the bank's answer means for the payment; `retryUntil` bounds retries of the same call. */
+  async function settle(
+    payment: PaymentRecord,
+    outcome: BankPaymentOutcome,
+    context: { earlierAttempt: boolean; retryUntil: number },
+  ): Promise<NextStep> {
+    const paymentId = payment.id;
+    const { earlierAttempt } = context;
     switch (outcome.kind) {
       case 'accepted':
         await stateMachine.transition(payment, 'succeeded', { fields: { bankPaymentId: outcome.bankPaymentId } });
@@ -134,8 +124,38 @@ export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string
           maxMs: 10_000,
           ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
         });
-        return { at: Math.min(clock.now() + delay, Math.max(expiresAt, clock.now())) };
+        return { at: Math.min(clock.now() + delay, Math.max(context.retryUntil, clock.now())) };
       }
     }
+  }
+
+  return async function submitPayment(paymentId) {
+    const payment = await toProcessing(paymentId);
+    if (!payment) return DONE;
+    if (payment.reconcileSince !== null) return deps.reconcile(payment);
+    // A payment the bank already holds as pending is followed by its status, never sent again. That
+    // needs only the client's own credentials: the customer's token, and its expiry, no longer matter.
+    if (payment.bankPaymentId && bank.paymentStatus) {
+      const status = await bank.paymentStatus({ bankPaymentId: payment.bankPaymentId, paymentId: payment.id });
+      return settle(payment, status, { earlierAttempt: true, retryUntil: Number.POSITIVE_INFINITY });
+    }
+    const accessToken = openAccessToken(payment);
+    if (accessToken === null) return handOverToReconciliation(payment, 'no_usable_access_token');
+    const expiresAt = payment.accessTokenExpiresAt ?? payment.updatedAt + UNKNOWN_EXPIRY_MS;
+    if (clock.now() >= expiresAt) return handOverToReconciliation(payment, 'access_token_expired');
+
+    const earlierAttempt = payment.bankCalledAt !== null;
+    await store.update(paymentId, { bankCalledAt: clock.now() });
+    const outcome = await bank.createPayment({
+      accessToken,
+      idempotencyKey: payment.id,
+      amount: formatMinorUnits(payment.amount, payment.currency),
+      currency: payment.currency.toUpperCase(),
+      creditor: { name: deps.merchant.name, iban: deps.merchant.iban },
+      remittanceInformation: remittanceFor(payment.id),
+      endToEndId: payment.id,
+      ...(payment.bankConsentId ? { consentId: payment.bankConsentId } : {}),
+    });
+    return settle(payment, outcome, { earlierAttempt, retryUntil: expiresAt });
   };
 }

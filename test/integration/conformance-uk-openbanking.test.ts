@@ -9,6 +9,7 @@ import {
 import { createScriptedObBank, obError, openBankingEnv, OB_BASE_PATH } from '../support/scripted-ob-bank.js';
 import { startScriptedOp, type RecordedRequest, type ScriptedOp } from '../support/scripted-op.js';
 import { testCertificates } from '../support/system.js';
+import { waitFor } from '../support/api.js';
 
 /**
  * Conformance of the Open Banking UK profile (issue 14; Read/Write API v3.1.10, domestic payments
@@ -188,6 +189,23 @@ test.each([
     failure_code: 'invalid_id_token',
   });
   expect(obRequests('POST', /^\/domestic-payments$/)).toHaveLength(0);
+});
+
+test('still Pending when the customer token expires: followed by its status with the client token, never reconciled', async () => {
+  ob.paymentStatuses('Pending', 'AcceptedSettlementCompleted');
+  const p = await svc.start();
+  op.approve(p.authReqId);
+  await drive(p, () => paymentPosts(p).length === 1);
+  const submit = `submit:${p.id}`;
+  const paymentKey = svc.service.keys.payment(p.id);
+  // the Pending answer is recorded (the bank's payment id kept) and the status asked again later
+  await waitFor(async () => (await svc.service.redis.hget(paymentKey, 'bank_id')) !== null);
+  await waitFor(async () => (await svc.service.redis.zscore(svc.service.keys.scheduleOf(submit).due, submit)) !== null);
+  clock.advance(301_000); // past the CIBA access token's 300 s
+  await drive(p, statusIs(p, 'succeeded', 'failed', 'canceled'));
+  expect(await svc.status(p)).toMatchObject({ status: 'succeeded' });
+  expect(statusGets()).toHaveLength(1);
+  expect(await svc.service.redis.hget(paymentKey, 'reconcile')).toBeNull();
 });
 
 test('the answer to POST /domestic-payments is lost: resent with the same x-idempotency-key, one payment at the bank', async () => {

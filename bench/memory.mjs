@@ -11,7 +11,9 @@ import { createKeys } from '../dist/store/keys.js';
 import { createPaymentStore } from '../dist/store/payment-store.js';
 import { createRedis } from '../dist/store/redis.js';
 import { createStateMachine, workItem } from '../dist/payments/state-machine.js';
-import { newBindingMessage, newClientSecret, newPaymentId } from '../dist/crypto/random-ids.js';
+import { newBindingMessage, newClientSecret } from '../dist/crypto/random-ids.js';
+// Shard 0: the one scheduler shard a single-Redis service claims from (SCHEDULER_SHARDS=1).
+import { newPaymentId } from '../dist/payments/payment-id.js';
 import { sha256 } from '../dist/crypto/hashing.js';
 import { systemClock } from '../dist/clock.js';
 
@@ -80,7 +82,7 @@ async function measure(webhooks) {
   const t = Date.now();
   const batch = [];
   for (let i = 0; i < N; i++) {
-    const id = newPaymentId();
+    const id = newPaymentId(0);
     batch.push(sm.create(record(id, t, webhooks), { member: workItem.poll(id), at: t + 3600_000 }));
   }
   const results = await Promise.all(batch);

@@ -23,7 +23,9 @@ import { createKeys } from '../dist/store/keys.js';
 import { createPaymentStore } from '../dist/store/payment-store.js';
 import { createRedis } from '../dist/store/redis.js';
 import { createStateMachine, workItem } from '../dist/payments/state-machine.js';
-import { newBindingMessage, newClientSecret, newPaymentId } from '../dist/crypto/random-ids.js';
+import { newBindingMessage, newClientSecret } from '../dist/crypto/random-ids.js';
+// Shard 0: the one scheduler shard a single-Redis service claims from (SCHEDULER_SHARDS=1).
+import { newPaymentId } from '../dist/payments/payment-id.js';
 import { sha256 } from '../dist/crypto/hashing.js';
 import { systemClock } from '../dist/clock.js';
 import { summarizeProfile } from './profile-top.mjs';
@@ -257,7 +259,7 @@ async function seedPayments(prefix, n) {
   for (let i = 0; i < n; i += 2000) {
     const batch = [];
     for (let j = i; j < Math.min(n, i + 2000); j++) {
-      const id = newPaymentId();
+      const id = newPaymentId(0);
       members.push(workItem.poll(id));
       const record = {
         id,

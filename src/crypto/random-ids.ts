@@ -11,11 +11,6 @@ export function randomBase32(length: number): string {
   return out;
 }
 
-/** `pay_` + 20 base32 chars (100 bits): unguessable, since the id is also the bank's idempotency key. */
-export function newPaymentId(): string {
-  return `pay_${randomBase32(20)}`;
-}
-
 export function newEventId(): string {
   return `msg_${randomBase32(24)}`;
 }

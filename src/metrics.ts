@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TOKEN_ERROR_CODES } from './token-error-codes.js';
 
 /** The service's Prometheus metrics, one registry per process (tests make their own). */
 export interface Metrics {
@@ -98,16 +99,7 @@ const CIBA_ANSWER_LABELS: ReadonlySet<string> = new Set([
   'pending',
   'retry',
   'authorized',
-  // CIBA Core §11 and RFC 6749 §5.2 (the kernel does not import src/ciba, so listed here)
-  'authorization_pending',
-  'slow_down',
-  'expired_token',
-  'access_denied',
-  'invalid_grant',
-  'invalid_request',
-  'invalid_client',
-  'unauthorized_client',
-  'unsupported_grant_type',
+  ...TOKEN_ERROR_CODES,
   'invalid_scope',
   'transaction_failed',
   'invalid_token_response',

@@ -10,6 +10,7 @@ import { CIBA_GRANT_TYPE, type BankMetadata } from './discovery.js';
 import { discardBody, isJsonContentType, parseRetryAfter, readJsonObject, readOAuthError } from './http-response.js';
 import { IdTokenError, JwksUnavailableError, validateIdToken, type JwksCache } from './id-token.js';
 import type { ReceivedTokenResponse, TokenExpectation, TokenOutcome } from './types.js';
+import { TOKEN_ERROR_CODES } from '../token-error-codes.js';
 
 export interface TokenGrantDeps {
   config: Pick<Config, 'bank' | 'ciba'>;
@@ -20,17 +21,6 @@ export interface TokenGrantDeps {
 }
 
 /** The token errors CIBA Core §11 and RFC 6749 §5.2 define; anything else is `other`. */
-const TOKEN_ERROR_CODES = [
-  'authorization_pending',
-  'slow_down',
-  'expired_token',
-  'access_denied',
-  'invalid_grant',
-  'invalid_request',
-  'invalid_client',
-  'unauthorized_client',
-  'unsupported_grant_type',
-] as const;
 type TokenErrorCode = (typeof TOKEN_ERROR_CODES)[number] | 'other';
 const KNOWN_TOKEN_ERRORS: ReadonlySet<string> = new Set(TOKEN_ERROR_CODES);
 

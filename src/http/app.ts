@@ -39,7 +39,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy);
   app.set('query parser', 'simple');
-  if (deps.tracing) app.use(traceRequests());
+  if (deps.tracing) app.use(traceRequests(deps.checkout.shopApiKey));
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(helmet({ crossOriginResourcePolicy: { policy: 'same-site' } }));
   app.use(storefrontCors(deps.storefrontOrigin));

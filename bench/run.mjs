@@ -23,7 +23,8 @@ import { Agent, Pool, fetch } from 'undici';
 import { ensureDevCertificates } from '../dist/sandbox/certs.js';
 import { createKeys } from '../dist/store/keys.js';
 import { createPaymentStore } from '../dist/store/payment-store.js';
-import { createStateMachine, workItem } from '../dist/payments/state-machine.js';
+import { createStateMachine } from '../dist/payments/state-machine.js';
+import { workItem } from '../dist/payments/work-items.js';
 import { newBindingMessage, newClientSecret } from '../dist/crypto/random-ids.js';
 // Payments are born on shard i mod SCHEDULER_SHARDS (single Redis: 1 shard, so all on shard 0).
 import { newPaymentId } from '../dist/payments/payment-id.js';

@@ -7,6 +7,7 @@ import { createErrorHandler } from '../../src/http/problem.js';
 import { createSseRoutes } from '../../src/http/sse-routes.js';
 import { createStreamSlots, type StreamSlots } from '../../src/http/stream-slots.js';
 import { createLogger } from '../../src/logger.js';
+import { isStoreUnavailableError } from '../../src/store/redis.js';
 import { createChangeFeed } from '../../src/webhooks/change-feed.js';
 import type { Service } from '../../src/composition/service.js';
 import { newTestPayment, newWebhookSecret, paymentMover, WEBHOOK_TEST_ENV } from '../support/webhook-receiver.js';
@@ -217,7 +218,7 @@ async function startSseApp(slots: StreamSlots, heartbeatMs?: number) {
       ...(heartbeatMs !== undefined ? { heartbeatMs } : {}),
     }),
   );
-  app.use(createErrorHandler(logger));
+  app.use(createErrorHandler(logger, isStoreUnavailableError));
   const server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, feed, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };

@@ -88,7 +88,8 @@ export async function spawnService(
 
 /**
  * Runs `node dist/main.js` that is expected to stop at start-up (a refused configuration): its exit
- * code and every line it wrote; SIGKILLed if it is still running after 15 s.
+ * code and every line it wrote; SIGKILLed if it is still running after 40 s (a refusal may wait out
+ * a crashed process's key-holder entry, KEY_HOLDER_TTL_MS).
  */
 export function runServiceToExit(
   role: 'api' | 'worker' | 'all',
@@ -103,7 +104,7 @@ export function runServiceToExit(
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
   child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
   return new Promise((resolve) => {
     child.once('exit', (code) => {
       clearTimeout(timer);

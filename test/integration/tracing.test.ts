@@ -103,13 +103,13 @@ describe('one trace per paid checkout', () => {
 
   test('when an anonymous caller sends traceparent and baggage, then the checkout starts its own trace, links theirs and forwards no baggage', async () => {
     const callerTrace = 'a'.repeat(32);
-    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+    const res = await api(sys.url, 'POST', '/checkout', {
       body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
       headers: { traceparent: `00-${callerTrace}-${'b'.repeat(16)}-01`, baggage: 'planted=by-caller' },
     });
     expect(res.status).toBe(202);
     const { id, client_secret: clientSecret } = res.json;
-    await waitForStatus(sys.apiUrl, id, clientSecret, ['succeeded'], 30_000);
+    await waitForStatus(sys.url, id, clientSecret, ['succeeded'], 30_000);
     await hooks.waitFor((r) => r.some((h) => h.payload?.type === 'payment.succeeded' && h.payload.data.id === id));
 
     const root = await waitFor(async () =>
@@ -131,7 +131,7 @@ describe('one trace per paid checkout', () => {
   test('when the shop backend sends its traceparent with the shop key, then the checkout continues that trace', async () => {
     const shopTrace = 'c'.repeat(32);
     const shopSpan = 'd'.repeat(16);
-    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+    const res = await api(sys.url, 'POST', '/checkout', {
       body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
       headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY!}`, traceparent: `00-${shopTrace}-${shopSpan}-01` },
     });

@@ -212,6 +212,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
       },
       SETTLE_TIMEOUT_MS,
       'every payment to be terminal',
+      500, // 240 reads a look: leave the machine to the workers
     ).catch(read);
     state.chaos = false;
     await killer;

@@ -32,24 +32,23 @@ export async function api(
 /**
  * Polls until `check` returns a value, or fails after `timeoutMs`; `what` names the condition in
  * the error (a function: described as things stand when it gives up). Every wait of the tests is
- * one of these, on a condition, never a fixed sleep.
+ * one of these, on a condition, never a fixed sleep. `everyMs`: how long the system runs between
+ * two looks (longer for a check that costs the system under test real work).
  */
 export async function waitFor<T>(
   check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
   timeoutMs = 15_000,
   what: string | (() => string) = 'condition',
+  everyMs = 25,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    await pollInterval();
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
-
-/** How long `waitFor` lets the system run between two looks at its condition. */
-const pollInterval = () => new Promise((resolve) => setTimeout(resolve, 25));
 
 export async function waitForStatus(
   base: string,

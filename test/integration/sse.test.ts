@@ -238,6 +238,8 @@ describe('SSE stream lifecycle', () => {
       })().catch(() => undefined);
       await waitFor(() => text.split(': ping').length >= 3, 3000, 'two heartbeats');
       expect(text.split(': ping\n\n').length).toBeGreaterThanOrEqual(3);
+      // Heartbeats start before the subscription is confirmed (slower on a cluster): wait for it.
+      await waitFor(() => feed.listenerCount() > 0, 3000, 'the subscription');
       expect(feed.listenerCount()).toBe(1);
 
       res.body.destroy();

@@ -6,7 +6,7 @@ import { startService, type Service } from '../../src/composition/service.js';
 import type { DevCertificates } from '../../src/sandbox/certs.js';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
 import { waitFor } from './api.js';
-import { deleteKeysWithPrefix } from './redis.js';
+import { deleteKeysWithPrefix, scanKeys } from './redis.js';
 import { openBankingEnv } from './scripted-ob-bank.js';
 import type { ScriptedOp } from './scripted-op.js';
 import { serviceEnv } from './service-env.js';
@@ -186,16 +186,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
         },
       };
     },
-    async keys() {
-      const found: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, batch] = await service.redis.scan(cursor, 'MATCH', `${config.redisPrefix}*`, 'COUNT', 1000);
-        cursor = next;
-        found.push(...batch);
-      } while (cursor !== '0');
-      return found.sort();
-    },
+    keys: () => scanKeys(service.redis, `${config.redisPrefix}*`),
     async idle() {
       const { redis, keys } = service;
       const caughtUp = async (): Promise<boolean> => {

@@ -33,7 +33,7 @@ export async function loadEventLog(
   paymentId: string,
 ): Promise<EventLog | null> {
   const hash = await deps.redis.hgetall(deps.keys.payment(paymentId));
-  const record = decodeRecord(hash);
+  const record = decodeRecord(hash, paymentId);
   return record ? { record, events: decodeEventLog(hash) } : null;
 }
 

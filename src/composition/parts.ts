@@ -67,12 +67,6 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
   // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
   const redis = createStoreClient(config, { autoPipelining: true });
   const keys = createKeys(config.redisPrefix);
-  const store = createPaymentStore({
-    redis,
-    keys,
-    retentionSeconds: config.paymentRetentionSeconds,
-    durability: config.redisWait,
-  });
   const scheduler = createScheduler({
     redis,
     keys,
@@ -81,6 +75,15 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     shards: config.schedulerShards,
   });
   const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
+  const store = createPaymentStore({
+    redis,
+    keys,
+    retentionSeconds: config.paymentRetentionSeconds,
+    durability: config.redisWait,
+    onUnreplicated: () => {
+      metrics.operatorAlarms.inc({ alarm: 'transition_not_replicated' });
+    },
+  });
   const stateMachine = createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } });
   const bankAgent = createBankAgent(config.bank);
   const webhookClient = createWebhookClient({

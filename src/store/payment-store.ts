@@ -159,10 +159,10 @@ export function createPaymentStore(deps: {
     },
     async recordBankCall(id, at) {
       if (durability.replicas === 0) {
-        await redis.hset(keys.payment(id), FIELD.bankCalledAt, String(at));
+        await redis.hset(keys.payment(id), F.bankCalledAt, String(at));
         return true;
       }
-      const pipeline = (redis.pipeline() as unknown as DurablePipeline).hset(keys.payment(id), FIELD.bankCalledAt, at);
+      const pipeline = (redis.pipeline() as unknown as DurablePipeline).hset(keys.payment(id), F.bankCalledAt, at);
       const [, acknowledged] = await execAndWait(pipeline, durability);
       return acknowledged >= durability.replicas;
     },

@@ -103,7 +103,7 @@ test('booked, answer lost, the note of that attempt lost (a failover), then 401:
     'the retry to be scheduled',
   );
   // What a promoted replica that never had `bank_at` looks like.
-  await redis.hdel(keys.payment(p.id), 'bank_at');
+  await redis.hdel(keys.payment(p.id), PAYMENT_FIELD.bankCalledAt);
   const final = await driveUntilSettled(p);
   expect(final).toMatchObject({ status: 'succeeded', failure_code: null });
   expect(p.paymentCalls()).toHaveLength(2);

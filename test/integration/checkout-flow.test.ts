@@ -1,5 +1,6 @@
 import { api, waitFor, waitForStatus } from '../support/api.js';
 import { startTestService, type SandboxService } from '../support/service.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * The first whole path of the product (issue 3): storefront checkout → CIBA at the sandbox bank
@@ -126,7 +127,7 @@ describe('checkout to bank payment, poll mode', () => {
       'GET',
       `/payments/${payment.id}/events?client_secret=${encodeURIComponent(payment.client_secret)}`,
     );
-    const stored = await sys.service.redis.hget(sys.service.keys.payment(payment.id), 'arid');
+    const stored = await sys.service.redis.hget(sys.service.keys.payment(payment.id), PAYMENT_FIELD.authReqId);
     const log = sys.logs.join('\n');
     expect(log.length).toBeGreaterThan(0);
     expect(stored).toBeTruthy();

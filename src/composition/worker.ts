@@ -1,4 +1,4 @@
-import { cibaAnswerLabel } from '../metrics.js';
+import { createCibaAnswerCounter } from '../metrics.js';
 import type { RedisClient } from '../store/redis.js';
 import { createPaymentSubmitter } from '../jobs/payment-submitter.js';
 import { createTokenPoller } from '../jobs/token-poller.js';
@@ -39,9 +39,7 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
           logger,
           merchant,
           deliveryMode: config.ciba.deliveryMode,
-          onAnswer: (answer) => {
-            metrics.cibaAnswers.inc({ answer: cibaAnswerLabel(answer) });
-          },
+          onAnswer: createCibaAnswerCounter(metrics.cibaAnswers),
           onAlarm: (alarm) => {
             metrics.operatorAlarms.inc({ alarm });
           },

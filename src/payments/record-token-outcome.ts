@@ -46,9 +46,12 @@ const HELD_TOKEN_DEFAULT_LIFE_S = 900;
  * so it is never polled for twice); past expiry the payment fails; otherwise the bank is asked and
  * its answer recorded: wait, slow down, back off, fail, keep the token for later, or `authorized`
  * with the sealed access token and the bank submission due at once.
- * The hot path of the service: one HMGET, one token request on a kept-alive connection, one MULTI.
+ * The hot path of the service: one token request on a kept-alive connection; the poll fields come
+ * with the claim (`prefetched`) or from one HMGET.
  */
-export function createRecordTokenOutcome(deps: RecordTokenOutcomeDeps): (paymentId: string) => Promise<NextStep> {
+export function createRecordTokenOutcome(
+  deps: RecordTokenOutcomeDeps,
+): (paymentId: string, prefetched?: PollFields) => Promise<NextStep> {
   const { store, stateMachine, ciba, clock, logger } = deps;
 
   async function fail(paymentId: string, failureCode: FailureCode): Promise<NextStep> {
@@ -189,8 +192,8 @@ export function createRecordTokenOutcome(deps: RecordTokenOutcomeDeps): (payment
     }
   }
 
-  return async function recordTokenOutcome(paymentId) {
-    const fields = await store.getPollFields(paymentId);
+  return async function recordTokenOutcome(paymentId, prefetched) {
+    const fields = prefetched ?? (await store.getPollFields(paymentId));
     const p = { ...fields, id: paymentId };
     if (p.status !== 'pending_authorization' || !p.authReqId) return DONE;
     if (p.heldToken) return validateHeldToken(p, p.authReqId);

@@ -3,7 +3,7 @@ import type { Keys } from './keys.js';
 import { createPaymentListIndex } from './payment-list-index.js';
 import type { RedisClient } from './redis.js';
 import type { FailureCode, LineItem, PaymentRecord, PaymentStatus } from '../payments/payment.js';
-import type { PaymentStore } from '../payments/ports.js';
+import type { PaymentStore, PollFields } from '../payments/ports.js';
 
 export type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 
@@ -92,6 +92,35 @@ export function decodeRecord(hash: Record<string, string>): PaymentRecord | null
   };
 }
 
+/** The hash fields a token poll reads, in the order `decodePollFields` takes them (also read by the claim script). */
+export const POLL_FIELDS: readonly string[] = [
+  FIELD.status,
+  FIELD.authReqId,
+  FIELD.intervalMs,
+  FIELD.expiresAt,
+  FIELD.attempts,
+  FIELD.amount,
+  FIELD.currency,
+  FIELD.bankConsentId,
+  FIELD.heldToken,
+];
+
+/** The values of POLL_FIELDS (null where absent) as PollFields. */
+export function decodePollFields(values: readonly (string | null | undefined)[]): PollFields {
+  const [status, arid, interval, expiresAt, attempts, amount, currency, consent, held] = values;
+  return {
+    status: (status ?? null) as PaymentStatus | null,
+    authReqId: arid ?? null,
+    intervalMs: Number(interval ?? 5000),
+    expiresAt: Number(expiresAt ?? 0),
+    attempts: Number(attempts ?? 0),
+    amount: Number(amount ?? 0),
+    currency: currency ?? '',
+    bankConsentId: consent ?? null,
+    heldToken: held ?? null,
+  };
+}
+
 /**
  * Replication on Redis Cluster (or any primary with replicas) is asynchronous: a write the primary
  * acknowledged is lost if the primary dies before a replica has it, and the promoted replica goes on
@@ -133,29 +162,7 @@ export function createPaymentStore(deps: {
       return Promise.all(ids.map(async (id) => decodeRecord(await redis.hgetall(keys.payment(id)))));
     },
     async getPollFields(id) {
-      const [status, arid, interval, expiresAt, attempts, amount, currency, consent, held] = await redis.hmget(
-        keys.payment(id),
-        FIELD.status,
-        FIELD.authReqId,
-        FIELD.intervalMs,
-        FIELD.expiresAt,
-        FIELD.attempts,
-        FIELD.amount,
-        FIELD.currency,
-        FIELD.bankConsentId,
-        FIELD.heldToken,
-      );
-      return {
-        status: (status ?? null) as PaymentStatus | null,
-        authReqId: arid ?? null,
-        intervalMs: Number(interval ?? 5000),
-        expiresAt: Number(expiresAt ?? 0),
-        attempts: Number(attempts ?? 0),
-        amount: Number(amount ?? 0),
-        currency: currency ?? '',
-        bankConsentId: consent ?? null,
-        heldToken: held ?? null,
-      };
+      return decodePollFields(await redis.hmget(keys.payment(id), ...POLL_FIELDS));
     },
     async update(id, fields) {
       const { set, drop } = encodeFields(fields);

@@ -12,21 +12,6 @@
  */
 const KERNEL = '^src/[^/]+[.]ts$';
 
-/**
- * TEMPORARY EXCEPTIONS (issue 13.1, moves by others still under way when these rules landed).
- * Each names the files that break a rule today and why; delete an entry when its move lands
- * (the rule then holds for that file too). Nothing new may be added here without an issue number.
- */
-const TEMPORARY = {
-  // payments still takes its store and CIBA interfaces from store/ and ciba/ until the ports move into payments.
-  paymentsPorts: '^src/payments/(state-machine|cancel|checkout|authorization)[.]ts$',
-  // The token outcome and the bank submission still live in jobs (to become payments use cases).
-  jobsUseCases: '^src/jobs/(token-poller|payment-submitter)[.]ts$',
-  // The ping logic still lives in the route (to become a payments use case) and schedules directly.
-  httpPing: '^src/http/ciba-notify-route[.]ts$',
-  // Routes still type their dependencies with the store's PaymentStore/NotificationStore and Redis types.
-  httpStoreTypes: '^src/http/(payment-access|payment-routes|ciba-notify-route|sse-routes|problem)[.]ts$',
-};
 const WIRING = '^src/(composition/|main[.]ts$|demo[.]ts$)';
 
 module.exports = {
@@ -51,15 +36,8 @@ module.exports = {
       comment:
         'Use cases own their ports (interfaces); the store, the CIBA client and the bank client implement them. ' +
         'payments imports only the kernel and itself.',
-      from: { path: '^src/payments/', pathNot: TEMPORARY.paymentsPorts },
+      from: { path: '^src/payments/' },
       to: { path: '^src/(http|jobs|store|ciba|bank|webhooks|composition|sandbox)/' },
-    },
-    {
-      name: 'payments-imports-inward-only--temporary-exceptions',
-      severity: 'error',
-      comment: 'The files excepted above may reach the store and CIBA types, but still no outer adapter.',
-      from: { path: TEMPORARY.paymentsPorts },
-      to: { path: '^src/(http|jobs|bank|webhooks|composition|sandbox)/' },
     },
     {
       name: 'ciba-bank-no-outer-layers',
@@ -114,21 +92,21 @@ module.exports = {
       name: 'http-not-jobs',
       severity: 'error',
       comment: 'Routes reach work through use cases and the scheduler port, not through src/jobs.',
-      from: { path: '^src/http/', pathNot: TEMPORARY.httpPing },
+      from: { path: '^src/http/' },
       to: { path: '^src/jobs/' },
     },
     {
       name: 'http-not-store',
       severity: 'error',
       comment: 'Routes call use cases, which own the ports; the store is wired in by composition.',
-      from: { path: '^src/http/', pathNot: TEMPORARY.httpStoreTypes },
+      from: { path: '^src/http/' },
       to: { path: '^src/store/' },
     },
     {
       name: 'jobs-call-use-cases-not-clients',
       severity: 'error',
       comment: 'Job handlers parse the work item and call one use case; the CIBA and bank clients sit behind ports.',
-      from: { path: '^src/jobs/', pathNot: TEMPORARY.jobsUseCases },
+      from: { path: '^src/jobs/' },
       to: { path: '^src/(ciba|bank)/' },
     },
     {

@@ -70,7 +70,7 @@ export function createMetrics(
     }),
     operatorAlarms: new Counter({
       name: 'operator_alarms_total',
-      help: 'Conditions needing an operator: token_client_rejected, bank_keys_unavailable, reconciliation_unavailable.',
+      help: 'Conditions needing an operator: token_client_rejected, bank_keys_unavailable, reconciliation_unavailable, bank_call_not_replicated, transition_not_replicated.',
       labelNames: ['alarm'],
       registers: [registry],
     }),

@@ -4,7 +4,7 @@ import { setTracingActive } from './tracing.js';
 
 /**
  * Starts the OpenTelemetry SDK (loaded only here, only when tracing is configured): a Node tracer
- * provider with W3C Trace Context propagation and AsyncLocalStorage context, batching spans to an
+ * provider with W3C Trace Context propagation (no baggage) and AsyncLocalStorage context, batching spans to an
  * OTLP/HTTP exporter, JSON or protobuf as OTEL_EXPORTER_OTLP_PROTOCOL says. One provider per process;
  * every service started in it shares it, and the last one to close flushes and stops it.
  */
@@ -17,13 +17,15 @@ let running: { users: number; shutdown: () => Promise<void> } | null = null;
 
 export async function startTracing(config: TracingConfig): Promise<Tracing> {
   if (!running) {
-    const [{ NodeTracerProvider, BatchSpanProcessor }, resources, exporter] = await Promise.all([
-      import('@opentelemetry/sdk-trace-node'),
-      import('@opentelemetry/resources'),
-      config.protocol === 'http/json'
-        ? import('@opentelemetry/exporter-trace-otlp-http')
-        : import('@opentelemetry/exporter-trace-otlp-proto'),
-    ]);
+    const [{ NodeTracerProvider, BatchSpanProcessor }, { W3CTraceContextPropagator }, resources, exporter] =
+      await Promise.all([
+        import('@opentelemetry/sdk-trace-node'),
+        import('@opentelemetry/core'),
+        import('@opentelemetry/resources'),
+        config.protocol === 'http/json'
+          ? import('@opentelemetry/exporter-trace-otlp-http')
+          : import('@opentelemetry/exporter-trace-otlp-proto'),
+      ]);
     const resource = resources
       .defaultResource()
       .merge(resources.resourceFromAttributes({ 'service.name': config.serviceName }))
@@ -34,7 +36,9 @@ export async function startTracing(config: TracingConfig): Promise<Tracing> {
         new BatchSpanProcessor(new exporter.OTLPTraceExporter({ url: config.url, headers: config.headers })),
       ],
     });
-    provider.register();
+    // W3C Trace Context only: the default also carries W3C Baggage, which would forward whatever
+    // `baggage` a caller sent to the bank and the shop's webhook receiver.
+    provider.register({ propagator: new W3CTraceContextPropagator() });
     setTracingActive(true);
     running = {
       users: 0,

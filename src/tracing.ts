@@ -8,6 +8,7 @@ import {
   trace,
   type Attributes,
   type Context,
+  type Link,
   type Span,
 } from '@opentelemetry/api';
 
@@ -57,6 +58,22 @@ export function contextFrom(carrier: Record<string, string | string[] | undefine
 }
 
 /**
+ * Where a request's span starts. A trusted caller (the shop backend, with the shop key) continues
+ * its own trace. Anyone else's `traceparent` is only linked, not continued: an anonymous caller must
+ * not choose the trace id a payment's spans (and the bank's and the shop's `traceparent`) carry, nor
+ * its sampling decision (the W3C Trace Context spec's advice at a trust boundary).
+ */
+export function requestParent(
+  headers: Record<string, string | string[] | undefined>,
+  trusted: boolean,
+): { parent: Context; links: Link[] } {
+  const callerContext = contextFrom(headers);
+  if (trusted) return { parent: callerContext, links: [] };
+  const caller = trace.getSpanContext(callerContext);
+  return { parent: ROOT_CONTEXT, links: caller && trace.isSpanContextValid(caller) ? [{ context: caller }] : [] };
+}
+
+/**
  * Runs `fn` in a new span (a child of `parent`, else of the active span): a thrown error marks the
  * span as failed (its class name only; messages may quote what a bank answered) and is rethrown.
  */
@@ -89,11 +106,15 @@ export async function inSpan<T>(
  */
 export function startSpan(
   name: string,
-  options: { kind: SpanKind; attributes?: Attributes; parent: Context },
+  options: { kind: SpanKind; attributes?: Attributes; parent: Context; links?: Link[] },
 ): { span: Span; run: <T>(fn: () => T) => T } {
   const span = tracer.startSpan(
     name,
-    { kind: options.kind, ...(options.attributes && { attributes: options.attributes }) },
+    {
+      kind: options.kind,
+      ...(options.attributes && { attributes: options.attributes }),
+      ...(options.links && { links: options.links }),
+    },
     options.parent,
   );
   const ctx = trace.setSpan(options.parent, span);

@@ -37,6 +37,8 @@ export function createBankClient(deps: BankClientDeps): BankClient {
   const origin = url.origin;
   const path = url.pathname;
   const attributes = { 'http.request.method': 'POST', 'server.address': url.hostname, 'url.path': path };
+  // The path only: the query names the payment being looked up, which the span's parent already says.
+  const lookupAttributes = { ...attributes, 'http.request.method': 'GET' };
   return {
     async createPayment(request) {
       return inSpan('bank payment', { kind: SpanKind.CLIENT, attributes }, async (span) => {
@@ -57,19 +59,22 @@ export function createBankClient(deps: BankClientDeps): BankClient {
       });
     },
     async findPayment(endToEndId) {
-      // mTLS client certificate only: the lookup must work when every access token has expired.
-      let response: Dispatcher.ResponseData;
-      try {
-        response = await deps.agent.request({
-          origin,
-          path: `${path}?${new URLSearchParams({ end_to_end_id: endToEndId }).toString()}`,
-          method: 'GET',
-          headers: { accept: 'application/json', 'x-request-id': randomUUID() },
-        });
-      } catch (cause) {
-        return { kind: 'unavailable', reason: `network: ${describeNetworkError(cause)}` };
-      }
-      return processLookupResponse(response, clock.now());
+      return inSpan('bank payment lookup', { kind: SpanKind.CLIENT, attributes: lookupAttributes }, async (span) => {
+        // mTLS client certificate only: the lookup must work when every access token has expired.
+        let response: Dispatcher.ResponseData;
+        try {
+          response = await deps.agent.request({
+            origin,
+            path: `${path}?${new URLSearchParams({ end_to_end_id: endToEndId }).toString()}`,
+            method: 'GET',
+            headers: { accept: 'application/json', 'x-request-id': randomUUID(), ...traceHeaders() },
+          });
+        } catch (cause) {
+          return { kind: 'unavailable', reason: `network: ${describeNetworkError(cause)}` };
+        }
+        span.setAttribute('http.response.status_code', response.statusCode);
+        return processLookupResponse(response, clock.now());
+      });
     },
     close: () => Promise.resolve(),
   };

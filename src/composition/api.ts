@@ -9,11 +9,14 @@ import { createSseRoutes } from '../http/sse-routes.js';
 import { createStreamSlots } from '../http/stream-slots.js';
 import { createWebhookRoutes } from '../http/webhook-routes.js';
 import { loadCatalog } from '../payments/catalog.js';
+import { createCancelPayment } from '../payments/cancel-payment.js';
 import { createCheckoutService } from '../payments/checkout.js';
+import { createHandlePing } from '../payments/handle-ping.js';
 import { createStartCheckout } from '../payments/start-checkout.js';
 import { createCheckoutAdmission } from '../store/checkout-admission.js';
 import { createIdempotencyStore } from '../store/idempotency-store.js';
 import { createPaymentListIndex } from '../store/payment-list-index.js';
+import { isStoreUnavailableError } from '../store/redis.js';
 import type { Parts } from './parts.js';
 
 export interface RunningApi {
@@ -74,14 +77,15 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     },
     payments: {
       store,
-      stateMachine,
+      cancelPayment: createCancelPayment({ store, stateMachine }),
       shopApiKey: config.shopApiKey,
       list: {
         index: createPaymentListIndex({ redis, keys, retentionSeconds: config.paymentRetentionSeconds }),
         getPayments: (ids) => store.getMany(ids),
       },
     },
-    notify: { notifications, store, scheduler, clock },
+    notify: { handlePing: createHandlePing({ notifications, store, scheduler, clock }) },
+    isStoreUnavailable: isStoreUnavailableError,
     health: {
       isDraining: health.isDraining,
       metricsToken: config.metrics.token,

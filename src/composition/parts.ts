@@ -68,12 +68,6 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
   // Auto-pipelining: commands issued in one tick (claims and settles of several shards, the API's reads) share one write.
   const redis = createStoreClient(config, { autoPipelining: true });
   const keys = createKeys(config.redisPrefix);
-  const store = createPaymentStore({
-    redis,
-    keys,
-    retentionSeconds: config.paymentRetentionSeconds,
-    durability: config.redisWait,
-  });
   const scheduler = createScheduler({
     redis,
     keys,
@@ -83,6 +77,15 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     prefetch: { kind: 'poll' satisfies WorkKind, fields: POLL_FIELDS },
   });
   const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
+  const store = createPaymentStore({
+    redis,
+    keys,
+    retentionSeconds: config.paymentRetentionSeconds,
+    durability: config.redisWait,
+    onUnreplicated: () => {
+      metrics.operatorAlarms.inc({ alarm: 'transition_not_replicated' });
+    },
+  });
   const stateMachine = createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } });
   const bankAgent = createBankAgent(config.bank);
   const webhookClient = createWebhookClient({

@@ -54,6 +54,9 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
           clock,
           logger,
           merchant,
+          onAlarm: (alarm) => {
+            metrics.operatorAlarms.inc({ alarm });
+          },
           reconcile: createReconcilePayment({
             store,
             stateMachine,

@@ -26,6 +26,8 @@ export interface AppDeps {
   checkout: CheckoutRouteDeps;
   payments: PaymentRouteDeps;
   notify: Parameters<typeof createCibaNotifyRoute>[0];
+  /** The store's "not there right now" errors, answered 503 store_unavailable. */
+  isStoreUnavailable: (err: unknown) => boolean;
   health: Omit<HealthDeps, 'metrics'>;
   /** A SERVER span per request (only while tracing is on: no cost otherwise). */
   tracing?: boolean;
@@ -39,7 +41,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy);
   app.set('query parser', 'simple');
-  if (deps.tracing) app.use(traceRequests());
+  if (deps.tracing) app.use(traceRequests(deps.checkout.shopApiKey));
   app.use(requestContext(deps.logger, deps.metrics));
   app.use(helmet({ crossOriginResourcePolicy: { policy: 'same-site' } }));
   app.use(storefrontCors(deps.storefrontOrigin));
@@ -55,6 +57,6 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, _res, next) => {
     next(new AppError('not_found', `No route for ${req.method} ${req.path}.`));
   });
-  app.use(createErrorHandler(deps.logger));
+  app.use(createErrorHandler(deps.logger, deps.isStoreUnavailable));
   return app;
 }

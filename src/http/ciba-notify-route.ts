@@ -1,44 +1,21 @@
 import { Router } from 'express';
-import { AppError } from '../errors.js';
-import { matchesHash, sha256 } from '../crypto/hashing.js';
-import { workItem } from '../payments/state-machine.js';
-import type { NotificationStore } from '../store/notification-store.js';
-import type { PaymentStore } from '../store/payment-store.js';
-import type { Scheduler } from '../jobs/scheduler.js';
-import type { Clock } from '../clock.js';
+import type { Ping } from '../payments/handle-ping.js';
 import { headerBearer } from './bearer.js';
 import { notifyRequestSchema } from './schemas.js';
 import { documented, type OpenApiBuilder } from './openapi-builder.js';
 
 /**
- * CIBA ping callback (CIBA Core §10.2): the bank tells us a result is ready. We answer 204 at once
- * and move the payment's poll to now; the token itself is always fetched from the token endpoint.
- * The bearer token is looked up by its SHA-256, so no stored secret is compared byte by byte.
- * Errors are plain 401/400 (never a redirect, §10.2).
+ * CIBA ping callback (CIBA Core §10.2, payments/handle-ping.ts): answers 204 at once. Errors are
+ * plain 401/400 (never a redirect, §10.2).
  */
-export function createCibaNotifyRoute(deps: {
-  notifications: NotificationStore;
-  store: PaymentStore;
-  scheduler: Scheduler;
-  clock: Clock;
-}): Router {
+export function createCibaNotifyRoute(deps: { handlePing: (ping: Ping) => Promise<void> }): Router {
   const router = Router();
   router.post('/ciba/notify', async (req, res) => {
-    const token = headerBearer(req);
-    const paymentId = token ? await deps.notifications.find(sha256(token)) : null;
-    if (!paymentId) {
-      res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
-      throw new AppError('invalid_notification_token', 'Unknown client_notification_token.');
-    }
     const body = notifyRequestSchema.safeParse(req.body);
-    if (!body.success) throw new AppError('invalid_request', 'The notification needs an auth_req_id.');
-    // The token names the payment; the auth_req_id must be that payment's own (compared as hashes,
-    // in constant time, like every secret here).
-    const { authReqId } = await deps.store.getPollFields(paymentId);
-    if (!authReqId || !matchesHash(body.data.auth_req_id, sha256(authReqId))) {
-      throw new AppError('invalid_request', 'The auth_req_id does not belong to this notification token.');
-    }
-    if (await deps.scheduler.advance(workItem.poll(paymentId), deps.clock.now())) await deps.scheduler.wake();
+    await deps.handlePing({
+      notificationToken: headerBearer(req),
+      authReqId: body.success ? body.data.auth_req_id : null,
+    });
     res.status(204).end();
   });
   return router;

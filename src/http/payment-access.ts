@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import { AppError } from '../errors.js';
 import type { PaymentRecord } from '../payments/payment.js';
 import { matchesHash } from '../crypto/hashing.js';
-import type { PaymentStore } from '../store/payment-store.js';
+import type { PaymentStore } from '../payments/ports.js';
 import { headerBearer, isShopKey } from './bearer.js';
 import { paymentIdSchema } from './schemas.js';
 

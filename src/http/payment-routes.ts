@@ -1,11 +1,8 @@
 import { Router } from 'express';
-import { cancelPayment } from '../payments/cancel.js';
 import { listPayments, type ListPaymentsDeps } from '../payments/list-payments.js';
-import { toPaymentView } from '../payments/payment.js';
-import type { StateMachine } from '../payments/state-machine.js';
-import type { PaymentStore } from '../store/payment-store.js';
+import { PAYMENT_STATUSES, toPaymentView, type PaymentView } from '../payments/payment.js';
+import type { PaymentStore } from '../payments/ports.js';
 import { z } from 'zod';
-import { PAYMENT_STATUSES } from '../payments/payment.js';
 import {
   canceledExample,
   documented,
@@ -24,7 +21,7 @@ import { groupBracketParams, listPaymentsQuerySchema, paymentIdSchema } from './
 
 export interface PaymentRouteDeps {
   store: PaymentStore;
-  stateMachine: StateMachine;
+  cancelPayment: (paymentId: string) => Promise<PaymentView>;
   shopApiKey: string | undefined;
   list: ListPaymentsDeps;
 }
@@ -61,7 +58,7 @@ export function createPaymentRoutes(deps: PaymentRouteDeps): Router {
   // own payment too (the storefront's "cancel" on the waiting screen).
   router.post('/payments/:id/cancel', async (req, res) => {
     const { payment } = await loadAuthorizedPayment(req, deps);
-    res.json(await cancelPayment(deps, payment.id));
+    res.json(await deps.cancelPayment(payment.id));
   });
 
   return router;

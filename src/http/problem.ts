@@ -3,7 +3,6 @@ import { ZodError } from 'zod';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { PROBLEM_TYPE_BASE, statusTitle, type ProblemCode } from '../problem-codes.js';
-import { isStoreUnavailableError } from '../store/redis.js';
 
 /** RFC 9457 problem details, plus our stable `code` and, for validation, `errors[]` with JSON paths. */
 export interface Problem {
@@ -61,8 +60,11 @@ function fromHttpError(err: { status?: unknown; type?: unknown }): AppError | nu
   return null;
 }
 
-/** The one central error handler: everything becomes problem+json; causes and stacks only reach the log. */
-export function createErrorHandler(logger: Logger): ErrorRequestHandler {
+/**
+ * The one central error handler: everything becomes problem+json; causes and stacks only reach the log.
+ * `isStoreUnavailable` tells the store's "not there right now" errors (503 with Retry-After) from bugs.
+ */
+export function createErrorHandler(logger: Logger, isStoreUnavailable: (err: unknown) => boolean): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) {
       next(err);
@@ -71,7 +73,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     let problem: AppError;
     if (err instanceof AppError) problem = err;
     else if (err instanceof ZodError) problem = validationError(err);
-    else if (isStoreUnavailableError(err))
+    else if (isStoreUnavailable(err))
       problem = new AppError('store_unavailable', 'The payment store is unavailable right now; try again shortly.', {
         retryAfterSeconds: 2,
       });

@@ -1,11 +1,9 @@
 import { Router, type Request, type Response } from 'express';
 import type { Logger } from '../logger.js';
 import { isTerminal } from '../payments/payment.js';
-import type { Keys } from '../store/keys.js';
-import type { PaymentStore } from '../store/payment-store.js';
-import type { RedisClient } from '../store/redis.js';
+import type { PaymentStore } from '../payments/ports.js';
 import type { ChangeFeed } from '../webhooks/change-feed.js';
-import { EVENT_POSITION_PATTERN, readPaymentEvents } from '../webhooks/event-log-reader.js';
+import { EVENT_POSITION_PATTERN, readPaymentEvents, type EventLogSource } from '../webhooks/event-log-reader.js';
 import { loadAuthorizedPayment } from './payment-access.js';
 import type { StreamSlots } from './stream-slots.js';
 import { z } from 'zod';
@@ -18,10 +16,8 @@ import {
   type OpenApiBuilder,
 } from './openapi-builder.js';
 
-export interface SseRouteDeps {
+export interface SseRouteDeps extends EventLogSource {
   store: PaymentStore;
-  redis: RedisClient;
-  keys: Keys;
   feed: ChangeFeed;
   logger: Logger;
   shopApiKey: string | undefined;

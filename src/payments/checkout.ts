@@ -8,7 +8,8 @@ import { toPaymentView, type LineItem, type PaymentRecord, type PaymentView } fr
 import { newBindingMessage, newClientSecret, newNotificationToken } from '../crypto/random-ids.js';
 import { sha256 } from '../crypto/hashing.js';
 import { newPaymentId } from './payment-id.js';
-import { workItem, type StateMachine } from './state-machine.js';
+import type { StateMachine } from './state-machine.js';
+import { workItem } from './work-items.js';
 
 export interface CheckoutInput {
   /** The cart as the catalog priced it. */

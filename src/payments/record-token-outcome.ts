@@ -15,7 +15,8 @@ import {
   type TokenExpectation,
   type TokenOutcome,
 } from './ports.js';
-import { workItem, type StateMachine } from './state-machine.js';
+import type { StateMachine } from './state-machine.js';
+import { workItem } from './work-items.js';
 
 /** Conditions an operator must hear about, counted by `operator_alarms_total{alarm}`. */
 export type TokenAlarm = 'token_client_rejected' | 'bank_keys_unavailable';

@@ -4,11 +4,7 @@ import { isTerminal, type FailureCode, type PaymentRecord, type PaymentStatus } 
 import { encodeEventEntry, type FixedAtCreation } from './event-log.js';
 import { canTransition, webhookEventType } from './state-machine-rules.js';
 import { newEventId } from '../crypto/random-ids.js';
-
 import { workItem } from './work-items.js';
-
-// Kept while the token poller, the checkout and the ping route still import it from here (issue 13.1 moves them).
-export { workItem } from './work-items.js';
 
 export interface TransitionOptions {
   /** Other fields to set; those of the payment view are fixed at creation (events are rebuilt from them). */

@@ -10,6 +10,12 @@ import type { RedisClient } from '../store/redis.js';
  * resends and the deliveries list. One HGETALL reads the payment and its events together.
  */
 
+/** Where event logs are read from (the payment hashes). */
+export interface EventLogSource {
+  redis: RedisClient;
+  keys: Keys;
+}
+
 /** One event with its position, as SSE sends it. */
 export interface PaymentEventEntry extends PaymentEvent {
   /** 1-based position in the payment's event log: the SSE `id:`, resumed from with Last-Event-ID. */
@@ -28,10 +34,7 @@ export interface EventLog {
 }
 
 /** The payment with its whole event log; null once the payment is gone (retention). */
-export async function loadEventLog(
-  deps: { redis: RedisClient; keys: Keys },
-  paymentId: string,
-): Promise<EventLog | null> {
+export async function loadEventLog(deps: EventLogSource, paymentId: string): Promise<EventLog | null> {
   const hash = await deps.redis.hgetall(deps.keys.payment(paymentId));
   const record = decodeRecord(hash);
   return record ? { record, events: decodeEventLog(hash) } : null;
@@ -39,7 +42,7 @@ export async function loadEventLog(
 
 /** The payment's events after position `after` (0 = from the start), oldest first. */
 export async function readPaymentEvents(
-  deps: { redis: RedisClient; keys: Keys },
+  deps: EventLogSource,
   paymentId: string,
   after: number,
 ): Promise<PaymentEventEntry[]> {
@@ -54,7 +57,7 @@ export async function readPaymentEvents(
 
 /** The position of event `eventId` in the payment's log; null when the log no longer holds it (retention). */
 export async function findEventPosition(
-  deps: { redis: RedisClient; keys: Keys },
+  deps: EventLogSource,
   paymentId: string,
   eventId: string,
 ): Promise<number | null> {

@@ -102,4 +102,45 @@ describe('one trace per paid checkout', () => {
     expect(read?.attributes['url.path']).toBe(`/payments/${id}`);
     expect(otlp.rejected).toEqual([]);
   }, 60_000);
+
+  test('when an anonymous caller sends traceparent and baggage, then the checkout starts its own trace, links theirs and forwards no baggage', async () => {
+    const callerTrace = 'a'.repeat(32);
+    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+      body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
+      headers: { traceparent: `00-${callerTrace}-${'b'.repeat(16)}-01`, baggage: 'planted=by-caller' },
+    });
+    expect(res.status).toBe(202);
+    const { id, client_secret: clientSecret } = res.json;
+    await waitForStatus(sys.apiUrl, id, clientSecret, ['succeeded'], 30_000);
+    await hooks.waitFor((r) => r.some((h) => h.payload?.type === 'payment.succeeded' && h.payload.data.id === id));
+
+    const root = await waitFor(async () =>
+      Promise.resolve(
+        otlp.spans.find((s) => s.name === 'POST /checkout' && s.links?.some((l) => l.traceId === callerTrace)),
+      ),
+    );
+    expect(root.traceId).not.toBe(callerTrace);
+    expect(root.parentSpanId || null).toBeNull();
+    expect(otlp.spans.filter((s) => s.traceId === callerTrace)).toEqual([]);
+    const deliveries = hooks.received.filter((r) => r.payload?.data.id === id);
+    expect(deliveries.length).toBeGreaterThan(0);
+    for (const h of deliveries) {
+      expect(String(h.headers.traceparent)).toContain(root.traceId);
+      expect(h.headers.baggage).toBeUndefined();
+    }
+  }, 60_000);
+
+  test('when the shop backend sends its traceparent with the shop key, then the checkout continues that trace', async () => {
+    const shopTrace = 'c'.repeat(32);
+    const shopSpan = 'd'.repeat(16);
+    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+      body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
+      headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY!}`, traceparent: `00-${shopTrace}-${shopSpan}-01` },
+    });
+    expect(res.status).toBe(202);
+    const root = await waitFor(async () =>
+      Promise.resolve(otlp.spans.find((s) => s.name === 'POST /checkout' && s.traceId === shopTrace)),
+    );
+    expect(root.parentSpanId).toBe(shopSpan);
+  }, 60_000);
 });

@@ -13,6 +13,8 @@ export interface ReceivedSpan {
   status: { code?: number; message?: string };
   startTimeUnixNano: string;
   serviceName: string;
+  /** Span links (a caller's context that was not continued). */
+  links?: { traceId: string; spanId: string }[];
 }
 
 export interface OtlpReceiver {

@@ -64,6 +64,32 @@ export interface Parts {
 export function buildParts(config: Config, options: PartsOptions): Parts {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
+  const { redis, keys, store, scheduler } = buildStore(config, clock);
+  const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
+  const bankAgent = createBankAgent(config.bank);
+  const bank = createBank({ config, agent: bankAgent, clock });
+  return {
+    config,
+    logger,
+    clock,
+    redis,
+    keys,
+    store,
+    scheduler,
+    metrics,
+    stateMachine: createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } }),
+    bankAgent,
+    ciba: createCibaClient({ config, agent: bankAgent, clock, logger }),
+    bank: bank.client,
+    bankProfile: bank.profile,
+    merchant: { name: config.merchantName, iban: config.merchantIban },
+    sealer: createSealer(config.tokenEncryptionKeys),
+    notifications: createNotificationStore({ redis, keys }),
+    webhooks: buildWebhooks(config, { redis, keys, clock, logger, metrics }),
+  };
+}
+
+function buildStore(config: Config, clock: Clock) {
   // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
   const redis = createStoreClient(config, { autoPipelining: true });
   const keys = createKeys(config.redisPrefix);
@@ -80,48 +106,28 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     leaseMs: config.workerLeaseMs,
     shards: config.schedulerShards,
   });
-  const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
-  const stateMachine = createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } });
-  const bankAgent = createBankAgent(config.bank);
-  const webhookClient = createWebhookClient({
+  return { redis, keys, store, scheduler };
+}
+
+function buildWebhooks(
+  config: Config,
+  deps: { redis: RedisClient; keys: Keys; clock: Clock; logger: Logger; metrics: Metrics },
+): Parts['webhooks'] {
+  const client = createWebhookClient({
     timeoutMs: config.webhooks.timeoutMs,
     allowPrivate: config.webhooks.allowPrivate,
     connectionsPerOrigin: MAX_IN_FLIGHT_PER_TARGET,
   });
-  const bank = createBank({ config, agent: bankAgent, clock });
-  const deliveries = createDeliveryStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
+  const deliveries = createDeliveryStore({
+    redis: deps.redis,
+    keys: deps.keys,
+    retentionSeconds: config.paymentRetentionSeconds,
+  });
   return {
-    config,
-    logger,
-    clock,
-    redis,
-    keys,
-    store,
-    scheduler,
-    metrics,
-    stateMachine,
-    bankAgent,
-    ciba: createCibaClient({ config, agent: bankAgent, clock, logger }),
-    bank: bank.client,
-    bankProfile: bank.profile,
-    merchant: { name: config.merchantName, iban: config.merchantIban },
-    sealer: createSealer(config.tokenEncryptionKeys),
-    notifications: createNotificationStore({ redis, keys }),
-    webhooks: {
-      deliveries,
-      client: webhookClient,
-      feed: createChangeFeed({ redis, keys, logger }),
-      sender: createWebhookSender({
-        redis,
-        keys,
-        deliveries,
-        client: webhookClient,
-        clock,
-        logger,
-        metrics,
-        config: config.webhooks,
-      }),
-    },
+    deliveries,
+    client,
+    feed: createChangeFeed(deps),
+    sender: createWebhookSender({ ...deps, deliveries, client, config: config.webhooks }),
   };
 }
 

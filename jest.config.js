@@ -10,7 +10,20 @@ const base = {
  * Suites that touch the service's Redis run a second time against a local Redis Cluster (issue 12.2);
  * the cluster-only suites (failover, slot migration) run only there.
  */
-const BOTH_MODES = ['scheduler', 'scheduler-lease', 'checkout-flow', 'rate-limits'];
+const BOTH_MODES = [
+  'scheduler',
+  'scheduler-lease',
+  'checkout-flow',
+  'rate-limits',
+  'checkout-api',
+  'payment-list',
+  'sse',
+  'webhooks',
+  'push-bombing',
+  'retention',
+  'conformance-reconciliation',
+  'conformance-ping',
+];
 const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'store-checks'];
 const files = (names) => names.map((n) => `<rootDir>/test/integration/${n}.test.ts`);
 

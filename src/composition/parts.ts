@@ -64,8 +64,17 @@ export interface Parts {
 export function buildParts(config: Config, options: PartsOptions): Parts {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
-  const { redis, keys, store, scheduler } = buildStore(config, clock);
+  const { redis, keys, scheduler } = buildStoreClient(config, clock);
   const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
+  const store = createPaymentStore({
+    redis,
+    keys,
+    retentionSeconds: config.paymentRetentionSeconds,
+    durability: config.redisWait,
+    onUnreplicated: () => {
+      metrics.operatorAlarms.inc({ alarm: 'transition_not_replicated' });
+    },
+  });
   const bankAgent = createBankAgent(config.bank);
   const bank = createBank({ config, agent: bankAgent, clock });
   return {
@@ -89,16 +98,10 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
   };
 }
 
-function buildStore(config: Config, clock: Clock) {
+function buildStoreClient(config: Config, clock: Clock) {
   // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
   const redis = createStoreClient(config, { autoPipelining: true });
   const keys = createKeys(config.redisPrefix);
-  const store = createPaymentStore({
-    redis,
-    keys,
-    retentionSeconds: config.paymentRetentionSeconds,
-    durability: config.redisWait,
-  });
   const scheduler = createScheduler({
     redis,
     keys,
@@ -106,7 +109,7 @@ function buildStore(config: Config, clock: Clock) {
     leaseMs: config.workerLeaseMs,
     shards: config.schedulerShards,
   });
-  return { redis, keys, store, scheduler };
+  return { redis, keys, scheduler };
 }
 
 function buildWebhooks(

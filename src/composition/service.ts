@@ -8,7 +8,7 @@ import type { WorkerLoop } from '../jobs/worker-loop.js';
 import { startMetricsServer, type MetricsServer } from '../http/metrics-endpoint.js';
 import { startApi, type RunningApi } from './api.js';
 import { assertStoreFitForPayments } from '../store/startup-checks.js';
-import { verifyDeploymentKeys } from '../store/key-check-store.js';
+import { verifyDeploymentKeys, type KeyHolder } from '../store/key-check-store.js';
 import { buildParts, closeParts, type PartsOptions } from './parts.js';
 import { startWorker, type RunningWorker } from './worker.js';
 
@@ -49,9 +49,10 @@ export async function startService(config: Config, options: ServiceOptions): Pro
     throw err;
   }
   let draining = false;
+  let keyHolder: KeyHolder;
   try {
     // Before any work: processes that cannot open each other's sealed tokens must not share a deployment.
-    await verifyDeploymentKeys({
+    keyHolder = await verifyDeploymentKeys({
       redis: parts.redis,
       keys: parts.keys,
       tokenKeys: config.tokenEncryptionKeys,
@@ -91,6 +92,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       await worker?.stop(config.shutdownTimeoutMs);
       await api?.close(config.shutdownTimeoutMs);
       await metricsServer?.close();
+      await keyHolder.release();
       await closeParts(parts, { cutBankCalls: (worker?.loop.inFlight() ?? 0) > 0 });
       await tracing?.close(); // exports the spans still buffered
     },

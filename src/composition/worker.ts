@@ -77,6 +77,9 @@ function submitPayment(parts: Parts) {
     bank: parts.bank,
     sealer: parts.sealer,
     merchant: parts.merchant,
+    onAlarm: (alarm) => {
+      metrics.operatorAlarms.inc({ alarm });
+    },
     reconcile: createReconcilePayment({
       ...pick(parts),
       bank: parts.bank,

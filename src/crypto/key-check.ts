@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { open, seal } from './sealing.js';
 
 /**
@@ -27,6 +28,14 @@ export function judgeKeyCheck(sealed: string, keys: readonly Buffer[]): 'current
     }
   }
   return 'mismatch';
+}
+
+/**
+ * A key's public name: which key a process holds can be compared across processes without the key
+ * leaving them (HMAC under the key itself, 128 bits; says nothing about the key).
+ */
+export function keyFingerprint(key: Buffer): string {
+  return createHmac('sha256', key).update('ciba-checkout key fingerprint v1').digest('hex').slice(0, 32);
 }
 
 export class KeyCheckError extends Error {

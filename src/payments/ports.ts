@@ -50,6 +50,13 @@ export interface PaymentStore {
   getPollFields(id: string): Promise<PollFields>;
   update(id: string, fields: MutableFields): Promise<void>;
   transition(request: TransitionRequest): Promise<TransitionResult>;
+  /**
+   * Records that a bank payment call is about to be made (`bankCalledAt`). True once that write, and
+   * with it everything written to the payment before (the access token, `processing`), is on the
+   * replicas the deployment requires (REDIS_WAIT_REPLICAS); false when fewer acknowledged it in time:
+   * then the call must not be made, since a failover could forget that it ever was.
+   */
+  recordBankCall(id: string, at: number): Promise<boolean>;
   /** The W3C traceparent stored at creation (tracing on), for the worker's spans of this payment. */
   getTraceparent(id: string): Promise<string | null>;
 }

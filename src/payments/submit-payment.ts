@@ -20,6 +20,9 @@ const DONE: NextStep = { done: true };
 /** First wait before asking again about a payment the bank holds as pending. */
 const STATUS_POLL_BASE_MS = 1000;
 
+/** Conditions an operator must hear about, counted by `operator_alarms_total{alarm}`. */
+export type SubmitAlarm = 'bank_call_not_replicated';
+
 export interface SubmitPaymentDeps {
   store: PaymentStore;
   stateMachine: StateMachine;
@@ -30,6 +33,7 @@ export interface SubmitPaymentDeps {
   merchant: Merchant;
   /** Settles a payment whose outcome is unknown (reconcile-payment.ts). */
   reconcile: (payment: PaymentRecord) => Promise<NextStep>;
+  onAlarm?: (alarm: SubmitAlarm) => void;
 }
 
 /**
@@ -38,11 +42,13 @@ export interface SubmitPaymentDeps {
  * 1. move it to `processing` (from then on it can no longer be canceled);
  * 2. if its outcome is already unknown, only reconciliation may settle it;
  * 3. open the access token; an unopenable or expired one cannot pay, so reconciliation decides;
- * 4. note, before the call, that an attempt may reach the bank;
+ * 4. note, before the call, that an attempt may reach the bank, and call only once the replicas
+ *    have that note (store/payment-store.ts: what a failover can lose); else wait and try again;
  * 5. call with the payment id as Idempotency-Key (a retry gets the bank's first answer back);
  * 6. accepted → `succeeded`; the bank's `rejected` → `failed/bank_rejected`; a refusal of the
- *    request → `failed/bank_rejected` only when no earlier attempt may have reached the bank, else
- *    reconciliation; no answer → the same call again later, with backoff.
+ *    request → reconciliation: one lookup decides (at once when no earlier attempt is known, after
+ *    the in-flight grace when one is), since a refusal says nothing of an earlier attempt a failover
+ *    may have made us forget; no answer → the same call again later, with backoff.
  */
 export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string) => Promise<NextStep> {
   const { store, bank, clock } = deps;
@@ -62,7 +68,7 @@ export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string
     if (clock.now() >= expiresAt) return handOverToReconciliation(deps, payment, 'access_token_expired');
 
     const earlierAttempt = payment.bankCalledAt !== null;
-    await store.update(paymentId, { bankCalledAt: clock.now() });
+    if (!(await store.recordBankCall(paymentId, clock.now()))) return waitForReplicas(deps, payment, expiresAt);
     const outcome = await bank.createPayment({
       accessToken,
       idempotencyKey: payment.id,
@@ -99,7 +105,10 @@ function openAccessToken(deps: SubmitPaymentDeps, payment: PaymentRecord): strin
   }
 }
 
-/** From here on the outcome is unknown until the bank's record says otherwise. */
+/**
+ * From here on the outcome is unknown until the bank's record says otherwise. `payment.bankCalledAt`
+ * is the last call before this one, if any: the lookup waits for that one to be believable.
+ */
 async function handOverToReconciliation(
   deps: SubmitPaymentDeps,
   payment: PaymentRecord,
@@ -109,6 +118,19 @@ async function handOverToReconciliation(
   deps.logger.warn({ paymentId: payment.id, reason }, 'bank outcome unknown; settling it by reconciliation');
   await deps.store.update(payment.id, { reconcileSince: now, attempts: 0 });
   return deps.reconcile({ ...payment, reconcileSince: now, attempts: 0 });
+}
+
+/** The note of the coming call is not on enough replicas: no call now (the payment stays `processing`). */
+async function waitForReplicas(deps: SubmitPaymentDeps, payment: PaymentRecord, retryUntil: number): Promise<NextStep> {
+  deps.onAlarm?.('bank_call_not_replicated');
+  deps.logger.error(
+    { paymentId: payment.id, attempt: payment.attempts + 1 },
+    'the store did not replicate the bank call note in time (REDIS_WAIT_REPLICAS); the bank is not called yet',
+  );
+  await deps.store.update(payment.id, { attempts: payment.attempts + 1 });
+  const delay = backoffMs(payment.attempts, { baseMs: 500, maxMs: 10_000 });
+  const now = deps.clock.now();
+  return { at: Math.min(now + delay, Math.max(retryUntil, now)) };
 }
 
 async function fail(deps: SubmitPaymentDeps, payment: PaymentRecord, reason: string): Promise<NextStep> {
@@ -131,10 +153,13 @@ async function settle(
     case 'rejected':
       return fail(deps, payment, outcome.reason);
     case 'refused':
-      // A refusal (say 401: the token expired meanwhile) says nothing of an earlier unanswered attempt.
-      return context.earlierAttempt
-        ? handOverToReconciliation(deps, payment, `refused_after_unknown: ${outcome.reason}`)
-        : fail(deps, payment, outcome.reason);
+      // A refusal (say 401: the token expired meanwhile) says nothing of an earlier unanswered
+      // attempt, even one whose note a failover lost: one lookup settles it (nothing booked → failed).
+      return handOverToReconciliation(
+        deps,
+        payment,
+        `${context.earlierAttempt ? 'refused_after_unknown' : 'refused'}: ${outcome.reason}`,
+      );
     case 'pending':
       return askStatusLater(deps, payment, outcome);
     case 'retry':

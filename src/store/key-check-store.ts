@@ -1,42 +1,122 @@
-import { judgeKeyCheck, KeyCheckError, sealKeyCheck } from '../crypto/key-check.js';
+import { randomUUID } from 'node:crypto';
+import { judgeKeyCheck, KeyCheckError, keyFingerprint, sealKeyCheck } from '../crypto/key-check.js';
 import type { Logger } from '../logger.js';
 import type { Keys } from './keys.js';
 import { isStoreUnavailableError, type RedisClient } from './redis.js';
 
 /**
- * At start-up: writes the deployment's key check value if there is none (SET NX: the first process
- * wins), then checks that our keys open it; re-seals it with our first key during a rotation
- * (new key first, old after). Waits for Redis while it is away: a process that cannot check its
- * keys must not take work. Throws KeyCheckError, whose message is the one line to print.
+ * How long a process's key registration lives without renewal, and how often it is renewed. A
+ * crashed process's entry blocks an incompatible start for at most this long.
  */
-export async function verifyDeploymentKeys(deps: {
+export const KEY_HOLDER_TTL_MS = 10_000;
+const RENEW_EVERY_MS = KEY_HOLDER_TTL_MS / 3;
+const RETRY_MS = 1000;
+
+export interface KeyHolder {
+  /** Stops renewing and removes this process's entry. */
+  release(): Promise<void>;
+}
+
+interface KeyCheckDeps {
   redis: RedisClient;
   keys: Keys;
   tokenKeys: readonly Buffer[];
   logger: Logger;
-}): Promise<void> {
+}
+
+/**
+ * At start-up, before any work, two checks that processes of a deployment can open each other's
+ * sealed tokens (a token sealed by one and opened by another must never fail a payment):
+ *
+ * 1. Against what is stored: the deployment's key check value (sealed with the first key of the
+ *    first process) must open with one of our keys; during a rotation it is re-sealed with our first.
+ * 2. Against the processes running now: this process registers the fingerprints of its keys, and is
+ *    let in only if its sealing (first) key is one every live process opens and it opens theirs.
+ *    So a rotation must go in two roll-outs, `old,new` everywhere, then `new,old`; starting `new,old`
+ *    beside a process that knows only `old` is refused. A crashed process's entry expires, so a
+ *    conflict is retried for one entry lifetime before the process gives up.
+ *
+ * Waits for Redis while it is away. Throws KeyCheckError, whose message is the one line to print.
+ */
+export async function verifyDeploymentKeys(deps: KeyCheckDeps): Promise<KeyHolder> {
+  // A key that opens nothing stored is wrong whatever else runs: refused at once.
+  const stored = await judgeStoredKeyValue(deps);
+  const holder = await registerKeyHolder(deps);
+  if (stored === 'older_key') {
+    await untilStoreAnswers(() => deps.redis.set(deps.keys.keyCheck, sealKeyCheck(deps.tokenKeys)), deps.logger);
+    deps.logger.info('key check value re-sealed with the first TOKEN_ENCRYPTION_KEY (key rotation)');
+  }
+  return holder;
+}
+
+async function registerKeyHolder(deps: KeyCheckDeps): Promise<KeyHolder> {
   const { redis, keys, tokenKeys, logger } = deps;
+  const id = randomUUID();
+  const fingerprints = tokenKeys.map(keyFingerprint);
+  const register = () =>
+    redis.registerKeyHolder(
+      keys.keyHolders,
+      Date.now(),
+      Date.now() + KEY_HOLDER_TTL_MS,
+      id,
+      fingerprints[0] ?? '',
+      fingerprints.join(','),
+    );
+  const startedAt = Date.now();
+  for (;;) {
+    const conflicts = await untilStoreAnswers(register, logger);
+    if (conflicts === 0) break;
+    if (Date.now() - startedAt > KEY_HOLDER_TTL_MS + RETRY_MS)
+      throw new KeyCheckError(
+        `TOKEN_ENCRYPTION_KEY: ${String(conflicts)} running process(es) of this deployment cannot open tokens this process would seal, or seal tokens it cannot open; rotate in two roll-outs: "old,new" on every process, then "new,old"`,
+      );
+    if (Date.now() - startedAt < RETRY_MS)
+      logger.warn({ conflicts }, 'token keys differ from a running process; waiting in case it has stopped');
+    await sleep(RETRY_MS);
+  }
+  const timer = setInterval(() => {
+    register().then(
+      (conflicts) => {
+        if (conflicts > 0) logger.error({ conflicts }, 'token keys conflict with a running process');
+      },
+      (err: unknown) => {
+        logger.warn({ err }, 'could not renew the token key registration');
+      },
+    );
+  }, RENEW_EVERY_MS);
+  timer.unref();
+  return {
+    async release() {
+      clearInterval(timer);
+      await redis.hdel(keys.keyHolders, id).catch(() => undefined);
+    },
+  };
+}
+
+/** Writes the key check value if there is none (SET NX: the first process wins), then judges it. */
+async function judgeStoredKeyValue({ redis, keys, tokenKeys, logger }: KeyCheckDeps): Promise<'current' | 'older_key'> {
+  await untilStoreAnswers(() => redis.set(keys.keyCheck, sealKeyCheck(tokenKeys), 'NX'), logger);
+  const stored = (await untilStoreAnswers(() => redis.get(keys.keyCheck), logger)) ?? '';
+  const judged = judgeKeyCheck(stored, tokenKeys);
+  if (judged === 'mismatch')
+    throw new KeyCheckError(
+      `TOKEN_ENCRYPTION_KEY: none of the configured keys opens this deployment's key check value in Redis (${keys.keyCheck}); every process of a deployment must share the key`,
+    );
+  return judged;
+}
+
+/** A process that cannot check its keys must not take work: retries while Redis is away. */
+async function untilStoreAnswers<T>(step: () => Promise<T>, logger: Logger): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await redis.set(keys.keyCheck, sealKeyCheck(tokenKeys), 'NX');
-      const stored = (await redis.get(keys.keyCheck)) ?? '';
-      switch (judgeKeyCheck(stored, tokenKeys)) {
-        case 'current':
-          return;
-        case 'older_key':
-          await redis.set(keys.keyCheck, sealKeyCheck(tokenKeys));
-          logger.info('key check value re-sealed with the first TOKEN_ENCRYPTION_KEY (key rotation)');
-          return;
-        case 'mismatch':
-          throw new KeyCheckError(
-            `TOKEN_ENCRYPTION_KEY: none of the configured keys opens this deployment's key check value in Redis (${keys.keyCheck}); every process of a deployment must share the key`,
-          );
-      }
+      return await step();
     } catch (err) {
       if (!isStoreUnavailableError(err)) throw err;
       if (attempt % 10 === 1)
         logger.warn({ attempt }, 'Redis unavailable at start-up; waiting to check the token keys');
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await sleep(RETRY_MS);
     }
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

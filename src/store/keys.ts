@@ -54,6 +54,8 @@ export interface Keys {
   rateLimit(limit: string): string;
   /** The deployment's key check value: a known text sealed with TOKEN_ENCRYPTION_KEY (see crypto/key-check.ts). */
   keyCheck: string;
+  /** The running processes' token key fingerprints (see store/lua/register-key-holder-1.lua). */
+  keyHolders: string;
 }
 
 /** `poll:pay_x`, `hook:pay_x:3:g` → `pay_x`; a bare id is returned as it is. */
@@ -94,5 +96,6 @@ export function createKeys(prefix: string): Keys {
     pendingCheckouts: (customerKey) => `${prefix}pending:${customerKey}`,
     rateLimit: (limit) => `${prefix}rl:${limit}`,
     keyCheck: `${prefix}key-check`,
+    keyHolders: `${prefix}key-holders`,
   };
 }

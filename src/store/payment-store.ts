@@ -93,27 +93,53 @@ export function decodeRecord(hash: Record<string, string>): PaymentRecord | null
 }
 
 /**
- * Replication on Redis Cluster (or any primary with replicas) is asynchronous: a write the primary
- * acknowledged is lost if the primary dies before a replica has it, and the promoted replica goes on
- * without it. For most writes that only repeats work (a poll, a lease). For the statuses that follow
- * money it must not: a lost `authorized` loses the access token the bank hands out once (the payment
- * would fail although the customer approved), a lost `processing` or `succeeded` lets the shop see a
- * payment go back. So those transitions are followed by `WAIT <replicas> <timeoutMs>` in the same
- * round trip (a pipeline on the payment's node), and are acknowledged only once a replica has them, or
- * the timeout passed (a replica down: then there is no replica to promote either).
+ * What asynchronous replication can lose, and how each money step is closed (issue 12.2).
+ *
+ * A Redis primary (Redis Cluster, or any primary with replicas) acknowledges a write before any
+ * replica has it. If it dies in that window, the replica promoted in its place goes on without the
+ * write: the service saw "OK", the store forgot. For most writes that only repeats work (a poll, a
+ * lease, a webhook attempt). For the writes money depends on, `WAIT <replicas> <timeoutMs>` follows
+ * in the same round trip on the payment's node (WAIT counts every earlier write of the replication
+ * stream, so one acknowledged WAIT covers all the payment's earlier writes too):
+ *
+ * - `authorized` (the sealed access token, issued by the bank once) and `processing`: WAITed; if
+ *   lost, the payment is polled again or submitted again from `authorized` — no money has moved yet,
+ *   because of the next rule.
+ * - `bank_at`, written just before each bank payment call (`recordBankCall`): the call is made only
+ *   when `durability.replicas` acknowledged it. Else no call: the worker backs off, the payment stays
+ *   `processing`, an alarm is counted. So a failover never forgets that a call may have reached the
+ *   bank, and a later refusal is settled by a reconciliation lookup, never read as a first attempt.
+ * - `succeeded`: WAITed; if lost, the payment is back in `processing` with `bank_at` set: the same
+ *   Idempotency-Key gets the bank's first answer, or a refusal leads to the lookup — never a second
+ *   transfer, never `failed` for money that moved.
+ *
+ * A transition whose WAIT fell short is still done (it cannot be taken back); it is reported through
+ * `onUnreplicated`. With `replicas` 0 (one Redis without replicas) nothing is WAITed: there is no
+ * replica to promote, and only the loss of the Redis itself (persistence) loses writes.
  */
 const DURABLE_STATUSES: ReadonlySet<PaymentStatus> = new Set(['authorized', 'processing', 'succeeded']);
 
 export interface Durability {
-  /** Replicas that must acknowledge a money transition (0: no WAIT, e.g. one Redis without replicas). */
+  /** Replicas that must acknowledge a money write (0: no WAIT, e.g. one Redis without replicas). */
   replicas: number;
   timeoutMs: number;
 }
 
 interface DurablePipeline {
   transition(...args: (string | number)[]): DurablePipeline;
+  hset(key: string, field: string, value: string | number): DurablePipeline;
   call(command: string, ...args: (string | number)[]): DurablePipeline;
   exec(): Promise<[Error | null, unknown][] | null>;
+}
+
+/** Runs the write(s) queued on `pipeline` followed by WAIT: the first reply and how many replicas acknowledged. */
+async function execAndWait(pipeline: DurablePipeline, durability: Durability): Promise<[unknown, number]> {
+  const results = await pipeline.call('WAIT', durability.replicas, durability.timeoutMs).exec();
+  const [err, value] = results?.[0] ?? [new Error('no reply'), null];
+  if (err) throw err;
+  const [waitErr, acknowledged] = results?.[results.length - 1] ?? [new Error('WAIT: no reply'), null];
+  if (waitErr) throw waitErr;
+  return [value, Number(acknowledged)];
 }
 
 export function createPaymentStore(deps: {
@@ -121,6 +147,8 @@ export function createPaymentStore(deps: {
   keys: Keys;
   retentionSeconds: number;
   durability?: Durability;
+  /** A money transition a primary took but fewer than `durability.replicas` acknowledged in time. */
+  onUnreplicated?: (status: PaymentStatus) => void;
 }): PaymentStore {
   const { redis, keys, retentionSeconds } = deps;
   const durability = deps.durability ?? { replicas: 0, timeoutMs: 0 };
@@ -195,16 +223,21 @@ export function createPaymentStore(deps: {
       ];
       let code: number;
       if (durability.replicas > 0 && DURABLE_STATUSES.has(request.to)) {
-        const pipeline = redis.pipeline() as unknown as DurablePipeline;
-        const results = await pipeline
-          .transition(...args)
-          .call('WAIT', durability.replicas, durability.timeoutMs)
-          .exec();
-        const [err, value] = results?.[0] ?? [new Error('transition: no reply'), null];
-        if (err) throw err;
+        const pipeline = (redis.pipeline() as unknown as DurablePipeline).transition(...args);
+        const [value, acknowledged] = await execAndWait(pipeline, durability);
         code = Number(value);
+        if (code === 1 && acknowledged < durability.replicas) deps.onUnreplicated?.(request.to);
       } else code = await redis.transition(...args);
       return code === 1 ? 'ok' : code === -1 ? 'not_found' : 'conflict';
+    },
+    async recordBankCall(id, at) {
+      if (durability.replicas === 0) {
+        await redis.hset(keys.payment(id), FIELD.bankCalledAt, String(at));
+        return true;
+      }
+      const pipeline = (redis.pipeline() as unknown as DurablePipeline).hset(keys.payment(id), FIELD.bankCalledAt, at);
+      const [, acknowledged] = await execAndWait(pipeline, durability);
+      return acknowledged >= durability.replicas;
     },
     async getTraceparent(id) {
       return redis.hget(keys.payment(id), TRACE_FIELD);

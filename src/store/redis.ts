@@ -33,6 +33,15 @@ export interface ScriptCommands {
     createdLt: number | '+inf',
     count: number,
   ): Promise<string[] | -1>;
+  /** Registers or renews a process's token keys if compatible with every live process; 0, else the conflicts. */
+  registerKeyHolder(
+    holders: string,
+    now: number,
+    expiresAt: number,
+    holderId: string,
+    sealingFingerprint: string,
+    openFingerprints: string,
+  ): Promise<number>;
   /** Holds a place for one more pending checkout of a customer: [1], or [0, ms until one frees]. */
   reservePending(
     pending: string,
@@ -66,6 +75,7 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   idempotencyClaim: 'idempotency-claim-1.lua',
   listPage: 'list-page-1.lua',
   reservePending: 'reserve-pending-1.lua',
+  registerKeyHolder: 'register-key-holder-1.lua',
 };
 
 /**

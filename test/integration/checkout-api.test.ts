@@ -1,3 +1,4 @@
+import { scanKeys } from '../support/redis.js';
 import { api, waitFor, waitForStatus } from '../support/api.js';
 import { startSystem, type TestSystem } from '../support/system.js';
 
@@ -88,13 +89,7 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
     expect(second.json).toEqual(first.json);
     expect(second.headers['idempotent-replayed']).toBe('true');
     // The stored replay is sealed: the client secret is not in Redis in the clear.
-    const [, idemKeys] = await sys.service.redis.scan(
-      '0',
-      'MATCH',
-      `${sys.service.keys.prefix}idem:*`,
-      'COUNT',
-      10_000,
-    );
+    const idemKeys = await scanKeys(sys.service.redis, `${sys.service.keys.prefix}idem:*`);
     expect(idemKeys.length).toBeGreaterThan(0);
     for (const k of idemKeys)
       expect((await sys.service.redis.hget(k, 'body')) ?? '').not.toContain(first.json.client_secret);

@@ -83,12 +83,32 @@ test('nothing booked, answer lost, then 401: failed/bank_rejected after exactly 
   expect(await metric('payment_reconciliations_total')).toMatch(/outcome="failed"\} 1/);
 });
 
-test('a 401 on the first call (no earlier attempt): failed/bank_rejected at once, no lookup', async () => {
+test('a 401 on the first call (no earlier attempt known): one lookup at once, nothing booked → failed/bank_rejected', async () => {
   h.op.script('payments', expiredToken);
   const p = await approveAndPoll();
   expect(await driveUntilSettled(p)).toMatchObject({ status: 'failed', failure_code: 'bank_rejected' });
   expect(p.paymentCalls()).toHaveLength(1);
-  expect(lookups(p)).toHaveLength(0);
+  expect(lookups(p)).toHaveLength(1);
+  expect(lookups(p)[0]!.at - p.paymentCalls()[0]!.at).toBeLessThan(4000); // no in-flight grace to wait for
+});
+
+test('booked, answer lost, the note of that attempt lost (a failover), then 401: succeeded by the lookup, never failed', async () => {
+  h.op.script('payments', { status: 503, headers: { 'retry-after': '60' }, book: true }, expiredToken);
+  const p = await approveAndPoll();
+  const { redis, keys } = h.svc.service;
+  await waitFor(
+    async () => (await redis.zscore(keys.scheduleOf(p.id).due, `submit:${p.id}`)) !== null,
+    10_000,
+    'the retry to be scheduled',
+  );
+  // What a promoted replica that never had `bank_at` looks like.
+  await redis.hdel(keys.payment(p.id), 'bank_at');
+  const final = await driveUntilSettled(p);
+  expect(final).toMatchObject({ status: 'succeeded', failure_code: null });
+  expect(p.paymentCalls()).toHaveLength(2);
+  expect(lookups(p)).toHaveLength(1);
+  expect(await statusHistory(p)).toEqual(['pending_authorization', 'authorized', 'processing', 'succeeded']);
+  expect(h.op.bookings.filter((b) => b.endToEndId === p.id)).toHaveLength(1);
 });
 
 test('lookup unavailable: stays processing, looked up again with backoff, counted and logged; settles when the bank answers', async () => {

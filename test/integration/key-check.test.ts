@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { open } from '../../src/crypto/sealing.js';
 import { assertBuilt, killAll, MAIN_JS, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
+import { KEY_HOLDER_TTL_MS } from '../../src/store/key-check-store.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
 import { testCertificates, uniquePrefix } from '../support/system.js';
 
@@ -36,7 +37,7 @@ function runToExit(key: string): Promise<{ code: number | null; lines: string[] 
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
   child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 40_000); // a refusal may wait out a crashed process (KEY_HOLDER_TTL_MS)
   return new Promise((resolve) => {
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -54,12 +55,15 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-test('when a process starts with another TOKEN_ENCRYPTION_KEY than the deployment, then it exits at start with one line naming the variable; rotation (new key first) is accepted and re-seals', async () => {
+const keyCheckText = (sealed: string | null, key: string) =>
+  open(sealed!, [Buffer.from(key, 'base64')], 'deployment/key-check');
+
+test('when a process starts with another TOKEN_ENCRYPTION_KEY than the deployment, then it exits at start with one line naming the variable', async () => {
   const first = newKey();
   const a = await spawnService('a', 'worker', env(first));
   procs.add(a);
   const sealed = await redis.get(`${prefix}key-check`);
-  expect(open(sealed!, [Buffer.from(first, 'base64')], 'deployment/key-check')).toBe('ciba-checkout key check v1');
+  expect(keyCheckText(sealed, first)).toBe('ciba-checkout key check v1');
 
   const stranger = await runToExit(newKey());
   expect(stranger.code).toBe(1);
@@ -68,14 +72,49 @@ test('when a process starts with another TOKEN_ENCRYPTION_KEY than the deploymen
     /^ciba-checkout: failed to start: TOKEN_ENCRYPTION_KEY: none of the configured keys/,
   );
   expect(await redis.get(`${prefix}key-check`)).toBe(sealed); // the stranger changed nothing
-
-  // Rotation: the new key first, the old one after: starts, and the check value is now sealed with the new key.
-  const rotated = newKey();
-  const b = await spawnService('b', 'worker', env(`${rotated},${first}`));
-  procs.add(b);
-  const resealed = await redis.get(`${prefix}key-check`);
-  expect(resealed).not.toBe(sealed);
-  expect(open(resealed!, [Buffer.from(rotated, 'base64')], 'deployment/key-check')).toBe('ciba-checkout key check v1');
-  // ...so a process left with only the retired key no longer starts
-  expect((await runToExit(first)).code).toBe(1);
+  await killAll(procs);
+  procs.clear();
 }, 60_000);
+
+test('when a key is rotated, then "new,old" is refused beside a process that knows only the old key, and accepted after "old,new" has rolled out; a crashed process blocks only until its entry expires', async () => {
+  await deleteKeysWithPrefix(prefix);
+  const old = newKey();
+  const rotated = newKey();
+  const a = await spawnService('a', 'worker', env(old));
+  procs.add(a);
+  const sealed = await redis.get(`${prefix}key-check`);
+
+  // One roll-out too early: the new process would seal tokens `a` cannot open. Refused, nothing re-sealed.
+  const early = await runToExit(`${rotated},${old}`);
+  expect(early.code).toBe(1);
+  expect(early.lines.at(-1)).toMatch(
+    /^ciba-checkout: failed to start: TOKEN_ENCRYPTION_KEY: 1 running process\(es\) of this deployment cannot open/,
+  );
+  expect(await redis.get(`${prefix}key-check`)).toBe(sealed);
+
+  // First roll-out: every process learns the new key (still sealing with the old one).
+  a.child.kill('SIGTERM');
+  await a.exited;
+  const b = await spawnService('b', 'worker', env(`${old},${rotated}`));
+  procs.add(b);
+  expect(await redis.get(`${prefix}key-check`)).toBe(sealed);
+  // Second roll-out: the new key seals; the check value is re-sealed with it.
+  const c = await spawnService('c', 'worker', env(`${rotated},${old}`));
+  procs.add(c);
+  const resealed = await redis.get(`${prefix}key-check`);
+  expect(keyCheckText(resealed, rotated)).toBe('ciba-checkout key check v1');
+  // ...so a process left with only the retired key no longer starts, at once.
+  const retired = await runToExit(old);
+  expect(retired.code).toBe(1);
+  expect(retired.lines[0]).toMatch(/none of the configured keys/);
+
+  // `b` (old,rotated) crashes: its entry stays until it expires, then a process without the old key starts.
+  b.child.kill('SIGKILL');
+  await b.exited;
+  const crashedAt = Date.now();
+  const d = await spawnService('d', 'worker', env(rotated));
+  procs.add(d);
+  expect(Date.now() - crashedAt).toBeGreaterThan(KEY_HOLDER_TTL_MS / 2);
+  expect(d.lines.some((l) => l.includes('token keys differ from a running process'))).toBe(true);
+  expect(await redis.hlen(`${prefix}key-holders`)).toBe(2); // c and d
+}, 150_000);

@@ -11,8 +11,8 @@ import { createLogger } from '../../src/logger.js';
 import { isStoreUnavailableError } from '../../src/store/redis.js';
 import { createChangeFeed } from '../../src/webhooks/change-feed.js';
 import type { Service } from '../../src/composition/service.js';
+import { deleteKeysWithPrefix } from '../support/redis.js';
 import {
-  deletePrefix,
   newTestPayment,
   newWebhookSecret,
   paymentMover,
@@ -37,7 +37,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await apiOnly.close();
-  await deletePrefix(service.redis, env.REDIS_PREFIX ?? 'never');
+  await deleteKeysWithPrefix(env.REDIS_PREFIX ?? 'never');
   await service.close();
 });
 
@@ -250,6 +250,9 @@ describe('SSE stream lifecycle', () => {
       const until = Date.now() + 3000;
       while (text.split(': ping').length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
       expect(text.split(': ping\n\n').length).toBeGreaterThanOrEqual(3);
+      // Heartbeats start before the subscription is confirmed (slower on a cluster): wait for it.
+      const listening = Date.now() + 3000;
+      while (feed.listenerCount() === 0 && Date.now() < listening) await new Promise((r) => setTimeout(r, 10));
       expect(feed.listenerCount()).toBe(1);
 
       res.body.destroy();

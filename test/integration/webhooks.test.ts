@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import type { Service } from '../../src/composition/service.js';
 import { createKeys } from '../../src/store/keys.js';
+import { deleteKeysWithPrefix } from '../support/redis.js';
 import {
-  deletePrefix,
   newTestPayment,
   newWebhookSecret,
   paymentMover,
@@ -39,7 +39,7 @@ afterAll(async () => {
   await service.close();
   const { createRedis } = await import('../../src/store/redis.js');
   const redis = createRedis('redis://127.0.0.1:6379');
-  await deletePrefix(redis, env.REDIS_PREFIX ?? 'never');
+  await deleteKeysWithPrefix(env.REDIS_PREFIX ?? 'never');
   await redis.quit();
   await receiver.close();
   process.stdout.write(`webhook figures: ${JSON.stringify(summarize())}\n`);
@@ -341,7 +341,7 @@ describe('webhook delivery across a worker crash', () => {
       }
     } finally {
       await second.close();
-      await deletePrefix(service.redis, crashEnv.REDIS_PREFIX);
+      await deleteKeysWithPrefix(crashEnv.REDIS_PREFIX);
     }
   });
 });
@@ -379,7 +379,7 @@ describe('SSRF guard', () => {
       expect(receiver.forPayment(record.id)).toHaveLength(0);
     } finally {
       await guarded.close();
-      await deletePrefix(service.redis, guardedEnv.REDIS_PREFIX);
+      await deleteKeysWithPrefix(guardedEnv.REDIS_PREFIX);
     }
   });
 });

@@ -38,6 +38,24 @@ export function createTestStoreClient(): RedisClient {
   return createStoreClient(testStoreTarget());
 }
 
+/**
+ * Every key matching `match`, sorted. A Cluster client's SCAN reaches one node only, so on a cluster
+ * each primary is scanned (a test that looked at one node would pass without seeing the keys).
+ */
+export async function scanKeys(redis: Redis | Cluster, match: string): Promise<string[]> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  const found: string[] = [];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+      cursor = next;
+      found.push(...batch);
+    } while (cursor !== '0');
+  }
+  return found.sort();
+}
+
 async function deleteOn(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {

@@ -3,7 +3,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type Service } from '../../src/composition/service.js';
 import { api, waitFor, waitForStatus } from './api.js';
-import { deleteKeysWithPrefix } from './redis.js';
+import { deleteKeysWithPrefix, scanKeys } from './redis.js';
 import { serviceEnv } from './service-env.js';
 import {
   startScriptedOp,
@@ -176,16 +176,7 @@ export async function startServiceAgainst(
         `the next poll of ${p.id}`,
       );
     },
-    async keys() {
-      const found: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, batch] = await service.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        found.push(...batch);
-      } while (cursor !== '0');
-      return found.sort();
-    },
+    keys: () => scanKeys(service.redis, `${prefix}*`),
     async cancelOpen() {
       for (const p of started.splice(0)) {
         await api(url, 'POST', `/payments/${p.id}/cancel`, { headers: { authorization: `Bearer ${p.secret}` } });

@@ -1,7 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { systemClock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config.js';
@@ -167,16 +166,6 @@ export async function startTestService(env: Record<string, string>, role?: 'api'
     workerIdleMs: 10,
     metrics: createMetrics({ defaultMetrics: false }),
   });
-}
-
-/** Deletes every key under the service's prefix. */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
 }
 
 /** A payment record as checkout.ts builds one, with its secret (no bank involved). */

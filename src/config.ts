@@ -315,14 +315,7 @@ export function loadConfig(rawEnv: Record<string, string | undefined> = process.
       signedRequest: env.CIBA_SIGNED_REQUEST,
       requireGrantedDetails: env.CIBA_REQUIRE_GRANTED_DETAILS,
     },
-    webhooks: {
-      url: env.WEBHOOK_URL,
-      secret: env.WEBHOOK_SECRET,
-      retryScheduleSeconds: env.WEBHOOK_RETRY_SCHEDULE,
-      allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
-      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
-      callbackAllowedOrigins: env.CALLBACK_ALLOWED_ORIGINS,
-    },
+    webhooks: loadWebhooks(env),
     limits: loadLimits(env),
     sse: { maxStreamsPerPayment: env.SSE_MAX_STREAMS_PER_PAYMENT, maxStreams: env.SSE_MAX_STREAMS },
     metrics: { token: env.METRICS_TOKEN, port: env.METRICS_PORT },
@@ -389,6 +382,17 @@ function loadBank(env: ParsedEnv): Config['bank'] {
     idTokenAlg: env.BANK_ID_TOKEN_ALG,
     maxConnections: env.BANK_MAX_CONNECTIONS,
     timeoutMs: env.BANK_TIMEOUT_MS,
+  };
+}
+
+function loadWebhooks(env: ParsedEnv): Config['webhooks'] {
+  return {
+    url: env.WEBHOOK_URL,
+    secret: env.WEBHOOK_SECRET,
+    retryScheduleSeconds: env.WEBHOOK_RETRY_SCHEDULE,
+    allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+    timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    callbackAllowedOrigins: env.CALLBACK_ALLOWED_ORIGINS,
   };
 }
 

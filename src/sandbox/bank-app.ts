@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { SandboxKeys } from './keys.js';
-import type { SandboxUser } from './provider.js';
+import type { SandboxUser } from './accounts.js';
 import { toPublicRequest } from './requests.js';
 import type { AuthenticationRequestRecord, RequestStore } from './requests.js';
 

@@ -207,6 +207,7 @@ export function createPaymentStore(deps: {
         keys.payment(request.id),
         shard.due,
         shard.leases,
+        shard.pinged,
         request.from === null ? '-' : request.from.join(','),
         JSON.stringify(set),
         drop.join(','),

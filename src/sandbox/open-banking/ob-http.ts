@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { compactVerify, createLocalJWKSet, jwtVerify, type JWK, type JWTPayload } from 'jose';
-import { verifiedPeerCertificate } from '../provider.js';
+import { compactVerify, createLocalJWKSet, type JWK, type JWTPayload } from 'jose';
+import { boundThumbprint, bearerToken, createJwtAccessTokenCheck, presentsBoundCertificate } from '../access-tokens.js';
 
 /**
  * HTTP plumbing of the sandbox's Open Banking API: OBErrorResponse1 errors, the bearer token check
@@ -80,34 +79,20 @@ export function parseJson(text: string): unknown {
 
 /** Verifies the OP's access tokens: signature, iss, aud, at+jwt, scope `payments`, certificate binding. */
 export function createTokenVerifier(deps: { issuer: string; audience: string; jwks: { keys: JWK[] } }) {
-  const publicMembers = new Set(['kty', 'n', 'e', 'crv', 'x', 'y', 'kid', 'alg', 'use']);
-  const keySet = createLocalJWKSet({
-    keys: deps.jwks.keys.map((jwk) => Object.fromEntries(Object.entries(jwk).filter(([k]) => publicMembers.has(k)))),
-  });
+  const checkJwt = createJwtAccessTokenCheck(deps);
   const unauthorized = (message: string) =>
     new ObError(401, 'UK.OBIE.Unauthorized', message, { 'www-authenticate': 'Bearer error="invalid_token"' });
 
   return async function verifyAccessToken(req: IncomingMessage): Promise<JWTPayload & { client_id: string }> {
-    const token = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(req.headers.authorization ?? '')?.[1];
+    const token = bearerToken(req);
     if (token === undefined) throw unauthorized('missing bearer token');
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, keySet, {
-        issuer: deps.issuer,
-        audience: deps.audience,
-        algorithms: ['PS256'],
-        typ: 'at+jwt',
-      }));
-    } catch {
-      throw unauthorized('access token is not valid');
-    }
+    const payload = await checkJwt(token);
+    if (payload === undefined) throw unauthorized('access token is not valid');
     const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
     if (typeof payload.client_id !== 'string' || !scopes.includes('payments')) throw unauthorized('no payments scope');
     // RFC 8705 §3.1: every token of this API is certificate-bound; it must come with its certificate
-    const cnf = payload.cnf as { 'x5t#S256'?: unknown } | undefined;
-    const cert = verifiedPeerCertificate(req.socket);
-    const thumbprint = cert === undefined ? undefined : createHash('sha256').update(cert.raw).digest('base64url');
-    if (cnf?.['x5t#S256'] === undefined || thumbprint !== cnf['x5t#S256']) {
+    const thumbprint = boundThumbprint(payload);
+    if (thumbprint === undefined || !presentsBoundCertificate(req, thumbprint)) {
       throw unauthorized('client certificate does not match the token binding');
     }
     return payload as JWTPayload & { client_id: string };

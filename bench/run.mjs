@@ -23,6 +23,7 @@ import { Agent, Pool, fetch } from 'undici';
 import { ensureDevCertificates } from '../dist/sandbox/certs.js';
 import { createKeys } from '../dist/store/keys.js';
 import { createPaymentStore } from '../dist/store/payment-store.js';
+import { PAYMENT_FIELD } from '../dist/store/payment-hash.js';
 import { createStateMachine } from '../dist/payments/state-machine.js';
 import { workItem } from '../dist/payments/work-items.js';
 import { newBindingMessage, newClientSecret } from '../dist/crypto/random-ids.js';
@@ -500,7 +501,7 @@ async function runReaction(stub, mode, count) {
     for (let j = i; j < Math.min(count, i + 8); j++) batch.push(checkout(api, env.SHOP_API_KEY));
     for (const r of await Promise.all(batch)) {
       watched.add(r.body.id);
-      payments.push({ id: r.body.id, authReqId: await redis.hget(keys.payment(r.body.id), 'arid') });
+      payments.push({ id: r.body.id, authReqId: await redis.hget(keys.payment(r.body.id), PAYMENT_FIELD.authReqId) });
     }
   }
   // Approvals spread over one interval (poll mode: at every phase of the poll schedule).

@@ -5,6 +5,7 @@ import { api } from '../support/api.js';
 import { assertBuilt, killAll, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
 import { startTestBank, testCertificates, uniquePrefix } from '../support/system.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * Chaos (issue 5): several worker processes and one API process on one Redis prefix, a few hundred
@@ -190,10 +191,10 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
         [...payments.values()].map(async (p) => {
           const [status, failure, bankId, updatedAt] = await redis.hmget(
             key(p.id),
-            'status',
-            'failure',
-            'bank_id',
-            'updated_at',
+            PAYMENT_FIELD.status,
+            PAYMENT_FIELD.failureCode,
+            PAYMENT_FIELD.bankPaymentId,
+            PAYMENT_FIELD.updatedAt,
           );
           return { ...p, status, failure, bankId, updatedAt: Number(updatedAt) };
         }),

@@ -1,5 +1,6 @@
 import { api, waitFor, waitForStatus } from '../support/api.js';
 import { startSystem, type TestSystem } from '../support/system.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * The first whole path of the product (issue 3): storefront checkout → CIBA at the sandbox bank
@@ -130,7 +131,7 @@ describe('checkout to bank payment, poll mode', () => {
       'GET',
       `/payments/${payment.id}/events?client_secret=${encodeURIComponent(payment.client_secret)}`,
     );
-    const stored = await sys.service.redis.hget(sys.service.keys.payment(payment.id), 'arid');
+    const stored = await sys.service.redis.hget(sys.service.keys.payment(payment.id), PAYMENT_FIELD.authReqId);
     const log = sys.logs.join('\n');
     expect(log.length).toBeGreaterThan(0);
     expect(stored).toBeTruthy();

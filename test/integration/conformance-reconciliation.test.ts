@@ -2,6 +2,7 @@ import { decodeEventLog } from '../../src/payments/event-log.js';
 import { waitFor } from '../support/api.js';
 import { type Reply } from '../support/scripted-op.js';
 import { sleep, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * Money that moved is never reported failed (issue 11.3): when a payment call's outcome is unknown
@@ -102,7 +103,7 @@ test('booked, answer lost, the note of that attempt lost (a failover), then 401:
     'the retry to be scheduled',
   );
   // What a promoted replica that never had `bank_at` looks like.
-  await redis.hdel(keys.payment(p.id), 'bank_at');
+  await redis.hdel(keys.payment(p.id), PAYMENT_FIELD.bankCalledAt);
   const final = await driveUntilSettled(p);
   expect(final).toMatchObject({ status: 'succeeded', failure_code: null });
   expect(p.paymentCalls()).toHaveLength(2);
@@ -162,9 +163,9 @@ test('a sealed token moved to another payment does not open there (AAD): reconci
   const b = await approveAndPoll();
   await waitFor(() => Promise.resolve(a.paymentCalls().length === 1 && b.paymentCalls().length === 1), 5000, 'calls');
   const { redis, keys } = h.svc.service;
-  const tokenOfA = await redis.hget(keys.payment(a.id), 'token');
+  const tokenOfA = await redis.hget(keys.payment(a.id), PAYMENT_FIELD.sealedAccessToken);
   expect(tokenOfA).toBeTruthy();
-  await redis.hset(keys.payment(b.id), 'token', tokenOfA!);
+  await redis.hset(keys.payment(b.id), PAYMENT_FIELD.sealedAccessToken, tokenOfA!);
   const finalB = await driveUntilSettled(b);
   // b's own first call got a 503 (nothing booked), and a's token never went out under b's key
   expect(finalB).toMatchObject({ status: 'failed', failure_code: 'bank_rejected' });

@@ -10,6 +10,7 @@ import { createScriptedObBank, obError, openBankingEnv, OB_BASE_PATH } from '../
 import { startScriptedOp, type RecordedRequest, type ScriptedOp } from '../support/scripted-op.js';
 import { testCertificates } from '../support/system.js';
 import { waitFor } from '../support/api.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * Conformance of the Open Banking UK profile (issue 14; Read/Write API v3.1.10, domestic payments
@@ -199,13 +200,13 @@ test('still Pending when the customer token expires: followed by its status with
   const submit = `submit:${p.id}`;
   const paymentKey = svc.service.keys.payment(p.id);
   // the Pending answer is recorded (the bank's payment id kept) and the status asked again later
-  await waitFor(async () => (await svc.service.redis.hget(paymentKey, 'bank_id')) !== null);
+  await waitFor(async () => (await svc.service.redis.hget(paymentKey, PAYMENT_FIELD.bankPaymentId)) !== null);
   await waitFor(async () => (await svc.service.redis.zscore(svc.service.keys.scheduleOf(submit).due, submit)) !== null);
   clock.advance(301_000); // past the CIBA access token's 300 s
   await drive(p, statusIs(p, 'succeeded', 'failed', 'canceled'));
   expect(await svc.status(p)).toMatchObject({ status: 'succeeded' });
   expect(statusGets()).toHaveLength(1);
-  expect(await svc.service.redis.hget(paymentKey, 'reconcile')).toBeNull();
+  expect(await svc.service.redis.hget(paymentKey, PAYMENT_FIELD.reconcileSince)).toBeNull();
 });
 
 test('the answer to POST /domestic-payments is lost: resent with the same x-idempotency-key, one payment at the bank', async () => {

@@ -10,6 +10,7 @@ import {
   type StartedPayment,
 } from '../support/service-against-op.js';
 import { testCertificates } from '../support/system.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * Money moves only after the store has it on a replica (issue 12.2): the note that a bank payment
@@ -101,7 +102,7 @@ describe('the bank is called only once the call is on a replica', () => {
     // The note the call went out with is on the replica.
     const onReplica = new Redis(replica.url);
     try {
-      expect(await onReplica.hget(svc.service.keys.payment(p.id), 'bank_at')).not.toBeNull();
+      expect(await onReplica.hget(svc.service.keys.payment(p.id), PAYMENT_FIELD.bankCalledAt)).not.toBeNull();
     } finally {
       onReplica.disconnect();
     }

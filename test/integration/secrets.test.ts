@@ -1,6 +1,7 @@
 import { open } from '../../src/crypto/sealing.js';
 import { api, waitFor, waitForStatus } from '../support/api.js';
 import { startSystem, type TestSystem } from '../support/system.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 const CART = { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' };
 
@@ -49,13 +50,13 @@ describe('secrets never reach the log', () => {
     const approved = (
       await api(sys.apiUrl, 'POST', '/checkout', { body: CART, headers: { 'idempotency-key': 'secret-run-1' } })
     ).json;
-    const arid1 = await sys.service.redis.hget(sys.service.keys.payment(approved.id), 'arid');
+    const arid1 = await sys.service.redis.hget(sys.service.keys.payment(approved.id), PAYMENT_FIELD.authReqId);
     const req1 = await waitFor(async () =>
       (await sys.bank.pending('user')).find((p) => p.bindingMessage === approved.binding_message),
     );
     await sys.bank.approve(req1.id);
     const sealed = await waitFor(
-      async () => sys.service.redis.hget(sys.service.keys.payment(approved.id), 'token'),
+      async () => sys.service.redis.hget(sys.service.keys.payment(approved.id), PAYMENT_FIELD.sealedAccessToken),
       15_000,
       'the sealed token',
     );
@@ -65,7 +66,7 @@ describe('secrets never reach the log', () => {
 
     // Denied.
     const denied = (await api(sys.apiUrl, 'POST', '/checkout', { body: CART })).json;
-    const arid2 = await sys.service.redis.hget(sys.service.keys.payment(denied.id), 'arid');
+    const arid2 = await sys.service.redis.hget(sys.service.keys.payment(denied.id), PAYMENT_FIELD.authReqId);
     const req2 = await waitFor(async () =>
       (await sys.bank.pending('user')).find((p) => p.bindingMessage === denied.binding_message),
     );

@@ -65,6 +65,41 @@ export interface Parts {
 export function buildParts(config: Config, options: PartsOptions): Parts {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
+  const { redis, keys, scheduler } = buildStoreClient(config, clock);
+  const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
+  const store = createPaymentStore({
+    redis,
+    keys,
+    retentionSeconds: config.paymentRetentionSeconds,
+    durability: config.redisWait,
+    onUnreplicated: () => {
+      metrics.operatorAlarms.inc({ alarm: 'transition_not_replicated' });
+    },
+  });
+  const bankAgent = createBankAgent(config.bank);
+  const bank = createBank({ config, agent: bankAgent, clock });
+  return {
+    config,
+    logger,
+    clock,
+    redis,
+    keys,
+    store,
+    scheduler,
+    metrics,
+    stateMachine: createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } }),
+    bankAgent,
+    ciba: createCibaClient({ config, agent: bankAgent, clock, logger }),
+    bank: bank.client,
+    bankProfile: bank.profile,
+    merchant: { name: config.merchantName, iban: config.merchantIban },
+    sealer: createSealer(config.tokenEncryptionKeys),
+    notifications: createNotificationStore({ redis, keys }),
+    webhooks: buildWebhooks(config, { redis, keys, clock, logger, metrics }),
+  };
+}
+
+function buildStoreClient(config: Config, clock: Clock) {
   // Auto-pipelining: commands issued in one tick (claims and settles of several shards, the API's reads) share one write.
   const redis = createStoreClient(config, { autoPipelining: true });
   const keys = createKeys(config.redisPrefix);
@@ -76,57 +111,28 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     shards: config.schedulerShards,
     prefetch: { kind: 'poll' satisfies WorkKind, fields: POLL_FIELDS },
   });
-  const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
-  const store = createPaymentStore({
-    redis,
-    keys,
-    retentionSeconds: config.paymentRetentionSeconds,
-    durability: config.redisWait,
-    onUnreplicated: () => {
-      metrics.operatorAlarms.inc({ alarm: 'transition_not_replicated' });
-    },
-  });
-  const stateMachine = createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } });
-  const bankAgent = createBankAgent(config.bank);
-  const webhookClient = createWebhookClient({
+  return { redis, keys, scheduler };
+}
+
+function buildWebhooks(
+  config: Config,
+  deps: { redis: RedisClient; keys: Keys; clock: Clock; logger: Logger; metrics: Metrics },
+): Parts['webhooks'] {
+  const client = createWebhookClient({
     timeoutMs: config.webhooks.timeoutMs,
     allowPrivate: config.webhooks.allowPrivate,
     connectionsPerOrigin: MAX_IN_FLIGHT_PER_TARGET,
   });
-  const bank = createBank({ config, agent: bankAgent, clock });
-  const deliveries = createDeliveryStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
+  const deliveries = createDeliveryStore({
+    redis: deps.redis,
+    keys: deps.keys,
+    retentionSeconds: config.paymentRetentionSeconds,
+  });
   return {
-    config,
-    logger,
-    clock,
-    redis,
-    keys,
-    store,
-    scheduler,
-    metrics,
-    stateMachine,
-    bankAgent,
-    ciba: createCibaClient({ config, agent: bankAgent, clock, logger }),
-    bank: bank.client,
-    bankProfile: bank.profile,
-    merchant: { name: config.merchantName, iban: config.merchantIban },
-    sealer: createSealer(config.tokenEncryptionKeys),
-    notifications: createNotificationStore({ redis, keys }),
-    webhooks: {
-      deliveries,
-      client: webhookClient,
-      feed: createChangeFeed({ redis, keys, logger }),
-      sender: createWebhookSender({
-        redis,
-        keys,
-        deliveries,
-        client: webhookClient,
-        clock,
-        logger,
-        metrics,
-        config: config.webhooks,
-      }),
-    },
+    deliveries,
+    client,
+    feed: createChangeFeed(deps),
+    sender: createWebhookSender({ ...deps, deliveries, client, config: config.webhooks }),
   };
 }
 

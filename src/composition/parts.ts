@@ -10,10 +10,11 @@ import type { BankClient } from '../bank/types.js';
 import type { BankProfile } from '../payments/bank-profile.js';
 import { createStateMachine, type StateMachine } from '../payments/state-machine.js';
 import type { Sealer } from '../payments/ports.js';
+import type { WorkKind } from '../payments/work-items.js';
 import { createSealer } from '../crypto/sealing.js';
 import { createKeys, type Keys } from '../store/keys.js';
 import { createNotificationStore, type NotificationStore } from '../store/notification-store.js';
-import { createPaymentStore, type PaymentStore } from '../store/payment-store.js';
+import { createPaymentStore, POLL_FIELDS, type PaymentStore } from '../store/payment-store.js';
 import { createStoreClient, type RedisClient } from '../store/redis.js';
 import { createScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { createChangeFeed, type ChangeFeed } from '../webhooks/change-feed.js';
@@ -64,16 +65,7 @@ export interface Parts {
 export function buildParts(config: Config, options: PartsOptions): Parts {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
-  // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
-  const redis = createStoreClient(config, { autoPipelining: true });
-  const keys = createKeys(config.redisPrefix);
-  const scheduler = createScheduler({
-    redis,
-    keys,
-    clock,
-    leaseMs: config.workerLeaseMs,
-    shards: config.schedulerShards,
-  });
+  const { redis, keys, scheduler } = buildStoreClient(config, clock);
   const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
   const store = createPaymentStore({
     redis,
@@ -84,15 +76,8 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
       metrics.operatorAlarms.inc({ alarm: 'transition_not_replicated' });
     },
   });
-  const stateMachine = createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } });
   const bankAgent = createBankAgent(config.bank);
-  const webhookClient = createWebhookClient({
-    timeoutMs: config.webhooks.timeoutMs,
-    allowPrivate: config.webhooks.allowPrivate,
-    connectionsPerOrigin: MAX_IN_FLIGHT_PER_TARGET,
-  });
   const bank = createBank({ config, agent: bankAgent, clock });
-  const deliveries = createDeliveryStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
   return {
     config,
     logger,
@@ -102,7 +87,7 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     store,
     scheduler,
     metrics,
-    stateMachine,
+    stateMachine: createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } }),
     bankAgent,
     ciba: createCibaClient({ config, agent: bankAgent, clock, logger }),
     bank: bank.client,
@@ -110,21 +95,44 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     merchant: { name: config.merchantName, iban: config.merchantIban },
     sealer: createSealer(config.tokenEncryptionKeys),
     notifications: createNotificationStore({ redis, keys }),
-    webhooks: {
-      deliveries,
-      client: webhookClient,
-      feed: createChangeFeed({ redis, keys, logger }),
-      sender: createWebhookSender({
-        redis,
-        keys,
-        deliveries,
-        client: webhookClient,
-        clock,
-        logger,
-        metrics,
-        config: config.webhooks,
-      }),
-    },
+    webhooks: buildWebhooks(config, { redis, keys, clock, logger, metrics }),
+  };
+}
+
+function buildStoreClient(config: Config, clock: Clock) {
+  // Auto-pipelining: commands issued in one tick (claims and settles of several shards, the API's reads) share one write.
+  const redis = createStoreClient(config, { autoPipelining: true });
+  const keys = createKeys(config.redisPrefix);
+  const scheduler = createScheduler({
+    redis,
+    keys,
+    clock,
+    leaseMs: config.workerLeaseMs,
+    shards: config.schedulerShards,
+    prefetch: { kind: 'poll' satisfies WorkKind, fields: POLL_FIELDS },
+  });
+  return { redis, keys, scheduler };
+}
+
+function buildWebhooks(
+  config: Config,
+  deps: { redis: RedisClient; keys: Keys; clock: Clock; logger: Logger; metrics: Metrics },
+): Parts['webhooks'] {
+  const client = createWebhookClient({
+    timeoutMs: config.webhooks.timeoutMs,
+    allowPrivate: config.webhooks.allowPrivate,
+    connectionsPerOrigin: MAX_IN_FLIGHT_PER_TARGET,
+  });
+  const deliveries = createDeliveryStore({
+    redis: deps.redis,
+    keys: deps.keys,
+    retentionSeconds: config.paymentRetentionSeconds,
+  });
+  return {
+    deliveries,
+    client,
+    feed: createChangeFeed(deps),
+    sender: createWebhookSender({ ...deps, deliveries, client, config: config.webhooks }),
   };
 }
 

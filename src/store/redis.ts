@@ -71,7 +71,7 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   settle: 'settle-3.lua',
   renew: 'renew-1.lua',
   advance: 'advance-3.lua',
-  transition: 'transition-3.lua',
+  transition: 'transition-4.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
   listPage: 'list-page-1.lua',
   reservePending: 'reserve-pending-1.lua',

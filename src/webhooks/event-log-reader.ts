@@ -5,7 +5,7 @@ import { decodeRecord } from '../store/payment-store.js';
 import type { RedisClient } from '../store/redis.js';
 
 /**
- * Reads of a payment's event log (fields `e<n>` of the payment hash, written by transition-3.lua;
+ * Reads of a payment's event log (fields `e<n>` of the payment hash, written by transition-4.lua;
  * entry format and body rebuild in src/payments/event-log.ts), for SSE, the webhook sender,
  * resends and the deliveries list. One HGETALL reads the payment and its events together.
  */
@@ -36,7 +36,7 @@ export interface EventLog {
 /** The payment with its whole event log; null once the payment is gone (retention). */
 export async function loadEventLog(deps: EventLogSource, paymentId: string): Promise<EventLog | null> {
   const hash = await deps.redis.hgetall(deps.keys.payment(paymentId));
-  const record = decodeRecord(hash);
+  const record = decodeRecord(hash, paymentId);
   return record ? { record, events: decodeEventLog(hash) } : null;
 }
 

@@ -1,9 +1,13 @@
 import { createLogger } from '../../src/logger.js';
 import { createScheduler } from '../../src/jobs/scheduler.js';
 import { createWorkerLoop, type HandlerResult } from '../../src/jobs/worker-loop.js';
+import type { PaymentRecord } from '../../src/payments/payment.js';
 import { newPaymentId } from '../../src/payments/payment-id.js';
+import { createStateMachine } from '../../src/payments/state-machine.js';
 import { createKeys } from '../../src/store/keys.js';
+import { createPaymentStore } from '../../src/store/payment-store.js';
 import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
+import { waitFor } from '../support/api.js';
 import { uniquePrefix } from '../support/system.js';
 
 /** The durable scheduler on real Redis: claims, leases, take-over after a worker dies. */
@@ -99,6 +103,51 @@ describe('scheduler', () => {
     expect(await redis.zscore(keys.shard(0).due, 'poll:gone')).toBeNull();
   });
 
+  test('when a payment ends while its poll is leased and pinged, then its ping mark goes with the lease', async () => {
+    const store = createPaymentStore({ redis, keys, retentionSeconds: 60 });
+    const machine = createStateMachine({ store, clock, webhookTargets: { global: false } });
+    const id = newPaymentId(0);
+    const payment: PaymentRecord = {
+      id,
+      status: 'pending_authorization',
+      amount: 1290,
+      currency: 'eur',
+      items: [],
+      bindingMessage: 'K7P2-QX',
+      expiresAt: now + 60_000,
+      failureCode: null,
+      createdAt: now,
+      updatedAt: now,
+      metadata: {},
+      secretHash: 'h',
+      authReqId: 'arid',
+      intervalMs: 5000,
+      callbackUrl: null,
+      sealedAccessToken: null,
+      accessTokenExpiresAt: null,
+      bankPaymentId: null,
+      bankConsentId: null,
+      bankCalledAt: null,
+      reconcileSince: null,
+      heldToken: null,
+      attempts: 0,
+    };
+    const member = `poll:${id}`;
+    expect(await machine.create(payment, { member, at: now - 1 })).toBe('ok');
+    const [held] = (await scheduler.claim(1)).items;
+    expect(held?.member).toBe(member);
+    expect(await scheduler.advance(member, now)).toBe(true); // a ping during the poll
+    expect(await redis.sismember(keys.shard(0).pinged, member)).toBe(1);
+
+    expect(await machine.transition(payment, 'canceled')).toBe('ok');
+    expect(await redis.sismember(keys.shard(0).pinged, member)).toBe(0);
+    expect(await redis.zscore(keys.shard(0).leases, member)).toBeNull();
+    // The worker still holding the poll settles nothing and leaves nothing behind.
+    await scheduler.reschedule(member, now + 5000, held?.leaseUntil);
+    expect(await redis.scard(keys.shard(0).pinged)).toBe(0);
+    expect(await redis.zscore(keys.shard(0).due, member)).toBeNull();
+  });
+
   test('when the worker loop runs, then every item is handled once and rescheduled as the handler says', async () => {
     now = Date.now();
     const realClock = { now: () => Date.now() };
@@ -119,8 +168,7 @@ describe('scheduler', () => {
       },
     });
     loop.start();
-    const deadline = Date.now() + 5000;
-    while (seen.length < 100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => seen.length >= 100, 5000, 'every job to run twice');
     await loop.stop(1000);
     expect(seen).toHaveLength(100);
     expect(new Set(seen).size).toBe(50);

@@ -13,6 +13,7 @@
   KEYS[1] payment hash (with its event log)
   KEYS[2] due sorted set
   KEYS[3] lease sorted set
+  KEYS[4] pinged set (leased work nudged while in flight, see advance-3.lua)
   ARGV[1]  allowed current statuses, comma-separated; '-' = the payment must not exist yet
   ARGV[2]  fields to set: JSON object of string values (includes status and updated_at)
   ARGV[3]  fields to delete, comma-separated ('' = none)
@@ -21,7 +22,8 @@
            position (e.g. 'hook:pay_1:#:g')
   ARGV[6]  now (ms)
   ARGV[7]  due member to schedule ('' = none), ARGV[8] its due time (ms)
-  ARGV[9]  due/lease members to drop, comma-separated ('' = none)
+  ARGV[9]  due/lease members to drop, comma-separated ('' = none); their ping marks go too, since a
+           worker still holding one finds its lease gone and settles nothing, so the mark would stay
   ARGV[10] retention seconds, for the payment (and so its event log) once terminal
   ARGV[11] '1' when the new status is terminal
   ARGV[12] changes channel, ARGV[13] payment id (the published message)
@@ -60,6 +62,7 @@ if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
 for _, member in ipairs(split(ARGV[9])) do
   redis.call('ZREM', KEYS[2], member)
   redis.call('ZREM', KEYS[3], member)
+  redis.call('SREM', KEYS[4], member)
 end
 
 if ARGV[4] ~= '' then

@@ -272,7 +272,7 @@ describe('GET /payments', () => {
     const at = expected.indexOf(legacy[5]!.id);
     const newer = await list(`?limit=3&${w.query}&ending_before=${legacy[5]!.id}`);
     expect(newer.json.data.map((p: { id: string }) => p.id)).toEqual(expected.slice(Math.max(0, at - 3), at));
-    const shown = await api(sys.apiUrl, 'GET', `/payments/${legacy[0]!.id}`, { headers: asShop() });
+    const shown = await api(sys.url, 'GET', `/payments/${legacy[0]!.id}`, { headers: asShop() });
     expect(shown.json).toMatchObject({ amount: legacy[0]!.amount, items: [{ sku: 'tea-01', quantity: 1 }] });
   });
 

@@ -10,7 +10,8 @@ import { Redis } from 'ioredis';
 import { createKeys } from '../dist/store/keys.js';
 import { createPaymentStore } from '../dist/store/payment-store.js';
 import { createRedis } from '../dist/store/redis.js';
-import { createStateMachine, workItem } from '../dist/payments/state-machine.js';
+import { createStateMachine } from '../dist/payments/state-machine.js';
+import { workItem } from '../dist/payments/work-items.js';
 import { newBindingMessage, newClientSecret } from '../dist/crypto/random-ids.js';
 // Shard 0: the one scheduler shard a single-Redis service claims from (SCHEDULER_SHARDS=1).
 import { newPaymentId } from '../dist/payments/payment-id.js';

@@ -7,6 +7,8 @@
 //   npm run bench -- --profile         also takes a --cpu-prof of the service's 20k run (in the OS temp dir)
 //   npm run bench -- --only=service    run one system (service|naive|bullmq) and skip reaction/checkout
 //   npm run bench -- --n=20000         capacity runs at these N only (comma-separated)
+//   npm run bench -- --only=scaling    only the scaling runs: 1 vs 2 worker processes, single Redis vs cluster
+//   npm run bench -- --no-cluster      skip the Redis Cluster runs (they are skipped anyway when no cluster answers)
 import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
@@ -21,14 +23,17 @@ import { Agent, Pool, fetch } from 'undici';
 import { ensureDevCertificates } from '../dist/sandbox/certs.js';
 import { createKeys } from '../dist/store/keys.js';
 import { createPaymentStore } from '../dist/store/payment-store.js';
-import { createRedis } from '../dist/store/redis.js';
-import { createStateMachine, workItem } from '../dist/payments/state-machine.js';
+import { PAYMENT_FIELD } from '../dist/store/payment-hash.js';
+import { createStateMachine } from '../dist/payments/state-machine.js';
+import { workItem } from '../dist/payments/work-items.js';
 import { newBindingMessage, newClientSecret } from '../dist/crypto/random-ids.js';
-// Shard 0: the one scheduler shard a single-Redis service claims from (SCHEDULER_SHARDS=1).
+// Payments are born on shard i mod SCHEDULER_SHARDS (single Redis: 1 shard, so all on shard 0).
 import { newPaymentId } from '../dist/payments/payment-id.js';
 import { sha256 } from '../dist/crypto/hashing.js';
 import { systemClock } from '../dist/clock.js';
 import { summarizeProfile } from './profile-top.mjs';
+import { clusterTarget, singleTarget } from './redis-target.mjs';
+import { deriveSizing, sizingTable } from './sizing.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -38,6 +43,11 @@ const QUICK = flag('quick');
 const PROFILE = flag('profile');
 const ONLY = option('only');
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The local cluster of the tests (scripts/redis-cluster.sh); BENCH_REDIS_CLUSTER_NODES points elsewhere. */
+const CLUSTER_NODES =
+  process.env.BENCH_REDIS_CLUSTER_NODES ?? Array.from({ length: 6 }, (_, i) => `127.0.0.1:${7101 + i}`).join(',');
+/** The service's default on a cluster. */
+const CLUSTER_SHARDS = Number(process.env.BENCH_SCHEDULER_SHARDS ?? 16);
 /** The bank's interval; --quick uses 2 s so one CI run stays under a minute. */
 const INTERVAL_S = QUICK ? 2 : 5;
 const CLIENT_ID = 'bench-client';
@@ -49,6 +59,18 @@ const WARM_INTERVALS = Number(process.env.BENCH_WARM ?? (QUICK ? 1 : 2));
 const SIZES = option('n')?.split(',').map(Number) ?? (QUICK ? [1000] : [1000, 5000, 20_000, 50_000]);
 /** Baselines stop at 20k: the issue's aim of 50k is for the service. */
 const BASELINE_MAX_N = 20_000;
+/**
+ * Scaling runs: the service with 2 worker processes on one Redis, and with 1 and 2 on the cluster, at
+ * these N (the single-Redis, 1-worker figure at the same N comes from the capacity runs).
+ */
+const SCALING_SIZES = option('n')?.split(',').map(Number) ?? (QUICK ? [1000] : [50_000]);
+const SCALING_SETUPS = QUICK
+  ? [{ redis: 'cluster', workers: 2 }]
+  : [
+      { redis: 'single', workers: 2 },
+      { redis: 'cluster', workers: 1 },
+      { redis: 'cluster', workers: 2 },
+    ];
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 256);
 const MAX_CONNECTIONS = Number(process.env.BENCH_MAX_CONNECTIONS ?? 32);
 
@@ -56,6 +78,7 @@ const now = () => performance.timeOrigin + performance.now();
 const log = (line) => process.stderr.write(`[bench] ${line}\n`);
 const certs = ensureDevCertificates(join(os.tmpdir(), 'ciba-checkout-bench-certs'));
 const redis = new Redis(REDIS_URL);
+const single = singleTarget(REDIS_URL);
 const runId = randomBytes(3).toString('hex');
 
 // ---------------------------------------------------------------- child processes
@@ -107,23 +130,9 @@ function procRssMb(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : null;
 }
-async function redisCpu() {
-  const info = await redis.info('cpu');
-  const get = (k) => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-  return get('used_cpu_sys') + get('used_cpu_user');
-}
-async function redisUsedMemory() {
-  const info = await redis.info('memory');
-  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
-}
-async function deleteKeys(prefix) {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000);
-    cursor = next;
-    if (found.length > 0) await redis.unlink(...found);
-  } while (cursor !== '0');
-}
+const deleteKeys = (prefix) => single.deleteKeys(prefix);
+/** The machine's 1-minute load average: other sessions' tests share the cores (noted with every figure). */
+const loadAverage = () => round(os.loadavg()[0], 2);
 async function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -208,7 +217,7 @@ async function startServiceProcess(env, nodeArgs = []) {
 // ---------------------------------------------------------------- pending capacity
 
 function entry(system, n, measured) {
-  const { polls, windowS, gapStats, cpuS, redisCpuS, rssMb, redisBytes } = measured;
+  const { polls, windowS, gapStats, cpuS, redisCpuS, rssMb, redisBytes, loadAvg } = measured;
   return {
     system,
     n,
@@ -229,28 +238,49 @@ function entry(system, n, measured) {
     redis_bytes_per_pending: redisBytes === null ? null : Math.round(redisBytes / n),
     rss_mb: round(rssMb, 1),
     window_s: round(windowS, 1),
+    load_avg_1m: loadAvg,
   };
 }
 
-/** Waits until `windowStartAt`, then measures one window: polls at the stub, CPU of `pid` and of Redis. */
-async function measureWindow(stub, pid, windowStartAt, memBefore) {
+/**
+ * Waits until `windowStartAt`, then measures one window: polls at the stub, CPU of the processes
+ * `pids` (summed) and of Redis (summed over the target's primaries; replicas apart).
+ */
+async function measureWindow(stub, pids, windowStartAt, memBefore, target = single) {
   await sleep(Math.max(0, windowStartAt - now()));
-  const cpu0 = procCpu(pid);
-  const rcpu0 = await redisCpu();
+  const cpuOf = () => pids.reduce((s, pid) => s + procCpu(pid), 0);
+  const cpu0 = cpuOf();
+  const rcpu0 = await target.cpu();
+  const load0 = loadAverage();
   const w0 = await stub.call('window', { on: true });
   await sleep(WINDOW_MS / 2);
-  const redisBytes = memBefore === null ? null : (await redisUsedMemory()) - memBefore;
-  const rssMb = procRssMb(pid);
+  const redisBytes = memBefore === null ? null : (await target.usedMemory()) - memBefore;
+  const rssMb = pids.reduce((s, pid) => s + procRssMb(pid), 0);
   await sleep(WINDOW_MS / 2);
   const w1 = await stub.call('window', { on: false });
-  const cpuS = procCpu(pid) - cpu0;
-  const redisCpuS = (await redisCpu()) - rcpu0;
+  const cpuS = cpuOf() - cpu0;
+  const rcpu1 = await target.cpu();
+  const redisCpuS = rcpu1.primaries - rcpu0.primaries;
+  const replicaCpuS = rcpu1.replicas - rcpu0.replicas;
+  const scripts = { calls: rcpu1.scripts.calls - rcpu0.scripts.calls, usec: rcpu1.scripts.usec - rcpu0.scripts.usec };
   const windowS = (w1.at - w0.at) / 1000;
-  return { polls: w1.windowPolls, windowS, gapStats: w1, cpuS, redisCpuS, rssMb, redisBytes };
+  const loadAvg = [load0, loadAverage()];
+  return {
+    polls: w1.windowPolls,
+    windowS,
+    gapStats: w1,
+    cpuS,
+    redisCpuS,
+    replicaCpuS,
+    scripts,
+    rssMb,
+    redisBytes,
+    loadAvg,
+  };
 }
 
-async function seedPayments(prefix, n) {
-  const client = createRedis(REDIS_URL, { enableAutoPipelining: true });
+async function seedPayments(prefix, n, target) {
+  const client = target.client();
   const keys = createKeys(prefix);
   const store = createPaymentStore({ redis: client, keys, retentionSeconds: 3600 });
   const stateMachine = createStateMachine({ store, clock: systemClock, webhookTargets: { global: false } });
@@ -259,7 +289,7 @@ async function seedPayments(prefix, n) {
   for (let i = 0; i < n; i += 2000) {
     const batch = [];
     for (let j = i; j < Math.min(n, i + 2000); j++) {
-      const id = newPaymentId(0);
+      const id = newPaymentId(j % target.shards);
       members.push(workItem.poll(id));
       const record = {
         id,
@@ -293,32 +323,50 @@ async function seedPayments(prefix, n) {
   return { client, keys, members };
 }
 
-async function runService(stub, n) {
-  const prefix = `bench:${runId}:svc${n}:`;
-  const memBefore = await redisUsedMemory();
+/**
+ * The service's worker(s) against N seeded payments: `workers` processes (ROLE=worker) on the
+ * `target` store (one Redis with 1 scheduler shard, or the cluster with its SCHEDULER_SHARDS).
+ */
+async function runService(stub, n, { target = single, workers = 1, scaling = false } = {}) {
+  const prefix = `bench:${runId}:${scaling ? `${target.name}x${workers}-` : 'svc'}${n}:`;
+  const memBefore = await target.usedMemory();
   const seedStart = now();
-  const { client, keys, members } = await seedPayments(prefix, n);
+  const { client, keys, members } = await seedPayments(prefix, n, target);
   const seedS = (now() - seedStart) / 1000;
-  const sample = await sampleMemory(client, keys, members);
-  const profiling = PROFILE && n === 20_000;
+  const sample = await sampleMemory(client, keys, members, target.shards);
+  const profiling = PROFILE && n === 20_000 && target === single && workers === 1;
   const profileDir = join(os.tmpdir(), 'ciba-checkout-bench-profiles');
   if (profiling) mkdirSync(profileDir, { recursive: true });
-  const service = await startServiceProcess(
-    serviceEnv(stub, prefix, { ROLE: process.env.BENCH_METRICS ? 'all' : 'worker' }),
-    profiling ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
-  );
-  // First polls spread evenly over one interval, starting 1 s from now.
+  const env = serviceEnv(stub, prefix, { ...target.env, ROLE: process.env.BENCH_METRICS ? 'all' : 'worker' });
+  const services = [];
+  for (let i = 0; i < workers; i++)
+    services.push(
+      await startServiceProcess(
+        i === 0 ? env : { ...env, ROLE: 'worker' },
+        profiling ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+      ),
+    );
+  // First polls spread evenly over one interval, starting 1 s from now (one ZADD per shard and chunk).
   const t0 = Date.now();
-  const pipeline = client.pipeline();
-  members.forEach((m, i) =>
-    pipeline.zadd(keys.scheduleOf(m).due, 'XX', t0 + 1000 + Math.floor((i * INTERVAL_S * 1000) / n), m),
+  const spread = new Map();
+  members.forEach((m, i) => {
+    const due = keys.scheduleOf(m).due;
+    if (!spread.has(due)) spread.set(due, []);
+    spread.get(due).push(t0 + 1000 + Math.floor((i * INTERVAL_S * 1000) / n), m);
+  });
+  await Promise.all(
+    [...spread].flatMap(([due, pairs]) =>
+      Array.from({ length: Math.ceil(pairs.length / 2000) }, (_, c) =>
+        client.zadd(due, 'XX', ...pairs.slice(c * 2000, (c + 1) * 2000)),
+      ),
+    ),
   );
-  await pipeline.exec();
   const windowStartAt = now() + 1000 + WARM_INTERVALS * INTERVAL_S * 1000 + 1000;
-  const measured = await measureWindow(stub, service.child.pid, windowStartAt, memBefore);
-  if (process.env.BENCH_METRICS && service.url) {
+  const pids = services.map((s) => s.child.pid);
+  const measured = await measureWindow(stub, pids, windowStartAt, memBefore, target);
+  if (process.env.BENCH_METRICS && services[0].url) {
     const text = await (
-      await fetch(`${service.url}/metrics`, { headers: { authorization: `Bearer ${BENCH_METRICS_TOKEN}` } })
+      await fetch(`${services[0].url}/metrics`, { headers: { authorization: `Bearer ${BENCH_METRICS_TOKEN}` } })
     ).text();
     process.stderr.write(
       text
@@ -327,7 +375,7 @@ async function runService(stub, n) {
         .join('\n') + '\n',
     );
   }
-  await service.stop();
+  await Promise.all(services.map((s) => s.stop()));
   let profile = null;
   if (profiling) {
     const file = readdirSync(profileDir)
@@ -337,17 +385,29 @@ async function runService(stub, n) {
     if (file) profile = { file: join(profileDir, file), top: summarizeProfile(join(profileDir, file), 15) };
   }
   client.disconnect();
-  await deleteKeys(prefix);
+  await target.deleteKeys(prefix);
   const e = entry('service', n, measured);
   // Per-key MEMORY USAGE is exact for our keys; the used_memory delta also catches other clients of this Redis.
   const perKey = sample.payment_hash + sample.due_zset_share;
-  return {
+  const result = {
     ...e,
     redis_bytes_per_pending: perKey,
     redis_used_memory_delta_per_pending: e.redis_bytes_per_pending,
     seed_s: round(seedS, 1),
     redis_breakdown: sample,
-    profile,
+  };
+  if (!scaling) return { ...result, profile };
+  return {
+    ...result,
+    redis: target.name,
+    workers,
+    redis_primaries: target.primaries,
+    scheduler_shards: target.shards,
+    redis_replica_cpu_cores: round(measured.replicaCpuS / measured.windowS, 3),
+    // One settle per poll; the rest are claims (and a few lease renewals): what shards × workers cost.
+    redis_script_calls_per_poll: measured.polls ? round(measured.scripts.calls / measured.polls, 2) : null,
+    redis_script_us_per_call: measured.scripts.calls ? round(measured.scripts.usec / measured.scripts.calls, 2) : null,
+    service_cpu_cores_per_worker: round(measured.cpuS / measured.windowS / workers, 3),
   };
 }
 
@@ -355,13 +415,14 @@ async function runService(stub, n) {
  * MEMORY USAGE of a few payments' hashes (which hold their event logs too; event bodies are not
  * stored, they are rebuilt from the payment), and each one's share of the due set.
  */
-async function sampleMemory(client, keys, members) {
+async function sampleMemory(client, keys, members, shards) {
   const ids = members.slice(0, 20).map((m) => m.slice('poll:'.length));
   let hash = 0;
   for (const id of ids) {
     hash += Number(await client.memory('USAGE', keys.payment(id), 'SAMPLES', 0));
   }
-  const due = Number(await client.memory('USAGE', keys.shard(0).due, 'SAMPLES', 0));
+  let due = 0;
+  for (let s = 0; s < shards; s++) due += Number(await client.memory('USAGE', keys.shard(s).due, 'SAMPLES', 0));
   const k = ids.length;
   return {
     payment_hash: Math.round(hash / k),
@@ -382,14 +443,14 @@ async function runNaive(stub, n) {
   });
   // loop i polls first at interval + i·interval/n
   const windowStartAt = now() + (1 + WARM_INTERVALS) * INTERVAL_S * 1000 + 1000;
-  const measured = await measureWindow(stub, naive.child.pid, windowStartAt, null);
+  const measured = await measureWindow(stub, [naive.child.pid], windowStartAt, null);
   await naive.stop();
   return { ...entry('naive-openid-client', n, measured), redis_bytes_per_pending: 0 };
 }
 
 async function runBullmq(stub, n) {
   const prefix = `bench:${runId}:bull${n}`;
-  const memBefore = await redisUsedMemory();
+  const memBefore = await single.usedMemory();
   const bull = forkChild('bullmq-poller.mjs');
   await bull.ready;
   await bull.call('start', {
@@ -404,7 +465,7 @@ async function runBullmq(stub, n) {
     redisUrl: REDIS_URL,
   });
   const windowStartAt = now() + 1000 + WARM_INTERVALS * INTERVAL_S * 1000 + 1000;
-  const measured = await measureWindow(stub, bull.child.pid, windowStartAt, memBefore);
+  const measured = await measureWindow(stub, [bull.child.pid], windowStartAt, memBefore);
   await bull.stop();
   await deleteKeys(prefix);
   return entry('bullmq-delayed-jobs', n, measured);
@@ -440,7 +501,7 @@ async function runReaction(stub, mode, count) {
     for (let j = i; j < Math.min(count, i + 8); j++) batch.push(checkout(api, env.SHOP_API_KEY));
     for (const r of await Promise.all(batch)) {
       watched.add(r.body.id);
-      payments.push({ id: r.body.id, authReqId: await redis.hget(keys.payment(r.body.id), 'arid') });
+      payments.push({ id: r.body.id, authReqId: await redis.hget(keys.payment(r.body.id), PAYMENT_FIELD.authReqId) });
     }
   }
   // Approvals spread over one interval (poll mode: at every phase of the poll schedule).
@@ -616,6 +677,19 @@ function table(rows, columns) {
   return [line(columns.map(([h]) => h)), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
+/** Columns of a pending-capacity row: throughput, lateness and CPU. */
+const POLL_COLUMNS = [
+  ['polls/s', (r) => r.polls_per_s],
+  ['late p50 ms', (r) => r.lateness_ms.p50],
+  ['p99 ms', (r) => r.lateness_ms.p99],
+  ['max ms', (r) => r.lateness_ms.max],
+  ['early', (r) => r.early_polls],
+  ['CPU cores', (r) => r.service_cpu_cores],
+  ['CPU s/1k polls', (r) => r.cpu_s_per_1k_polls],
+  ['Redis cores', (r) => r.redis_cpu_cores],
+  ['Redis s/1k', (r) => r.redis_cpu_s_per_1k_polls],
+];
+
 function printResults(results) {
   const out = [];
   out.push(
@@ -630,19 +704,42 @@ function printResults(results) {
       ['system', (r) => r.system],
       ['N', (r) => r.n],
       ['due/s', (r) => r.due_per_s],
-      ['polls/s', (r) => r.polls_per_s],
-      ['late p50 ms', (r) => r.lateness_ms.p50],
-      ['p99 ms', (r) => r.lateness_ms.p99],
-      ['max ms', (r) => r.lateness_ms.max],
-      ['early', (r) => r.early_polls],
-      ['CPU cores', (r) => r.service_cpu_cores],
-      ['CPU s/1k polls', (r) => r.cpu_s_per_1k_polls],
-      ['Redis cores', (r) => r.redis_cpu_cores],
-      ['Redis s/1k', (r) => r.redis_cpu_s_per_1k_polls],
+      ...POLL_COLUMNS,
       ['Redis B/pending', (r) => r.redis_bytes_per_pending],
       ['RSS MB', (r) => r.rss_mb],
+      ['load', (r) => r.load_avg_1m?.join('→')],
     ]),
   );
+  if (results.scaling.length) {
+    // the single-Redis, 1-worker run at the same N (from the capacity runs) as the reference row
+    const ns = new Set(results.scaling.map((r) => r.n));
+    const reference = results.capacity
+      .filter((r) => r.system === 'service' && ns.has(r.n))
+      .map((r) => ({ ...r, redis: 'single', workers: 1, redis_primaries: 1, scheduler_shards: 1 }));
+    out.push('');
+    out.push(
+      'Scaling: the service with 1 or 2 worker processes, one Redis or the cluster (CPU summed over processes / primaries)',
+    );
+    out.push(
+      table(
+        [...reference, ...results.scaling],
+        [
+          ['Redis', (r) => r.redis],
+          ['primaries', (r) => r.redis_primaries],
+          ['shards', (r) => r.scheduler_shards],
+          ['workers', (r) => r.workers],
+          ['N', (r) => r.n],
+          ...POLL_COLUMNS,
+          ['replica cores', (r) => r.redis_replica_cpu_cores],
+          ['scripts/poll', (r) => r.redis_script_calls_per_poll],
+          ['B/pending', (r) => r.redis_bytes_per_pending],
+          ['load', (r) => r.load_avg_1m?.join('→')],
+        ],
+      ),
+    );
+  }
+  out.push('');
+  out.push(sizingTable(results.sizing));
   if (results.reaction_ms.length) {
     out.push('');
     out.push('Reaction: bank approval → payment succeeded (ms)');
@@ -708,6 +805,8 @@ async function main() {
   });
   const { issuer } = await stub.ready;
   stub.issuer = issuer;
+  const cluster = flag('no-cluster') ? null : await clusterTarget(CLUSTER_NODES, CLUSTER_SHARDS);
+  if (!cluster && !flag('no-cluster')) log(`no healthy Redis Cluster at ${CLUSTER_NODES}: cluster runs skipped`);
   const results = {
     date: new Date().toISOString(),
     quick: QUICK,
@@ -717,7 +816,13 @@ async function main() {
       cores: os.cpus().length,
       memory_gb: round(os.totalmem() / 2 ** 30, 1),
       node: process.version,
-      redis: /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown',
+      redis: await single.version(),
+      redis_cluster: cluster && {
+        nodes: CLUSTER_NODES,
+        primaries: cluster.primaries,
+        replicas: cluster.replicas,
+        redis: await cluster.version(),
+      },
     },
     settings: {
       interval_s: INTERVAL_S,
@@ -726,6 +831,7 @@ async function main() {
       bank_max_connections: MAX_CONNECTIONS,
     },
     capacity: [],
+    scaling: [],
     reaction_ms: [],
     checkout: null,
     restart: {
@@ -740,6 +846,9 @@ async function main() {
     ['naive', runNaive],
     ['bullmq', runBullmq],
   ].filter(([name]) => !ONLY || ONLY === name);
+  const scaling = SCALING_SETUPS.filter((s) => s.redis === 'single' || cluster).filter(
+    () => !ONLY || ONLY === 'scaling',
+  );
   try {
     for (const n of SIZES) {
       for (const [name, run] of systems) {
@@ -748,9 +857,22 @@ async function main() {
         log(`${name} N=${n}…`);
         const r = await run(stub, n);
         log(
-          `${name} N=${n}: ${r.polls_per_s} polls/s (due ${r.due_per_s}), lateness p99 ${r.lateness_ms.p99} ms, ${r.service_cpu_cores} cores`,
+          `${name} N=${n}: ${r.polls_per_s} polls/s (due ${r.due_per_s}), lateness p99 ${r.lateness_ms.p99} ms, ${r.service_cpu_cores} cores, load ${r.load_avg_1m.join('→')}`,
         );
         results.capacity.push(r);
+      }
+    }
+    for (const n of SCALING_SIZES) {
+      for (const setup of scaling) {
+        await stub.call('reset');
+        const what = `service, ${setup.redis} Redis, ${setup.workers} worker${setup.workers > 1 ? 's' : ''}`;
+        log(`${what} N=${n}…`);
+        const target = setup.redis === 'cluster' ? cluster : single;
+        const r = await runService(stub, n, { target, workers: setup.workers, scaling: true });
+        log(
+          `${what} N=${n}: ${r.polls_per_s} polls/s (due ${r.due_per_s}), lateness p99 ${r.lateness_ms.p99} ms, ${r.service_cpu_cores} cores, Redis ${r.redis_cpu_cores} cores, load ${r.load_avg_1m.join('→')}`,
+        );
+        results.scaling.push(r);
       }
     }
     if (!ONLY) {
@@ -765,8 +887,12 @@ async function main() {
   } finally {
     await stub.stop();
     await deleteKeys(`bench:${runId}:`);
+    await cluster?.deleteKeys(`bench:${runId}:`);
     redis.disconnect();
+    single.close();
+    cluster?.close();
   }
+  results.sizing = deriveSizing(results);
   results.duration_s = round((now() - started) / 1000, 1);
   // quick runs (CI) never overwrite the committed figures
   const file = QUICK ? join(os.tmpdir(), 'ciba-checkout-bench.quick.json') : join(ROOT, 'bench', 'results.json');

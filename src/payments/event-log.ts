@@ -12,8 +12,9 @@ import { webhookEventType } from './state-machine-rules.js';
 /**
  * A payment's events, as the transition script appends them to the payment's event log: one short
  * field per status change in the payment's own hash, `e<position>` (1-based) =
- * `<eventId without msg_> <status> <failureCode|-> <timestamp ms, base 36>`. At most 63 bytes, so
- * a small payment hash stays in Redis' compact listpack encoding (values up to 64 bytes).
+ * `<eventId without msg_> <status letter> <failureCode|-> <timestamp ms, base 36>` (entries written
+ * before issue 12.4 spell the status out; both are read). At most 60 bytes, so a small payment hash
+ * stays in Redis' compact listpack encoding (values up to 64 bytes).
  *
  * The event body is not stored: every field of the payment view but `status`, `failure_code` and
  * `updated_at` is fixed when the payment is created (amount, currency, items, binding message,
@@ -38,6 +39,18 @@ export type FixedAtCreation =
   'id' | 'amount' | 'currency' | 'items' | 'bindingMessage' | 'expiresAt' | 'createdAt' | 'metadata';
 
 const STATUSES: ReadonlySet<string> = new Set(PAYMENT_STATUSES);
+/** One letter per status in an entry: the log is kept for every payment during the retention. */
+const STATUS_LETTER = {
+  pending_authorization: 'p',
+  authorized: 'a',
+  processing: 'r',
+  succeeded: 's',
+  failed: 'f',
+  canceled: 'c',
+} as const satisfies Record<PaymentStatus, string>;
+const STATUS_OF_LETTER: ReadonlyMap<string, PaymentStatus> = new Map(
+  PAYMENT_STATUSES.map((s) => [STATUS_LETTER[s], s] as const),
+);
 const FAILURES: ReadonlySet<string> = new Set(FAILURE_CODES);
 
 /** The hash field of the event at `position` (1-based). */
@@ -46,11 +59,12 @@ export function eventField(position: number): string {
 }
 
 export function encodeEventEntry(e: PaymentEvent): string {
-  return `${e.eventId.replace(/^msg_/, '')} ${e.status} ${e.failureCode ?? '-'} ${e.at.toString(36)}`;
+  return `${e.eventId.replace(/^msg_/, '')} ${STATUS_LETTER[e.status]} ${e.failureCode ?? '-'} ${e.at.toString(36)}`;
 }
 
 export function decodeEventEntry(entry: string): PaymentEvent | null {
-  const [id, status, failure, at] = entry.split(' ');
+  const [id, written, failure, at] = entry.split(' ');
+  const status = written === undefined ? undefined : (STATUS_OF_LETTER.get(written) ?? written);
   if (!id || !status || !failure || !at || !/^[a-z2-7]{1,64}$/.test(id) || !STATUSES.has(status)) return null;
   if (failure !== '-' && !FAILURES.has(failure)) return null;
   if (!/^[0-9a-z]{1,11}$/.test(at)) return null;

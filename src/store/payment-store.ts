@@ -2,95 +2,14 @@ import { currentTraceparent } from '../tracing.js';
 import type { Keys } from './keys.js';
 import { createPaymentListIndex } from './payment-list-index.js';
 import type { RedisClient } from './redis.js';
-import type { FailureCode, LineItem, PaymentRecord, PaymentStatus } from '../payments/payment.js';
-import type { PaymentStore } from '../payments/ports.js';
+import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
+import type { PaymentStore, PollFields } from '../payments/ports.js';
+import { decodeRecord, encodeFields, PAYMENT_FIELD, partField, TRACE_FIELDS } from './payment-hash.js';
 
 export type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
+export { decodeRecord, encodeFields } from './payment-hash.js';
 
-/** Field names of the payment hash. Short, because tens of thousands of pending payments live here. */
-const FIELD = {
-  id: 'id',
-  status: 'status',
-  amount: 'amount',
-  currency: 'currency',
-  items: 'items',
-  bindingMessage: 'binding',
-  expiresAt: 'expires_at',
-  failureCode: 'failure',
-  createdAt: 'created_at',
-  updatedAt: 'updated_at',
-  metadata: 'metadata',
-  secretHash: 'secret',
-  authReqId: 'arid',
-  intervalMs: 'interval',
-  callbackUrl: 'callback',
-  sealedAccessToken: 'token',
-  accessTokenExpiresAt: 'token_exp',
-  bankPaymentId: 'bank_id',
-  bankConsentId: 'consent',
-  bankCalledAt: 'bank_at',
-  reconcileSince: 'reconcile',
-  heldToken: 'held',
-  attempts: 'attempts',
-} as const satisfies Record<keyof PaymentRecord, string>;
-
-export type PaymentField = keyof PaymentRecord;
-
-/** Not part of the record: written at creation while tracing is on, read only by the worker's spans. */
-const TRACE_FIELD = 'trace';
-
-function encode(value: PaymentRecord[PaymentField]): string | null {
-  if (value === null) return null;
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
-}
-
-/** Partial record → hash fields to set and fields to delete (null values). */
-export function encodeFields(fields: Partial<PaymentRecord>): { set: Record<string, string>; drop: string[] } {
-  const set: Record<string, string> = {};
-  const drop: string[] = [];
-  for (const [name, value] of Object.entries(fields) as [PaymentField, PaymentRecord[PaymentField]][]) {
-    const encoded = encode(value);
-    if (encoded === null) drop.push(FIELD[name]);
-    else set[FIELD[name]] = encoded;
-  }
-  return { set, drop };
-}
-
-function num(value: string | undefined): number | null {
-  return value === undefined ? null : Number(value);
-}
-
-export function decodeRecord(hash: Record<string, string>): PaymentRecord | null {
-  const id = hash[FIELD.id];
-  const status = hash[FIELD.status];
-  if (!id || !status) return null;
-  return {
-    id,
-    status: status as PaymentStatus,
-    amount: Number(hash[FIELD.amount]),
-    currency: hash[FIELD.currency] ?? '',
-    items: JSON.parse(hash[FIELD.items] ?? '[]') as LineItem[],
-    bindingMessage: hash[FIELD.bindingMessage] ?? '',
-    expiresAt: Number(hash[FIELD.expiresAt]),
-    failureCode: (hash[FIELD.failureCode] ?? null) as FailureCode | null,
-    createdAt: Number(hash[FIELD.createdAt]),
-    updatedAt: Number(hash[FIELD.updatedAt]),
-    metadata: JSON.parse(hash[FIELD.metadata] ?? '{}') as Record<string, string>,
-    secretHash: hash[FIELD.secretHash] ?? '',
-    authReqId: hash[FIELD.authReqId] ?? null,
-    intervalMs: Number(hash[FIELD.intervalMs] ?? 5000),
-    callbackUrl: hash[FIELD.callbackUrl] ?? null,
-    sealedAccessToken: hash[FIELD.sealedAccessToken] ?? null,
-    accessTokenExpiresAt: num(hash[FIELD.accessTokenExpiresAt]),
-    bankPaymentId: hash[FIELD.bankPaymentId] ?? null,
-    bankConsentId: hash[FIELD.bankConsentId] ?? null,
-    bankCalledAt: num(hash[FIELD.bankCalledAt]),
-    reconcileSince: num(hash[FIELD.reconcileSince]),
-    heldToken: hash[FIELD.heldToken] ?? null,
-    attempts: Number(hash[FIELD.attempts] ?? 0),
-  };
-}
+const F = PAYMENT_FIELD;
 
 /**
  * What asynchronous replication can lose, and how each money step is closed (issue 12.2).
@@ -175,26 +94,31 @@ export function createPaymentStore(deps: {
   const { redis, keys, retentionSeconds } = deps;
   const durability = deps.durability ?? { replicas: 0, timeoutMs: 0 };
   const list = createPaymentListIndex(deps);
+  const get = async (id: string) => decodeRecord(await redis.hgetall(keys.payment(id)), id);
   return {
-    async get(id) {
-      return decodeRecord(await redis.hgetall(keys.payment(id)));
-    },
+    get,
     async getMany(ids) {
-      return Promise.all(ids.map(async (id) => decodeRecord(await redis.hgetall(keys.payment(id)))));
+      return Promise.all(ids.map(async (id) => decodeRecord(await redis.hgetall(keys.payment(id)), id)));
     },
     async getPollFields(id) {
-      const [status, arid, interval, expiresAt, attempts, amount, currency, consent, held] = await redis.hmget(
+      const [status, arid, arid1, interval, expiresAt, attempts, amount, currency, consent, held] = await redis.hmget(
         keys.payment(id),
-        FIELD.status,
-        FIELD.authReqId,
-        FIELD.intervalMs,
-        FIELD.expiresAt,
-        FIELD.attempts,
-        FIELD.amount,
-        FIELD.currency,
-        FIELD.bankConsentId,
-        FIELD.heldToken,
+        F.status,
+        F.authReqId,
+        partField(F.authReqId, 1),
+        F.intervalMs,
+        F.expiresAt,
+        F.attempts,
+        F.amount,
+        F.currency,
+        F.bankConsentId,
+        F.heldToken,
       );
+      // A long auth_req_id (in parts), or a hash an earlier version wrote (no `x`): read it whole.
+      if (status !== null && (arid1 !== null || expiresAt === null)) {
+        const record = await get(id);
+        if (record) return pollFieldsOf(record);
+      }
       return {
         status: (status ?? null) as PaymentStatus | null,
         authReqId: arid ?? null,
@@ -215,7 +139,10 @@ export function createPaymentStore(deps: {
       await tx.exec();
     },
     async transition(request) {
-      const { set, drop } = encodeFields({ ...request.fields, status: request.to, updatedAt: request.now });
+      const { set, drop } = encodeFields(
+        { ...request.fields, status: request.to, updatedAt: request.now },
+        { fresh: request.from === null },
+      );
       const shard = keys.scheduleOf(request.id);
       // Listed before it exists: a crash in between leaves an entry GET /payments skips, never a
       // payment the list misses. Not in the script: in Redis Cluster the list is in another slot.
@@ -223,7 +150,7 @@ export function createPaymentStore(deps: {
         await list.add(request.id, request.fields.createdAt ?? request.now, request.now);
         // The trace of the request creating it (POST /checkout); the worker's spans continue it.
         const traceparent = currentTraceparent();
-        if (traceparent) set[TRACE_FIELD] = traceparent;
+        if (traceparent) set[TRACE_FIELDS[0]] = traceparent;
       }
       const args = [
         keys.payment(request.id),
@@ -255,16 +182,31 @@ export function createPaymentStore(deps: {
     },
     async recordBankCall(id, at) {
       if (durability.replicas === 0) {
-        await redis.hset(keys.payment(id), FIELD.bankCalledAt, String(at));
+        await redis.hset(keys.payment(id), F.bankCalledAt, String(at));
         return true;
       }
       const key = keys.payment(id);
-      const write = () => (redis.pipeline() as unknown as DurablePipeline).hset(key, FIELD.bankCalledAt, at);
+      const write = () => (redis.pipeline() as unknown as DurablePipeline).hset(key, F.bankCalledAt, at);
       const [, acknowledged] = await execAndWait(redis, key, write, durability);
       return acknowledged >= durability.replicas;
     },
     async getTraceparent(id) {
-      return redis.hget(keys.payment(id), TRACE_FIELD);
+      const [current, legacy] = await redis.hmget(keys.payment(id), ...TRACE_FIELDS);
+      return current ?? legacy ?? null;
     },
+  };
+}
+
+function pollFieldsOf(r: PaymentRecord): PollFields {
+  return {
+    status: r.status,
+    authReqId: r.authReqId,
+    intervalMs: r.intervalMs,
+    expiresAt: r.expiresAt,
+    attempts: r.attempts,
+    amount: r.amount,
+    currency: r.currency,
+    bankConsentId: r.bankConsentId ?? null,
+    heldToken: r.heldToken,
   };
 }

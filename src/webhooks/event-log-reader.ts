@@ -36,7 +36,7 @@ export interface EventLog {
 /** The payment with its whole event log; null once the payment is gone (retention). */
 export async function loadEventLog(deps: EventLogSource, paymentId: string): Promise<EventLog | null> {
   const hash = await deps.redis.hgetall(deps.keys.payment(paymentId));
-  const record = decodeRecord(hash);
+  const record = decodeRecord(hash, paymentId);
   return record ? { record, events: decodeEventLog(hash) } : null;
 }
 

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startTestService, type SandboxService } from '../support/service.js';
 
 /**
  * The whole purchase in a real browser: the storefront served by the service, the sandbox bank's
@@ -18,7 +18,7 @@ if (!runE2e) {
   console.warn(`e2e skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
 }
 
-let system: TestSystem;
+let system: SandboxService;
 let browser: Browser;
 let shopper: BrowserContext;
 let phone: BrowserContext;
@@ -39,7 +39,7 @@ async function waitForText(locator: Locator, text: RegExp, timeout = 10_000): Pr
 
 /** Fills the cart (2 × green tea, 1 × teapot: €74.80) and presses "Pay by bank"; returns the binding message. */
 async function buyTea(page: Page, shotName?: string): Promise<string> {
-  await page.goto(system.apiUrl);
+  await page.goto(system.url);
   await page.getByTestId('add-tea-01').click();
   await page.getByTestId('add-tea-01').click();
   await page.getByTestId('add-pot-01').click();
@@ -79,7 +79,7 @@ async function focusedId(page: Page): Promise<string> {
 (runE2e ? describe : describe.skip)('purchase in the browser (storefront + sandbox bank app)', () => {
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    system = await startSystem({ deliveryMode: 'poll', interval: 1 });
+    system = await startTestService({ bank: { sandbox: { deliveryMode: 'poll', interval: 1 } } });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -99,7 +99,7 @@ async function focusedId(page: Page): Promise<string> {
   afterAll(async () => {
     // Either may be missing when beforeAll failed half-way.
     await (browser as Browser | undefined)?.close();
-    await (system as TestSystem | undefined)?.close();
+    await (system as SandboxService | undefined)?.close();
   });
 
   it('when the customer approves in the bank app, then the storefront shows the payment succeeded', async () => {
@@ -164,7 +164,7 @@ async function focusedId(page: Page): Promise<string> {
 
   it('when the bank does not know the login, then the checkout error is shown readably and no payment starts', async () => {
     const page = await shopper.newPage();
-    await page.goto(system.apiUrl);
+    await page.goto(system.url);
     await page.getByTestId('add-cup-01').click();
     await page.getByLabel('Your bank login').fill('nobody-here');
 
@@ -183,7 +183,7 @@ async function focusedId(page: Page): Promise<string> {
     page.on('request', (r) => {
       if (r.url().endsWith('/checkout') && r.method() === 'POST') keys.push(r.headers()['idempotency-key'] ?? '');
     });
-    await page.goto(system.apiUrl);
+    await page.goto(system.url);
     await page.getByTestId('add-tea-02').click();
     await page.route('**/checkout', (route) => route.abort('connectionreset'));
     await page.getByTestId('pay-button').click();
@@ -204,7 +204,7 @@ async function focusedId(page: Page): Promise<string> {
   it('when the page is 375 px wide, then nothing scrolls sideways and everything is reachable by keyboard', async () => {
     const context = await browser.newContext({ viewport: { width: 375, height: 700 } });
     const page = await context.newPage();
-    await page.goto(system.apiUrl);
+    await page.goto(system.url);
     await page.getByTestId('add-tea-02').waitFor();
 
     // Keyboard only: tab to the first "Add to cart" and press Enter.

@@ -1,7 +1,7 @@
 import { api, waitFor, waitForStatus } from '../support/api.js';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../support/fault-proxy.js';
 import { killAll, spawnService, type ServiceProcess } from '../support/processes.js';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startTestService, type SandboxService } from '../support/service.js';
 
 const CART = { items: [{ sku: 'cup-01', quantity: 1 }], login_hint: 'user' };
 
@@ -12,12 +12,12 @@ const CART = { items: [{ sku: 'cup-01', quantity: 1 }], login_hint: 'user' };
  */
 describe('bank payment API faults', () => {
   let proxy: FaultProxy;
-  let sys: TestSystem;
+  let sys: SandboxService;
   const procs = new Set<ServiceProcess>();
 
-  async function startSystemBehindProxy(role: 'all' | 'api'): Promise<TestSystem> {
-    const s = await startSystem({
-      interval: 1,
+  async function startSystemBehindProxy(role: 'all' | 'api'): Promise<SandboxService> {
+    const s = await startTestService({
+      bank: { sandbox: { interval: 1 } },
       role,
       env: {
         BANK_API_URL: `https://localhost:${proxy.port}/api`,
@@ -30,8 +30,8 @@ describe('bank payment API faults', () => {
     return s;
   }
 
-  async function approvedCheckout(s: TestSystem): Promise<{ id: string; client_secret: string }> {
-    const res = await api(s.apiUrl, 'POST', '/checkout', { body: CART });
+  async function approvedCheckout(s: SandboxService): Promise<{ id: string; client_secret: string }> {
+    const res = await api(s.url, 'POST', '/checkout', { body: CART });
     expect(res.status).toBe(202);
     const payment = res.json as { id: string; client_secret: string; binding_message: string };
     const req = await waitFor(async () =>
@@ -41,10 +41,11 @@ describe('bank payment API faults', () => {
     return payment;
   }
 
-  const retries = (s: TestSystem, id: string) => s.logs.filter((l) => l.includes(id) && l.includes('will be retried'));
+  const retries = (s: SandboxService, id: string) =>
+    s.logs.filter((l) => l.includes(id) && l.includes('will be retried'));
 
-  async function expectOneTransfer(s: TestSystem, payment: { id: string; client_secret: string }) {
-    const done = await waitForStatus(s.apiUrl, payment.id, payment.client_secret, ['succeeded', 'failed'], 30_000);
+  async function expectOneTransfer(s: SandboxService, payment: { id: string; client_secret: string }) {
+    const done = await waitForStatus(s.url, payment.id, payment.client_secret, ['succeeded', 'failed'], 30_000);
     expect(done.status).toBe('succeeded');
     const transfers = (await s.bank.transfers()).filter((t) => t.idempotencyKey === payment.id);
     expect(transfers).toHaveLength(1);

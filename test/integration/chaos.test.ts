@@ -1,10 +1,11 @@
 import { Redis } from 'ioredis';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
 import { createKeys } from '../../src/store/keys.js';
-import { api } from '../support/api.js';
+import { api, waitFor } from '../support/api.js';
 import { assertBuilt, killAll, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
 import { startTestBank, testCertificates, uniquePrefix } from '../support/system.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * Chaos (issue 5): several worker processes and one API process on one Redis prefix, a few hundred
@@ -31,7 +32,12 @@ function pickPlan(): Plan {
   return 'cancel_then_approve';
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * The only fixed delays of this suite, and on purpose: they are the chaos (when a worker is killed
+ * and comes back, when the bank fails, when a checkout arrives, when a customer decides, how often
+ * a customer looks at the phone, a storefront's retry pause), never a wait for an outcome.
+ */
+const chaosDelay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () => {
   const prefix = uniquePrefix('chaos');
@@ -87,7 +93,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
     const state = { chaos: true };
     const killer = (async () => {
       while (state.chaos && Date.now() - t0 < KILL_WINDOW_MS) {
-        await sleep(700 + Math.random() * 1800);
+        await chaosDelay(700 + Math.random() * 1800);
         const i = Math.floor(Math.random() * WORKERS);
         const victim = workers[i];
         if (!victim?.alive()) continue;
@@ -95,7 +101,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
         await victim.exited;
         kills++;
         workers[i] = null;
-        await sleep(Math.random() * 1500);
+        await chaosDelay(Math.random() * 1500);
         const fresh = await spawnService(`worker-${i}-${kills}`, 'worker', env, logs);
         procs.add(fresh);
         workers[i] = fresh;
@@ -106,7 +112,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
     // Bank faults: bursts of 500s on the payment API.
     const faults = (async () => {
       while (state.chaos && Date.now() - t0 < KILL_WINDOW_MS) {
-        await sleep(3000 + Math.random() * 4000);
+        await chaosDelay(3000 + Math.random() * 4000);
         await bank.failNextPayments(1 + Math.floor(Math.random() * 8));
       }
     })();
@@ -119,7 +125,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
       const plan = pickPlan();
       creations.push(
         (async () => {
-          await sleep(Math.random() * CREATE_WINDOW_MS);
+          await chaosDelay(Math.random() * CREATE_WINDOW_MS);
           // As a storefront does: a 503 (the bank slow to answer on a loaded machine) is retried
           // with the same Idempotency-Key.
           const checkout = () =>
@@ -129,7 +135,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
             });
           let res = await checkout();
           for (let retry = 0; res.status === 503 && retry < 5; retry++) {
-            await sleep(1000);
+            await chaosDelay(1000);
             res = await checkout();
           }
           if (res.status !== 202) {
@@ -165,7 +171,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
           if (p.plan === 'never') continue;
           decisions.push(
             (async () => {
-              await sleep(Math.random() * DECIDE_WINDOW_MS * 0.6);
+              await chaosDelay(Math.random() * DECIDE_WINDOW_MS * 0.6);
               if (p.plan === 'deny') await bank.deny(req.id);
               else {
                 await bank.approve(req.id);
@@ -174,7 +180,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
             })(),
           );
         }
-        await sleep(150);
+        await chaosDelay(150);
       }
     })();
 
@@ -190,21 +196,25 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
         [...payments.values()].map(async (p) => {
           const [status, failure, bankId, updatedAt] = await redis.hmget(
             key(p.id),
-            'status',
-            'failure',
-            'bank_id',
-            'updated_at',
+            PAYMENT_FIELD.status,
+            PAYMENT_FIELD.failureCode,
+            PAYMENT_FIELD.bankPaymentId,
+            PAYMENT_FIELD.updatedAt,
           );
           return { ...p, status, failure, bankId, updatedAt: Number(updatedAt) };
         }),
       );
     const terminal = new Set(['succeeded', 'failed', 'canceled']);
-    let final = await read();
-    const settleBy = Date.now() + SETTLE_TIMEOUT_MS;
-    while (final.some((p) => !terminal.has(p.status ?? '')) && Date.now() < settleBy) {
-      await sleep(500);
-      final = await read();
-    }
+    // Past the deadline the assertions below name the payments that did not settle.
+    const final = await waitFor(
+      async () => {
+        const all = await read();
+        return all.every((p) => terminal.has(p.status ?? '')) && all;
+      },
+      SETTLE_TIMEOUT_MS,
+      'every payment to be terminal',
+      500, // 240 reads a look: leave the machine to the workers
+    ).catch(read);
     state.chaos = false;
     await killer;
     await faults;

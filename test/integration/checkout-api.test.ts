@@ -1,10 +1,10 @@
 import { scanKeys } from '../support/redis.js';
 import { api, waitFor, waitForStatus } from '../support/api.js';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startTestService, type SandboxService } from '../support/service.js';
 
 const CART = { items: [{ sku: 'tea-02', quantity: 1 }], login_hint: 'user' };
 
-async function countKeys(sys: TestSystem): Promise<number> {
+async function countKeys(sys: SandboxService): Promise<number> {
   const [, keys] = await sys.service.redis.scan(
     '0',
     'MATCH',
@@ -16,10 +16,10 @@ async function countKeys(sys: TestSystem): Promise<number> {
 }
 
 describe('checkout API: validation, idempotency, cancel, expiry', () => {
-  let sys: TestSystem;
+  let sys: SandboxService;
   beforeAll(async () => {
-    sys = await startSystem({
-      interval: 1,
+    sys = await startTestService({
+      bank: { sandbox: { interval: 1 } },
       env: {
         CIBA_REQUESTED_EXPIRY: '3',
         CALLBACK_ALLOWED_ORIGINS: 'https://shop.example',
@@ -47,7 +47,7 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
   ])('when the body has %s, then it is refused with problem+json and nothing is stored', async (_name, body, path) => {
     const before = await countKeys(sys);
     // As the shop: an anonymous callback_url would be refused earlier (shop_key_required).
-    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+    const res = await api(sys.url, 'POST', '/checkout', {
       body,
       headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY!}` },
     });
@@ -59,7 +59,7 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
   });
 
   test('when the sku is not sold, then 422 unknown_sku and the bank is not asked', async () => {
-    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+    const res = await api(sys.url, 'POST', '/checkout', {
       body: { items: [{ sku: 'nope', quantity: 1 }], login_hint: 'user' },
     });
     expect(res.status).toBe(422);
@@ -68,12 +68,12 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
   });
 
   test('when the body is not JSON, too large, or not JSON-typed, then 400, 413 and 415', async () => {
-    expect((await api(sys.apiUrl, 'POST', '/checkout', { raw: '{"items":' })).json.code).toBe('malformed_json');
-    const big = await api(sys.apiUrl, 'POST', '/checkout', {
+    expect((await api(sys.url, 'POST', '/checkout', { raw: '{"items":' })).json.code).toBe('malformed_json');
+    const big = await api(sys.url, 'POST', '/checkout', {
       raw: JSON.stringify({ ...CART, metadata: { a: 'x'.repeat(17_000) } }),
     });
     expect(big.status).toBe(413);
-    const form = await api(sys.apiUrl, 'POST', '/checkout', {
+    const form = await api(sys.url, 'POST', '/checkout', {
       headers: { 'content-type': 'text/plain' },
       raw: 'hello',
     });
@@ -82,8 +82,8 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
 
   test('when the same Idempotency-Key comes again, then the stored answer is replayed and the bank asked once', async () => {
     const key = `idem-${Date.now()}`;
-    const first = await api(sys.apiUrl, 'POST', '/checkout', { body: CART, headers: { 'idempotency-key': key } });
-    const second = await api(sys.apiUrl, 'POST', '/checkout', { body: CART, headers: { 'idempotency-key': key } });
+    const first = await api(sys.url, 'POST', '/checkout', { body: CART, headers: { 'idempotency-key': key } });
+    const second = await api(sys.url, 'POST', '/checkout', { body: CART, headers: { 'idempotency-key': key } });
     expect(first.status).toBe(202);
     expect(second.status).toBe(202);
     expect(second.json).toEqual(first.json);
@@ -98,13 +98,13 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
     ).toHaveLength(1);
     expect(await sys.bank.pending('user')).toHaveLength(1);
 
-    const other = await api(sys.apiUrl, 'POST', '/checkout', {
+    const other = await api(sys.url, 'POST', '/checkout', {
       body: { ...CART, items: [{ sku: 'tea-01', quantity: 3 }] },
       headers: { 'idempotency-key': key },
     });
     expect(other.status).toBe(422);
     expect(other.json.code).toBe('idempotency_key_reused');
-    await api(sys.apiUrl, 'POST', `/payments/${first.json.id}/cancel`, {
+    await api(sys.url, 'POST', `/payments/${first.json.id}/cancel`, {
       headers: { authorization: `Bearer ${first.json.client_secret}` },
     });
   });
@@ -112,8 +112,8 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
   test('when two requests race with one Idempotency-Key, then one runs and the other gets 409 or the replay', async () => {
     const key = `race-${Date.now()}`;
     const [a, b] = await Promise.all([
-      api(sys.apiUrl, 'POST', '/checkout', { body: CART, headers: { 'idempotency-key': key } }),
-      api(sys.apiUrl, 'POST', '/checkout', { body: CART, headers: { 'idempotency-key': key } }),
+      api(sys.url, 'POST', '/checkout', { body: CART, headers: { 'idempotency-key': key } }),
+      api(sys.url, 'POST', '/checkout', { body: CART, headers: { 'idempotency-key': key } }),
     ]);
     const statuses = [a.status, b.status].sort();
     expect(statuses[0]).toBe(202);
@@ -122,32 +122,34 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
     expect(ids.size).toBe(1);
     const [id] = [...ids];
     const secret = (a.status === 202 ? a : b).json.client_secret;
-    await api(sys.apiUrl, 'POST', `/payments/${id}/cancel`, { headers: { authorization: `Bearer ${secret}` } });
+    await api(sys.url, 'POST', `/payments/${id}/cancel`, { headers: { authorization: `Bearer ${secret}` } });
   });
 
   test('when a pending payment is canceled, then polling stops, it is canceled, and a second cancel after the end is harmless', async () => {
-    const { json: p } = await api(sys.apiUrl, 'POST', '/checkout', { body: CART });
+    const { json: p } = await api(sys.url, 'POST', '/checkout', { body: CART });
     const auth = { authorization: `Bearer ${p.client_secret}` };
-    const res = await api(sys.apiUrl, 'POST', `/payments/${p.id}/cancel`, { headers: auth });
+    const res = await api(sys.url, 'POST', `/payments/${p.id}/cancel`, { headers: auth });
     expect(res.status).toBe(200);
     expect(res.json.status).toBe('canceled');
     expect(await sys.service.redis.zscore(sys.service.keys.scheduleOf(`poll:${p.id}`).due, `poll:${p.id}`)).toBeNull();
-    // Approving at the bank now changes nothing.
+    // Approving at the bank now changes nothing: once the worker has finished what it had in hand,
+    // no work of the payment is left that could ask the bank for its token or pay it.
     const pending = (await sys.bank.pending('user')).find((x) => x.bindingMessage === p.binding_message);
     if (pending) await sys.bank.approve(pending.id);
-    await new Promise((r) => setTimeout(r, 1500));
-    expect((await api(sys.apiUrl, 'GET', `/payments/${p.id}`, { headers: auth })).json.status).toBe('canceled');
+    await sys.idle();
+    expect((await sys.workOf(p.id)).filter((m) => !m.startsWith('hook:'))).toEqual([]);
+    expect((await api(sys.url, 'GET', `/payments/${p.id}`, { headers: auth })).json.status).toBe('canceled');
     expect((await sys.bank.transfers()).filter((t) => t.idempotencyKey === p.id)).toHaveLength(0);
   });
 
   test('when a payment has succeeded, then cancel answers 409 payment_not_cancelable', async () => {
-    const { json: p } = await api(sys.apiUrl, 'POST', '/checkout', { body: CART });
+    const { json: p } = await api(sys.url, 'POST', '/checkout', { body: CART });
     const pending = await waitFor(async () =>
       (await sys.bank.pending('user')).find((x) => x.bindingMessage === p.binding_message),
     );
     await sys.bank.approve(pending.id);
-    await waitForStatus(sys.apiUrl, p.id, p.client_secret, ['succeeded']);
-    const res = await api(sys.apiUrl, 'POST', `/payments/${p.id}/cancel`, {
+    await waitForStatus(sys.url, p.id, p.client_secret, ['succeeded']);
+    const res = await api(sys.url, 'POST', `/payments/${p.id}/cancel`, {
       headers: { authorization: `Bearer ${p.client_secret}` },
     });
     expect(res.status).toBe(409);
@@ -155,9 +157,9 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
   });
 
   test('when nobody answers on the phone before expiry, then the payment fails as expired', async () => {
-    const { json: p } = await api(sys.apiUrl, 'POST', '/checkout', { body: CART });
+    const { json: p } = await api(sys.url, 'POST', '/checkout', { body: CART });
     expect(Date.parse(p.expires_at) - Date.parse(p.created_at)).toBeLessThanOrEqual(3000);
-    const done = await waitForStatus(sys.apiUrl, p.id, p.client_secret, ['failed', 'succeeded'], 10_000);
+    const done = await waitForStatus(sys.url, p.id, p.client_secret, ['failed', 'succeeded'], 10_000);
     expect(done).toMatchObject({ status: 'failed', failure_code: 'expired' });
     // Never long before expiry: the bank counts its whole-second expires_in from its own receipt, so
     // its expired_token may come up to a second before our expires_at (counted from our receipt).

@@ -1,5 +1,6 @@
 import { api, waitFor, waitForStatus } from '../support/api.js';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startTestService, type SandboxService } from '../support/service.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * The first whole path of the product (issue 3): storefront checkout → CIBA at the sandbox bank
@@ -7,16 +8,16 @@ import { startSystem, type TestSystem } from '../support/system.js';
  * pays over mTLS with Idempotency-Key → payment status, all on real Redis.
  */
 describe('checkout to bank payment, poll mode', () => {
-  let sys: TestSystem;
+  let sys: SandboxService;
   beforeAll(async () => {
-    sys = await startSystem({ deliveryMode: 'poll', interval: 1 });
+    sys = await startTestService({ bank: { sandbox: { deliveryMode: 'poll', interval: 1 } } });
   });
   afterAll(async () => {
     await sys.close();
   });
 
   async function checkout(loginHint = 'user') {
-    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+    const res = await api(sys.url, 'POST', '/checkout', {
       body: {
         items: [
           { sku: 'tea-01', quantity: 2 },
@@ -50,13 +51,13 @@ describe('checkout to bank payment, poll mode', () => {
     expect(pending.amount).toBe('33.30');
     expect(sys.bankLines.some((l) => l.includes(payment.binding_message) && l.includes('http://'))).toBe(true);
 
-    const before = await api(sys.apiUrl, 'GET', `/payments/${payment.id}`, {
+    const before = await api(sys.url, 'GET', `/payments/${payment.id}`, {
       headers: { authorization: `Bearer ${payment.client_secret}` },
     });
     expect(before.json.status).toBe('pending_authorization');
 
     await sys.bank.approve(pending.id);
-    const done = await waitForStatus(sys.apiUrl, payment.id, payment.client_secret, ['succeeded', 'failed']);
+    const done = await waitForStatus(sys.url, payment.id, payment.client_secret, ['succeeded', 'failed']);
     expect(done.status).toBe('succeeded');
 
     const transfers = (await sys.bank.transfers()).filter((t) => t.idempotencyKey === payment.id);
@@ -73,7 +74,7 @@ describe('checkout to bank payment, poll mode', () => {
       (await sys.bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message),
     );
     await sys.bank.deny(pending.id);
-    const done = await waitForStatus(sys.apiUrl, payment.id, payment.client_secret, ['succeeded', 'failed']);
+    const done = await waitForStatus(sys.url, payment.id, payment.client_secret, ['succeeded', 'failed']);
     expect(done).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
     expect((await sys.bank.transfers()).filter((t) => t.idempotencyKey === payment.id)).toHaveLength(0);
   });
@@ -87,31 +88,27 @@ describe('checkout to bank payment, poll mode', () => {
 
   test('when the payment is fetched without its client secret, then it is 404 like an unknown id', async () => {
     const { json: payment } = await checkout();
-    const none = await api(sys.apiUrl, 'GET', `/payments/${payment.id}`);
-    const wrong = await api(sys.apiUrl, 'GET', `/payments/${payment.id}`, {
+    const none = await api(sys.url, 'GET', `/payments/${payment.id}`);
+    const wrong = await api(sys.url, 'GET', `/payments/${payment.id}`, {
       headers: { authorization: 'Bearer pay_x_secret_y' },
     });
-    const unknown = await api(sys.apiUrl, 'GET', `/payments/pay_aaaaaaaaaaaaaaaaaaaa`, {
+    const unknown = await api(sys.url, 'GET', `/payments/pay_aaaaaaaaaaaaaaaaaaaa`, {
       headers: { authorization: `Bearer ${payment.client_secret}` },
     });
     for (const r of [none, wrong, unknown]) {
       expect(r.status).toBe(404);
       expect(r.json.code).toBe('payment_not_found');
     }
-    const asShop = await api(sys.apiUrl, 'GET', `/payments/${payment.id}`, {
+    const asShop = await api(sys.url, 'GET', `/payments/${payment.id}`, {
       headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY}` },
     });
     expect(asShop.status).toBe(200);
     // The shop key is a header-only credential: in a URL it would end up in proxy logs.
-    const shopKeyInQuery = await api(
-      sys.apiUrl,
-      'GET',
-      `/payments/${payment.id}?client_secret=${sys.env.SHOP_API_KEY}`,
-    );
+    const shopKeyInQuery = await api(sys.url, 'GET', `/payments/${payment.id}?client_secret=${sys.env.SHOP_API_KEY}`);
     expect(shopKeyInQuery.status).toBe(404);
     // So is the client secret, except on the event stream (EventSource cannot send headers): issue 11.1.
     const viaQuery = await api(
-      sys.apiUrl,
+      sys.url,
       'GET',
       `/payments/${payment.id}?client_secret=${encodeURIComponent(payment.client_secret)}`,
     );
@@ -124,13 +121,13 @@ describe('checkout to bank payment, poll mode', () => {
       (await sys.bank.pending('user')).find((p) => p.bindingMessage === payment.binding_message),
     );
     await sys.bank.approve(pending.id);
-    await waitForStatus(sys.apiUrl, payment.id, payment.client_secret, ['succeeded']);
+    await waitForStatus(sys.url, payment.id, payment.client_secret, ['succeeded']);
     await api(
-      sys.apiUrl,
+      sys.url,
       'GET',
       `/payments/${payment.id}/events?client_secret=${encodeURIComponent(payment.client_secret)}`,
     );
-    const stored = await sys.service.redis.hget(sys.service.keys.payment(payment.id), 'arid');
+    const stored = await sys.service.redis.hget(sys.service.keys.payment(payment.id), PAYMENT_FIELD.authReqId);
     const log = sys.logs.join('\n');
     expect(log.length).toBeGreaterThan(0);
     expect(stored).toBeTruthy();

@@ -1,5 +1,5 @@
 import { api, waitFor, waitForStatus } from '../support/api.js';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startTestService, type SandboxService } from '../support/service.js';
 import { newWebhookSecret, startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 /**
@@ -10,10 +10,10 @@ import { newWebhookSecret, startWebhookReceiver, type WebhookReceiver } from '..
 describe('the shop backend flow', () => {
   const secret = newWebhookSecret();
   let receiver: WebhookReceiver;
-  let sys: TestSystem;
+  let sys: SandboxService;
   beforeAll(async () => {
     receiver = await startWebhookReceiver({ secret });
-    sys = await startSystem({
+    sys = await startTestService({
       env: {
         WEBHOOK_URL: `${receiver.origin}/hooks`,
         WEBHOOK_SECRET: secret,
@@ -28,7 +28,7 @@ describe('the shop backend flow', () => {
   });
 
   test('when the shop checks out with its key and metadata, then the signed webhook carries the metadata, items and amount', async () => {
-    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+    const res = await api(sys.url, 'POST', '/checkout', {
       headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY!}` },
       body: {
         items: [
@@ -46,7 +46,7 @@ describe('the shop backend flow', () => {
       (await sys.bank.pending('user')).find((x) => x.bindingMessage === p.binding_message),
     );
     await sys.bank.approve(pending.id);
-    await waitForStatus(sys.apiUrl, p.id, p.client_secret, ['succeeded']);
+    await waitForStatus(sys.url, p.id, p.client_secret, ['succeeded']);
     await receiver.waitFor(
       (got) => got.filter((r) => r.payload?.type === 'payment.succeeded' && r.payload.data.id === p.id).length === 2,
     );
@@ -67,19 +67,19 @@ describe('the shop backend flow', () => {
   });
 
   test('when the client secret is in the query, then GET and cancel answer 404 while the event stream accepts it', async () => {
-    const { json: p } = await api(sys.apiUrl, 'POST', '/checkout', {
+    const { json: p } = await api(sys.url, 'POST', '/checkout', {
       body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
     });
     const query = `?client_secret=${encodeURIComponent(p.client_secret)}`;
-    expect((await api(sys.apiUrl, 'GET', `/payments/${p.id}${query}`)).status).toBe(404);
-    expect((await api(sys.apiUrl, 'POST', `/payments/${p.id}/cancel${query}`)).status).toBe(404);
+    expect((await api(sys.url, 'GET', `/payments/${p.id}${query}`)).status).toBe(404);
+    expect((await api(sys.url, 'POST', `/payments/${p.id}/cancel${query}`)).status).toBe(404);
 
     const controller = new AbortController();
-    const res = await fetch(`${sys.apiUrl}/payments/${p.id}/events${query}`, { signal: controller.signal });
+    const res = await fetch(`${sys.url}/payments/${p.id}/events${query}`, { signal: controller.signal });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     controller.abort();
     const auth = { authorization: `Bearer ${p.client_secret}` };
-    expect((await api(sys.apiUrl, 'POST', `/payments/${p.id}/cancel`, { headers: auth })).json.status).toBe('canceled');
+    expect((await api(sys.url, 'POST', `/payments/${p.id}/cancel`, { headers: auth })).json.status).toBe('canceled');
   });
 });

@@ -1,6 +1,6 @@
 import { api } from '../support/api.js';
 import { replies, type Reply, type Step } from '../support/scripted-op.js';
-import { ONE_TEA, sleep, useConformanceHarness } from '../support/service-against-op.js';
+import { ONE_TEA, useConformanceHarness } from '../support/service-against-op.js';
 
 /**
  * Conformance (issue 4), backchannel authentication endpoint (CIBA Core §7): what the service
@@ -44,7 +44,7 @@ async function refusedCheckout(step: Step | undefined, loginHint = 'alice') {
   expect(h.op.requestsTo('backchannel')).toHaveLength(1);
   expect(await h.svc.keys()).toEqual(before);
   clock.advance(600_000);
-  await sleep(100);
+  await h.svc.idle();
   expect(h.op.requestsTo('token')).toHaveLength(tokenRequests);
   expect(await h.svc.service.redis.zcard(h.svc.service.keys.shard(0).due)).toBe(0);
   return res;

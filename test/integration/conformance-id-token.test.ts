@@ -1,12 +1,7 @@
 import { AUTH_REQ_ID_CLAIM, JWKS_MAX_AGE_MS } from '../../src/ciba/id-token.js';
 import { waitFor } from '../support/api.js';
 import { type IdTokenOptions } from '../support/scripted-op.js';
-import {
-  sleep,
-  startServiceAgainst,
-  type StartedPayment,
-  useConformanceHarness,
-} from '../support/service-against-op.js';
+import { startServiceAgainst, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
 
 /**
  * Conformance (issue 4), the token response: ID token validation, authorization_details and the
@@ -33,7 +28,7 @@ async function expectRefused(p: StartedPayment, final: { status: string; failure
   expect(p.paymentCalls()).toHaveLength(0);
   expect(await h.svc.nextPollAt(p)).toBeNull();
   clock.advance(60_000);
-  await sleep(100);
+  await h.svc.idle();
   expect(p.polls()).toHaveLength(1); // the consumed auth_req_id is never sent again
   expect(h.op.requestsTo('payments')).toHaveLength(0);
 }

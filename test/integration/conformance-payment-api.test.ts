@@ -1,5 +1,5 @@
 import { type Reply } from '../support/scripted-op.js';
-import { sleep, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
+import { type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
 
 /**
  * Conformance (issue 4), the payment API after a good token: exactly one transfer, over mTLS,
@@ -18,12 +18,7 @@ async function approveAndPoll(): Promise<StartedPayment> {
 
 /** Lets the submitter's backoff pass (it is scheduled on the same clock) until `n` calls were made. */
 async function paymentCalls(p: StartedPayment, n: number) {
-  const deadline = Date.now() + 5000;
-  while (p.paymentCalls().length < n && Date.now() < deadline) {
-    const due = await h.svc.service.redis.zscore(h.svc.service.keys.scheduleOf(`submit:${p.id}`).due, `submit:${p.id}`);
-    if (due !== null) advanceTo(Number(due));
-    await sleep(20);
-  }
+  await h.svc.drive(p, () => p.paymentCalls().length >= n, 5000);
   return p.paymentCalls();
 }
 
@@ -80,7 +75,7 @@ test.each([
   h.op.script('payments', reply);
   const p = await approveAndPoll();
   expect(await h.svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'bank_rejected' });
-  await sleep(100);
+  await h.svc.idle();
   expect(p.paymentCalls()).toHaveLength(1);
   expect(p.polls()).toHaveLength(1);
 });

@@ -3,8 +3,8 @@ import { base64url } from 'jose';
 import { sha256 } from '../../src/crypto/hashing.js';
 import { api, waitFor, waitForStatus } from '../support/api.js';
 import { replies } from '../support/scripted-op.js';
-import { sleep, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
+import { startTestService, type SandboxService } from '../support/service.js';
 
 /**
  * Conformance (issue 4), ping mode (CIBA Core §10.2): the service against the scripted OP with
@@ -94,7 +94,7 @@ describe('POST /ciba/notify', () => {
     expect(res.status).toBe(401);
     expect(res.headers.location).toBeUndefined();
     expect(String(res.headers['www-authenticate'])).toMatch(/^Bearer/);
-    await sleep(300);
+    await h.svc.idle();
     expect(p.polls()).toHaveLength(0);
     expect(await h.svc.nextPollAt(p)).toBe((await h.svc.service.store.get(p.id))!.createdAt + SAFETY_POLL_MS);
   });
@@ -109,7 +109,7 @@ describe('POST /ciba/notify', () => {
     });
     expect(res.status).toBe(400);
     expect(res.json.code).toBe('invalid_request');
-    await sleep(300);
+    await h.svc.idle();
     expect(p.polls()).toHaveLength(0);
     expect(other.polls()).toHaveLength(0);
   });
@@ -120,7 +120,7 @@ describe('POST /ciba/notify', () => {
     expect((await notify(p, `Bearer ${p.grant.clientNotificationToken!}`)).status).toBe(204);
     expect(await h.svc.settle(p)).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
     expect((await notify(p, `Bearer ${p.grant.clientNotificationToken!}`)).status).toBe(204);
-    await sleep(300);
+    await h.svc.idle();
     expect(p.polls()).toHaveLength(1);
   });
 
@@ -145,7 +145,7 @@ describe('safety-net poll', () => {
     const due = await h.svc.nextPollAt(p);
     expect(due).toBe(created + SAFETY_POLL_MS);
     clock.advance(due! - clock.now() - 500);
-    await sleep(200);
+    await h.svc.idle();
     expect(p.polls()).toHaveLength(0);
     advanceTo(due!);
     const poll1 = await pollNumber(p, 1); // authorization_pending
@@ -173,14 +173,14 @@ describe('safety-net poll', () => {
 });
 
 describe('against the sandbox bank in ping mode', () => {
-  let sys: TestSystem;
+  let sys: SandboxService;
   beforeAll(async () => {
-    sys = await startSystem({ deliveryMode: 'ping', interval: 1 });
+    sys = await startTestService({ bank: { sandbox: { deliveryMode: 'ping', interval: 1 } } });
   });
   afterAll(() => sys.close());
 
   test('approve → the bank pings → succeeded well before the 30 s safety poll, one transfer', async () => {
-    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+    const res = await api(sys.url, 'POST', '/checkout', {
       body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
     });
     expect(res.status).toBe(202);
@@ -190,7 +190,7 @@ describe('against the sandbox bank in ping mode', () => {
     );
     const approvedAt = Date.now();
     await sys.bank.approve(pending.id);
-    const done = await waitForStatus(sys.apiUrl, payment.id, payment.client_secret, ['succeeded', 'failed'], 10_000);
+    const done = await waitForStatus(sys.url, payment.id, payment.client_secret, ['succeeded', 'failed'], 10_000);
     const tookMs = Date.now() - approvedAt;
     console.info(`sandbox bank, ping mode: approve → succeeded in ${tookMs} ms`);
     expect(done.status).toBe('succeeded');

@@ -1,7 +1,8 @@
 import { decodeEventLog } from '../../src/payments/event-log.js';
 import { waitFor } from '../support/api.js';
 import { type Reply } from '../support/scripted-op.js';
-import { sleep, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
+import { type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * Money that moved is never reported failed (issue 11.3): when a payment call's outcome is unknown
@@ -28,19 +29,8 @@ const lookups = (p: StartedPayment) => h.op.requestsTo('lookup').filter((r) => r
 
 /** Moves the shared clock to each due submit (retries, the reconciliation wait) until the payment settles. */
 async function driveUntilSettled(p: StartedPayment, timeoutMs = 10_000) {
-  const { redis, keys } = h.svc.service;
-  return waitFor(
-    async () => {
-      const now = await h.svc.status(p);
-      if (now.status === 'succeeded' || now.status === 'failed') return now;
-      const due = await redis.zscore(keys.scheduleOf(p.id).due, `submit:${p.id}`);
-      if (due !== null) advanceTo(Number(due));
-      await sleep(20);
-      return undefined;
-    },
-    timeoutMs,
-    `${p.id} to settle`,
-  );
+  await h.svc.drive(p, async () => ['succeeded', 'failed'].includes((await h.svc.status(p)).status), timeoutMs);
+  return h.svc.status(p);
 }
 
 /** Every status the payment's event log shows, in order (what SSE and webhooks announced). */
@@ -102,7 +92,7 @@ test('booked, answer lost, the note of that attempt lost (a failover), then 401:
     'the retry to be scheduled',
   );
   // What a promoted replica that never had `bank_at` looks like.
-  await redis.hdel(keys.payment(p.id), 'bank_at');
+  await redis.hdel(keys.payment(p.id), PAYMENT_FIELD.bankCalledAt);
   const final = await driveUntilSettled(p);
   expect(final).toMatchObject({ status: 'succeeded', failure_code: null });
   expect(p.paymentCalls()).toHaveLength(2);
@@ -115,17 +105,7 @@ test('lookup unavailable: stays processing, looked up again with backoff, counte
   h.op.script('payments', dropAfterBooking, expiredToken);
   h.op.script('lookup', { status: 503 }, { status: 200, hangUp: true });
   const p = await approveAndPoll();
-  await waitFor(
-    async () => {
-      if (lookups(p).length >= 1) return true;
-      const due = await h.svc.service.redis.zscore(h.svc.service.keys.scheduleOf(p.id).due, `submit:${p.id}`);
-      if (due !== null) advanceTo(Number(due));
-      await sleep(20);
-      return false;
-    },
-    10_000,
-    'the first lookup',
-  );
+  await h.svc.drive(p, () => lookups(p).length >= 1);
   await waitFor(
     async () => /alarm="reconciliation_unavailable"\} [1-9]/.test(await metric('operator_alarms_total')),
     5000,
@@ -162,9 +142,9 @@ test('a sealed token moved to another payment does not open there (AAD): reconci
   const b = await approveAndPoll();
   await waitFor(() => Promise.resolve(a.paymentCalls().length === 1 && b.paymentCalls().length === 1), 5000, 'calls');
   const { redis, keys } = h.svc.service;
-  const tokenOfA = await redis.hget(keys.payment(a.id), 'token');
+  const tokenOfA = await redis.hget(keys.payment(a.id), PAYMENT_FIELD.sealedAccessToken);
   expect(tokenOfA).toBeTruthy();
-  await redis.hset(keys.payment(b.id), 'token', tokenOfA!);
+  await redis.hset(keys.payment(b.id), PAYMENT_FIELD.sealedAccessToken, tokenOfA!);
   const finalB = await driveUntilSettled(b);
   // b's own first call got a 503 (nothing booked), and a's token never went out under b's key
   expect(finalB).toMatchObject({ status: 'failed', failure_code: 'bank_rejected' });

@@ -2,7 +2,6 @@ import { waitFor } from '../support/api.js';
 import { replies, startScriptedOp, type Reply, type ScriptedOp, type Step } from '../support/scripted-op.js';
 import {
   gaps,
-  sleep,
   startServiceAgainst,
   type ServiceAgainstOp,
   type StartedPayment,
@@ -34,7 +33,7 @@ async function expectNoMorePolls(s: ServiceAgainstOp, p: StartedPayment) {
   const count = p.polls().length;
   expect(await s.nextPollAt(p)).toBeNull();
   clock.advance(3_600_000);
-  await sleep(150);
+  await s.idle();
   expect(p.polls()).toHaveLength(count);
 }
 
@@ -69,7 +68,7 @@ describe('slow_down', () => {
     expect(second - first.at).toBeGreaterThanOrEqual(6000);
     expect(second - first.at).toBeLessThan(6300);
     clock.advance(second - clock.now() - 300);
-    await sleep(150);
+    await h.svc.idle();
     expect(p.polls()).toHaveLength(1); // not due yet
     advanceTo(second);
     const poll2 = await pollNumber(p, 2);
@@ -183,7 +182,7 @@ describe('Retry-After on 429 and 503', () => {
     expect(next - poll1.at).toBeGreaterThanOrEqual(3000);
     expect(next - poll1.at).toBeLessThan(3300);
     clock.advance(next - clock.now() - 300);
-    await sleep(150);
+    await h.svc.idle();
     expect(p.polls()).toHaveLength(1);
     advanceTo(next);
     const poll2 = await pollNumber(p, 2);
@@ -372,7 +371,7 @@ describe('interval 31 in the backchannel answer', () => {
     const due = await svc31.nextPollAt(p);
     expect(due).toBe(record!.createdAt + 31_000);
     clock.advance(due! - clock.now() - 300);
-    await sleep(200);
+    await svc31.idle();
     expect(p.polls()).toHaveLength(0);
     advanceTo(due!);
     const poll1 = await pollNumber(p, 1);

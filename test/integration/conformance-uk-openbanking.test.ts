@@ -1,15 +1,15 @@
 import {
   createTestClock,
-  sleep,
   startServiceAgainst,
   type ServiceAgainstOp,
   type StartedPayment,
   type TestClock,
 } from '../support/service-against-op.js';
-import { createScriptedObBank, obError, openBankingEnv, OB_BASE_PATH } from '../support/scripted-ob-bank.js';
+import { createScriptedObBank, obError, OB_BASE_PATH } from '../support/scripted-ob-bank.js';
 import { startScriptedOp, type RecordedRequest, type ScriptedOp } from '../support/scripted-op.js';
 import { testCertificates } from '../support/system.js';
 import { waitFor } from '../support/api.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * Conformance of the Open Banking UK profile (issue 14; Read/Write API v3.1.10, domestic payments
@@ -26,7 +26,7 @@ let clock: TestClock;
 beforeAll(async () => {
   clock = createTestClock();
   op = await startScriptedOp({ certs: testCertificates(), interval: 1, clock, openBanking: ob.handle });
-  svc = await startServiceAgainst(op, openBankingEnv(op), { clock });
+  svc = await startServiceAgainst(op, {}, { clock, openBanking: true });
 });
 afterEach(async () => {
   await svc.cancelOpen();
@@ -45,18 +45,6 @@ const paymentPosts = (p: StartedPayment) =>
   obRequests('POST', /^\/domestic-payments$/).filter((r) => r.headers['x-idempotency-key'] === p.id);
 const statusGets = () => obRequests('GET', /^\/domestic-payments\/[^/]+$/);
 
-/** Moves the shared clock to the payment's next due work (poll or submit) until `done` holds. */
-async function drive(p: StartedPayment, done: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`payment ${p.id} did not get there`);
-    for (const member of [`poll:${p.id}`, `submit:${p.id}`]) {
-      const due = await svc.service.redis.zscore(svc.service.keys.scheduleOf(member).due, member);
-      if (due !== null) clock.advance(Math.max(0, Number(due) - clock.now()));
-    }
-    await sleep(20);
-  }
-}
 const statusIs =
   (p: StartedPayment, ...statuses: string[]) =>
   async () =>
@@ -64,7 +52,7 @@ const statusIs =
 
 async function approveAndSettle(p: StartedPayment, options: Parameters<ScriptedOp['approve']>[1] = {}) {
   op.approve(p.authReqId, options);
-  await drive(p, statusIs(p, 'succeeded', 'failed', 'canceled'));
+  await svc.drive(p, statusIs(p, 'succeeded', 'failed', 'canceled'));
   return svc.status(p);
 }
 
@@ -107,7 +95,7 @@ test('consent, intent-bound CIBA request, payment with the identical Initiation,
 
   // 3. approval → token → POST /domestic-payments with the CIBA token, ConsentId and identical Initiation
   op.approve(p.authReqId);
-  await drive(p, () => paymentPosts(p).length > 0);
+  await svc.drive(p, () => paymentPosts(p).length > 0);
   const [post] = paymentPosts(p);
   expect(post?.headers.authorization).toMatch(/^Bearer at_/);
   expect(post?.headers['x-jws-signature']).toMatch(/^[\w-]+\.\.[\w-]+$/);
@@ -118,7 +106,7 @@ test('consent, intent-bound CIBA request, payment with the identical Initiation,
 
   // 4. Pending is not success: still processing until the bank says AcceptedSettlementCompleted
   expect((await svc.status(p)).status).toBe('processing');
-  await drive(p, statusIs(p, 'succeeded', 'failed'));
+  await svc.drive(p, statusIs(p, 'succeeded', 'failed'));
   expect(await svc.status(p)).toMatchObject({ status: 'succeeded', failure_code: null });
   expect(statusGets().length).toBe(2);
   expect(statusGets().every((r) => r.headers.authorization?.startsWith('Bearer cc_'))).toBe(true);
@@ -144,7 +132,7 @@ test.each([
 test('consent expired before approval: failed/expired, no payment at the bank', async () => {
   const p = await svc.start();
   op.expire(p.authReqId);
-  await drive(p, statusIs(p, 'failed', 'succeeded'));
+  await svc.drive(p, statusIs(p, 'failed', 'succeeded'));
   expect(await svc.status(p)).toMatchObject({ status: 'failed', failure_code: 'expired' });
   expect(obRequests('POST', /^\/domestic-payments$/)).toHaveLength(0);
 });
@@ -152,7 +140,7 @@ test('consent expired before approval: failed/expired, no payment at the bank', 
 test('consent rejected by the customer: failed/access_denied, no payment at the bank', async () => {
   const p = await svc.start();
   op.deny(p.authReqId);
-  await drive(p, statusIs(p, 'failed', 'succeeded'));
+  await svc.drive(p, statusIs(p, 'failed', 'succeeded'));
   expect(await svc.status(p)).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
   expect(obRequests('POST', /^\/domestic-payments$/)).toHaveLength(0);
 });
@@ -195,17 +183,17 @@ test('still Pending when the customer token expires: followed by its status with
   ob.paymentStatuses('Pending', 'AcceptedSettlementCompleted');
   const p = await svc.start();
   op.approve(p.authReqId);
-  await drive(p, () => paymentPosts(p).length === 1);
+  await svc.drive(p, () => paymentPosts(p).length === 1);
   const submit = `submit:${p.id}`;
   const paymentKey = svc.service.keys.payment(p.id);
   // the Pending answer is recorded (the bank's payment id kept) and the status asked again later
-  await waitFor(async () => (await svc.service.redis.hget(paymentKey, 'bank_id')) !== null);
+  await waitFor(async () => (await svc.service.redis.hget(paymentKey, PAYMENT_FIELD.bankPaymentId)) !== null);
   await waitFor(async () => (await svc.service.redis.zscore(svc.service.keys.scheduleOf(submit).due, submit)) !== null);
   clock.advance(301_000); // past the CIBA access token's 300 s
-  await drive(p, statusIs(p, 'succeeded', 'failed', 'canceled'));
+  await svc.drive(p, statusIs(p, 'succeeded', 'failed', 'canceled'));
   expect(await svc.status(p)).toMatchObject({ status: 'succeeded' });
   expect(statusGets()).toHaveLength(1);
-  expect(await svc.service.redis.hget(paymentKey, 'reconcile')).toBeNull();
+  expect(await svc.service.redis.hget(paymentKey, PAYMENT_FIELD.reconcileSince)).toBeNull();
 });
 
 test('the answer to POST /domestic-payments is lost: resent with the same x-idempotency-key, one payment at the bank', async () => {

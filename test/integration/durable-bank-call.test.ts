@@ -4,12 +4,12 @@ import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.j
 import { startScriptedOp, type Reply, type ScriptedOp } from '../support/scripted-op.js';
 import {
   createTestClock,
-  sleep,
   startServiceAgainst,
   type ServiceAgainstOp,
   type StartedPayment,
 } from '../support/service-against-op.js';
 import { testCertificates } from '../support/system.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * Money moves only after the store has it on a replica (issue 12.2): the note that a bank payment
@@ -84,24 +84,13 @@ describe('the bank is called only once the call is on a replica', () => {
 
     await replica.start();
     await waitFor(async () => ((await connectedReplicas()) === 1 ? true : undefined), 10_000, 'the replica back');
-    const final = await waitFor(
-      async () => {
-        const now = await svc.status(p);
-        if (now.status !== 'processing') return now;
-        const due = await submitDueAt(p);
-        if (due !== null) clock.advance(Math.max(0, Number(due) - clock.now()));
-        await sleep(20);
-        return undefined;
-      },
-      10_000,
-      'the payment to settle',
-    );
-    expect(final).toMatchObject({ status: 'succeeded' });
+    await svc.drive(p, async () => (await svc.status(p)).status !== 'processing');
+    expect(await svc.status(p)).toMatchObject({ status: 'succeeded' });
     expect(p.paymentCalls()).toHaveLength(1);
     // The note the call went out with is on the replica.
     const onReplica = new Redis(replica.url);
     try {
-      expect(await onReplica.hget(svc.service.keys.payment(p.id), 'bank_at')).not.toBeNull();
+      expect(await onReplica.hget(svc.service.keys.payment(p.id), PAYMENT_FIELD.bankCalledAt)).not.toBeNull();
     } finally {
       onReplica.disconnect();
     }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { request } from 'undici';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startTestService, type SandboxService } from '../support/service.js';
 
 /**
  * Hostile input at every route (issue 5): thousands of random and malformed bodies, headers and ids.
@@ -137,12 +137,12 @@ const anyRequest: fc.Arbitrary<Req> = fc
   });
 
 describe('fuzz: hostile input at every route', () => {
-  let sys: TestSystem;
+  let sys: SandboxService;
   const seen = new Map<number, number>();
   let skipped = 0;
 
   beforeAll(async () => {
-    sys = await startSystem({ interval: 1 });
+    sys = await startTestService({ bank: { sandbox: { interval: 1 } } });
   });
   afterAll(async () => {
     await sys.close();
@@ -162,7 +162,7 @@ describe('fuzz: hostile input at every route', () => {
   async function send(r: Req): Promise<{ status: number; contentType: string; text: string } | null> {
     let res;
     try {
-      res = await request(`${sys.apiUrl}${r.path}`, {
+      res = await request(`${sys.url}${r.path}`, {
         method: r.method,
         headers: r.headers,
         ...(r.body !== undefined ? { body: r.body } : {}),

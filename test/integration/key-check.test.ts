@@ -1,8 +1,14 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { open } from '../../src/crypto/sealing.js';
-import { assertBuilt, killAll, MAIN_JS, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
+import {
+  assertBuilt,
+  killAll,
+  runServiceToExit,
+  serviceEnv,
+  spawnService,
+  type ServiceProcess,
+} from '../support/processes.js';
 import { KEY_HOLDER_TTL_MS } from '../../src/store/key-check-store.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
 import { testCertificates, uniquePrefix } from '../support/system.js';
@@ -28,23 +34,7 @@ const env = (key: string) =>
     extra: { TOKEN_ENCRYPTION_KEY: key },
   });
 
-/** Runs a process that is expected to stop at start-up: its exit code and every line it wrote. */
-function runToExit(key: string): Promise<{ code: number | null; lines: string[] }> {
-  const child = spawn(process.execPath, [MAIN_JS], {
-    env: { PATH: process.env.PATH ?? '', ...env(key), ROLE: 'worker', PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 40_000); // a refusal may wait out a crashed process (KEY_HOLDER_TTL_MS)
-  return new Promise((resolve) => {
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, lines: output.split('\n').filter((l) => l.length > 0) });
-    });
-  });
-}
+const runToExit = (key: string) => runServiceToExit('worker', env(key));
 
 beforeAll(() => {
   assertBuilt();

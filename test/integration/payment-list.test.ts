@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { PaymentRecord } from '../../src/payments/payment.js';
 import { SCAN_BUDGET } from '../../src/payments/list-payments.js';
 import { api } from '../support/api.js';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startTestService, type SandboxService } from '../support/service.js';
 import { newTestPayment, paymentMover } from '../support/webhook-receiver.js';
 
 /**
@@ -12,13 +12,13 @@ import { newTestPayment, paymentMover } from '../support/webhook-receiver.js';
  * page a reader is on, as payments from API processes with skewed clocks would be.
  */
 describe('GET /payments', () => {
-  let sys: TestSystem;
+  let sys: SandboxService;
   let mover: ReturnType<typeof paymentMover>;
   // Within the 24 h retention (older entries are trimmed on write), on whole seconds for created[gte].
   const base = Math.floor((Date.now() - 20 * 3_600_000) / 1000) * 1000;
 
   beforeAll(async () => {
-    sys = await startSystem({ role: 'api', env: { PAYMENT_RETENTION_HOURS: '24' } });
+    sys = await startTestService({ role: 'api', env: { PAYMENT_RETENTION_HOURS: '24' } });
     mover = paymentMover(sys.service);
   });
   afterAll(async () => {
@@ -31,7 +31,7 @@ describe('GET /payments', () => {
   const create = (r: PaymentRecord) => mover.create(r);
 
   const asShop = () => ({ authorization: `Bearer ${sys.env.SHOP_API_KEY}` });
-  const list = (query: string) => api(sys.apiUrl, 'GET', `/payments${query}`, { headers: asShop() });
+  const list = (query: string) => api(sys.url, 'GET', `/payments${query}`, { headers: asShop() });
   const order = (a: { created_at: string; id: string }, b: { created_at: string; id: string }) =>
     b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id);
 
@@ -45,13 +45,13 @@ describe('GET /payments', () => {
   }
 
   test('when the caller is anonymous, holds a client secret or a wrong key, then 401 with WWW-Authenticate', async () => {
-    const secretHolder = await api(sys.apiUrl, 'GET', '/payments', {
+    const secretHolder = await api(sys.url, 'GET', '/payments', {
       headers: { authorization: 'Bearer pay_aaaaaaaaaaaaaaaaaaaa_secret_x' },
     });
     for (const res of [
-      await api(sys.apiUrl, 'GET', '/payments'),
-      await api(sys.apiUrl, 'GET', '/payments', { headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY}x` } }),
-      await api(sys.apiUrl, 'GET', `/payments?client_secret=${sys.env.SHOP_API_KEY}`),
+      await api(sys.url, 'GET', '/payments'),
+      await api(sys.url, 'GET', '/payments', { headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY}x` } }),
+      await api(sys.url, 'GET', `/payments?client_secret=${sys.env.SHOP_API_KEY}`),
       secretHolder,
     ]) {
       expect(res.status).toBe(401);

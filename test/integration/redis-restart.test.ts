@@ -1,6 +1,6 @@
 import { api, waitFor } from '../support/api.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/private-redis.js';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startTestService, type SandboxService } from '../support/service.js';
 
 const CART = { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' };
 
@@ -12,12 +12,12 @@ const CART = { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' };
  */
 describe('Redis restart during pending payments', () => {
   let redis: PrivateRedis;
-  let sys: TestSystem;
+  let sys: SandboxService;
 
   beforeAll(async () => {
     redis = await startPrivateRedis();
-    sys = await startSystem({
-      interval: 1,
+    sys = await startTestService({
+      bank: { sandbox: { interval: 1 } },
       env: {
         REDIS_URL: redis.url,
         // Off, so nothing but the checkout's own store check keeps a request from reaching the bank.
@@ -37,7 +37,7 @@ describe('Redis restart during pending payments', () => {
     const shop = { authorization: `Bearer ${sys.env.SHOP_API_KEY}` };
     const created: { id: string; binding_message: string }[] = [];
     for (let i = 0; i < 8; i++) {
-      const res = await api(sys.apiUrl, 'POST', '/checkout', { body: CART });
+      const res = await api(sys.url, 'POST', '/checkout', { body: CART });
       expect(res.status).toBe(202);
       created.push(res.json);
     }
@@ -45,16 +45,16 @@ describe('Redis restart during pending payments', () => {
       const pending = await sys.bank.pending('user');
       return pending.length >= created.length ? pending : undefined;
     });
-    expect((await api(sys.apiUrl, 'GET', '/readyz')).status).toBe(200);
+    expect((await api(sys.url, 'GET', '/readyz')).status).toBe(200);
 
     await redis.kill();
     const downAt = Date.now();
 
     // Every Redis-backed route answers 503 store_unavailable, quickly, with Retry-After.
     const checks = [
-      await api(sys.apiUrl, 'POST', '/checkout', { body: CART }),
-      await api(sys.apiUrl, 'GET', `/payments/${created[0]!.id}`, { headers: shop }),
-      await api(sys.apiUrl, 'POST', `/payments/${created[1]!.id}/cancel`, { headers: shop }),
+      await api(sys.url, 'POST', '/checkout', { body: CART }),
+      await api(sys.url, 'GET', `/payments/${created[0]!.id}`, { headers: shop }),
+      await api(sys.url, 'POST', `/payments/${created[1]!.id}/cancel`, { headers: shop }),
     ];
     for (const r of checks) {
       expect(r.status).toBe(503);
@@ -64,27 +64,30 @@ describe('Redis restart during pending payments', () => {
       expect(JSON.stringify(r.json)).not.toMatch(/at .*\.js|Error:|ioredis|node_modules/);
     }
     expect(Date.now() - downAt).toBeLessThan(5000);
-    const ready = await api(sys.apiUrl, 'GET', '/readyz');
+    const ready = await api(sys.url, 'GET', '/readyz');
     expect(ready.status).toBe(503);
     expect(ready.json.checks.redis).toBe(false);
     // The refused checkout reached no bank: no push to the customer's phone for a payment that does not exist.
     expect(await sys.bank.pending('user')).toHaveLength(created.length);
 
-    // The customers approve while the store is down; the worker cannot claim anything meanwhile.
+    // The customers approve while the store is down; the worker cannot claim anything meanwhile: it
+    // has looked for work since the approvals (and failed), and no transfer was made.
+    const failedClaims = () => sys.logs.filter((l) => l.includes('claiming work failed')).length;
+    const failedBefore = failedClaims();
     for (const r of requests) await sys.bank.approve(r.id);
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor(() => failedClaims() > failedBefore, 10_000, 'a claim attempt after the approvals');
     expect(await sys.bank.transfers()).toHaveLength(0);
 
     await redis.start();
     await waitFor(
-      async () => (await api(sys.apiUrl, 'GET', '/readyz')).status === 200,
+      async () => (await api(sys.url, 'GET', '/readyz')).status === 200,
       15_000,
       'readiness after the restart',
     );
     const done = await waitFor(
       async () => {
         const all = await Promise.all(
-          created.map(async (p) => (await api(sys.apiUrl, 'GET', `/payments/${p.id}`, { headers: shop })).json),
+          created.map(async (p) => (await api(sys.url, 'GET', `/payments/${p.id}`, { headers: shop })).json),
         );
         return all.every((p) => p?.status === 'succeeded') ? all : undefined;
       },
@@ -97,6 +100,6 @@ describe('Redis restart during pending payments', () => {
     expect(transfers).toHaveLength(created.length);
 
     // And the API takes new checkouts again.
-    expect((await api(sys.apiUrl, 'POST', '/checkout', { body: CART })).status).toBe(202);
+    expect((await api(sys.url, 'POST', '/checkout', { body: CART })).status).toBe(202);
   }, 90_000);
 });

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
+import { waitFor } from '../support/api.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
+import { mtlsAgent } from '../support/system.js';
 import type { DevCertificates } from '../../src/sandbox/certs.js';
 import { startSandboxBank } from '../../src/sandbox/bank.js';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
@@ -76,13 +78,7 @@ beforeAll(async () => {
     clients: [{ clientId: CLIENT_ID, authMethod: 'tls_client_auth', deliveryMode: 'poll' }],
     log: () => undefined,
   });
-  client = new Agent({
-    connect: {
-      ca: readFileSync(certs.caCert),
-      cert: readFileSync(certs.clientCert),
-      key: readFileSync(certs.clientKey),
-    },
-  });
+  client = mtlsAgent(certs, { cert: certs.clientCert, key: certs.clientKey });
 });
 
 afterAll(async () => {
@@ -101,7 +97,12 @@ describe('sandbox bank app: history', () => {
     const approvedAt = Date.now();
     await bank.approve(await pendingId('HI-APP'));
     await bank.deny(await pendingId('HI-DENY'));
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // HI-EXP asked for 1 s: wait until the bank itself no longer holds it as pending.
+    await waitFor(
+      async () => !(await bank.pending('user')).some((r) => r.bindingMessage === 'HI-EXP'),
+      5000,
+      'HI-EXP to expire',
+    );
 
     const html = await signedInHome();
     const history = /<ul class="history">([\s\S]*?)<\/ul>/.exec(html)?.[1] ?? '';

@@ -8,9 +8,13 @@ import { join } from 'node:path';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import type { JWK } from 'jose';
 import type { JSONWebKeySet } from 'jose';
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
+import { Redis } from 'ioredis';
+import { createSandboxKeys } from '../../src/sandbox/keys.js';
+import { waitFor } from '../support/api.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
+import { mtlsAgent } from '../support/system.js';
 import type { DevCertificates } from '../../src/sandbox/certs.js';
 import { startSandboxBank } from '../../src/sandbox/bank.js';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
@@ -41,6 +45,7 @@ let bank: SandboxBank;
 let client: Agent;
 let intruder: Agent;
 let anonymous: Agent;
+let redis: Redis;
 let notifyServer: Server;
 let notifyUrl: string;
 const pings: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
@@ -48,14 +53,6 @@ const logLines: string[] = [];
 let discovery: Json;
 /** The OP's published JWKS (fetched from jwks_uri), for verifying its tokens. */
 let opKeys: ReturnType<typeof createLocalJWKSet>;
-
-function agent(cert?: string, key?: string): Agent {
-  const ca = readFileSync(certs.caCert);
-  return new Agent({
-    connect:
-      cert === undefined || key === undefined ? { ca } : { ca, cert: readFileSync(cert), key: readFileSync(key) },
-  });
-}
 
 async function post(
   url: string,
@@ -105,7 +102,20 @@ function pollToken(authReqId: string, clientId = CLIENT_ID): Promise<{ status: n
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits until the bank's own poll record says a token poll of `authReqId` is on time (its interval has passed). */
+async function untilPollIsDue(authReqId: string): Promise<void> {
+  const key = createSandboxKeys(prefix).poll(authReqId);
+  await waitFor(async () => Date.now() >= Number(await redis.hget(key, 'next')), 5000, 'the poll interval to pass');
+}
+
+/** Waits until the bank no longer lists the request as pending (its requested_expiry has passed). */
+async function untilExpired(bindingMessage: string): Promise<void> {
+  await waitFor(
+    async () => !(await bank.pending('user')).some((p) => p.bindingMessage === bindingMessage),
+    5000,
+    `${bindingMessage} to expire`,
+  );
+}
 
 async function pendingIdFor(bindingMessage: string): Promise<string> {
   const found = (await bank.pending('user')).find((p) => p.bindingMessage === bindingMessage);
@@ -118,7 +128,7 @@ async function approvedTokens(bindingMessage: string): Promise<Json> {
   const started = await startRequest({ binding_message: bindingMessage });
   expect(started.status).toBe(200);
   await bank.approve(await pendingIdFor(bindingMessage));
-  await sleep(1050);
+  await untilPollIsDue(started.body.auth_req_id as string);
   const token = await pollToken(started.body.auth_req_id as string);
   expect(token.status).toBe(200);
   return token.body;
@@ -187,9 +197,10 @@ beforeAll(async () => {
     ],
     log: (line) => logLines.push(line),
   });
-  client = agent(certs.clientCert, certs.clientKey);
-  intruder = agent(certs.otherClientCert, certs.otherClientKey);
-  anonymous = agent();
+  client = mtlsAgent(certs, { cert: certs.clientCert, key: certs.clientKey });
+  intruder = mtlsAgent(certs, { cert: certs.otherClientCert, key: certs.otherClientKey });
+  anonymous = mtlsAgent(certs);
+  redis = new Redis(REDIS_URL);
   const res = await request(`${bank.issuer}/.well-known/openid-configuration`, { dispatcher: anonymous });
   discovery = (await res.body.json()) as Json;
   const jwks = await request(discovery.jwks_uri as string, { dispatcher: anonymous });
@@ -199,6 +210,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await bank.close();
   await Promise.all([client.close(), intruder.close(), anonymous.close()]);
+  redis.disconnect();
   await new Promise((resolve) => notifyServer.close(resolve));
   await deleteKeysWithPrefix(prefix, REDIS_URL);
   rmSync(dir, { recursive: true, force: true });
@@ -315,14 +327,14 @@ describe('sandbox bank: other client authentication methods', () => {
 describe('sandbox bank: token endpoint', () => {
   test('when polled after requested_expiry, then expired_token', async () => {
     const started = await startRequest({ binding_message: 'EXPIRE-1', requested_expiry: '1' });
-    await sleep(1100);
+    await untilExpired('EXPIRE-1');
     const { status, body } = await pollToken(started.body.auth_req_id as string);
     expect([status, body.error]).toEqual([400, 'expired_token']);
   });
 
   test('when polled before approval, then authorization_pending; polled again at once, then slow_down', async () => {
     const started = await startRequest({ binding_message: 'POLL-1' });
-    await sleep(1050);
+    await untilPollIsDue(started.body.auth_req_id as string);
     const first = await pollToken(started.body.auth_req_id as string);
     expect([first.status, first.body.error]).toEqual([400, 'authorization_pending']);
     const second = await pollToken(started.body.auth_req_id as string);
@@ -354,7 +366,7 @@ describe('sandbox bank: token endpoint', () => {
   test('when denied, then access_denied', async () => {
     const started = await startRequest({ binding_message: 'DENY-1' });
     await bank.deny(await pendingIdFor('DENY-1'));
-    await sleep(1050);
+    await untilPollIsDue(started.body.auth_req_id as string);
     const { status, body } = await pollToken(started.body.auth_req_id as string);
     expect(status).toBe(400);
     expect(body.error).toBe('access_denied');
@@ -483,7 +495,7 @@ describe('sandbox bank: ping mode', () => {
     expect(pings).toHaveLength(1);
     expect(pings[0]?.headers.authorization).toBe(`Bearer ${notificationToken}`);
     expect(JSON.parse(pings[0]?.body ?? '{}')).toEqual({ auth_req_id: started.body.auth_req_id });
-    await sleep(1050);
+    await untilPollIsDue(started.body.auth_req_id as string);
     const token = await pollToken(started.body.auth_req_id as string, PING_CLIENT_ID);
     expect(token.status).toBe(200);
   });

@@ -1,13 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
+import { waitFor } from '../support/api.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
+import { mtlsAgent } from '../support/system.js';
 import type { DevCertificates } from '../../src/sandbox/certs.js';
 import { startSandboxBank } from '../../src/sandbox/bank.js';
 import type { GotifyOptions, SandboxBank } from '../../src/sandbox/bank.js';
@@ -116,24 +118,10 @@ async function bcAuthorize(
   return { status: res.statusCode, body, elapsedMs: Date.now() - started };
 }
 
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sandbox-gotify-'));
   certs = ensureDevCertificates(dir);
-  client = new Agent({
-    connect: {
-      ca: readFileSync(certs.caCert),
-      cert: readFileSync(certs.clientCert),
-      key: readFileSync(certs.clientKey),
-    },
-  });
+  client = mtlsAgent(certs, { cert: certs.clientCert, key: certs.clientKey });
 });
 
 afterAll(async () => {
@@ -153,7 +141,7 @@ describe('sandbox bank: Gotify push', () => {
     try {
       const { status, body } = await bcAuthorize(bank, 'GO-TF1');
       expect(status).toBe(200);
-      await until(() => gotify.received.length > 0);
+      await waitFor(() => gotify.received.length > 0, 5000, 'the push at Gotify');
 
       const pending = (await bank.pending('user')).find((p) => p.bindingMessage === 'GO-TF1');
       expect(pending).toBeDefined();
@@ -188,7 +176,7 @@ describe('sandbox bank: Gotify push', () => {
       const { status, body } = await bcAuthorize(bank, 'GO-DOWN');
       expect(status).toBe(200);
       expect(typeof body.auth_req_id).toBe('string');
-      await until(() => logLines.some((l) => l.includes('gotify')));
+      await waitFor(() => logLines.some((l) => l.includes('gotify')), 5000, 'a gotify log line');
       const failures = logLines.filter((l) => l.includes('gotify'));
       expect(failures).toHaveLength(1);
       expect(failures[0]).toMatch(/^\[bank\] gotify push for request [\w-]+ failed: .*ECONNREFUSED/);
@@ -206,7 +194,7 @@ describe('sandbox bank: Gotify push', () => {
       const { status, elapsedMs } = await bcAuthorize(bank, 'GO-HANG');
       expect(status).toBe(200);
       expect(elapsedMs).toBeLessThan(1500);
-      await until(() => logLines.some((l) => l.includes('gotify')));
+      await waitFor(() => logLines.some((l) => l.includes('gotify')), 5000, 'a gotify log line');
       expect(gotify.received).toHaveLength(1);
       expect(logLines.filter((l) => l.includes('gotify'))).toEqual([
         expect.stringMatching(/^\[bank\] gotify push for request [\w-]+ failed: timed out$/),
@@ -225,7 +213,7 @@ describe('sandbox bank: Gotify push', () => {
     const bank = await startBank({ url: gotify.url, token: TOKEN }, logLines);
     try {
       expect((await bcAuthorize(bank, 'GO-401')).status).toBe(200);
-      await until(() => logLines.some((l) => l.includes('gotify')));
+      await waitFor(() => logLines.some((l) => l.includes('gotify')), 5000, 'a gotify log line');
       expect(logLines.filter((l) => l.includes('gotify'))).toEqual([
         expect.stringMatching(/^\[bank\] gotify push for request [\w-]+ failed: HTTP 401$/),
       ]);

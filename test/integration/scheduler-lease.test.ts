@@ -4,6 +4,7 @@ import { createWorkerLoop } from '../../src/jobs/worker-loop.js';
 import { createKeys } from '../../src/store/keys.js';
 import type { RedisClient } from '../../src/store/redis.js';
 import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
+import { waitFor } from '../support/api.js';
 import { uniquePrefix } from '../support/system.js';
 
 /**
@@ -75,15 +76,15 @@ describe('scheduler leases', () => {
   });
 
   test('when a handler runs for several leases, then the loop keeps it and settles it once', async () => {
-    const realClock = { now: () => Date.now() };
-    const scheduler = createScheduler({ redis, keys, clock: realClock, leaseMs: 300 });
-    const rival = createScheduler({ redis, keys, clock: realClock, leaseMs: 300 });
-    await scheduler.schedule('slow:1', Date.now());
+    // Time is the test's: each step moves it by two thirds of a lease, then waits for the renewal.
+    const scheduler = createScheduler({ redis, keys, clock, leaseMs: 300 });
+    const rival = createScheduler({ redis, keys, clock, leaseMs: 300 });
+    await scheduler.schedule('slow:1', now);
     let runs = 0;
     let release = (): void => undefined;
     const loop = createWorkerLoop({
       scheduler,
-      clock: realClock,
+      clock,
       logger: createLogger('silent'),
       concurrency: 4,
       idleMs: 20,
@@ -97,12 +98,13 @@ describe('scheduler leases', () => {
       },
     });
     loop.start();
-    while (runs === 0) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => runs > 0, 5000, 'the handler to start');
     // Four leases long, a rival worker looks for expired leases and finds none.
-    const until = Date.now() + 1200;
-    while (Date.now() < until) {
+    const leaseOf = async () => Number(await redis.zscore(keys.shard(0).leases, 'slow:1'));
+    for (let step = 0; step < 6; step++) {
+      now += 200;
+      await waitFor(async () => (await leaseOf()) === now + 300, 5000, 'the lease to be renewed');
       expect((await rival.claim(10)).items).toHaveLength(0);
-      await new Promise((r) => setTimeout(r, 50));
     }
     release();
     await loop.stop(2000);

@@ -7,6 +7,7 @@ import { createStateMachine } from '../../src/payments/state-machine.js';
 import { createKeys } from '../../src/store/keys.js';
 import { createPaymentStore } from '../../src/store/payment-store.js';
 import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
+import { waitFor } from '../support/api.js';
 import { uniquePrefix } from '../support/system.js';
 
 /** The durable scheduler on real Redis: claims, leases, take-over after a worker dies. */
@@ -167,8 +168,7 @@ describe('scheduler', () => {
       },
     });
     loop.start();
-    const deadline = Date.now() + 5000;
-    while (seen.length < 100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => seen.length >= 100, 5000, 'every job to run twice');
     await loop.stop(1000);
     expect(seen).toHaveLength(100);
     expect(new Set(seen).size).toBe(50);

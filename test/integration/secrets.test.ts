@@ -1,6 +1,7 @@
 import { open } from '../../src/crypto/sealing.js';
 import { api, waitFor, waitForStatus } from '../support/api.js';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startTestService, type SandboxService } from '../support/service.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 const CART = { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' };
 
@@ -10,9 +11,9 @@ const CART = { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' };
  * used is looked for in every log line of the service, and none is found.
  */
 describe('secrets never reach the log', () => {
-  let sys: TestSystem;
+  let sys: SandboxService;
   beforeAll(async () => {
-    sys = await startSystem({ deliveryMode: 'ping', interval: 1 });
+    sys = await startTestService({ bank: { sandbox: { deliveryMode: 'ping', interval: 1 } } });
   });
   afterAll(async () => {
     await sys.close();
@@ -47,44 +48,44 @@ describe('secrets never reach the log', () => {
     // Approved: hold the bank's payment API back a moment to catch the sealed access token in Redis.
     await sys.bank.failNextPayments(1000);
     const approved = (
-      await api(sys.apiUrl, 'POST', '/checkout', { body: CART, headers: { 'idempotency-key': 'secret-run-1' } })
+      await api(sys.url, 'POST', '/checkout', { body: CART, headers: { 'idempotency-key': 'secret-run-1' } })
     ).json;
-    const arid1 = await sys.service.redis.hget(sys.service.keys.payment(approved.id), 'arid');
+    const arid1 = await sys.service.redis.hget(sys.service.keys.payment(approved.id), PAYMENT_FIELD.authReqId);
     const req1 = await waitFor(async () =>
       (await sys.bank.pending('user')).find((p) => p.bindingMessage === approved.binding_message),
     );
     await sys.bank.approve(req1.id);
     const sealed = await waitFor(
-      async () => sys.service.redis.hget(sys.service.keys.payment(approved.id), 'token'),
+      async () => sys.service.redis.hget(sys.service.keys.payment(approved.id), PAYMENT_FIELD.sealedAccessToken),
       15_000,
       'the sealed token',
     );
     secrets.access_token!.push(open(sealed, sys.config.tokenEncryptionKeys, `${approved.id}/token`));
     await sys.bank.failNextPayments(0);
-    await waitForStatus(sys.apiUrl, approved.id, approved.client_secret, ['succeeded'], 20_000);
+    await waitForStatus(sys.url, approved.id, approved.client_secret, ['succeeded'], 20_000);
 
     // Denied.
-    const denied = (await api(sys.apiUrl, 'POST', '/checkout', { body: CART })).json;
-    const arid2 = await sys.service.redis.hget(sys.service.keys.payment(denied.id), 'arid');
+    const denied = (await api(sys.url, 'POST', '/checkout', { body: CART })).json;
+    const arid2 = await sys.service.redis.hget(sys.service.keys.payment(denied.id), PAYMENT_FIELD.authReqId);
     const req2 = await waitFor(async () =>
       (await sys.bank.pending('user')).find((p) => p.bindingMessage === denied.binding_message),
     );
     await sys.bank.deny(req2.id);
-    await waitForStatus(sys.apiUrl, denied.id, denied.client_secret, ['failed'], 20_000);
+    await waitForStatus(sys.url, denied.id, denied.client_secret, ['failed'], 20_000);
 
     // Reads with every kind of credential, and a wrong notification token.
-    await api(sys.apiUrl, 'GET', `/payments/${approved.id}`, {
+    await api(sys.url, 'GET', `/payments/${approved.id}`, {
       headers: { authorization: `Bearer ${approved.client_secret}` },
     });
     await api(
-      sys.apiUrl,
+      sys.url,
       'GET',
       `/payments/${denied.id}/events?client_secret=${encodeURIComponent(denied.client_secret)}`,
     );
-    await api(sys.apiUrl, 'GET', `/payments/${denied.id}`, { headers: shop });
+    await api(sys.url, 'GET', `/payments/${denied.id}`, { headers: shop });
     const notify = await notificationTokens();
     expect(notify.length).toBeGreaterThanOrEqual(2);
-    await api(sys.apiUrl, 'POST', '/ciba/notify', {
+    await api(sys.url, 'POST', '/ciba/notify', {
       body: { auth_req_id: arid1 },
       headers: { authorization: `Bearer ${notify[0]!}x` },
     });

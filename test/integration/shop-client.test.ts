@@ -7,7 +7,7 @@ import { generateTypes, TYPES_FILE } from '../../clients/node/scripts/generate-t
 import { createShopBackend } from '../../clients/node/examples/shop-backend.js';
 import { CibaCheckoutError, createShopClient, createWebhookVerifier } from '../../clients/node/src/index.js';
 import { api, waitFor } from '../support/api.js';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startTestService, type SandboxService } from '../support/service.js';
 import { newWebhookSecret } from '../support/webhook-receiver.js';
 
 /**
@@ -18,7 +18,7 @@ import { newWebhookSecret } from '../support/webhook-receiver.js';
  */
 describe('clients/node and the example shop backend', () => {
   const secret = newWebhookSecret();
-  let sys: TestSystem;
+  let sys: SandboxService;
   let server: Server;
   let backendUrl: string;
   let backend: ReturnType<typeof createShopBackend>;
@@ -31,7 +31,7 @@ describe('clients/node and the example shop backend', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     backendUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    sys = await startSystem({
+    sys = await startTestService({
       env: {
         WEBHOOK_URL: `${backendUrl}/webhooks`,
         WEBHOOK_SECRET: secret,
@@ -40,7 +40,7 @@ describe('clients/node and the example shop backend', () => {
         WEBHOOK_RETRY_SCHEDULE: '0,3600',
       },
     });
-    const payments = createShopClient({ baseUrl: sys.apiUrl, shopKey: sys.env.SHOP_API_KEY! });
+    const payments = createShopClient({ baseUrl: sys.url, shopKey: sys.env.SHOP_API_KEY! });
     backend = createShopBackend({ payments, webhooks: createWebhookVerifier(secret) });
   });
   afterAll(async () => {
@@ -83,7 +83,7 @@ describe('clients/node and the example shop backend', () => {
     expect(order).toMatchObject({ status: 'awaiting_payment', amount: 2 * 1290 });
 
     // The storefront follows with the client secret alone.
-    const asCustomer = await api(sys.apiUrl, 'GET', `/payments/${order.paymentId}`, {
+    const asCustomer = await api(sys.url, 'GET', `/payments/${order.paymentId}`, {
       headers: { authorization: `Bearer ${placed.client_secret}` },
     });
     expect(asCustomer.json.metadata).toEqual({ order_id: placed.order_id });
@@ -91,7 +91,7 @@ describe('clients/node and the example shop backend', () => {
     await approve(placed.binding_message);
     await waitFor(() => Promise.resolve(order.status === 'paid'), 20_000, 'the order to be paid');
 
-    const client = createShopClient({ baseUrl: sys.apiUrl, shopKey: sys.env.SHOP_API_KEY! });
+    const client = createShopClient({ baseUrl: sys.url, shopKey: sys.env.SHOP_API_KEY! });
     const page = await client.listPayments({ metadata: { order_id: placed.order_id }, limit: 5 });
     expect(page).toMatchObject({ object: 'list', has_more: false, next_cursor: null });
     expect(page.data.map((p) => [p.id, p.status])).toEqual([[order.paymentId, 'succeeded']]);
@@ -106,7 +106,7 @@ describe('clients/node and the example shop backend', () => {
     const placed = await placeOrder([{ sku: 'cup-01', quantity: 1 }]);
     const order = backend.orders.get(placed.order_id)!;
     const data = {
-      ...(await createShopClient({ baseUrl: sys.apiUrl, shopKey: sys.env.SHOP_API_KEY! }).getPayment(order.paymentId)),
+      ...(await createShopClient({ baseUrl: sys.url, shopKey: sys.env.SHOP_API_KEY! }).getPayment(order.paymentId)),
       status: 'succeeded',
     };
     const send = (body: unknown, signWith: string) => {
@@ -133,7 +133,7 @@ describe('clients/node and the example shop backend', () => {
     const order = backend.orders.get(placed.order_id)!;
     dropFor.add(order.paymentId);
     await approve(placed.binding_message);
-    const client = createShopClient({ baseUrl: sys.apiUrl, shopKey: sys.env.SHOP_API_KEY! });
+    const client = createShopClient({ baseUrl: sys.url, shopKey: sys.env.SHOP_API_KEY! });
     await waitFor(async () => (await client.getPayment(order.paymentId)).status === 'succeeded', 20_000);
     expect(order.status).toBe('awaiting_payment');
     expect(await backend.reconcile(Math.floor(Date.now() / 1000) - 600)).toBe(1);
@@ -141,14 +141,14 @@ describe('clients/node and the example shop backend', () => {
   }, 40_000);
 
   test('when the shop key is wrong, then the client throws the problem with its code', async () => {
-    const wrong = createShopClient({ baseUrl: sys.apiUrl, shopKey: 'sk_wrong' });
+    const wrong = createShopClient({ baseUrl: sys.url, shopKey: 'sk_wrong' });
     const err = await wrong.listPayments().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CibaCheckoutError);
     expect(err).toMatchObject({ status: 401, problem: { code: 'unauthorized' } });
   });
 
   test('the checked-in types are what the live /openapi.json generates (npm run client:types)', async () => {
-    const document = (await api(sys.apiUrl, 'GET', '/openapi.json')).json;
+    const document = (await api(sys.url, 'GET', '/openapi.json')).json;
     const fresh = await generateTypes(document);
     const stale = fresh !== readFileSync(TYPES_FILE, 'utf8');
     // A changed route or schema needs `npm run client:types` and the regenerated file committed.

@@ -1,9 +1,8 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import express from 'express';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
+import { waitFor } from '../support/api.js';
 import { createErrorHandler } from '../../src/http/problem.js';
 import { createSseRoutes } from '../../src/http/sse-routes.js';
 import { createStreamSlots, type StreamSlots } from '../../src/http/stream-slots.js';
@@ -11,17 +10,10 @@ import { createLogger } from '../../src/logger.js';
 import { isStoreUnavailableError } from '../../src/store/redis.js';
 import { createChangeFeed } from '../../src/webhooks/change-feed.js';
 import type { Service } from '../../src/composition/service.js';
-import { deleteKeysWithPrefix } from '../support/redis.js';
-import {
-  newTestPayment,
-  newWebhookSecret,
-  paymentMover,
-  serviceEnv,
-  startTestService,
-} from '../support/webhook-receiver.js';
+import { newTestPayment, newWebhookSecret, paymentMover, WEBHOOK_TEST_ENV } from '../support/webhook-receiver.js';
+import { startTestService, type TestService } from '../support/service.js';
 
-const CERTS = join(tmpdir(), 'ciba-checkout-test-certs');
-let env: Record<string, string>;
+let svc: TestService;
 let service: Service;
 let apiOnly: Service;
 let mover: ReturnType<typeof paymentMover>;
@@ -29,16 +21,17 @@ let mover: ReturnType<typeof paymentMover>;
 beforeAll(async () => {
   // No WEBHOOK_URL: this file is about the event stream only.
   // Ten watchers of one payment below: more than the default per-payment cap.
-  env = serviceEnv(CERTS, { WEBHOOK_SECRET: newWebhookSecret(), SSE_MAX_STREAMS_PER_PAYMENT: '20' });
-  service = await startTestService(env);
-  apiOnly = await startTestService(env, 'api');
+  svc = await startTestService({
+    bank: 'none',
+    env: { ...WEBHOOK_TEST_ENV, WEBHOOK_SECRET: newWebhookSecret(), SSE_MAX_STREAMS_PER_PAYMENT: '20' },
+  });
+  service = svc.service;
+  apiOnly = await svc.startAnother({ ROLE: 'api' });
   mover = paymentMover(service);
 });
 
 afterAll(async () => {
-  await apiOnly.close();
-  await deleteKeysWithPrefix(env.REDIS_PREFIX ?? 'never');
-  await service.close();
+  await svc.close();
 });
 
 interface SseFrame {
@@ -84,11 +77,7 @@ async function openEvents(url: string, headers: Record<string, string> = {}) {
     state,
     ended: reading,
     async waitFor(predicate: () => boolean, timeoutMs = 5000) {
-      const until = Date.now() + timeoutMs;
-      while (!predicate()) {
-        if (Date.now() > until) throw new Error(`SSE: condition not met (${JSON.stringify(frames)})`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await waitFor(predicate, timeoutMs, () => `an SSE condition (${JSON.stringify(frames)})`);
     },
     close() {
       controller.abort();
@@ -247,19 +236,15 @@ describe('SSE stream lifecycle', () => {
       const reading = (async () => {
         for await (const chunk of res.body) text += (chunk as Buffer).toString('utf8');
       })().catch(() => undefined);
-      const until = Date.now() + 3000;
-      while (text.split(': ping').length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => text.split(': ping').length >= 3, 3000, 'two heartbeats');
       expect(text.split(': ping\n\n').length).toBeGreaterThanOrEqual(3);
       // Heartbeats start before the subscription is confirmed (slower on a cluster): wait for it.
-      const listening = Date.now() + 3000;
-      while (feed.listenerCount() === 0 && Date.now() < listening) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => feed.listenerCount() > 0, 3000, 'the subscription');
       expect(feed.listenerCount()).toBe(1);
 
       res.body.destroy();
       await reading;
-      const gone = Date.now() + 2000;
-      while (feed.listenerCount() > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 10));
-      expect(feed.listenerCount()).toBe(0);
+      await waitFor(() => feed.listenerCount() === 0, 2000, 'the listener to be removed');
     } finally {
       server.closeAllConnections();
       await new Promise<void>((resolve) =>
@@ -301,8 +286,7 @@ describe('SSE stream caps (issue 11.6)', () => {
       expect(await refused(2)).toMatchObject({ status: 503, body: { code: 'stream_capacity_reached' } });
 
       a1.close();
-      const until = Date.now() + 5000;
-      while (slots.open() > 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(() => slots.open() <= 2, 5000, 'the closed stream to free its slot');
       expect(slots.open()).toBe(2);
       await open(2);
       expect(slots.open()).toBe(3);

@@ -1,6 +1,6 @@
 import { api, waitFor, waitForStatus } from '../support/api.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.js';
-import { startSystem, type TestSystem } from '../support/system.js';
+import { startTestService, type SandboxService } from '../support/service.js';
 import { newWebhookSecret, startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 /** OTLP span kinds (opentelemetry-proto trace.proto). */
@@ -17,15 +17,13 @@ describe('one trace per paid checkout', () => {
   const secret = newWebhookSecret();
   let otlp: OtlpReceiver;
   let hooks: WebhookReceiver;
-  let sys: TestSystem;
+  let sys: SandboxService;
 
   beforeAll(async () => {
     otlp = await startOtlpReceiver();
     hooks = await startWebhookReceiver({ secret });
-    sys = await startSystem({
-      interval: 1,
-      autoApprove: 'approve',
-      approvalDelayMs: 2500,
+    sys = await startTestService({
+      bank: { sandbox: { interval: 1, autoApprove: 'approve', approvalDelayMs: 2500 } },
       env: {
         OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
@@ -43,14 +41,14 @@ describe('one trace per paid checkout', () => {
   });
 
   test('when a checkout is paid, then its spans form one connected trace with no secret in any attribute', async () => {
-    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+    const res = await api(sys.url, 'POST', '/checkout', {
       body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
     });
     expect(res.status).toBe(202);
     const { id, client_secret: clientSecret } = res.json;
-    await waitForStatus(sys.apiUrl, id, clientSecret, ['succeeded'], 30_000);
+    await waitForStatus(sys.url, id, clientSecret, ['succeeded'], 30_000);
     // The secret in the query, where EventSource sends it: the span must not record it.
-    await api(sys.apiUrl, 'GET', `/payments/${id}?client_secret=${encodeURIComponent(clientSecret)}`);
+    await api(sys.url, 'GET', `/payments/${id}?client_secret=${encodeURIComponent(clientSecret)}`);
     await hooks.waitFor((r) => r.some((h) => h.payload?.type === 'payment.succeeded' && h.payload.data.id === id));
 
     const root = await waitFor(async () =>
@@ -105,13 +103,13 @@ describe('one trace per paid checkout', () => {
 
   test('when an anonymous caller sends traceparent and baggage, then the checkout starts its own trace, links theirs and forwards no baggage', async () => {
     const callerTrace = 'a'.repeat(32);
-    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+    const res = await api(sys.url, 'POST', '/checkout', {
       body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
       headers: { traceparent: `00-${callerTrace}-${'b'.repeat(16)}-01`, baggage: 'planted=by-caller' },
     });
     expect(res.status).toBe(202);
     const { id, client_secret: clientSecret } = res.json;
-    await waitForStatus(sys.apiUrl, id, clientSecret, ['succeeded'], 30_000);
+    await waitForStatus(sys.url, id, clientSecret, ['succeeded'], 30_000);
     await hooks.waitFor((r) => r.some((h) => h.payload?.type === 'payment.succeeded' && h.payload.data.id === id));
 
     const root = await waitFor(async () =>
@@ -133,7 +131,7 @@ describe('one trace per paid checkout', () => {
   test('when the shop backend sends its traceparent with the shop key, then the checkout continues that trace', async () => {
     const shopTrace = 'c'.repeat(32);
     const shopSpan = 'd'.repeat(16);
-    const res = await api(sys.apiUrl, 'POST', '/checkout', {
+    const res = await api(sys.url, 'POST', '/checkout', {
       body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
       headers: { authorization: `Bearer ${sys.env.SHOP_API_KEY!}`, traceparent: `00-${shopTrace}-${shopSpan}-01` },
     });

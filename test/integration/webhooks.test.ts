@@ -1,24 +1,23 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
 import type { Service } from '../../src/composition/service.js';
 import { createKeys } from '../../src/store/keys.js';
-import { deleteKeysWithPrefix } from '../support/redis.js';
 import {
   newTestPayment,
   newWebhookSecret,
   paymentMover,
-  serviceEnv,
-  startTestService,
   startWebhookReceiver,
+  WEBHOOK_TEST_ENV,
   type ReceivedRequest,
   type WebhookReceiver,
 } from '../support/webhook-receiver.js';
+import { waitFor } from '../support/api.js';
+import { deleteKeysWithPrefix } from '../support/redis.js';
+import { startTestService, type TestService } from '../support/service.js';
 
-const CERTS = join(tmpdir(), 'ciba-checkout-test-certs');
 const SHOP_KEY = 'shop_test_key_0123456789';
 const secret = newWebhookSecret();
 let receiver: WebhookReceiver;
+let svc: TestService;
 let env: Record<string, string>;
 let service: Service;
 let mover: ReturnType<typeof paymentMover>;
@@ -26,21 +25,21 @@ const figures = { singleMs: [] as number[], burstMs: [] as number[] };
 
 beforeAll(async () => {
   receiver = await startWebhookReceiver({ secret });
-  env = serviceEnv(CERTS, {
-    WEBHOOK_URL: `${receiver.origin}/hooks`,
-    WEBHOOK_SECRET: secret,
-    CALLBACK_ALLOWED_ORIGINS: receiver.origin,
+  svc = await startTestService({
+    bank: 'none',
+    env: {
+      ...WEBHOOK_TEST_ENV,
+      WEBHOOK_URL: `${receiver.origin}/hooks`,
+      WEBHOOK_SECRET: secret,
+      CALLBACK_ALLOWED_ORIGINS: receiver.origin,
+    },
   });
-  service = await startTestService(env);
+  ({ env, service } = svc);
   mover = paymentMover(service);
 });
 
 afterAll(async () => {
-  await service.close();
-  const { createRedis } = await import('../../src/store/redis.js');
-  const redis = createRedis('redis://127.0.0.1:6379');
-  await deleteKeysWithPrefix(env.REDIS_PREFIX ?? 'never');
-  await redis.quit();
+  await svc.close();
   await receiver.close();
   process.stdout.write(`webhook figures: ${JSON.stringify(summarize())}\n`);
 });
@@ -58,38 +57,27 @@ function summarize() {
 const hooks = (paymentId: string) => receiver.forPayment(paymentId, '/hooks');
 const delivered = (rs: ReceivedRequest[]) => rs.filter((r) => (r.reply.status ?? 200) === 200);
 
-async function listDeliveries(paymentId: string, key = SHOP_KEY) {
-  const res = await request(`${service.url}/webhooks/deliveries?payment_id=${paymentId}`, {
+async function listDeliveries(paymentId: string, key = SHOP_KEY, on: Service = service) {
+  const res = await request(`${on.url ?? ''}/webhooks/deliveries?payment_id=${paymentId}`, {
     headers: { authorization: `Bearer ${key}` },
   });
   return { status: res.statusCode, body: (await res.body.json()) as { data: Record<string, unknown>[] } };
 }
 
-async function waitForDeliveryState(paymentId: string, predicate: (ds: Record<string, unknown>[]) => boolean) {
-  const until = Date.now() + 10_000;
-  for (;;) {
-    const { body } = await listDeliveries(paymentId);
-    if (predicate(body.data)) return body.data;
-    if (Date.now() > until) throw new Error(`deliveries not settled: ${JSON.stringify(body.data)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function waitForDeliveryStateOn(
-  svc: Service,
+async function waitForDeliveryState(
   paymentId: string,
   predicate: (ds: Record<string, unknown>[]) => boolean,
+  on: Service = service,
 ) {
-  const until = Date.now() + 10_000;
-  for (;;) {
-    const res = await request(`${svc.url ?? ''}/webhooks/deliveries?payment_id=${paymentId}`, {
-      headers: { authorization: `Bearer ${SHOP_KEY}` },
-    });
-    const data = ((await res.body.json()) as { data: Record<string, unknown>[] }).data;
-    if (predicate(data)) return data;
-    if (Date.now() > until) throw new Error(`deliveries not settled: ${JSON.stringify(data)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  let last: Record<string, unknown>[] = [];
+  return waitFor(
+    async () => {
+      last = (await listDeliveries(paymentId, SHOP_KEY, on)).body.data;
+      return predicate(last) && last;
+    },
+    10_000,
+    () => `deliveries to settle: ${JSON.stringify(last)}`,
+  );
 }
 
 describe('webhook delivery', () => {
@@ -300,12 +288,11 @@ describe('webhook delivery', () => {
 describe('webhook delivery across a worker crash', () => {
   test('when the worker dies mid-delivery, then a new worker on the same prefix delivers every event with the same webhook-id', async () => {
     const crashEnv = {
-      ...env,
       REDIS_PREFIX: `${env.REDIS_PREFIX ?? ''}crash:`,
       SHUTDOWN_TIMEOUT_MS: '100',
       WEBHOOK_TIMEOUT_MS: '5000',
     };
-    const first = await startTestService(crashEnv);
+    const first = await svc.startAnother(crashEnv);
     const firstMover = paymentMover(first);
     const payments = [newTestPayment().record, newTestPayment().record, newTestPayment().record];
     const ids = new Set(payments.map((p) => p.id));
@@ -326,11 +313,11 @@ describe('webhook delivery across a worker crash', () => {
     expect([...leased, ...waiting].filter((m) => m.startsWith('hook:'))).toHaveLength(3);
     for (const m of leased) await service.redis.zadd(crashShard.leases, 'XX', 0, m);
 
-    const second = await startTestService(crashEnv);
+    const second = await svc.startAnother(crashEnv);
     try {
       const answered = (id: string) => hooks(id).filter((r) => r.reply.delayMs === undefined);
       await receiver.waitFor(() => payments.every((p) => answered(p.id).length > 0));
-      const [one] = await waitForDeliveryStateOn(second, payments[0]?.id ?? '', (ds) => ds[0]?.state === 'delivered');
+      const [one] = await waitForDeliveryState(payments[0]?.id ?? '', (ds) => ds[0]?.state === 'delivered', second);
       expect(one?.attempts).toBeGreaterThanOrEqual(1);
       for (const p of payments) {
         const got = hooks(p.id);
@@ -350,26 +337,20 @@ describe('SSRF guard', () => {
   test('when private targets are not allowed, then 127.0.0.1 and a name resolving to loopback are refused without a request', async () => {
     const port = new URL(receiver.origin).port;
     const guardedEnv = {
-      ...env,
       REDIS_PREFIX: `${env.REDIS_PREFIX ?? ''}ssrf:`,
       WEBHOOK_ALLOW_PRIVATE: 'false',
       WEBHOOK_URL: `http://localhost:${port}/hooks`,
       CALLBACK_ALLOWED_ORIGINS: receiver.origin,
     };
-    const guarded = await startTestService(guardedEnv);
+    const guarded = await svc.startAnother(guardedEnv);
     try {
       const { record } = newTestPayment({ callbackUrl: `${receiver.origin}/cb` });
       await paymentMover(guarded).create(record);
-      const until = Date.now() + 5000;
-      let list: Record<string, unknown>[] = [];
-      while (Date.now() < until) {
-        const res = await request(`${guarded.url ?? ''}/webhooks/deliveries?payment_id=${record.id}`, {
-          headers: { authorization: `Bearer ${SHOP_KEY}` },
-        });
-        list = ((await res.body.json()) as { data: Record<string, unknown>[] }).data;
-        if (list.length === 2 && list.every((d) => d.state === 'failed')) break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      const list = await waitForDeliveryState(
+        record.id,
+        (ds) => ds.length === 2 && ds.every((d) => d.state === 'failed'),
+        guarded,
+      );
       expect(list.map((d) => [d.target, d.state, d.last_error, d.attempts])).toEqual(
         expect.arrayContaining([
           ['webhook_url', 'failed', 'blocked_address', 1],

@@ -29,18 +29,24 @@ export async function api(
   return { status: res.statusCode, headers: res.headers, json };
 }
 
-/** Polls until `check` returns a value, or fails after `timeoutMs`. */
+/**
+ * Polls until `check` returns a value, or fails after `timeoutMs`; `what` names the condition in
+ * the error (a function: described as things stand when it gives up). Every wait of the tests is
+ * one of these, on a condition, never a fixed sleep. `everyMs`: how long the system runs between
+ * two looks (longer for a check that costs the system under test real work).
+ */
 export async function waitFor<T>(
-  check: () => Promise<T | undefined | null | false>,
+  check: () => T | undefined | null | false | Promise<T | undefined | null | false>,
   timeoutMs = 15_000,
-  what = 'condition',
+  what: string | (() => string) = 'condition',
+  everyMs = 25,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
     if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
 

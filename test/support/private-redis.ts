@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { redisAnswers } from '../../src/store/redis.js';
+import { waitFor } from './api.js';
 import { freePort } from './system.js';
 
 /**
@@ -56,11 +57,7 @@ export async function startPrivateRedis(args: string[] = []): Promise<PrivateRed
         resolve();
       });
     });
-    for (let i = 0; i < 100; i++) {
-      if (await answers()) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`private redis-server on port ${port} did not start`);
+    await waitFor(answers, 5000, `private redis-server on port ${port} to start`);
   }
 
   async function kill(): Promise<void> {

@@ -86,6 +86,33 @@ export async function spawnService(
   };
 }
 
+/**
+ * Runs `node dist/main.js` that is expected to stop at start-up (a refused configuration): its exit
+ * code and every line it wrote; SIGKILLed if it is still running after 40 s (a refusal may wait out
+ * a crashed process's key-holder entry, KEY_HOLDER_TTL_MS).
+ */
+export function runServiceToExit(
+  role: 'api' | 'worker' | 'all',
+  env: Record<string, string>,
+): Promise<{ code: number | null; lines: string[] }> {
+  assertBuilt();
+  const child = spawn(process.execPath, [MAIN_JS], {
+    cwd: process.cwd(),
+    env: { PATH: process.env.PATH ?? '', ...env, ROLE: role, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+  return new Promise((resolve) => {
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, lines: output.split('\n').filter((l) => l.length > 0) });
+    });
+  });
+}
+
 /** SIGKILLs whatever is still running and waits for it to be gone. */
 export async function killAll(processes: Iterable<ServiceProcess>): Promise<void> {
   await Promise.all(

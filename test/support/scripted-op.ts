@@ -684,8 +684,11 @@ async function runStep(step: Step, req: RecordedRequest): Promise<Reply> {
   return typeof step === 'function' ? step(req) : step;
 }
 
+const answerLate = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 async function sendReply(res: ServerResponse, reply: Reply): Promise<void> {
-  if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
+  // A scripted slow bank: the real delay is what the test is about (a timeout, a poll in flight).
+  if (reply.delayMs) await answerLate(reply.delayMs);
   if (reply.hangUp) {
     res.socket?.destroy();
     return;

@@ -1,10 +1,6 @@
 import type { Clock } from '../../src/clock.js';
-import { loadConfig, type Config } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
-import { startService, type Service } from '../../src/composition/service.js';
 import { api, waitFor, waitForStatus } from './api.js';
-import { deleteKeysWithPrefix, scanKeys } from './redis.js';
-import { serviceEnv } from './service-env.js';
+import { startTestService, type TestService } from './service.js';
 import {
   startScriptedOp,
   type Grant,
@@ -12,7 +8,7 @@ import {
   type ScriptedOp,
   type ScriptedOpOptions,
 } from './scripted-op.js';
-import { captureLogs, testCertificates, uniquePrefix } from './system.js';
+import { testCertificates } from './system.js';
 
 /**
  * The real service (API + worker, real Redis on a unique prefix, real mTLS) pointed at a scripted
@@ -53,12 +49,7 @@ export interface StartedPayment {
   paymentCalls(): RecordedRequest[];
 }
 
-export interface ServiceAgainstOp {
-  url: string;
-  service: Service;
-  config: Config;
-  env: Record<string, string>;
-  logs: string[];
+export interface ServiceAgainstOp extends TestService {
   clock: TestClock;
   /** POST /checkout (one tea, 12.90 EUR, by default). */
   checkout(body?: Record<string, unknown>): Promise<Awaited<ReturnType<typeof api>>>;
@@ -76,45 +67,26 @@ export interface ServiceAgainstOp {
   nextPollAt(p: StartedPayment): Promise<number | null>;
   /** Waits until the payment's poll item is back in the due set (not leased, not in flight) and returns its time. */
   waitForNextPoll(p: StartedPayment, after?: number): Promise<number>;
-  /** Every Redis key under the service's prefix. */
-  keys(): Promise<string[]>;
+  /** Moves the clock to the payment's next due poll or submit, again and again, until `done` holds. */
+  drive(p: StartedPayment, done: () => boolean | Promise<boolean>, timeoutMs?: number): Promise<void>;
   /** Cancels every payment started here that is still open, so no poll of one test reaches the next. */
   cancelOpen(): Promise<void>;
-  close(): Promise<void>;
 }
 
 export const ONE_TEA = { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'alice' };
 
-/** Starts the service against `op`; `env` overrides any variable (an empty string removes one). */
+/**
+ * Starts the service (`startTestService`) against `op` with the conformance helpers on top;
+ * `env` overrides any variable (an empty string removes one).
+ */
 export async function startServiceAgainst(
   op: ScriptedOp,
   env: Record<string, string> = {},
-  options: { clock?: TestClock } = {},
+  options: { clock?: TestClock; openBanking?: boolean } = {},
 ): Promise<ServiceAgainstOp> {
   const clock = options.clock ?? createTestClock();
-  const prefix = uniquePrefix('conf');
-  const fullEnv = serviceEnv({
-    bank: op,
-    certs: op.certs,
-    clientId: op.clientId,
-    prefix,
-    extra: {
-      PORT: '0',
-      BANK_TIMEOUT_MS: '2000',
-      CIBA_REQUESTED_EXPIRY: '30',
-      SHUTDOWN_TIMEOUT_MS: '2000',
-      STOREFRONT_ENABLED: 'true',
-      ...env,
-    },
-  });
-  const config = loadConfig(fullEnv);
-  const logs = captureLogs();
-  const service = await startService(config, {
-    logger: createLogger('info', logs.stream),
-    clock,
-    workerIdleMs: 10,
-  });
-  const url = service.url ?? '';
+  const svc = await startTestService({ bank: { op, openBanking: options.openBanking ?? false }, env, clock });
+  const { service, url } = svc;
   const started: StartedPayment[] = [];
 
   const checkout: ServiceAgainstOp['checkout'] = (body = ONE_TEA) => api(url, 'POST', '/checkout', { body });
@@ -131,11 +103,7 @@ export async function startServiceAgainst(
   };
 
   return {
-    url,
-    service,
-    config,
-    env: fullEnv,
-    logs: logs.lines,
+    ...svc,
     clock,
     checkout,
     async start(loginHint = 'alice') {
@@ -176,15 +144,24 @@ export async function startServiceAgainst(
         `the next poll of ${p.id}`,
       );
     },
-    keys: () => scanKeys(service.redis, `${prefix}*`),
+    async drive(p, done, timeoutMs = 10_000) {
+      await waitFor(
+        async () => {
+          if (await done()) return true;
+          for (const member of [`poll:${p.id}`, `submit:${p.id}`]) {
+            const due = await service.redis.zscore(service.keys.scheduleOf(member).due, member);
+            if (due !== null) clock.advance(Math.max(0, Number(due) - clock.now()));
+          }
+          return false;
+        },
+        timeoutMs,
+        `payment ${p.id} to get there`,
+      );
+    },
     async cancelOpen() {
       for (const p of started.splice(0)) {
         await api(url, 'POST', `/payments/${p.id}/cancel`, { headers: { authorization: `Bearer ${p.secret}` } });
       }
-    },
-    async close() {
-      await service.close();
-      await deleteKeysWithPrefix(prefix);
     },
   };
 }
@@ -193,8 +170,6 @@ export async function startServiceAgainst(
 export function gaps(requests: RecordedRequest[]): number[] {
   return requests.slice(1).map((r, i) => r.at - requests[i]!.at);
 }
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface ConformanceHarness {
   /** Set in beforeAll. */

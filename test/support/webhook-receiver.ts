@@ -3,17 +3,13 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { systemClock } from '../../src/clock.js';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
-import { createMetrics } from '../../src/metrics.js';
 import type { FailureCode, PaymentRecord, PaymentStatus } from '../../src/payments/payment.js';
 import { newClientSecret } from '../../src/crypto/random-ids.js';
 import { newPaymentId } from '../../src/payments/payment-id.js';
 import { sha256 } from '../../src/crypto/hashing.js';
 import { createStateMachine } from '../../src/payments/state-machine.js';
-import { ensureDevCertificates } from '../../src/sandbox/certs.js';
-import { startService, type Service } from '../../src/composition/service.js';
-import { serviceEnv as baseServiceEnv } from './service-env.js';
+import type { Service } from '../../src/composition/service.js';
+import { waitFor } from './api.js';
 
 /** How the receiver answers one request. */
 export interface Reply {
@@ -114,12 +110,11 @@ export async function startWebhookReceiver(options: { secret: string }): Promise
       return received.filter((r) => r.payload?.data.id === paymentId && (path === undefined || r.path === path));
     },
     async waitFor(predicate, timeoutMs = 10_000) {
-      const until = Date.now() + timeoutMs;
-      while (!predicate(received)) {
-        if (Date.now() > until)
-          throw new Error(`webhook receiver: condition not met within ${timeoutMs} ms (${received.length} received)`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await waitFor(
+        () => predicate(received),
+        timeoutMs,
+        () => `a webhook receiver condition (${received.length} received)`,
+      );
     },
     async close() {
       server.closeAllConnections();
@@ -139,34 +134,14 @@ export function newWebhookSecret(): string {
   return `whsec_${randomBytes(24).toString('base64')}`;
 }
 
-/** The environment of a service that talks to no bank (discovery fails in the background) under its own prefix. */
-export function serviceEnv(certsDir: string, overrides: Record<string, string>): Record<string, string> {
-  return baseServiceEnv({
-    bank: { issuer: 'http://127.0.0.1:9', apiUrl: 'http://127.0.0.1:9' },
-    certs: ensureDevCertificates(certsDir),
-    clientId: 'shop',
-    prefix: `test:wh:${randomBytes(6).toString('hex')}:`,
-    extra: {
-      PORT: '0',
-      LOG_LEVEL: 'silent',
-      SHOP_API_KEY: 'shop_test_key_0123456789',
-      WEBHOOK_RETRY_SCHEDULE: '0,1,2,4',
-      WEBHOOK_ALLOW_PRIVATE: 'true',
-      WEBHOOK_TIMEOUT_MS: '500',
-      SHUTDOWN_TIMEOUT_MS: '1000',
-      ...overrides,
-    },
-  });
-}
-
-export async function startTestService(env: Record<string, string>, role?: 'api' | 'worker' | 'all'): Promise<Service> {
-  const config = loadConfig({ ...env, ...(role ? { ROLE: role } : {}) });
-  return startService(config, {
-    logger: createLogger('silent'),
-    workerIdleMs: 10,
-    metrics: createMetrics({ defaultMetrics: false }),
-  });
-}
+/** What a service under webhook and stream tests runs with (`startTestService({ bank: 'none', env })`). */
+export const WEBHOOK_TEST_ENV: Record<string, string> = {
+  SHOP_API_KEY: 'shop_test_key_0123456789',
+  WEBHOOK_RETRY_SCHEDULE: '0,1,2,4',
+  WEBHOOK_ALLOW_PRIVATE: 'true',
+  WEBHOOK_TIMEOUT_MS: '500',
+  SHUTDOWN_TIMEOUT_MS: '1000',
+};
 
 /** A payment record as checkout.ts builds one, with its secret (no bank involved). */
 export function newTestPayment(overrides: Partial<PaymentRecord> = {}): {

@@ -34,7 +34,7 @@ const record: PaymentRecord = {
 
 /** As Redis holds it and reads it back (payment-store's encoding). */
 function roundTrip(r: PaymentRecord): PaymentRecord {
-  const decoded = decodeRecord(encodeFields(r).set);
+  const decoded = decodeRecord(encodeFields(r).set, r.id);
   if (!decoded) throw new Error('not decodable');
   return decoded;
 }
@@ -51,9 +51,10 @@ describe('payment events: log entries and rebuilt bodies', () => {
       },
     ];
     for (const e of events) expect(decodeEventEntry(encodeEventEntry(e))).toEqual(e);
-    expect(encodeEventEntry(events[0] as PaymentEvent)).toBe(
-      'abcdefghijklmnopqrstuvwx pending_authorization - mien8y8k',
-    );
+    expect(encodeEventEntry(events[0] as PaymentEvent)).toBe('abcdefghijklmnopqrstuvwx p - mien8y8k');
+    // entries written before issue 12.4 spell the status out
+    expect(decodeEventEntry('abcdefghijklmnopqrstuvwx pending_authorization - mien8y8k')).toEqual(events[0]);
+    expect(decodeEventEntry('bcdefghijklmnopqrstuvwxy failed authorization_mismatch mien8y8t')).toEqual(events[1]);
     for (const bad of ['', 'abc', 'abc paid - 1', 'abc failed nope 1', 'abc failed - x!', 'ABC failed - 1'])
       expect(decodeEventEntry(bad)).toBeNull();
   });

@@ -161,9 +161,14 @@ export function sizingTable(sizing) {
     ...sizing.rows.map((r) =>
       r.feasible
         ? `| ${fmt(r.pending)} | ${fmt(r.polls_per_s)} | ${r.worker_processes} | ${r.worker_cores_busy} | ${r.scheduler_shards} | ${r.redis_primaries} | ${r.redis_nodes} | ${r.redis_cores_busy} | ${fmt(r.claim_calls_per_s)} (${Math.round(r.claims_share_of_redis * 100)} %) | ${r.redis_data_gb} |`
-        : `| ${fmt(r.pending)} | ${fmt(r.polls_per_s)} | not reachable: no shard count leaves the workers or primaries room | | | | | | | ${r.redis_data_gb} |`,
+        : `| ${fmt(r.pending)} | ${fmt(r.polls_per_s)} | — ¹ | — | — | — | — | — | — | ${r.redis_data_gb} |`,
     ),
   ];
+  if (sizing.rows.some((r) => !r.feasible))
+    lines.push(
+      '',
+      '¹ Not reachable: at every shard count either the claims leave a worker no room for polls, or Redis needs more primaries than there are shards.',
+    );
   return lines.join('\n');
 }
 

@@ -254,12 +254,15 @@ function decodeKey(value: string, name: string): Buffer {
   return key;
 }
 
+/** The environment as the schema parsed it. */
+type ParsedEnv = z.output<typeof envSchema>;
+
 /**
  * The longest one work item can keep calling out: a token poll that fetches the bank's JWKS and a
  * payment call (reconciliation included), each within BANK_TIMEOUT_MS; or one webhook delivery.
  */
-function longestCallChainMs(e: z.output<typeof envSchema>): number {
-  return Math.max(3 * e.BANK_TIMEOUT_MS, e.WEBHOOK_TIMEOUT_MS);
+function longestCallChainMs(env: ParsedEnv): number {
+  return Math.max(3 * env.BANK_TIMEOUT_MS, env.WEBHOOK_TIMEOUT_MS);
 }
 
 function parseHostPort(node: string): { host: string; port: number } {
@@ -268,137 +271,166 @@ function parseHostPort(node: string): { host: string; port: number } {
 }
 
 /** Parses an environment into a Config; throws ConfigError with one line naming the first bad variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = envSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const name = issue?.path.join('.') ?? 'environment';
-    const message =
-      issue?.code === 'invalid_type' && issue.input === undefined ? 'is required' : (issue?.message ?? 'is invalid');
-    throw new ConfigError(`${name}: ${message}`);
-  }
-  const e = parsed.data;
-  const keys = e.TOKEN_ENCRYPTION_KEY.split(',').map((k, i) =>
+export function loadConfig(rawEnv: Record<string, string | undefined> = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(rawEnv).filter(([, v]) => v !== undefined && v !== ''));
+  const env = parseEnv(cleaned);
+  const tokenEncryptionKeys = env.TOKEN_ENCRYPTION_KEY.split(',').map((k, i) =>
     decodeKey(k.trim(), i === 0 ? 'TOKEN_ENCRYPTION_KEY' : `TOKEN_ENCRYPTION_KEY[${i}]`),
   );
-  requireCredentials(e);
-  if (e.CIBA_SIGNED_REQUEST && !e.BANK_SIGNING_KEY)
+  requireCredentials(env);
+  if (env.CIBA_SIGNED_REQUEST && !env.BANK_SIGNING_KEY)
     throw new ConfigError('BANK_SIGNING_KEY: is required when CIBA_SIGNED_REQUEST=true');
-  const workerMaxHoldMs = e.WORKER_MAX_HOLD_MS ?? longestCallChainMs(e) + 10_000;
-  // Renewal stops after WORKER_MAX_HOLD_MS: stopping earlier than the longest call chain of one item
-  // would let a second worker take over work whose bank call is still running.
-  if (workerMaxHoldMs < longestCallChainMs(e))
-    throw new ConfigError(
-      `WORKER_MAX_HOLD_MS: must cover the longest call chain of one work item (token + JWKS + payment call, 3 × BANK_TIMEOUT_MS, and WEBHOOK_TIMEOUT_MS): at least ${longestCallChainMs(e)}`,
-    );
-  const trustProxy = parseTrustProxy(e.TRUST_PROXY);
+  const workerMaxHoldMs = loadWorkerMaxHoldMs(env);
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY);
   if ('error' in trustProxy) throw new ConfigError(`TRUST_PROXY: ${trustProxy.error}`);
-  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT)
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT)
     throw new ConfigError('METRICS_PORT: must differ from PORT (metrics stay off the public port)');
-  if ((e.WEBHOOK_URL || e.CALLBACK_ALLOWED_ORIGINS.length > 0) && !e.WEBHOOK_SECRET)
+  if ((env.WEBHOOK_URL || env.CALLBACK_ALLOWED_ORIGINS.length > 0) && !env.WEBHOOK_SECRET)
     throw new ConfigError('WEBHOOK_SECRET: is required when WEBHOOK_URL or CALLBACK_ALLOWED_ORIGINS is set');
-  const openBanking = e.BANK_PROFILE === 'uk-openbanking' ? loadOpenBanking(e) : undefined;
+  const openBanking = env.BANK_PROFILE === 'uk-openbanking' ? loadOpenBanking(env) : undefined;
   return {
-    bankProfile: e.BANK_PROFILE,
+    bankProfile: env.BANK_PROFILE,
     openBanking,
-    port: e.PORT,
-    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, ''),
-    role: e.ROLE,
-    logLevel: e.LOG_LEVEL,
-    shopApiKey: e.SHOP_API_KEY,
-    storefrontOrigin: e.STOREFRONT_ORIGIN,
-    storefrontEnabled: e.STOREFRONT_ENABLED,
+    port: env.PORT,
+    publicBaseUrl: (env.PUBLIC_BASE_URL ?? `http://127.0.0.1:${env.PORT}`).replace(/\/$/, ''),
+    role: env.ROLE,
+    logLevel: env.LOG_LEVEL,
+    shopApiKey: env.SHOP_API_KEY,
+    storefrontOrigin: env.STOREFRONT_ORIGIN,
+    storefrontEnabled: env.STOREFRONT_ENABLED,
     trustProxy: trustProxy.value,
-    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    redisUrl: e.REDIS_URL,
-    redisClusterNodes: e.REDIS_CLUSTER_NODES ? e.REDIS_CLUSTER_NODES.map(parseHostPort) : null,
-    redisPrefix: e.REDIS_PREFIX,
-    schedulerShards: e.SCHEDULER_SHARDS ?? (e.REDIS_CLUSTER_NODES ? 16 : 1),
-    redisWait: {
-      replicas: e.REDIS_WAIT_REPLICAS ?? (e.REDIS_CLUSTER_NODES ? 1 : 0),
-      timeoutMs: e.REDIS_WAIT_TIMEOUT_MS,
-    },
-    tokenEncryptionKeys: keys,
-    paymentRetentionSeconds: e.PAYMENT_RETENTION_HOURS * 3600,
-    catalogFile: e.CATALOG_FILE,
-    currency: e.CURRENCY,
-    merchantName: e.MERCHANT_NAME,
-    merchantIban: e.MERCHANT_IBAN,
-    bank: {
-      issuer: e.BANK_ISSUER.replace(/\/$/, ''),
-      apiUrl: e.BANK_API_URL.replace(/\/$/, ''),
-      caCertFile: e.BANK_CA_CERT,
-      clientId: e.BANK_CLIENT_ID,
-      clientAuthMethod: e.BANK_CLIENT_AUTH_METHOD,
-      clientCertFile: e.BANK_CLIENT_CERT,
-      clientKeyFile: e.BANK_CLIENT_KEY,
-      clientPfxFile: e.BANK_CLIENT_PFX,
-      clientPfxPassphrase: e.BANK_CLIENT_PFX_PASSPHRASE,
-      clientSecret: e.BANK_CLIENT_SECRET,
-      signingKeyFile: e.BANK_SIGNING_KEY,
-      ...(e.BANK_SIGNING_KID === undefined ? {} : { signingKid: e.BANK_SIGNING_KID }),
-      signingAlg: e.BANK_SIGNING_ALG,
-      idTokenAlg: e.BANK_ID_TOKEN_ALG,
-      maxConnections: e.BANK_MAX_CONNECTIONS,
-      timeoutMs: e.BANK_TIMEOUT_MS,
-    },
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    ...loadRedis(env),
+    tokenEncryptionKeys,
+    paymentRetentionSeconds: env.PAYMENT_RETENTION_HOURS * 3600,
+    catalogFile: env.CATALOG_FILE,
+    currency: env.CURRENCY,
+    merchantName: env.MERCHANT_NAME,
+    merchantIban: env.MERCHANT_IBAN,
+    bank: loadBank(env),
     ciba: {
-      deliveryMode: e.CIBA_DELIVERY_MODE,
-      scope: e.CIBA_SCOPE,
-      requestedExpiry: e.CIBA_REQUESTED_EXPIRY,
-      signedRequest: e.CIBA_SIGNED_REQUEST,
-      requireGrantedDetails: e.CIBA_REQUIRE_GRANTED_DETAILS,
+      deliveryMode: env.CIBA_DELIVERY_MODE,
+      scope: env.CIBA_SCOPE,
+      requestedExpiry: env.CIBA_REQUESTED_EXPIRY,
+      signedRequest: env.CIBA_SIGNED_REQUEST,
+      requireGrantedDetails: env.CIBA_REQUIRE_GRANTED_DETAILS,
     },
-    webhooks: {
-      url: e.WEBHOOK_URL,
-      secret: e.WEBHOOK_SECRET,
-      retryScheduleSeconds: e.WEBHOOK_RETRY_SCHEDULE,
-      allowPrivate: e.WEBHOOK_ALLOW_PRIVATE,
-      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
-      callbackAllowedOrigins: e.CALLBACK_ALLOWED_ORIGINS,
-    },
-    limits: {
-      checkoutPerMinute: e.RATE_LIMIT_CHECKOUT_PER_MINUTE,
-      loginHintPerMinute: e.RATE_LIMIT_LOGIN_HINT_PER_MINUTE,
-      loginHintPerHour: e.RATE_LIMIT_LOGIN_HINT_PER_HOUR,
-      loginHintPerDay: e.RATE_LIMIT_LOGIN_HINT_PER_DAY,
-      maxPendingPerLoginHint: e.CHECKOUT_MAX_PENDING_PER_LOGIN_HINT,
-      denialCooldownSeconds: e.DENIAL_COOLDOWN_SECONDS,
-      denialCooldownMaxSeconds: Math.max(e.DENIAL_COOLDOWN_SECONDS, e.DENIAL_COOLDOWN_MAX_SECONDS),
-    },
-    sse: { maxStreamsPerPayment: e.SSE_MAX_STREAMS_PER_PAYMENT, maxStreams: e.SSE_MAX_STREAMS },
-    metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
-    workerConcurrency: e.WORKER_CONCURRENCY,
+    webhooks: loadWebhooks(env),
+    limits: loadLimits(env),
+    sse: { maxStreamsPerPayment: env.SSE_MAX_STREAMS_PER_PAYMENT, maxStreams: env.SSE_MAX_STREAMS },
+    metrics: { token: env.METRICS_TOKEN, port: env.METRICS_PORT },
+    workerConcurrency: env.WORKER_CONCURRENCY,
     tracing: parseTracing(cleaned),
-    workerLeaseMs: e.WORKER_LEASE_MS,
+    workerLeaseMs: env.WORKER_LEASE_MS,
     workerMaxHoldMs,
   };
 }
 
+function parseEnv(cleaned: Record<string, string | undefined>): ParsedEnv {
+  const parsed = envSchema.safeParse(cleaned);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const name = issue?.path.join('.') ?? 'environment';
+  const message =
+    issue?.code === 'invalid_type' && issue.input === undefined ? 'is required' : (issue?.message ?? 'is invalid');
+  throw new ConfigError(`${name}: ${message}`);
+}
+
+/**
+ * Renewal stops after WORKER_MAX_HOLD_MS: stopping earlier than the longest call chain of one item
+ * would let a second worker take over work whose bank call is still running.
+ */
+function loadWorkerMaxHoldMs(env: ParsedEnv): number {
+  const workerMaxHoldMs = env.WORKER_MAX_HOLD_MS ?? longestCallChainMs(env) + 10_000;
+  if (workerMaxHoldMs < longestCallChainMs(env))
+    throw new ConfigError(
+      `WORKER_MAX_HOLD_MS: must cover the longest call chain of one work item (token + JWKS + payment call, 3 × BANK_TIMEOUT_MS, and WEBHOOK_TIMEOUT_MS): at least ${longestCallChainMs(env)}`,
+    );
+  return workerMaxHoldMs;
+}
+
+function loadRedis(
+  env: ParsedEnv,
+): Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisPrefix' | 'schedulerShards' | 'redisWait'> {
+  return {
+    redisUrl: env.REDIS_URL,
+    redisClusterNodes: env.REDIS_CLUSTER_NODES ? env.REDIS_CLUSTER_NODES.map(parseHostPort) : null,
+    redisPrefix: env.REDIS_PREFIX,
+    schedulerShards: env.SCHEDULER_SHARDS ?? (env.REDIS_CLUSTER_NODES ? 16 : 1),
+    redisWait: {
+      replicas: env.REDIS_WAIT_REPLICAS ?? (env.REDIS_CLUSTER_NODES ? 1 : 0),
+      timeoutMs: env.REDIS_WAIT_TIMEOUT_MS,
+    },
+  };
+}
+
+function loadBank(env: ParsedEnv): Config['bank'] {
+  return {
+    issuer: env.BANK_ISSUER.replace(/\/$/, ''),
+    apiUrl: env.BANK_API_URL.replace(/\/$/, ''),
+    caCertFile: env.BANK_CA_CERT,
+    clientId: env.BANK_CLIENT_ID,
+    clientAuthMethod: env.BANK_CLIENT_AUTH_METHOD,
+    clientCertFile: env.BANK_CLIENT_CERT,
+    clientKeyFile: env.BANK_CLIENT_KEY,
+    clientPfxFile: env.BANK_CLIENT_PFX,
+    clientPfxPassphrase: env.BANK_CLIENT_PFX_PASSPHRASE,
+    clientSecret: env.BANK_CLIENT_SECRET,
+    signingKeyFile: env.BANK_SIGNING_KEY,
+    ...(env.BANK_SIGNING_KID === undefined ? {} : { signingKid: env.BANK_SIGNING_KID }),
+    signingAlg: env.BANK_SIGNING_ALG,
+    idTokenAlg: env.BANK_ID_TOKEN_ALG,
+    maxConnections: env.BANK_MAX_CONNECTIONS,
+    timeoutMs: env.BANK_TIMEOUT_MS,
+  };
+}
+
+function loadWebhooks(env: ParsedEnv): Config['webhooks'] {
+  return {
+    url: env.WEBHOOK_URL,
+    secret: env.WEBHOOK_SECRET,
+    retryScheduleSeconds: env.WEBHOOK_RETRY_SCHEDULE,
+    allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+    timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    callbackAllowedOrigins: env.CALLBACK_ALLOWED_ORIGINS,
+  };
+}
+
+function loadLimits(env: ParsedEnv): Config['limits'] {
+  return {
+    checkoutPerMinute: env.RATE_LIMIT_CHECKOUT_PER_MINUTE,
+    loginHintPerMinute: env.RATE_LIMIT_LOGIN_HINT_PER_MINUTE,
+    loginHintPerHour: env.RATE_LIMIT_LOGIN_HINT_PER_HOUR,
+    loginHintPerDay: env.RATE_LIMIT_LOGIN_HINT_PER_DAY,
+    maxPendingPerLoginHint: env.CHECKOUT_MAX_PENDING_PER_LOGIN_HINT,
+    denialCooldownSeconds: env.DENIAL_COOLDOWN_SECONDS,
+    denialCooldownMaxSeconds: Math.max(env.DENIAL_COOLDOWN_SECONDS, env.DENIAL_COOLDOWN_MAX_SECONDS),
+  };
+}
+
 /** The UK profile asks for a signed CIBA request (it carries the intent id) and a creditor account. */
-function loadOpenBanking(e: z.output<typeof envSchema>): OpenBankingConfig {
-  if (!e.CIBA_SIGNED_REQUEST)
+function loadOpenBanking(env: ParsedEnv): OpenBankingConfig {
+  if (!env.CIBA_SIGNED_REQUEST)
     throw new ConfigError('CIBA_SIGNED_REQUEST: must be true for BANK_PROFILE=uk-openbanking');
   // the CIBA access token is for the payment API (OB CIBA profile: scope "openid payments")
-  if (!e.CIBA_SCOPE.split(' ').includes('payments'))
+  if (!env.CIBA_SCOPE.split(' ').includes('payments'))
     throw new ConfigError('CIBA_SCOPE: must hold payments for BANK_PROFILE=uk-openbanking (e.g. "openid payments")');
-  if (!e.OB_CREDITOR_IDENTIFICATION)
+  if (!env.OB_CREDITOR_IDENTIFICATION)
     throw new ConfigError('OB_CREDITOR_IDENTIFICATION: is required for BANK_PROFILE=uk-openbanking');
-  if (e.OB_CREDITOR_SCHEME === 'UK.OBIE.SortCodeAccountNumber' && !/^[0-9]{14}$/.test(e.OB_CREDITOR_IDENTIFICATION))
+  if (env.OB_CREDITOR_SCHEME === 'UK.OBIE.SortCodeAccountNumber' && !/^[0-9]{14}$/.test(env.OB_CREDITOR_IDENTIFICATION))
     throw new ConfigError('OB_CREDITOR_IDENTIFICATION: must be the 6-digit sort code and 8-digit account number');
-  if (e.OB_JWS_SIGNATURE && !e.OB_JWS_ISS)
+  if (env.OB_JWS_SIGNATURE && !env.OB_JWS_ISS)
     throw new ConfigError('OB_JWS_ISS: is required when OB_JWS_SIGNATURE=true (org-id/software-statement-id)');
   return {
-    financialId: e.OB_FINANCIAL_ID,
-    jwsSignature: e.OB_JWS_SIGNATURE,
-    jwsIssuer: e.OB_JWS_ISS,
-    trustAnchor: e.OB_JWS_TAN,
+    financialId: env.OB_FINANCIAL_ID,
+    jwsSignature: env.OB_JWS_SIGNATURE,
+    jwsIssuer: env.OB_JWS_ISS,
+    trustAnchor: env.OB_JWS_TAN,
     risk: {
-      paymentContextCode: e.OB_RISK_PAYMENT_CONTEXT_CODE,
-      merchantCategoryCode: e.OB_RISK_MERCHANT_CATEGORY_CODE,
+      paymentContextCode: env.OB_RISK_PAYMENT_CONTEXT_CODE,
+      merchantCategoryCode: env.OB_RISK_MERCHANT_CATEGORY_CODE,
     },
-    creditor: { schemeName: e.OB_CREDITOR_SCHEME, identification: e.OB_CREDITOR_IDENTIFICATION },
+    creditor: { schemeName: env.OB_CREDITOR_SCHEME, identification: env.OB_CREDITOR_IDENTIFICATION },
   };
 }
 
@@ -411,15 +443,15 @@ function parseTracing(env: Record<string, string | undefined>): TracingConfig | 
 }
 
 /** mTLS always needs a certificate (PEM pair or PKCS#12): the payment API is called over mTLS in every mode. */
-function requireCredentials(e: z.output<typeof envSchema>): void {
-  const hasPem = Boolean(e.BANK_CLIENT_CERT && e.BANK_CLIENT_KEY);
-  if (!hasPem && !e.BANK_CLIENT_PFX) {
+function requireCredentials(env: ParsedEnv): void {
+  const hasPem = Boolean(env.BANK_CLIENT_CERT && env.BANK_CLIENT_KEY);
+  if (!hasPem && !env.BANK_CLIENT_PFX) {
     throw new ConfigError('BANK_CLIENT_CERT: is required (with BANK_CLIENT_KEY), or BANK_CLIENT_PFX');
   }
-  if (e.BANK_CLIENT_AUTH_METHOD === 'private_key_jwt' && !e.BANK_SIGNING_KEY) {
+  if (env.BANK_CLIENT_AUTH_METHOD === 'private_key_jwt' && !env.BANK_SIGNING_KEY) {
     throw new ConfigError('BANK_SIGNING_KEY: is required for BANK_CLIENT_AUTH_METHOD=private_key_jwt');
   }
-  if (e.BANK_CLIENT_AUTH_METHOD === 'client_secret_basic' && !e.BANK_CLIENT_SECRET) {
+  if (env.BANK_CLIENT_AUTH_METHOD === 'client_secret_basic' && !env.BANK_CLIENT_SECRET) {
     throw new ConfigError('BANK_CLIENT_SECRET: is required for BANK_CLIENT_AUTH_METHOD=client_secret_basic');
   }
 }

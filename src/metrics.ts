@@ -22,7 +22,8 @@ export function createMetrics(
 ): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
-  const depth = options.depth;
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Counter<L>({ name, help, labelNames, registers: [registry] });
   return {
     registry,
     httpDuration: new Histogram({
@@ -32,61 +33,46 @@ export function createMetrics(
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
-    checkouts: new Counter({
-      name: 'checkouts_total',
-      help: 'POST /checkout by outcome code.',
-      labelNames: ['outcome'],
-      registers: [registry],
-    }),
-    cibaAnswers: new Counter({
-      name: 'ciba_token_answers_total',
-      help: 'Token endpoint answers by kind or error code.',
-      labelNames: ['answer'],
-      registers: [registry],
-    }),
+    checkouts: counter('checkouts_total', 'POST /checkout by outcome code.', ['outcome']),
+    cibaAnswers: counter('ciba_token_answers_total', 'Token endpoint answers by kind or error code.', ['answer']),
     pollLateness: new Histogram({
       name: 'scheduler_lateness_seconds',
       help: 'How late due work was claimed.',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    paymentsFinished: new Counter({
-      name: 'payments_finished_total',
-      help: 'Payments reaching a terminal status.',
-      labelNames: ['status', 'failure_code'],
-      registers: [registry],
-    }),
-    webhookDeliveries: new Counter({
-      name: 'webhook_deliveries_total',
-      help: 'Webhook delivery attempts by result.',
-      labelNames: ['result'],
-      registers: [registry],
-    }),
-    reconciliations: new Counter({
-      name: 'payment_reconciliations_total',
-      help: 'Reconciliation lookups of payments whose bank outcome was unknown, by outcome (succeeded, failed, pending, unavailable).',
-      labelNames: ['outcome'],
-      registers: [registry],
-    }),
-    operatorAlarms: new Counter({
-      name: 'operator_alarms_total',
-      help: 'Conditions needing an operator: token_client_rejected, bank_keys_unavailable, reconciliation_unavailable, bank_call_not_replicated, transition_not_replicated.',
-      labelNames: ['alarm'],
-      registers: [registry],
-    }),
-    dueDepth: new Gauge({
-      name: 'scheduler_queue_depth',
-      help: 'Work items waiting (due) and in hand (leased).',
-      labelNames: ['set'],
-      registers: [registry],
-      async collect() {
-        if (!depth) return;
-        const d = await depth();
-        this.set({ set: 'due' }, d.due);
-        this.set({ set: 'leased' }, d.leased);
-      },
-    }),
+    paymentsFinished: counter('payments_finished_total', 'Payments reaching a terminal status.', [
+      'status',
+      'failure_code',
+    ]),
+    webhookDeliveries: counter('webhook_deliveries_total', 'Webhook delivery attempts by result.', ['result']),
+    reconciliations: counter(
+      'payment_reconciliations_total',
+      'Reconciliation lookups of payments whose bank outcome was unknown, by outcome (succeeded, failed, pending, unavailable).',
+      ['outcome'],
+    ),
+    operatorAlarms: counter(
+      'operator_alarms_total',
+      'Conditions needing an operator: token_client_rejected, bank_keys_unavailable, reconciliation_unavailable, bank_call_not_replicated, transition_not_replicated.',
+      ['alarm'],
+    ),
+    dueDepth: queueDepthGauge(registry, options.depth),
   };
+}
+
+function queueDepthGauge(registry: Registry, depth?: () => Promise<{ due: number; leased: number }>): Gauge<'set'> {
+  return new Gauge({
+    name: 'scheduler_queue_depth',
+    help: 'Work items waiting (due) and in hand (leased).',
+    labelNames: ['set'],
+    registers: [registry],
+    async collect() {
+      if (!depth) return;
+      const current = await depth();
+      this.set({ set: 'due' }, current.due);
+      this.set({ set: 'leased' }, current.leased);
+    },
+  });
 }
 
 /**

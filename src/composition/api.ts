@@ -8,7 +8,7 @@ import { buildOpenApi } from '../http/openapi.js';
 import { createSseRoutes } from '../http/sse-routes.js';
 import { createStreamSlots } from '../http/stream-slots.js';
 import { createWebhookRoutes } from '../http/webhook-routes.js';
-import { loadCatalog } from '../payments/catalog.js';
+import { loadCatalog, type Catalog } from '../payments/catalog.js';
 import { createCancelPayment } from '../payments/cancel-payment.js';
 import { createCheckoutService } from '../payments/checkout.js';
 import { createHandlePing } from '../payments/handle-ping.js';
@@ -28,24 +28,9 @@ export interface RunningApi {
 
 /** The express app of the API over the parts, without listening (tests listen on port 0 or only list routes). */
 export function createApiApp(parts: Parts, health: { isDraining: () => boolean }): Express {
-  const { config, redis, keys, store, scheduler, stateMachine, ciba, clock, logger, metrics, notifications } = parts;
+  const { config, redis, keys, store, scheduler, stateMachine, clock, logger, metrics, notifications } = parts;
   const catalog = loadCatalog(config.catalogFile);
-  const checkout = createCheckoutService({
-    currency: catalog.currency,
-    ciba,
-    stateMachine,
-    notifications,
-    clock,
-    merchant: parts.merchant,
-    bankProfile: parts.bankProfile,
-    deliveryMode: config.ciba.deliveryMode,
-    requestedExpiry: config.ciba.requestedExpiry,
-    storeAvailable: () => redis.status === 'ready',
-    schedulerShards: config.schedulerShards,
-  });
   const { deliveries, feed } = parts.webhooks;
-  // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
-  const inFlightSeconds = Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30);
   return createApp({
     logger,
     metrics,
@@ -53,28 +38,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     storefrontEnabled: config.storefrontEnabled,
     trustProxy: config.trustProxy,
     tracing: config.tracing !== null,
-    checkout: {
-      catalog,
-      shopApiKey: config.shopApiKey,
-      startCheckout: createStartCheckout({
-        catalog,
-        checkout,
-        idempotency: createIdempotencyStore({ redis, keys, inFlightSeconds, sealer: parts.sealer }),
-        admission: createCheckoutAdmission({
-          redis,
-          keys,
-          clock,
-          readPayment: (id) => store.get(id),
-          limits: config.limits,
-          holdMs: inFlightSeconds * 1000,
-        }),
-        callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,
-        renderProblem: (err) => JSON.stringify(problemBody(err)),
-        countOutcome: (outcome) => {
-          metrics.checkouts.inc({ outcome });
-        },
-      }),
-    },
+    checkout: { catalog, shopApiKey: config.shopApiKey, startCheckout: startCheckout(parts, catalog) },
     payments: {
       store,
       cancelPayment: createCancelPayment({ store, stateMachine }),
@@ -86,20 +50,7 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
     },
     notify: { handlePing: createHandlePing({ notifications, store, scheduler, clock }) },
     isStoreUnavailable: isStoreUnavailableError,
-    health: {
-      isDraining: health.isDraining,
-      metricsToken: config.metrics.token,
-      checks: {
-        redis: async () => {
-          await redis.ping(); // rejects while Redis is away
-          return true;
-        },
-        bank_discovery: async () => {
-          if (!ciba.isReady()) await ciba.ensureDiscovered();
-          return ciba.isReady();
-        },
-      },
-    },
+    health: { isDraining: health.isDraining, metricsToken: config.metrics.token, checks: readinessChecks(parts) },
     routers: [
       createDocsRoutes(buildOpenApi),
       createSseRoutes({
@@ -114,6 +65,57 @@ export function createApiApp(parts: Parts, health: { isDraining: () => boolean }
       createWebhookRoutes({ redis, keys, deliveries, scheduler, clock, shopApiKey: config.shopApiKey }),
     ],
   });
+}
+
+/** POST /checkout's use case: idempotent, admitted (rate limits, push bombing), then asked at the bank. */
+function startCheckout(parts: Parts, catalog: Catalog) {
+  const { config, redis, keys, store, clock, metrics } = parts;
+  // The longest a checkout can take: discovery plus the bank call, each within three timeouts.
+  const inFlightSeconds = Math.max(60, Math.ceil((6 * config.bank.timeoutMs) / 1000) + 30);
+  return createStartCheckout({
+    catalog,
+    checkout: createCheckoutService({
+      currency: catalog.currency,
+      ciba: parts.ciba,
+      stateMachine: parts.stateMachine,
+      notifications: parts.notifications,
+      clock,
+      merchant: parts.merchant,
+      bankProfile: parts.bankProfile,
+      deliveryMode: config.ciba.deliveryMode,
+      requestedExpiry: config.ciba.requestedExpiry,
+      storeAvailable: () => redis.status === 'ready',
+      schedulerShards: config.schedulerShards,
+    }),
+    idempotency: createIdempotencyStore({ redis, keys, inFlightSeconds, sealer: parts.sealer }),
+    admission: createCheckoutAdmission({
+      redis,
+      keys,
+      clock,
+      readPayment: (id) => store.get(id),
+      limits: config.limits,
+      holdMs: inFlightSeconds * 1000,
+    }),
+    callbackAllowedOrigins: config.webhooks.callbackAllowedOrigins,
+    renderProblem: (err) => JSON.stringify(problemBody(err)),
+    countOutcome: (outcome) => {
+      metrics.checkouts.inc({ outcome });
+    },
+  });
+}
+
+/** GET /readyz: Redis answers and the bank's discovery document has been read. */
+function readinessChecks({ redis, ciba }: Parts) {
+  return {
+    redis: async () => {
+      await redis.ping(); // rejects while Redis is away
+      return true;
+    },
+    bank_discovery: async () => {
+      if (!ciba.isReady()) await ciba.ensureDiscovered();
+      return ciba.isReady();
+    },
+  };
 }
 
 /** Starts the API (ROLE=api|all) on PORT. */

@@ -64,16 +64,7 @@ export interface Parts {
 export function buildParts(config: Config, options: PartsOptions): Parts {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
-  // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
-  const redis = createStoreClient(config, { autoPipelining: true });
-  const keys = createKeys(config.redisPrefix);
-  const scheduler = createScheduler({
-    redis,
-    keys,
-    clock,
-    leaseMs: config.workerLeaseMs,
-    shards: config.schedulerShards,
-  });
+  const { redis, keys, scheduler } = buildStoreClient(config, clock);
   const metrics = options.metrics ?? createMetrics({ depth: () => scheduler.depth() });
   const store = createPaymentStore({
     redis,
@@ -84,15 +75,8 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
       metrics.operatorAlarms.inc({ alarm: 'transition_not_replicated' });
     },
   });
-  const stateMachine = createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } });
   const bankAgent = createBankAgent(config.bank);
-  const webhookClient = createWebhookClient({
-    timeoutMs: config.webhooks.timeoutMs,
-    allowPrivate: config.webhooks.allowPrivate,
-    connectionsPerOrigin: MAX_IN_FLIGHT_PER_TARGET,
-  });
   const bank = createBank({ config, agent: bankAgent, clock });
-  const deliveries = createDeliveryStore({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
   return {
     config,
     logger,
@@ -102,7 +86,7 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     store,
     scheduler,
     metrics,
-    stateMachine,
+    stateMachine: createStateMachine({ store, clock, webhookTargets: { global: Boolean(config.webhooks.url) } }),
     bankAgent,
     ciba: createCibaClient({ config, agent: bankAgent, clock, logger }),
     bank: bank.client,
@@ -110,21 +94,43 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     merchant: { name: config.merchantName, iban: config.merchantIban },
     sealer: createSealer(config.tokenEncryptionKeys),
     notifications: createNotificationStore({ redis, keys }),
-    webhooks: {
-      deliveries,
-      client: webhookClient,
-      feed: createChangeFeed({ redis, keys, logger }),
-      sender: createWebhookSender({
-        redis,
-        keys,
-        deliveries,
-        client: webhookClient,
-        clock,
-        logger,
-        metrics,
-        config: config.webhooks,
-      }),
-    },
+    webhooks: buildWebhooks(config, { redis, keys, clock, logger, metrics }),
+  };
+}
+
+function buildStoreClient(config: Config, clock: Clock) {
+  // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
+  const redis = createStoreClient(config, { autoPipelining: true });
+  const keys = createKeys(config.redisPrefix);
+  const scheduler = createScheduler({
+    redis,
+    keys,
+    clock,
+    leaseMs: config.workerLeaseMs,
+    shards: config.schedulerShards,
+  });
+  return { redis, keys, scheduler };
+}
+
+function buildWebhooks(
+  config: Config,
+  deps: { redis: RedisClient; keys: Keys; clock: Clock; logger: Logger; metrics: Metrics },
+): Parts['webhooks'] {
+  const client = createWebhookClient({
+    timeoutMs: config.webhooks.timeoutMs,
+    allowPrivate: config.webhooks.allowPrivate,
+    connectionsPerOrigin: MAX_IN_FLIGHT_PER_TARGET,
+  });
+  const deliveries = createDeliveryStore({
+    redis: deps.redis,
+    keys: deps.keys,
+    retentionSeconds: config.paymentRetentionSeconds,
+  });
+  return {
+    deliveries,
+    client,
+    feed: createChangeFeed(deps),
+    sender: createWebhookSender({ ...deps, deliveries, client, config: config.webhooks }),
   };
 }
 

@@ -20,7 +20,7 @@ export interface RunningWorker {
  * submissions, webhook deliveries — and a subscription to the wake-up channel.
  */
 export async function startWorker(parts: Parts, options: { idleMs?: number } = {}): Promise<RunningWorker> {
-  const { config, store, stateMachine, ciba, bank, clock, logger, merchant, metrics, scheduler, sealer } = parts;
+  const { config, store, clock, logger, metrics, scheduler } = parts;
   const loop = createWorkerLoop({
     scheduler,
     clock,
@@ -29,51 +29,8 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
     renewal: { renewEveryMs: Math.floor(config.workerLeaseMs / 3), maxHoldMs: config.workerMaxHoldMs },
     ...(options.idleMs !== undefined ? { idleMs: options.idleMs } : {}),
     handlers: traceJobs(config.tracing !== null, (id) => store.getTraceparent(id), {
-      poll: createTokenPoller(
-        createRecordTokenOutcome({
-          store,
-          stateMachine,
-          ciba,
-          sealer,
-          clock,
-          logger,
-          merchant,
-          deliveryMode: config.ciba.deliveryMode,
-          onAnswer: (answer) => {
-            metrics.cibaAnswers.inc({ answer: cibaAnswerLabel(answer) });
-          },
-          onAlarm: (alarm) => {
-            metrics.operatorAlarms.inc({ alarm });
-          },
-        }),
-      ),
-      submit: createPaymentSubmitter(
-        createSubmitPayment({
-          store,
-          stateMachine,
-          bank,
-          sealer,
-          clock,
-          logger,
-          merchant,
-          onAlarm: (alarm) => {
-            metrics.operatorAlarms.inc({ alarm });
-          },
-          reconcile: createReconcilePayment({
-            store,
-            stateMachine,
-            bank,
-            clock,
-            logger,
-            // A call the service gave up on (timeout) may still be booked a little later at the bank.
-            inFlightGraceMs: 2 * config.bank.timeoutMs,
-            onReconciled: (outcome) => {
-              metrics.reconciliations.inc({ outcome });
-              if (outcome === 'unavailable') metrics.operatorAlarms.inc({ alarm: 'reconciliation_unavailable' });
-            },
-          }),
-        }),
-      ),
+      poll: createTokenPoller(recordTokenOutcome(parts)),
+      submit: createPaymentSubmitter(submitPayment(parts)),
       hook: parts.webhooks.sender,
     }),
     onClaimed: (_item, lateMs) => {
@@ -94,4 +51,49 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
       subscriber.disconnect();
     },
   };
+}
+
+function recordTokenOutcome(parts: Parts) {
+  const { config, metrics } = parts;
+  return createRecordTokenOutcome({
+    ...pick(parts),
+    ciba: parts.ciba,
+    sealer: parts.sealer,
+    merchant: parts.merchant,
+    deliveryMode: config.ciba.deliveryMode,
+    onAnswer: (answer) => {
+      metrics.cibaAnswers.inc({ answer: cibaAnswerLabel(answer) });
+    },
+    onAlarm: (alarm) => {
+      metrics.operatorAlarms.inc({ alarm });
+    },
+  });
+}
+
+function submitPayment(parts: Parts) {
+  const { config, metrics } = parts;
+  return createSubmitPayment({
+    ...pick(parts),
+    bank: parts.bank,
+    sealer: parts.sealer,
+    merchant: parts.merchant,
+    onAlarm: (alarm) => {
+      metrics.operatorAlarms.inc({ alarm });
+    },
+    reconcile: createReconcilePayment({
+      ...pick(parts),
+      bank: parts.bank,
+      // A call the service gave up on (timeout) may still be booked a little later at the bank.
+      inFlightGraceMs: 2 * config.bank.timeoutMs,
+      onReconciled: (outcome) => {
+        metrics.reconciliations.inc({ outcome });
+        if (outcome === 'unavailable') metrics.operatorAlarms.inc({ alarm: 'reconciliation_unavailable' });
+      },
+    }),
+  });
+}
+
+/** What every payment job needs. */
+function pick({ store, stateMachine, clock, logger }: Parts) {
+  return { store, stateMachine, clock, logger };
 }

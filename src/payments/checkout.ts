@@ -33,7 +33,7 @@ export interface CheckoutService {
 /** Ping mode polls too, slowly, so a lost notification only delays the payment (DESIGN.md). */
 export const PING_SAFETY_POLL_MS = 30_000;
 
-export function createCheckoutService(deps: {
+export interface CheckoutServiceDeps {
   currency: string;
   ciba: CibaClient;
   stateMachine: StateMachine;
@@ -48,87 +48,117 @@ export function createCheckoutService(deps: {
   storeAvailable: () => boolean;
   /** SCHEDULER_SHARDS: each new payment is born in one of them. */
   schedulerShards: number;
-}): CheckoutService {
-  const { ciba, clock } = deps;
+}
+
+export function createCheckoutService(deps: CheckoutServiceDeps): CheckoutService {
+  return { startCheckout: (input) => startCheckout(deps, input) };
+}
+
+/**
+ * A priced cart becomes a payment: ask the customer's bank to authenticate them out of band
+ * (CIBA Core §7.1), remember the auth_req_id with the first poll due, and answer with the payment.
+ */
+async function startCheckout(deps: CheckoutServiceDeps, input: CheckoutInput): Promise<CheckoutResult> {
+  const { items, amount } = input.priced;
+  if (!deps.storeAvailable()) {
+    throw new AppError('store_unavailable', 'The payment store is unavailable right now; try again shortly.', {
+      retryAfterSeconds: 2,
+    });
+  }
+  // A random shard spreads new payments evenly over the scheduler shards (Redis Cluster slots).
+  const payment = { id: newPaymentId(randomInt(deps.schedulerShards)), amount, currency: deps.currency };
+  const bindingMessage = newBindingMessage();
+  const notificationToken = deps.deliveryMode === 'ping' ? newNotificationToken() : undefined;
+  const { prepared, started } = await askBank(deps, input, { payment, bindingMessage, notificationToken });
+
+  // Counted from the receipt of the backchannel answer (CIBA Core §7.3).
+  const receivedAt = deps.clock.now();
+  const intervalMs = started.interval * 1000;
+  const expiresAt = receivedAt + started.expiresIn * 1000;
+  const clientSecret = newClientSecret(payment.id);
+  const record = pendingPayment({
+    ...payment,
+    items,
+    bindingMessage,
+    expiresAt,
+    createdAt: receivedAt,
+    updatedAt: receivedAt,
+    metadata: input.metadata ?? {},
+    secretHash: sha256(clientSecret),
+    authReqId: started.authReqId,
+    intervalMs,
+    callbackUrl: input.callbackUrl ?? null,
+    bankConsentId: prepared.consentId,
+  });
+  if (notificationToken) {
+    await deps.notifications.remember(sha256(notificationToken), payment.id, started.expiresIn);
+  }
+  const firstPoll = receivedAt + (notificationToken ? Math.max(intervalMs, PING_SAFETY_POLL_MS) : intervalMs);
+  await deps.stateMachine.create(record, { member: workItem.poll(payment.id), at: Math.min(firstPoll, expiresAt) });
+  return { payment: toPaymentView(record), clientSecret };
+}
+
+/** The bank's own consent first (Open Banking UK), whose id the CIBA request then names. */
+async function askBank(
+  deps: CheckoutServiceDeps,
+  input: CheckoutInput,
+  request: {
+    payment: { id: string; amount: number; currency: string };
+    bindingMessage: string;
+    notificationToken: string | undefined;
+  },
+) {
+  const { payment, notificationToken } = request;
   const bankProfile = deps.bankProfile ?? sandboxBankProfile;
+  const prepared = await atBank(() => bankProfile.prepareAuthorization(payment));
+  const started = await atBank(() =>
+    deps.ciba.startBackchannelAuthentication({
+      loginHint: input.loginHint,
+      bindingMessage: request.bindingMessage,
+      requestedExpiry: deps.requestedExpiry,
+      authorizationDetails: prepared.sendAuthorizationDetails ? authorizationDetailsFor(payment, deps.merchant) : [],
+      ...(prepared.requestClaims ? { claims: prepared.requestClaims } : {}),
+      ...(notificationToken ? { clientNotificationToken: notificationToken } : {}),
+      ...(input.requestId ? { requestId: input.requestId } : {}),
+    }),
+  );
+  return { prepared, started };
+}
 
+/** A new payment waiting for the customer's approval: nothing of the token or bank steps yet. */
+function pendingPayment(
+  fields: Omit<
+    PaymentRecord,
+    | 'status'
+    | 'failureCode'
+    | 'sealedAccessToken'
+    | 'accessTokenExpiresAt'
+    | 'bankPaymentId'
+    | 'bankCalledAt'
+    | 'reconcileSince'
+    | 'heldToken'
+    | 'attempts'
+  >,
+): PaymentRecord {
   return {
-    /**
-     * A priced cart becomes a payment: ask the customer's bank to authenticate them out of band
-     * (CIBA Core §7.1), remember the auth_req_id with the first poll due, and answer with the payment.
-     */
-    async startCheckout(input) {
-      const { items, amount } = input.priced;
-      if (!deps.storeAvailable()) {
-        throw new AppError('store_unavailable', 'The payment store is unavailable right now; try again shortly.', {
-          retryAfterSeconds: 2,
-        });
-      }
-      // A random shard spreads new payments evenly over the scheduler shards (Redis Cluster slots).
-      const id = newPaymentId(randomInt(deps.schedulerShards));
-      const currency = deps.currency;
-      const bindingMessage = newBindingMessage();
-      const notificationToken = deps.deliveryMode === 'ping' ? newNotificationToken() : undefined;
-
-      // The bank's own consent first (Open Banking UK), whose id the CIBA request then names.
-      const prepared = await atBank(() => bankProfile.prepareAuthorization({ id, amount, currency }));
-      const started = await atBank(() =>
-        ciba.startBackchannelAuthentication({
-          loginHint: input.loginHint,
-          bindingMessage,
-          requestedExpiry: deps.requestedExpiry,
-          authorizationDetails: prepared.sendAuthorizationDetails
-            ? authorizationDetailsFor({ id, amount, currency }, deps.merchant)
-            : [],
-          ...(prepared.requestClaims ? { claims: prepared.requestClaims } : {}),
-          ...(notificationToken ? { clientNotificationToken: notificationToken } : {}),
-          ...(input.requestId ? { requestId: input.requestId } : {}),
-        }),
-      );
-
-      // Counted from the receipt of the backchannel answer (CIBA Core §7.3).
-      const receivedAt = clock.now();
-      const intervalMs = started.interval * 1000;
-      const expiresAt = receivedAt + started.expiresIn * 1000;
-      const clientSecret = newClientSecret(id);
-      const record: PaymentRecord = {
-        id,
-        status: 'pending_authorization',
-        amount,
-        currency,
-        items,
-        bindingMessage,
-        expiresAt,
-        failureCode: null,
-        createdAt: receivedAt,
-        updatedAt: receivedAt,
-        metadata: input.metadata ?? {},
-        secretHash: sha256(clientSecret),
-        authReqId: started.authReqId,
-        intervalMs,
-        callbackUrl: input.callbackUrl ?? null,
-        sealedAccessToken: null,
-        accessTokenExpiresAt: null,
-        bankPaymentId: null,
-        bankCalledAt: null,
-        reconcileSince: null,
-        heldToken: null,
-        bankConsentId: prepared.consentId,
-        attempts: 0,
-      };
-      if (notificationToken) await deps.notifications.remember(sha256(notificationToken), id, started.expiresIn);
-      const firstPoll = receivedAt + (notificationToken ? Math.max(intervalMs, PING_SAFETY_POLL_MS) : intervalMs);
-      await deps.stateMachine.create(record, { member: workItem.poll(id), at: Math.min(firstPoll, expiresAt) });
-      return { payment: toPaymentView(record), clientSecret };
-    },
+    ...fields,
+    status: 'pending_authorization',
+    failureCode: null,
+    sealedAccessToken: null,
+    accessTokenExpiresAt: null,
+    bankPaymentId: null,
+    bankCalledAt: null,
+    reconcileSince: null,
+    heldToken: null,
+    attempts: 0,
   };
+}
 
-  async function atBank<T>(step: () => Promise<T>): Promise<T> {
-    try {
-      return await step();
-    } catch (err) {
-      throw toCheckoutError(err);
-    }
+async function atBank<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    throw toCheckoutError(err);
   }
 }
 

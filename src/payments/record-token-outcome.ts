@@ -41,6 +41,9 @@ const RECORD_ATTEMPTS = 5;
 const DONE: NextStep = { done: true };
 const HELD_TOKEN_DEFAULT_LIFE_S = 900;
 
+/** The poll fields of the payment being polled, with its id. */
+type Poll = PollFields & { id: string };
+
 /**
  * One token poll for a pending payment and what its answer means (CIBA Core §7.3, §10, §11), as a
  * story: a token already received but not yet validated is validated again (a token is issued once,
@@ -50,153 +53,170 @@ const HELD_TOKEN_DEFAULT_LIFE_S = 900;
  * The hot path of the service: one HMGET, one token request on a kept-alive connection, one MULTI.
  */
 export function createRecordTokenOutcome(deps: RecordTokenOutcomeDeps): (paymentId: string) => Promise<NextStep> {
-  const { store, stateMachine, ciba, clock, logger } = deps;
-
-  async function fail(paymentId: string, failureCode: FailureCode): Promise<NextStep> {
-    await recordFinal(async () => {
-      const current = await store.get(paymentId);
-      if (current?.status === 'pending_authorization')
-        await stateMachine.transition(current, 'failed', { failureCode });
-    });
-    return DONE;
-  }
-
-  /**
-   * The bank's final answer is spent the moment it arrives (the auth_req_id must never be sent again,
-   * and a token is handed out once), so recording it is retried here rather than by polling again.
-   */
-  async function recordFinal(step: () => Promise<unknown>): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await step();
-        return;
-      } catch (err) {
-        if (attempt >= RECORD_ATTEMPTS) throw err;
-        logger.warn({ err, attempt }, 'recording the final CIBA answer failed; trying again');
-        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-      }
-    }
-  }
-
-  async function recordAuthorized(paymentId: string, accessToken: string, expiresAt: number | null): Promise<NextStep> {
-    const sealedAccessToken = deps.sealer.seal(accessToken, sealContext(paymentId, 'token'));
-    await recordFinal(async () => {
-      const current = await store.get(paymentId);
-      if (current?.status !== 'pending_authorization') return;
-      await stateMachine.transition(current, 'authorized', {
-        fields: { sealedAccessToken, accessTokenExpiresAt: expiresAt, heldToken: null },
-        schedule: { member: workItem.submit(paymentId), at: clock.now() },
-      });
-    });
-    return DONE;
-  }
-
-  /** The bank's keys could not be fetched: keep the token response (sealed) and validate it again soon. */
-  async function holdToken(p: PollFields & { id: string }, response: ReceivedTokenResponse, reason: string) {
-    deps.onAlarm?.('bank_keys_unavailable');
-    logger.error(
-      { paymentId: p.id, reason, attempt: p.attempts + 1 },
-      'token received but the bank keys are unavailable; validating again later',
-    );
-    const heldToken = deps.sealer.seal(JSON.stringify(response), sealContext(p.id, 'held_token'));
-    await recordFinal(() => store.update(p.id, { heldToken, attempts: p.attempts + 1 }));
-    return { at: clock.now() + backoffMs(p.attempts, { baseMs: 1000, maxMs: 30_000 }) };
-  }
-
-  function expectationFor(p: PollFields & { id: string }, authReqId: string): TokenExpectation {
-    const payment = { id: p.id, amount: p.amount, currency: p.currency };
-    return {
-      authReqId,
-      ...(p.bankConsentId ? { intentId: p.bankConsentId } : {}),
-      // Only read when the bank says yes: not built on every pending poll.
-      get authorizationDetails() {
-        return authorizationDetailsFor(payment, deps.merchant);
-      },
-    };
-  }
-
-  /** Validates a token kept from an earlier answer; the token endpoint is not asked again. */
-  async function validateHeldToken(p: PollFields & { id: string }, authReqId: string): Promise<NextStep> {
-    let response: ReceivedTokenResponse;
-    try {
-      response = JSON.parse(
-        deps.sealer.open(p.heldToken ?? '', sealContext(p.id, 'held_token')),
-      ) as ReceivedTokenResponse;
-    } catch (err) {
-      logger.error(
-        { err, paymentId: p.id },
-        'kept token response cannot be opened; the payment fails (no money moved)',
-      );
-      return fail(p.id, 'authorization_error');
-    }
-    // Past the access token's life (or a quarter hour when the bank gave none) it cannot pay anyway.
-    if (clock.now() >= response.receivedAt + (response.expiresIn ?? HELD_TOKEN_DEFAULT_LIFE_S) * 1000) {
-      return fail(p.id, 'expired');
-    }
-    return applyOutcome(
-      p,
-      await ciba.validateReceivedToken(response, expectationFor(p, authReqId)),
-      response.receivedAt,
-    );
-  }
-
-  async function applyOutcome(
-    p: PollFields & { id: string },
-    outcome: TokenOutcome,
-    receivedAt: number,
-  ): Promise<NextStep> {
-    deps.onAnswer?.(outcome.kind === 'failed' || outcome.kind === 'client_rejected' ? outcome.error : outcome.kind);
-    // +1 ms: due times are whole milliseconds, and a poll must never reach the bank even a fraction
-    // of a millisecond before `interval` has passed (a strict bank answers slow_down).
-    const later = (delay: number) => ({ at: Math.min(clock.now() + delay + 1, p.expiresAt) });
-    const pollEvery = (intervalMs: number) =>
-      deps.deliveryMode === 'ping' ? Math.max(intervalMs, PING_SAFETY_POLL_MS) : intervalMs;
-    switch (outcome.kind) {
-      case 'pending':
-        if (p.attempts > 0) await store.update(p.id, { attempts: 0 });
-        return later(pollEvery(p.intervalMs));
-      case 'slow_down': {
-        const intervalMs = p.intervalMs + SLOW_DOWN_STEP_MS;
-        await store.update(p.id, { intervalMs, attempts: 0 });
-        return later(pollEvery(intervalMs));
-      }
-      case 'retry':
-      case 'client_rejected': {
-        if (outcome.kind === 'client_rejected') {
-          deps.onAlarm?.('token_client_rejected');
-          logger.error(
-            { paymentId: p.id, error: outcome.error, attempt: p.attempts + 1 },
-            'the bank refused our client credentials at the token endpoint; retrying while the request is valid (check certificate, keys and clock)',
-          );
-        }
-        await store.update(p.id, { attempts: p.attempts + 1 });
-        const retryAfterMs = outcome.kind === 'retry' ? outcome.retryAfterMs : undefined;
-        const delay = backoffMs(p.attempts, {
-          baseMs: p.intervalMs,
-          ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-        });
-        return later(Math.max(p.intervalMs, delay));
-      }
-      case 'failed':
-        return fail(p.id, outcome.failureCode);
-      case 'unverified':
-        return holdToken(p, outcome.response, outcome.reason);
-      case 'authorized':
-        return recordAuthorized(
-          p.id,
-          outcome.accessToken,
-          outcome.accessTokenExpiresIn ? receivedAt + outcome.accessTokenExpiresIn * 1000 : null,
-        );
-    }
-  }
-
+  const { store, ciba, clock } = deps;
   return async function recordTokenOutcome(paymentId) {
-    const fields = await store.getPollFields(paymentId);
-    const p = { ...fields, id: paymentId };
-    if (p.status !== 'pending_authorization' || !p.authReqId) return DONE;
-    if (p.heldToken) return validateHeldToken(p, p.authReqId);
-    if (clock.now() >= p.expiresAt) return fail(paymentId, 'expired');
+    const poll: Poll = { ...(await store.getPollFields(paymentId)), id: paymentId };
+    if (poll.status !== 'pending_authorization' || !poll.authReqId) return DONE;
+    if (poll.heldToken) return validateHeldToken(deps, poll, poll.authReqId);
+    if (clock.now() >= poll.expiresAt) return fail(deps, paymentId, 'expired');
     const receivedAt = clock.now();
-    return applyOutcome(p, await ciba.requestToken(expectationFor(p, p.authReqId)), receivedAt);
+    return applyOutcome(deps, poll, await ciba.requestToken(expectationFor(deps, poll, poll.authReqId)), receivedAt);
   };
+}
+
+async function applyOutcome(
+  deps: RecordTokenOutcomeDeps,
+  poll: Poll,
+  outcome: TokenOutcome,
+  receivedAt: number,
+): Promise<NextStep> {
+  deps.onAnswer?.(outcome.kind === 'failed' || outcome.kind === 'client_rejected' ? outcome.error : outcome.kind);
+  switch (outcome.kind) {
+    case 'pending':
+      if (poll.attempts > 0) await deps.store.update(poll.id, { attempts: 0 });
+      return pollAgainAfter(deps, poll, pollInterval(deps, poll.intervalMs));
+    case 'slow_down': {
+      const intervalMs = poll.intervalMs + SLOW_DOWN_STEP_MS;
+      await deps.store.update(poll.id, { intervalMs, attempts: 0 });
+      return pollAgainAfter(deps, poll, pollInterval(deps, intervalMs));
+    }
+    case 'retry':
+      return backOff(deps, poll, outcome.retryAfterMs);
+    case 'client_rejected':
+      deps.onAlarm?.('token_client_rejected');
+      deps.logger.error(
+        { paymentId: poll.id, error: outcome.error, attempt: poll.attempts + 1 },
+        'the bank refused our client credentials at the token endpoint; retrying while the request is valid (check certificate, keys and clock)',
+      );
+      return backOff(deps, poll, undefined);
+    case 'failed':
+      return fail(deps, poll.id, outcome.failureCode);
+    case 'unverified':
+      return holdToken(deps, poll, outcome.response, outcome.reason);
+    case 'authorized':
+      return recordAuthorized(
+        deps,
+        poll.id,
+        outcome.accessToken,
+        outcome.accessTokenExpiresIn ? receivedAt + outcome.accessTokenExpiresIn * 1000 : null,
+      );
+  }
+}
+
+/**
+ * The next poll, never after expiry. +1 ms: due times are whole milliseconds, and a poll must never
+ * reach the bank even a fraction of a millisecond before `interval` has passed (a strict bank answers slow_down).
+ */
+function pollAgainAfter(deps: RecordTokenOutcomeDeps, poll: Poll, delayMs: number): NextStep {
+  return { at: Math.min(deps.clock.now() + delayMs + 1, poll.expiresAt) };
+}
+
+/** In ping mode the bank's ping moves the poll earlier; the scheduled poll is only the safety net. */
+function pollInterval(deps: RecordTokenOutcomeDeps, intervalMs: number): number {
+  return deps.deliveryMode === 'ping' ? Math.max(intervalMs, PING_SAFETY_POLL_MS) : intervalMs;
+}
+
+/** No answer this time (429/5xx/network, or our credentials refused): back off with jitter, never below the interval. */
+async function backOff(deps: RecordTokenOutcomeDeps, poll: Poll, retryAfterMs: number | undefined): Promise<NextStep> {
+  await deps.store.update(poll.id, { attempts: poll.attempts + 1 });
+  const delay = backoffMs(poll.attempts, {
+    baseMs: poll.intervalMs,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+  });
+  return pollAgainAfter(deps, poll, Math.max(poll.intervalMs, delay));
+}
+
+async function fail(deps: RecordTokenOutcomeDeps, paymentId: string, failureCode: FailureCode): Promise<NextStep> {
+  await recordFinal(deps.logger, async () => {
+    const current = await deps.store.get(paymentId);
+    if (current?.status === 'pending_authorization')
+      await deps.stateMachine.transition(current, 'failed', { failureCode });
+  });
+  return DONE;
+}
+
+/**
+ * The bank's final answer is spent the moment it arrives (the auth_req_id must never be sent again,
+ * and a token is handed out once), so recording it is retried here rather than by polling again.
+ */
+async function recordFinal(logger: Logger, step: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await step();
+      return;
+    } catch (err) {
+      if (attempt >= RECORD_ATTEMPTS) throw err;
+      logger.warn({ err, attempt }, 'recording the final CIBA answer failed; trying again');
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}
+
+async function recordAuthorized(
+  deps: RecordTokenOutcomeDeps,
+  paymentId: string,
+  accessToken: string,
+  expiresAt: number | null,
+): Promise<NextStep> {
+  const sealedAccessToken = deps.sealer.seal(accessToken, sealContext(paymentId, 'token'));
+  await recordFinal(deps.logger, async () => {
+    const current = await deps.store.get(paymentId);
+    if (current?.status !== 'pending_authorization') return;
+    await deps.stateMachine.transition(current, 'authorized', {
+      fields: { sealedAccessToken, accessTokenExpiresAt: expiresAt, heldToken: null },
+      schedule: { member: workItem.submit(paymentId), at: deps.clock.now() },
+    });
+  });
+  return DONE;
+}
+
+/** The bank's keys could not be fetched: keep the token response (sealed) and validate it again soon. */
+async function holdToken(
+  deps: RecordTokenOutcomeDeps,
+  poll: Poll,
+  response: ReceivedTokenResponse,
+  reason: string,
+): Promise<NextStep> {
+  deps.onAlarm?.('bank_keys_unavailable');
+  deps.logger.error(
+    { paymentId: poll.id, reason, attempt: poll.attempts + 1 },
+    'token received but the bank keys are unavailable; validating again later',
+  );
+  const heldToken = deps.sealer.seal(JSON.stringify(response), sealContext(poll.id, 'held_token'));
+  await recordFinal(deps.logger, () => deps.store.update(poll.id, { heldToken, attempts: poll.attempts + 1 }));
+  return { at: deps.clock.now() + backoffMs(poll.attempts, { baseMs: 1000, maxMs: 30_000 }) };
+}
+
+function expectationFor(deps: RecordTokenOutcomeDeps, poll: Poll, authReqId: string): TokenExpectation {
+  const payment = { id: poll.id, amount: poll.amount, currency: poll.currency };
+  return {
+    authReqId,
+    ...(poll.bankConsentId ? { intentId: poll.bankConsentId } : {}),
+    // Only read when the bank says yes: not built on every pending poll.
+    get authorizationDetails() {
+      return authorizationDetailsFor(payment, deps.merchant);
+    },
+  };
+}
+
+/** Validates a token kept from an earlier answer; the token endpoint is not asked again. */
+async function validateHeldToken(deps: RecordTokenOutcomeDeps, poll: Poll, authReqId: string): Promise<NextStep> {
+  let response: ReceivedTokenResponse;
+  try {
+    response = JSON.parse(
+      deps.sealer.open(poll.heldToken ?? '', sealContext(poll.id, 'held_token')),
+    ) as ReceivedTokenResponse;
+  } catch (err) {
+    deps.logger.error(
+      { err, paymentId: poll.id },
+      'kept token response cannot be opened; the payment fails (no money moved)',
+    );
+    return fail(deps, poll.id, 'authorization_error');
+  }
+  // Past the access token's life (or a quarter hour when the bank gave none) it cannot pay anyway.
+  if (deps.clock.now() >= response.receivedAt + (response.expiresIn ?? HELD_TOKEN_DEFAULT_LIFE_S) * 1000) {
+    return fail(deps, poll.id, 'expired');
+  }
+  const outcome = await deps.ciba.validateReceivedToken(response, expectationFor(deps, poll, authReqId));
+  return applyOutcome(deps, poll, outcome, response.receivedAt);
 }

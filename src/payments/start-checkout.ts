@@ -1,7 +1,7 @@
 import { AppError } from '../errors.js';
 import { addressLimitKey } from '../net-address.js';
 import type { Catalog } from './catalog.js';
-import type { CheckoutAdmission } from './checkout-admission.js';
+import type { CheckoutAdmission } from './ports.js';
 import type { CheckoutService } from './checkout.js';
 import type { IdempotencyStore, StoredResponse } from './idempotency.js';
 import { normaliseLoginHint } from './login-hint.js';

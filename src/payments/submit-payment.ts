@@ -51,124 +51,24 @@ export interface SubmitPaymentDeps {
  *    may have made us forget; no answer → the same call again later, with backoff.
  */
 export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string) => Promise<NextStep> {
-  const { store, stateMachine, bank, clock, logger } = deps;
-
-  async function toProcessing(paymentId: string): Promise<PaymentRecord | null> {
-    const current = await store.get(paymentId);
-    if (current?.status === 'processing') return current; // a retry, or a crash after the bank call
-    if (current?.status !== 'authorized') return null;
-    return (await stateMachine.transition(current, 'processing')) === 'ok'
-      ? { ...current, status: 'processing', attempts: 0 }
-      : null;
-  }
-
-  function openAccessToken(payment: PaymentRecord): string | null {
-    if (!payment.sealedAccessToken) return null;
-    try {
-      return deps.sealer.open(payment.sealedAccessToken, sealContext(payment.id, 'token'));
-    } catch (err) {
-      logger.error({ err, paymentId: payment.id }, 'access token cannot be opened (is TOKEN_ENCRYPTION_KEY shared?)');
-      return null;
-    }
-  }
-
-  /**
-   * From here on the outcome is unknown until the bank's record says otherwise. `payment.bankCalledAt`
-   * is the last call before this one, if any: the lookup waits for that one to be believable.
-   */
-  async function handOverToReconciliation(payment: PaymentRecord, reason: string): Promise<NextStep> {
-    const now = clock.now();
-    logger.warn({ paymentId: payment.id, reason }, 'bank outcome unknown; settling it by reconciliation');
-    await store.update(payment.id, { reconcileSince: now, attempts: 0 });
-    return deps.reconcile({ ...payment, reconcileSince: now, attempts: 0 });
-  }
-
-  /** The note of the coming call is not on enough replicas: no call now (the payment stays `processing`). */
-  async function waitForReplicas(payment: PaymentRecord, retryUntil: number): Promise<NextStep> {
-    deps.onAlarm?.('bank_call_not_replicated');
-    logger.error(
-      { paymentId: payment.id, attempt: payment.attempts + 1 },
-      'the store did not replicate the bank call note in time (REDIS_WAIT_REPLICAS); the bank is not called yet',
-    );
-    await store.update(payment.id, { attempts: payment.attempts + 1 });
-    const delay = backoffMs(payment.attempts, { baseMs: 500, maxMs: 10_000 });
-    return { at: Math.min(clock.now() + delay, Math.max(retryUntil, clock.now())) };
-  }
-
-  async function fail(payment: PaymentRecord, reason: string): Promise<NextStep> {
-    logger.info({ paymentId: payment.id, reason }, 'bank rejected the payment');
-    await stateMachine.transition(payment, 'failed', { failureCode: 'bank_rejected' });
-    return DONE;
-  }
-
-  /** What the bank's answer means for the payment; `retryUntil` bounds retries of the same call. */
-  async function settle(
-    payment: PaymentRecord,
-    outcome: BankPaymentOutcome,
-    context: { earlierAttempt: boolean; retryUntil: number },
-  ): Promise<NextStep> {
-    const paymentId = payment.id;
-    const { earlierAttempt } = context;
-    switch (outcome.kind) {
-      case 'accepted':
-        await stateMachine.transition(payment, 'succeeded', { fields: { bankPaymentId: outcome.bankPaymentId } });
-        return DONE;
-      case 'rejected':
-        return fail(payment, outcome.reason);
-      case 'refused':
-        // A refusal (say 401: the token expired meanwhile) says nothing of an earlier unanswered
-        // attempt, even one whose note a failover lost: one lookup settles it (nothing booked → failed).
-        return handOverToReconciliation(
-          payment,
-          `${earlierAttempt ? 'refused_after_unknown' : 'refused'}: ${outcome.reason}`,
-        );
-      case 'pending': {
-        // Created but not settled (Open Banking UK Pending / AcceptedSettlementInProcess): still
-        // `processing`; its status is asked again with growing gaps (1 s … 30 s).
-        await store.update(paymentId, { bankPaymentId: outcome.bankPaymentId, attempts: payment.attempts + 1 });
-        const delay = backoffMs(payment.attempts, {
-          baseMs: STATUS_POLL_BASE_MS,
-          maxMs: 30_000,
-          ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
-        });
-        return { at: clock.now() + delay };
-      }
-      case 'retry': {
-        // No definite answer (timeout, 5xx, unreadable reply): the bank may have moved the money, so the
-        // payment stays `processing` and the same Idempotency-Key is sent again until the bank says yes
-        // or no, or the token expires and reconciliation takes over (DESIGN.md).
-        logger.warn(
-          { paymentId, reason: outcome.reason, attempt: payment.attempts + 1 },
-          'bank payment call will be retried',
-        );
-        await store.update(paymentId, { attempts: payment.attempts + 1 });
-        const delay = backoffMs(payment.attempts, {
-          baseMs: 500,
-          maxMs: 10_000,
-          ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
-        });
-        return { at: Math.min(clock.now() + delay, Math.max(context.retryUntil, clock.now())) };
-      }
-    }
-  }
-
+  const { store, bank, clock } = deps;
   return async function submitPayment(paymentId) {
-    const payment = await toProcessing(paymentId);
+    const payment = await toProcessing(deps, paymentId);
     if (!payment) return DONE;
     if (payment.reconcileSince !== null) return deps.reconcile(payment);
     // A payment the bank already holds as pending is followed by its status, never sent again. That
     // needs only the client's own credentials: the customer's token, and its expiry, no longer matter.
     if (payment.bankPaymentId && bank.paymentStatus) {
       const status = await bank.paymentStatus({ bankPaymentId: payment.bankPaymentId, paymentId: payment.id });
-      return settle(payment, status, { earlierAttempt: true, retryUntil: Number.POSITIVE_INFINITY });
+      return settle(deps, payment, status, { earlierAttempt: true, retryUntil: Number.POSITIVE_INFINITY });
     }
-    const accessToken = openAccessToken(payment);
-    if (accessToken === null) return handOverToReconciliation(payment, 'no_usable_access_token');
+    const accessToken = openAccessToken(deps, payment);
+    if (accessToken === null) return handOverToReconciliation(deps, payment, 'no_usable_access_token');
     const expiresAt = payment.accessTokenExpiresAt ?? payment.updatedAt + UNKNOWN_EXPIRY_MS;
-    if (clock.now() >= expiresAt) return handOverToReconciliation(payment, 'access_token_expired');
+    if (clock.now() >= expiresAt) return handOverToReconciliation(deps, payment, 'access_token_expired');
 
     const earlierAttempt = payment.bankCalledAt !== null;
-    if (!(await store.recordBankCall(paymentId, clock.now()))) return waitForReplicas(payment, expiresAt);
+    if (!(await store.recordBankCall(paymentId, clock.now()))) return waitForReplicas(deps, payment, expiresAt);
     const outcome = await bank.createPayment({
       accessToken,
       idempotencyKey: payment.id,
@@ -179,6 +79,133 @@ export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string
       endToEndId: payment.id,
       ...(payment.bankConsentId ? { consentId: payment.bankConsentId } : {}),
     });
-    return settle(payment, outcome, { earlierAttempt, retryUntil: expiresAt });
+    return settle(deps, payment, outcome, { earlierAttempt, retryUntil: expiresAt });
   };
+}
+
+async function toProcessing(deps: SubmitPaymentDeps, paymentId: string): Promise<PaymentRecord | null> {
+  const current = await deps.store.get(paymentId);
+  if (current?.status === 'processing') return current; // a retry, or a crash after the bank call
+  if (current?.status !== 'authorized') return null;
+  return (await deps.stateMachine.transition(current, 'processing')) === 'ok'
+    ? { ...current, status: 'processing', attempts: 0 }
+    : null;
+}
+
+function openAccessToken(deps: SubmitPaymentDeps, payment: PaymentRecord): string | null {
+  if (!payment.sealedAccessToken) return null;
+  try {
+    return deps.sealer.open(payment.sealedAccessToken, sealContext(payment.id, 'token'));
+  } catch (err) {
+    deps.logger.error(
+      { err, paymentId: payment.id },
+      'access token cannot be opened (is TOKEN_ENCRYPTION_KEY shared?)',
+    );
+    return null;
+  }
+}
+
+/**
+ * From here on the outcome is unknown until the bank's record says otherwise. `payment.bankCalledAt`
+ * is the last call before this one, if any: the lookup waits for that one to be believable.
+ */
+async function handOverToReconciliation(
+  deps: SubmitPaymentDeps,
+  payment: PaymentRecord,
+  reason: string,
+): Promise<NextStep> {
+  const now = deps.clock.now();
+  deps.logger.warn({ paymentId: payment.id, reason }, 'bank outcome unknown; settling it by reconciliation');
+  await deps.store.update(payment.id, { reconcileSince: now, attempts: 0 });
+  return deps.reconcile({ ...payment, reconcileSince: now, attempts: 0 });
+}
+
+/** The note of the coming call is not on enough replicas: no call now (the payment stays `processing`). */
+async function waitForReplicas(deps: SubmitPaymentDeps, payment: PaymentRecord, retryUntil: number): Promise<NextStep> {
+  deps.onAlarm?.('bank_call_not_replicated');
+  deps.logger.error(
+    { paymentId: payment.id, attempt: payment.attempts + 1 },
+    'the store did not replicate the bank call note in time (REDIS_WAIT_REPLICAS); the bank is not called yet',
+  );
+  await deps.store.update(payment.id, { attempts: payment.attempts + 1 });
+  const delay = backoffMs(payment.attempts, { baseMs: 500, maxMs: 10_000 });
+  const now = deps.clock.now();
+  return { at: Math.min(now + delay, Math.max(retryUntil, now)) };
+}
+
+async function fail(deps: SubmitPaymentDeps, payment: PaymentRecord, reason: string): Promise<NextStep> {
+  deps.logger.info({ paymentId: payment.id, reason }, 'bank rejected the payment');
+  await deps.stateMachine.transition(payment, 'failed', { failureCode: 'bank_rejected' });
+  return DONE;
+}
+
+/** What the bank's answer means for the payment; `retryUntil` bounds retries of the same call. */
+async function settle(
+  deps: SubmitPaymentDeps,
+  payment: PaymentRecord,
+  outcome: BankPaymentOutcome,
+  context: { earlierAttempt: boolean; retryUntil: number },
+): Promise<NextStep> {
+  switch (outcome.kind) {
+    case 'accepted':
+      await deps.stateMachine.transition(payment, 'succeeded', { fields: { bankPaymentId: outcome.bankPaymentId } });
+      return DONE;
+    case 'rejected':
+      return fail(deps, payment, outcome.reason);
+    case 'refused':
+      // A refusal (say 401: the token expired meanwhile) says nothing of an earlier unanswered
+      // attempt, even one whose note a failover lost: one lookup settles it (nothing booked → failed).
+      return handOverToReconciliation(
+        deps,
+        payment,
+        `${context.earlierAttempt ? 'refused_after_unknown' : 'refused'}: ${outcome.reason}`,
+      );
+    case 'pending':
+      return askStatusLater(deps, payment, outcome);
+    case 'retry':
+      return callAgainLater(deps, payment, outcome, context.retryUntil);
+  }
+}
+
+/**
+ * Created but not settled (Open Banking UK Pending / AcceptedSettlementInProcess): still
+ * `processing`; its status is asked again with growing gaps (1 s … 30 s).
+ */
+async function askStatusLater(
+  deps: SubmitPaymentDeps,
+  payment: PaymentRecord,
+  outcome: { bankPaymentId: string; retryAfterMs?: number },
+): Promise<NextStep> {
+  await deps.store.update(payment.id, { bankPaymentId: outcome.bankPaymentId, attempts: payment.attempts + 1 });
+  const delay = backoffMs(payment.attempts, {
+    baseMs: STATUS_POLL_BASE_MS,
+    maxMs: 30_000,
+    ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+  });
+  return { at: deps.clock.now() + delay };
+}
+
+/**
+ * No definite answer (timeout, 5xx, unreadable reply): the bank may have moved the money, so the
+ * payment stays `processing` and the same Idempotency-Key is sent again until the bank says yes
+ * or no, or the token expires and reconciliation takes over (DESIGN.md).
+ */
+async function callAgainLater(
+  deps: SubmitPaymentDeps,
+  payment: PaymentRecord,
+  outcome: { reason: string; retryAfterMs?: number },
+  retryUntil: number,
+): Promise<NextStep> {
+  deps.logger.warn(
+    { paymentId: payment.id, reason: outcome.reason, attempt: payment.attempts + 1 },
+    'bank payment call will be retried',
+  );
+  await deps.store.update(payment.id, { attempts: payment.attempts + 1 });
+  const delay = backoffMs(payment.attempts, {
+    baseMs: 500,
+    maxMs: 10_000,
+    ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+  });
+  const now = deps.clock.now();
+  return { at: Math.min(now + delay, Math.max(retryUntil, now)) };
 }

@@ -3,7 +3,7 @@ import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
-import type { AdmissionTicket, CheckoutAdmission } from '../payments/checkout-admission.js';
+import type { AdmissionTicket, CheckoutAdmission } from '../payments/ports.js';
 import type { PaymentRecord } from '../payments/payment.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
@@ -31,10 +31,10 @@ function retryAfter(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
-async function consume(l: RateLimiterRedis | null, key: string, detail: string): Promise<void> {
-  if (!l) return;
+async function consume(limit: RateLimiterRedis | null, key: string, detail: string): Promise<void> {
+  if (!limit) return;
   try {
-    await l.consume(key);
+    await limit.consume(key);
   } catch (err) {
     if (err instanceof RateLimiterRes)
       throw new AppError('rate_limited', detail, { retryAfterSeconds: retryAfter(err.msBeforeNext) });
@@ -46,7 +46,7 @@ const NO_TICKET: AdmissionTicket = { confirm: () => Promise.resolve(), release: 
 
 const TOO_MANY_FOR_CUSTOMER = 'Too many payment requests for this bank customer; wait a little before trying again.';
 
-export function createCheckoutAdmission(deps: {
+export interface CheckoutAdmissionDeps {
   redis: RedisClient;
   keys: Keys;
   clock: Clock;
@@ -55,120 +55,137 @@ export function createCheckoutAdmission(deps: {
   limits: AdmissionLimits;
   /** How long a place is held while the bank is asked (the longest a checkout can take). */
   holdMs: number;
-}): CheckoutAdmission {
-  const { redis, keys, limits, clock } = deps;
+}
+
+/** The deps with the limiters built from them. */
+interface Admission extends CheckoutAdmissionDeps {
+  byAddress: RateLimiterRedis | null;
+  byCustomer: (RateLimiterRedis | null)[];
+  /** A customer's denials today, and the cool-down they earned. */
+  denials: RateLimiterRedis;
+  coolDown: RateLimiterRedis;
+}
+
+export function createCheckoutAdmission(deps: CheckoutAdmissionDeps): CheckoutAdmission {
+  const { redis, keys, limits } = deps;
+  const admission: Admission = {
+    ...deps,
+    byAddress: limiter(redis, keys.rateLimit('ip'), limits.checkoutPerMinute, 60),
+    byCustomer: [
+      limiter(redis, keys.rateLimit('hint'), limits.loginHintPerMinute, 60),
+      limiter(redis, keys.rateLimit('hint-h'), limits.loginHintPerHour, 3600),
+      limiter(redis, keys.rateLimit('hint-d'), limits.loginHintPerDay, DAY_SECONDS),
+    ],
+    denials: new RateLimiterRedis({
+      storeClient: redis,
+      keyPrefix: keys.rateLimit('denials'),
+      points: 1_000_000,
+      duration: DAY_SECONDS,
+    }),
+    coolDown: new RateLimiterRedis({ storeClient: redis, keyPrefix: keys.rateLimit('cool'), points: 1, duration: 1 }),
+  };
   // With neither a pending cap nor a cool-down, a customer's requests need no tracking at all.
   const tracksPending = limits.maxPendingPerLoginHint > 0 || limits.denialCooldownSeconds > 0;
-  const byAddress = limiter(redis, keys.rateLimit('ip'), limits.checkoutPerMinute, 60);
-  const byCustomer = [
-    limiter(redis, keys.rateLimit('hint'), limits.loginHintPerMinute, 60),
-    limiter(redis, keys.rateLimit('hint-h'), limits.loginHintPerHour, 3600),
-    limiter(redis, keys.rateLimit('hint-d'), limits.loginHintPerDay, DAY_SECONDS),
-  ];
-  const denials = new RateLimiterRedis({
-    storeClient: redis,
-    keyPrefix: keys.rateLimit('denials'),
-    points: 1_000_000,
-    duration: DAY_SECONDS,
-  });
-  const coolDown = new RateLimiterRedis({
-    storeClient: redis,
-    keyPrefix: keys.rateLimit('cool'),
-    points: 1,
-    duration: 1,
-  });
-
-  /** A denial lengthens the customer's wait: base × 2^(denials today − 1), at most the maximum. */
-  async function registerDenial(customerKey: string, deniedAt: number): Promise<void> {
-    if (limits.denialCooldownSeconds === 0) return;
-    const today = await denials.penalty(customerKey, 1);
-    const seconds = Math.min(
-      limits.denialCooldownMaxSeconds,
-      limits.denialCooldownSeconds * 2 ** Math.min(30, today.consumedPoints - 1),
-    );
-    const remainingMs = deniedAt + seconds * 1000 - clock.now();
-    if (remainingMs > 0) await coolDown.block(customerKey, Math.ceil(remainingMs / 1000));
-  }
-
-  /**
-   * Drops the customer's checkouts that no longer wait for approval, and notes denials among them.
-   * ZREM decides which concurrent request counts a denial, so each counts once.
-   */
-  async function forgetFinished(customerKey: string): Promise<void> {
-    const pendingKey = keys.pendingCheckouts(customerKey);
-    const members = await redis.zrange(pendingKey, 0, -1);
-    for (const id of members) {
-      if (id.startsWith('hold:')) continue;
-      const payment = await deps.readPayment(id);
-      if (payment?.status === 'pending_authorization') continue;
-      const removed = await redis.zrem(pendingKey, id);
-      if (removed === 1 && payment?.status === 'failed' && payment.failureCode === 'access_denied')
-        await registerDenial(customerKey, payment.updatedAt);
-    }
-  }
-
-  async function assertNotCoolingDown(customerKey: string): Promise<void> {
-    const state = await coolDown.get(customerKey);
-    if (state && state.consumedPoints > 1)
-      throw new AppError(
-        'customer_cooling_down',
-        'This customer declined a payment request recently; wait before asking their bank again.',
-        { retryAfterSeconds: retryAfter(state.msBeforeNext) },
-      );
-  }
-
-  async function hold(customerKey: string): Promise<string> {
-    const member = `hold:${randomUUID()}`;
-    const now = clock.now();
-    const [held, waitMs = 0] = await redis.reservePending(
-      keys.pendingCheckouts(customerKey),
-      now,
-      limits.maxPendingPerLoginHint,
-      member,
-      now + deps.holdMs,
-      DAY_SECONDS * 1000,
-    );
-    if (held !== 1)
-      throw new AppError(
-        'checkout_pending',
-        'A payment request for this customer is already waiting in their bank app; approve or decline it there, or cancel it, before starting another.',
-        { retryAfterSeconds: retryAfter(waitMs) },
-      );
-    return member;
-  }
-
   return {
     async admit({ clientAddress, customerKey }) {
       if (clientAddress !== null)
-        await consume(byAddress, clientAddress, 'Too many checkouts from this address; wait a little.');
+        await consume(admission.byAddress, clientAddress, 'Too many checkouts from this address; wait a little.');
       if (!tracksPending) {
-        for (const l of byCustomer) await consume(l, customerKey, TOO_MANY_FOR_CUSTOMER);
+        for (const byCustomer of admission.byCustomer) await consume(byCustomer, customerKey, TOO_MANY_FOR_CUSTOMER);
         return NO_TICKET;
       }
-      await forgetFinished(customerKey);
-      await assertNotCoolingDown(customerKey);
-      const pendingKey = keys.pendingCheckouts(customerKey);
-      const member = await hold(customerKey);
+      await forgetFinished(admission, customerKey);
+      await assertNotCoolingDown(admission, customerKey);
+      const member = await hold(admission, customerKey);
       try {
-        for (const l of byCustomer) await consume(l, customerKey, TOO_MANY_FOR_CUSTOMER);
+        for (const byCustomer of admission.byCustomer) await consume(byCustomer, customerKey, TOO_MANY_FOR_CUSTOMER);
       } catch (err) {
-        await redis.zrem(pendingKey, member);
+        await redis.zrem(keys.pendingCheckouts(customerKey), member);
         throw err;
       }
-      const ticket: AdmissionTicket = {
-        async confirm(paymentId, expiresAt) {
-          await redis
-            .multi()
-            .zrem(pendingKey, member)
-            .zadd(pendingKey, expiresAt, paymentId)
-            .pexpire(pendingKey, DAY_SECONDS * 1000)
-            .exec();
-        },
-        async release() {
-          await redis.zrem(pendingKey, member);
-        },
-      };
-      return ticket;
+      return ticketFor(admission, customerKey, member);
+    },
+  };
+}
+
+/** A denial lengthens the customer's wait: base × 2^(denials today − 1), at most the maximum. */
+async function registerDenial(admission: Admission, customerKey: string, deniedAt: number): Promise<void> {
+  const { limits } = admission;
+  if (limits.denialCooldownSeconds === 0) return;
+  const today = await admission.denials.penalty(customerKey, 1);
+  const seconds = Math.min(
+    limits.denialCooldownMaxSeconds,
+    limits.denialCooldownSeconds * 2 ** Math.min(30, today.consumedPoints - 1),
+  );
+  const remainingMs = deniedAt + seconds * 1000 - admission.clock.now();
+  if (remainingMs > 0) await admission.coolDown.block(customerKey, Math.ceil(remainingMs / 1000));
+}
+
+/**
+ * Drops the customer's checkouts that no longer wait for approval, and notes denials among them.
+ * ZREM decides which concurrent request counts a denial, so each counts once.
+ */
+async function forgetFinished(admission: Admission, customerKey: string): Promise<void> {
+  const { redis } = admission;
+  const pendingKey = admission.keys.pendingCheckouts(customerKey);
+  const members = await redis.zrange(pendingKey, 0, -1);
+  for (const id of members) {
+    if (id.startsWith(HOLD_PREFIX)) continue;
+    const payment = await admission.readPayment(id);
+    if (payment?.status === 'pending_authorization') continue;
+    const removed = await redis.zrem(pendingKey, id);
+    if (removed === 1 && payment?.status === 'failed' && payment.failureCode === 'access_denied')
+      await registerDenial(admission, customerKey, payment.updatedAt);
+  }
+}
+
+async function assertNotCoolingDown(admission: Admission, customerKey: string): Promise<void> {
+  const state = await admission.coolDown.get(customerKey);
+  if (state && state.consumedPoints > 1)
+    throw new AppError(
+      'customer_cooling_down',
+      'This customer declined a payment request recently; wait before asking their bank again.',
+      { retryAfterSeconds: retryAfter(state.msBeforeNext) },
+    );
+}
+
+/** A hold is a member standing for a checkout still asking the bank; confirmed, it becomes the payment id. */
+const HOLD_PREFIX = 'hold:';
+
+async function hold(admission: Admission, customerKey: string): Promise<string> {
+  const member = `${HOLD_PREFIX}${randomUUID()}`;
+  const now = admission.clock.now();
+  const [held, waitMs = 0] = await admission.redis.reservePending(
+    admission.keys.pendingCheckouts(customerKey),
+    now,
+    admission.limits.maxPendingPerLoginHint,
+    member,
+    now + admission.holdMs,
+    DAY_SECONDS * 1000,
+  );
+  if (held !== 1)
+    throw new AppError(
+      'checkout_pending',
+      'A payment request for this customer is already waiting in their bank app; approve or decline it there, or cancel it, before starting another.',
+      { retryAfterSeconds: retryAfter(waitMs) },
+    );
+  return member;
+}
+
+function ticketFor(admission: Admission, customerKey: string, member: string): AdmissionTicket {
+  const { redis } = admission;
+  const pendingKey = admission.keys.pendingCheckouts(customerKey);
+  return {
+    async confirm(paymentId, expiresAt) {
+      await redis
+        .multi()
+        .zrem(pendingKey, member)
+        .zadd(pendingKey, expiresAt, paymentId)
+        .pexpire(pendingKey, DAY_SECONDS * 1000)
+        .exec();
+    },
+    async release() {
+      await redis.zrem(pendingKey, member);
     },
   };
 }

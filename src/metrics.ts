@@ -99,3 +99,21 @@ export function cibaAnswerLabel(answer: string): string {
   const code = answer.split(':', 1)[0] ?? '';
   return CIBA_ANSWER_LABELS.has(code) ? code : 'other';
 }
+
+/**
+ * Counts token answers by their allow-listed label, one labelled child per label found once: the
+ * poll path counts thousands a second, and `inc({ answer })` would hash its labels every time.
+ */
+export function createCibaAnswerCounter(counter: Counter<'answer'>): (answer: string) => void {
+  const children = new Map<string, Counter.Internal>();
+  return (answer) => {
+    // Known answers are cached as they come (a bounded set); any other text maps to `other` each time.
+    let child = children.get(answer);
+    if (!child) {
+      const label = cibaAnswerLabel(answer);
+      child = counter.labels({ answer: label });
+      if (label === answer) children.set(answer, child);
+    }
+    child.inc();
+  };
+}

@@ -40,7 +40,12 @@ export function isJsonContentType(headers: Dispatcher.ResponseData['headers']): 
 
 /** Reads a JSON object body; undefined when the body is not a JSON object. Never throws on bad input. */
 export async function readJsonObject(response: Dispatcher.ResponseData): Promise<Record<string, unknown> | undefined> {
-  const text = await response.body.text();
+  return parseJsonObject(await response.body.text());
+}
+
+/** A JSON object from text; undefined when the text is missing or not a JSON object. Never throws. */
+export function parseJsonObject(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
   try {
     const value: unknown = JSON.parse(text);
     return typeof value === 'object' && value !== null && !Array.isArray(value)

@@ -10,10 +10,11 @@ import type { BankClient } from '../bank/types.js';
 import type { BankProfile } from '../payments/bank-profile.js';
 import { createStateMachine, type StateMachine } from '../payments/state-machine.js';
 import type { Sealer } from '../payments/ports.js';
+import type { WorkKind } from '../payments/work-items.js';
 import { createSealer } from '../crypto/sealing.js';
 import { createKeys, type Keys } from '../store/keys.js';
 import { createNotificationStore, type NotificationStore } from '../store/notification-store.js';
-import { createPaymentStore, type PaymentStore } from '../store/payment-store.js';
+import { createPaymentStore, POLL_FIELDS, type PaymentStore } from '../store/payment-store.js';
 import { createStoreClient, type RedisClient } from '../store/redis.js';
 import { createScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { createChangeFeed, type ChangeFeed } from '../webhooks/change-feed.js';
@@ -99,7 +100,7 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
 }
 
 function buildStoreClient(config: Config, clock: Clock) {
-  // Auto-pipelining: commands issued in one tick (a claimed batch's HMGETs, the API's reads) share one write.
+  // Auto-pipelining: commands issued in one tick (claims and settles of several shards, the API's reads) share one write.
   const redis = createStoreClient(config, { autoPipelining: true });
   const keys = createKeys(config.redisPrefix);
   const scheduler = createScheduler({
@@ -108,6 +109,7 @@ function buildStoreClient(config: Config, clock: Clock) {
     clock,
     leaseMs: config.workerLeaseMs,
     shards: config.schedulerShards,
+    prefetch: { kind: 'poll' satisfies WorkKind, fields: POLL_FIELDS },
   });
   return { redis, keys, scheduler };
 }

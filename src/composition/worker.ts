@@ -1,4 +1,4 @@
-import { cibaAnswerLabel } from '../metrics.js';
+import { createCibaAnswerCounter } from '../metrics.js';
 import type { RedisClient } from '../store/redis.js';
 import { createPaymentSubmitter } from '../jobs/payment-submitter.js';
 import { createTokenPoller } from '../jobs/token-poller.js';
@@ -61,9 +61,7 @@ function recordTokenOutcome(parts: Parts) {
     sealer: parts.sealer,
     merchant: parts.merchant,
     deliveryMode: config.ciba.deliveryMode,
-    onAnswer: (answer) => {
-      metrics.cibaAnswers.inc({ answer: cibaAnswerLabel(answer) });
-    },
+    onAnswer: createCibaAnswerCounter(metrics.cibaAnswers),
     onAlarm: (alarm) => {
       metrics.operatorAlarms.inc({ alarm });
     },

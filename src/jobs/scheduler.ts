@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Keys, ShardKeys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
+import { createSettleBatcher } from './settle-batcher.js';
 
 export interface ClaimedItem {
   member: string;
@@ -11,6 +12,8 @@ export interface ClaimedItem {
    * forward while the work is in hand.
    */
   leaseUntil?: number;
+  /** Fields of its payment's hash read by the claim (work of the `prefetch` kind), in `prefetch.fields` order. */
+  fields?: (string | null)[];
 }
 
 export interface ClaimResult {
@@ -71,8 +74,16 @@ export function createScheduler(deps: {
   leaseMs: number;
   /** SCHEDULER_SHARDS: new payments are spread over shards 0…shards−1. */
   shards?: number;
+  /**
+   * Work of this kind (e.g. `poll`) is claimed with these fields of its payment's hash, in the same
+   * script call (issue 12.4: a token poll needs no read of its own).
+   */
+  prefetch?: { kind: string; fields: readonly string[] };
 }): Scheduler {
   const { redis, keys, clock, leaseMs } = deps;
+  const prefetchKind = deps.prefetch ? `${deps.prefetch.kind}:` : '';
+  const prefetchFields = deps.prefetch?.fields ?? [];
+  const settle = createSettleBatcher(deps);
   const own = Array.from({ length: deps.shards ?? 1 }, (_, k) => k);
   let inUse = own;
   let refreshedAt = -Infinity;
@@ -89,10 +100,14 @@ export function createScheduler(deps: {
 
   async function claimFrom(shard: number, now: number, leaseUntil: number, limit: number) {
     const k = keys.shard(shard);
-    const raw = await redis.claim(k.due, k.leases, now, leaseUntil, limit);
+    const raw = await redis.claim(k.due, k.leases, now, leaseUntil, limit, prefetchKind, k.payments, ...prefetchFields);
     const items: ClaimedItem[] = [];
-    for (let i = 0; i + 1 < raw.length; i += 2)
-      items.push({ member: raw[i] as string, dueAt: Number(raw[i + 1]), leaseUntil });
+    for (let i = 0; i + 2 < raw.length; i += 3) {
+      const fields = raw[i + 2];
+      const item: ClaimedItem = { member: raw[i] as string, dueAt: Number(raw[i + 1]), leaseUntil };
+      if (Array.isArray(fields)) item.fields = fields;
+      items.push(item);
+    }
     const next = raw[raw.length - 1];
     return { items, nextDueAt: next ? Number(next) : null, more: items.length === limit };
   }
@@ -127,14 +142,14 @@ export function createScheduler(deps: {
       };
     },
     async complete(member, leaseUntil) {
+      if (leaseUntil !== undefined) return settle(member, leaseUntil, '');
       const k = of(member);
-      if (leaseUntil === undefined) await redis.multi().zrem(k.leases, member).srem(k.pinged, member).exec();
-      else await redis.settle(k.due, k.leases, k.pinged, member, leaseUntil, '', clock.now());
+      await redis.multi().zrem(k.leases, member).srem(k.pinged, member).exec();
     },
     async reschedule(member, at, leaseUntil) {
+      if (leaseUntil !== undefined) return settle(member, leaseUntil, at);
       const k = of(member);
-      if (leaseUntil === undefined) await redis.multi().zrem(k.leases, member).zadd(k.due, at, member).exec();
-      else await redis.settle(k.due, k.leases, k.pinged, member, leaseUntil, at, clock.now());
+      await redis.multi().zrem(k.leases, member).zadd(k.due, at, member).exec();
     },
     async renew(items) {
       const byShard = new Map<number, ClaimedItem[]>();

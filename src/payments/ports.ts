@@ -9,7 +9,7 @@ import type { FixedAtCreation } from './event-log.js';
 // ---------------------------------------------------------------------------------------------
 // Payment repository (src/store/payment-store.ts)
 
-/** The few fields a token poll needs, read with one HMGET on the hot path. */
+/** The few fields a token poll needs: read by the claim of its work item (scheduler prefetch), or with one HMGET. */
 export interface PollFields {
   status: PaymentStatus | null;
   authReqId: string | null;

@@ -50,12 +50,15 @@ type Poll = PollFields & { id: string };
  * so it is never polled for twice); past expiry the payment fails; otherwise the bank is asked and
  * its answer recorded: wait, slow down, back off, fail, keep the token for later, or `authorized`
  * with the sealed access token and the bank submission due at once.
- * The hot path of the service: one HMGET, one token request on a kept-alive connection, one MULTI.
+ * The hot path of the service: one token request on a kept-alive connection; the poll fields come
+ * with the claim (`prefetched`) or from one HMGET.
  */
-export function createRecordTokenOutcome(deps: RecordTokenOutcomeDeps): (paymentId: string) => Promise<NextStep> {
+export function createRecordTokenOutcome(
+  deps: RecordTokenOutcomeDeps,
+): (paymentId: string, prefetched?: PollFields) => Promise<NextStep> {
   const { store, ciba, clock } = deps;
-  return async function recordTokenOutcome(paymentId) {
-    const poll: Poll = { ...(await store.getPollFields(paymentId)), id: paymentId };
+  return async function recordTokenOutcome(paymentId, prefetched) {
+    const poll: Poll = { ...(prefetched ?? (await store.getPollFields(paymentId))), id: paymentId };
     if (poll.status !== 'pending_authorization' || !poll.authReqId) return DONE;
     if (poll.heldToken) return validateHeldToken(deps, poll, poll.authReqId);
     if (clock.now() >= poll.expiresAt) return fail(deps, paymentId, 'expired');

@@ -9,6 +9,8 @@ export interface ShardKeys {
   leases: string;
   /** Leased work nudged while in flight (a ping during a poll): due at once when settled. */
   pinged: string;
+  /** Key prefix of the payment hashes born in this shard: `payment(id)` is `payments + id`. */
+  payments: string;
 }
 
 /**
@@ -71,14 +73,19 @@ export function createKeys(prefix: string): Keys {
   const shard = (k: number): ShardKeys => {
     let keys = shards.get(k);
     if (!keys) {
-      keys = { due: `${prefix}{s${k}}due`, leases: `${prefix}{s${k}}leases`, pinged: `${prefix}{s${k}}pinged` };
+      keys = {
+        due: `${prefix}{s${k}}due`,
+        leases: `${prefix}{s${k}}leases`,
+        pinged: `${prefix}{s${k}}pinged`,
+        payments: `${prefix}{s${k}}pay:`,
+      };
       shards.set(k, keys);
     }
     return keys;
   };
   return {
     prefix,
-    payment: (id) => `${prefix}${tag(id)}pay:${id}`,
+    payment: (id) => `${shard(shardOfPaymentId(id)).payments}${id}`,
     delivery: (deliveryId) => `${prefix}dlv:${deliveryId}`,
     paymentDeliveries: (id) => `${prefix}${tag(id)}pay:${id}:deliveries`,
     shardOf: (s) => shardOfPaymentId(paymentIdOf(s)),

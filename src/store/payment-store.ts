@@ -11,6 +11,40 @@ export { decodeRecord, encodeFields } from './payment-hash.js';
 
 const F = PAYMENT_FIELD;
 
+/** The hash fields a token poll reads, in the order `decodePollFields` takes them (also read by the claim script). */
+export const POLL_FIELDS: readonly string[] = [
+  F.status,
+  F.authReqId,
+  partField(F.authReqId, 1),
+  F.intervalMs,
+  F.expiresAt,
+  F.attempts,
+  F.amount,
+  F.currency,
+  F.bankConsentId,
+  F.heldToken,
+];
+
+/**
+ * The values of POLL_FIELDS (null where absent) as PollFields; null when they do not suffice and the
+ * whole hash must be read: a long auth_req_id (in parts), or a hash an earlier version wrote (no `x`).
+ */
+export function decodePollFields(values: readonly (string | null | undefined)[]): PollFields | null {
+  const [status, arid, arid1, interval, expiresAt, attempts, amount, currency, consent, held] = values;
+  if (status != null && (arid1 != null || expiresAt == null)) return null;
+  return {
+    status: (status ?? null) as PaymentStatus | null,
+    authReqId: arid ?? null,
+    intervalMs: Number(interval ?? 5000),
+    expiresAt: Number(expiresAt ?? 0),
+    attempts: Number(attempts ?? 0),
+    amount: Number(amount ?? 0),
+    currency: currency ?? '',
+    bankConsentId: consent ?? null,
+    heldToken: held ?? null,
+  };
+}
+
 /**
  * What asynchronous replication can lose, and how each money step is closed (issue 12.2).
  *
@@ -101,35 +135,11 @@ export function createPaymentStore(deps: {
       return Promise.all(ids.map(async (id) => decodeRecord(await redis.hgetall(keys.payment(id)), id)));
     },
     async getPollFields(id) {
-      const [status, arid, arid1, interval, expiresAt, attempts, amount, currency, consent, held] = await redis.hmget(
-        keys.payment(id),
-        F.status,
-        F.authReqId,
-        partField(F.authReqId, 1),
-        F.intervalMs,
-        F.expiresAt,
-        F.attempts,
-        F.amount,
-        F.currency,
-        F.bankConsentId,
-        F.heldToken,
-      );
-      // A long auth_req_id (in parts), or a hash an earlier version wrote (no `x`): read it whole.
-      if (status !== null && (arid1 !== null || expiresAt === null)) {
-        const record = await get(id);
-        if (record) return pollFieldsOf(record);
-      }
-      return {
-        status: (status ?? null) as PaymentStatus | null,
-        authReqId: arid ?? null,
-        intervalMs: Number(interval ?? 5000),
-        expiresAt: Number(expiresAt ?? 0),
-        attempts: Number(attempts ?? 0),
-        amount: Number(amount ?? 0),
-        currency: currency ?? '',
-        bankConsentId: consent ?? null,
-        heldToken: held ?? null,
-      };
+      const values = await redis.hmget(keys.payment(id), ...POLL_FIELDS);
+      const fields = decodePollFields(values);
+      if (fields) return fields;
+      const record = await get(id);
+      return record ? pollFieldsOf(record) : { ...NO_POLL_FIELDS };
     },
     async update(id, fields) {
       const { set, drop } = encodeFields(fields);
@@ -196,6 +206,19 @@ export function createPaymentStore(deps: {
     },
   };
 }
+
+/** What a poll finds of a payment that is gone. */
+const NO_POLL_FIELDS: PollFields = {
+  status: null,
+  authReqId: null,
+  intervalMs: 5000,
+  expiresAt: 0,
+  attempts: 0,
+  amount: 0,
+  currency: '',
+  bankConsentId: null,
+  heldToken: null,
+};
 
 function pollFieldsOf(r: PaymentRecord): PollFields {
   return {

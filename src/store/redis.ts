@@ -7,17 +7,31 @@ const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
 /** The Lua scripts, as commands on every connection (`defineCommand` loads each once, then EVALSHA). */
 export interface ScriptCommands {
-  claim(due: string, leases: string, now: number, leaseUntil: number, limit: number): Promise<string[]>;
-  /** Completes (at = '') or reschedules leased work, only while the lease is still the caller's; 1 when it was. */
+  /**
+   * Claims due work; members of kind `kind` (e.g. `poll:`) come with `fields` of the payment hash
+   * `paymentPrefix + id` (claim-2.lua). Reply: member, due score, fields or 0, …, next due score or ''.
+   */
+  claim(
+    due: string,
+    leases: string,
+    now: number,
+    leaseUntil: number,
+    limit: number,
+    kind: string,
+    paymentPrefix: string,
+    ...fields: string[]
+  ): Promise<(string | number | (string | null)[])[]>;
+  /**
+   * Completes (at = '') or reschedules leased work, per item only while its lease is still the
+   * caller's: triples of member, lease expiry held, at. Per triple 1 when it was, 0 when not.
+   */
   settle(
     due: string,
     leases: string,
     pinged: string,
-    member: string,
-    leaseUntil: number,
-    at: number | '',
     now: number,
-  ): Promise<number>;
+    ...memberLeaseAt: (string | number)[]
+  ): Promise<number[]>;
   /** Extends leases still held with the given expiries to `leaseUntil`; per pair 1 when renewed, 0 when lost. */
   renew(leases: string, leaseUntil: number, ...memberAndHeldUntil: (string | number)[]): Promise<number[]>;
   /** Ping: moves waiting work earlier, or marks leased work to be due at once when it is settled; 1 when either. */

@@ -198,4 +198,45 @@ describe('scheduler', () => {
     for (const item of [...first.items, ...rest.items]) await one.complete(item.member, item.leaseUntil);
     expect(await one.depth()).toEqual({ due: 0, leased: 0 });
   });
+  test('when poll work is claimed with prefetch, then its payment fields come with it, and other kinds get none', async () => {
+    const prefetching = createScheduler({
+      redis,
+      keys,
+      clock,
+      leaseMs: 5000,
+      prefetch: { kind: 'poll', fields: ['status', 'arid', 'missing'] },
+    });
+    const id = newPaymentId(0);
+    await redis.hset(keys.payment(id), { status: 'pending_authorization', arid: 'ar_1' });
+    await prefetching.schedule(`poll:${id}`, now - 2);
+    await prefetching.schedule(`submit:${id}`, now - 1);
+    await prefetching.schedule(`poll:${newPaymentId(0)}`, now); // its hash is gone: all fields absent
+    const { items } = await prefetching.claim(10);
+    expect(items.map((i) => i.fields)).toEqual([
+      ['pending_authorization', 'ar_1', null],
+      undefined,
+      [null, null, null],
+    ]);
+    expect(await redis.zcard(keys.shard(0).leases)).toBe(3);
+    await redis.del(keys.payment(id));
+  });
+
+  test('when many leased items are settled in one turn, then each is fenced by its own lease', async () => {
+    for (const m of ['poll:s1', 'poll:s2', 'poll:s3', 'poll:s4']) await scheduler.schedule(m, now);
+    const [s1, s2, s3] = (await scheduler.claim(3)).items;
+    now += 5001; // s1–s3's leases expire; s4 and the expired ones are claimed by another worker
+    const theirs = await scheduler.claim(10);
+    expect(theirs.items.map((i) => i.member).sort()).toEqual(['poll:s1', 'poll:s2', 'poll:s3', 'poll:s4']);
+    const [t4] = theirs.items.filter((i) => i.member === 'poll:s4');
+    const [t2] = theirs.items.filter((i) => i.member === 'poll:s2');
+    await Promise.all([
+      scheduler.complete('poll:s1', s1!.leaseUntil), // stale: left to the new holder
+      scheduler.reschedule('poll:s2', now + 100, t2!.leaseUntil),
+      scheduler.reschedule('poll:s3', now + 200, s3!.leaseUntil), // stale
+      scheduler.complete('poll:s4', t4!.leaseUntil),
+    ]);
+    expect(await redis.zrange(keys.shard(0).due, 0, -1, 'WITHSCORES')).toEqual(['poll:s2', String(now + 100)]);
+    expect((await redis.zrange(keys.shard(0).leases, 0, -1)).sort()).toEqual(['poll:s1', 'poll:s3']);
+    expect(s2?.member).toBe('poll:s2');
+  });
 });

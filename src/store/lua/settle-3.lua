@@ -4,24 +4,37 @@
   holding the item, or the item back in the due set, and must not drop or duplicate it.
   Work that was nudged while leased (a CIBA ping during an in-flight poll, see advance-3.lua) is
   due again at once rather than at the time the handler asked for.
+  Many items of one shard are settled in one call (issue 12.4: the worker gathers the items its
+  handlers finished in one turn of the event loop); each is fenced on its own.
 
   KEYS[1] due     sorted set, score = due time (ms)
   KEYS[2] leases  sorted set, score = lease expiry (ms)
   KEYS[3] pinged  set of leased members nudged while in flight
-  ARGV[1] member
-  ARGV[2] the lease expiry this worker claimed it with
-  ARGV[3] '' = done (drop the lease); else the time (ms) it is due again
-  ARGV[4] now (ms)
+  ARGV[1] now (ms)
+  ARGV[2], ARGV[3], ARGV[4], … triples of
+          member,
+          the lease expiry this worker claimed it with,
+          '' = done (drop the lease); else the time (ms) it is due again
 
-  Returns 1 when the lease was this worker's and is settled; 0 when it no longer was (nothing changed).
+  Returns one integer per triple, in order: 1 when the lease was this worker's and is settled; 0 when
+  it no longer was (nothing changed for that item).
 ]]
-local held = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not held or tonumber(held) ~= tonumber(ARGV[2]) then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-local nudged = redis.call('SREM', KEYS[3], ARGV[1])
-if ARGV[3] ~= '' then
-  local at = ARGV[3]
-  if nudged == 1 and tonumber(ARGV[4]) < tonumber(at) then at = ARGV[4] end
-  redis.call('ZADD', KEYS[1], at, ARGV[1])
+local now = tonumber(ARGV[1])
+local result = {}
+for i = 2, #ARGV, 3 do
+  local member = ARGV[i]
+  local held = redis.call('ZSCORE', KEYS[2], member)
+  if not held or tonumber(held) ~= tonumber(ARGV[i + 1]) then
+    result[#result + 1] = 0
+  else
+    redis.call('ZREM', KEYS[2], member)
+    local nudged = redis.call('SREM', KEYS[3], member)
+    if ARGV[i + 2] ~= '' then
+      local at = ARGV[i + 2]
+      if nudged == 1 and now < tonumber(at) then at = ARGV[1] end
+      redis.call('ZADD', KEYS[1], at, member)
+    end
+    result[#result + 1] = 1
+  end
 end
-return 1
+return result

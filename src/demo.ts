@@ -7,8 +7,8 @@ import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { startService } from './composition/service.js';
 import { redisAnswers } from './store/redis.js';
-import { ensureDevCertificates } from './sandbox/certs.js';
-import { startSandboxBank } from './sandbox/bank.js';
+import { ensureDevCertificates, type DevCertificates } from './sandbox/certs.js';
+import { startSandboxBank, type SandboxBank, type SandboxBankOptions } from './sandbox/bank.js';
 
 /**
  * `npm run demo`: everything on a laptop in one process — dev certificates, the sandbox bank
@@ -33,6 +33,8 @@ const HELP = `Usage: npm run demo -- [options]
 Environment: REDIS_URL (default redis://127.0.0.1:6379); with no Redis there, a private
 redis-server is started when one is installed. GOTIFY_URL and GOTIFY_TOKEN push each bank request
 to a Gotify server (a phone notification), besides the console line. Files go to .demo/.`;
+
+type DemoOptions = ReturnType<typeof parseOptions>;
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -78,7 +80,9 @@ async function ensureRedis(url: string): Promise<{ url: string; child: ChildProc
     { stdio: 'ignore' },
   );
   const privateUrl = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 50 && !(await redisAnswers(privateUrl)); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let attempt = 0; attempt < 50 && !(await redisAnswers(privateUrl)); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   console.log(`[demo] started a private redis-server on ${privateUrl}`);
   return { url: privateUrl, child };
 }
@@ -103,43 +107,53 @@ function openBankingEnv(obApiUrl: string, signingKey: string): Record<string, st
   };
 }
 
-async function main(): Promise<void> {
-  const o = parseOptions();
-  const dir = '.demo';
-  mkdirSync(dir, { recursive: true });
-  const certs = ensureDevCertificates(join(dir, 'certs'));
-  const redis = await ensureRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  const port = Number(o.port);
-  const autoDecision = o['auto-approve'] ? 'approve' : o['auto-deny'] ? 'deny' : undefined;
-  const openBanking = o['bank-profile'] === 'uk-openbanking';
+/** The sandbox bank as the demo runs it: one certificate client, in the chosen delivery mode and profile. */
+function demoBankOptions(
+  options: DemoOptions,
+  certs: DevCertificates,
+  redisUrl: string,
+  servicePort: number,
+): SandboxBankOptions {
+  const autoDecision = options['auto-approve'] ? 'approve' : options['auto-deny'] ? 'deny' : undefined;
+  const openBanking = options['bank-profile'] === 'uk-openbanking';
   // the shop's signing key: request objects and x-jws-signature (registered with the bank as the client's jwks)
   const signingJwk = createPublicKey(readFileSync(certs.signingKeyPs256)).export({ format: 'jwk' });
-  const bank = await startSandboxBank({
-    port: Number(o['bank-port']),
-    appPort: Number(o['app-port']),
+  return {
+    port: Number(options['bank-port']),
+    appPort: Number(options['app-port']),
     certs,
-    redisUrl: redis.url,
+    redisUrl,
     redisPrefix: 'demo-bank:',
-    interval: Number(o.interval),
+    interval: Number(options.interval),
     clients: [
       {
         clientId: 'cibaConformance',
         authMethod: 'tls_client_auth',
-        deliveryMode: o.mode as 'poll' | 'ping',
-        ...(o.mode === 'ping' ? { notificationEndpoint: `http://127.0.0.1:${port}/ciba/notify` } : {}),
+        deliveryMode: options.mode as 'poll' | 'ping',
+        ...(options.mode === 'ping' ? { notificationEndpoint: `http://127.0.0.1:${servicePort}/ciba/notify` } : {}),
         ...(openBanking ? { openBanking: true, jwks: { keys: [signingJwk] } } : {}),
       },
     ],
-    obSettleDelayMs: Number(o['settle-delay']),
-    ...(autoDecision ? { autoApprove: autoDecision, approvalDelayMs: Number(o['approval-delay']) } : {}),
+    obSettleDelayMs: Number(options['settle-delay']),
+    ...(autoDecision ? { autoApprove: autoDecision, approvalDelayMs: Number(options['approval-delay']) } : {}),
     ...(process.env.GOTIFY_URL && process.env.GOTIFY_TOKEN
       ? { gotify: { url: process.env.GOTIFY_URL, token: process.env.GOTIFY_TOKEN } }
       : {}),
-  });
-  const config = loadConfig({
+  };
+}
+
+/** The service's environment: the caller's, pointed at the sandbox bank and the demo's Redis and files. */
+function demoServiceEnv(
+  options: DemoOptions,
+  bank: SandboxBank,
+  certs: DevCertificates,
+  redisUrl: string,
+  dir: string,
+): NodeJS.ProcessEnv {
+  return {
     ...process.env,
-    PORT: String(port),
-    REDIS_URL: redis.url,
+    PORT: String(Number(options.port)),
+    REDIS_URL: redisUrl,
     REDIS_PREFIX: 'demo:',
     TOKEN_ENCRYPTION_KEY: demoSecret(dir),
     CATALOG_FILE: process.env.CATALOG_FILE ?? 'catalog.json',
@@ -150,31 +164,36 @@ async function main(): Promise<void> {
     BANK_CLIENT_AUTH_METHOD: 'tls_client_auth',
     BANK_CLIENT_PFX: certs.clientPfx,
     BANK_CLIENT_PFX_PASSPHRASE: certs.clientPfxPassphrase,
-    CIBA_DELIVERY_MODE: o.mode,
-    ...(openBanking ? openBankingEnv(bank.obApiUrl, certs.signingKeyPs256) : {}),
+    CIBA_DELIVERY_MODE: options.mode,
+    ...(options['bank-profile'] === 'uk-openbanking' ? openBankingEnv(bank.obApiUrl, certs.signingKeyPs256) : {}),
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-  });
-  const service = await startService(config, { logger: createLogger(config.logLevel) });
+  };
+}
 
+function printWelcome(options: DemoOptions, bank: SandboxBank): void {
+  const port = Number(options.port);
   console.log('');
   console.log(`  Storefront   http://localhost:${port}/`);
   console.log(`  Bank app     ${bank.appUrl}   (sign in as user / password)`);
   console.log(`  API docs     http://localhost:${port}/docs`);
-  console.log(`  Sandbox bank ${bank.issuer}   (CIBA ${o.mode} mode, mTLS with CN=client)`);
-  if (openBanking) console.log(`  Bank profile uk-openbanking   (Open Banking UK v3.1.10 at ${bank.obApiUrl})`);
+  console.log(`  Sandbox bank ${bank.issuer}   (CIBA ${options.mode} mode, mTLS with CN=client)`);
+  if (options['bank-profile'] === 'uk-openbanking') {
+    console.log(`  Bank profile uk-openbanking   (Open Banking UK v3.1.10 at ${bank.obApiUrl})`);
+  }
   console.log('');
   console.log('  Buy something in the storefront, then approve it in the bank app. Ctrl-C stops everything.');
   console.log('');
+}
 
+/** Ctrl-C: the service first (it drains its work), then the bank, then a private Redis. */
+function stopOnSignals(close: () => Promise<void>): void {
   let stopping = false;
   const stop = () => {
     if (stopping) return;
     stopping = true;
     console.log('\n[demo] stopping…');
     void (async () => {
-      await service.close();
-      await bank.close();
-      redis.child?.kill('SIGTERM');
+      await close();
       process.exit(0);
     })();
   };
@@ -182,7 +201,24 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
 }
 
-main().catch((err: unknown) => {
-  console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const dir = '.demo';
+  mkdirSync(dir, { recursive: true });
+  const certs = ensureDevCertificates(join(dir, 'certs'));
+  const redis = await ensureRedis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const bank = await startSandboxBank(demoBankOptions(options, certs, redis.url, Number(options.port)));
+  const config = loadConfig(demoServiceEnv(options, bank, certs, redis.url, dir));
+  const service = await startService(config, { logger: createLogger(config.logLevel) });
+  printWelcome(options, bank);
+  stopOnSignals(async () => {
+    await service.close();
+    await bank.close();
+    redis.child?.kill('SIGTERM');
+  });
+}
+
+main().catch((error: unknown) => {
+  console.error(`demo: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 });

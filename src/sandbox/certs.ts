@@ -60,9 +60,9 @@ function issue(dir: string, name: string, subject: string, ext: string): void {
   );
 }
 
-/** Creates the files under `dir` unless they are already there; returns their paths. */
-export function ensureDevCertificates(dir: string): DevCertificates {
-  const paths: DevCertificates = {
+/** Where each file of the development PKI lives under `dir`. */
+function devCertificatePaths(dir: string): DevCertificates {
+  return {
     dir,
     caCert: join(dir, 'ca.pem'),
     caKey: join(dir, 'ca.key'),
@@ -77,8 +77,10 @@ export function ensureDevCertificates(dir: string): DevCertificates {
     signingKeyPs256: join(dir, 'signing-ps256.key'),
     signingKeyEs256: join(dir, 'signing-es256.key'),
   };
-  if (existsSync(paths.signingKeyEs256)) return paths;
-  mkdirSync(dir, { recursive: true });
+}
+
+/** A self-signed P-256 CA that may only sign certificates (ca.pem, ca.key). */
+function createCertificateAuthority(dir: string): void {
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key.tmp'], dir);
   openssl(['pkcs8', '-topk8', '-nocrypt', '-in', 'ca.key.tmp', '-out', 'ca.key'], dir);
   openssl(
@@ -102,6 +104,10 @@ export function ensureDevCertificates(dir: string): DevCertificates {
     ],
     dir,
   );
+}
+
+/** The bank's server certificate (localhost, bank, loopback IPs) and the two client certificates. */
+function issueLeafCertificates(dir: string): void {
   const leaf = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n';
   issue(
     dir,
@@ -111,6 +117,10 @@ export function ensureDevCertificates(dir: string): DevCertificates {
   );
   issue(dir, 'client', '/CN=client', `${leaf}extendedKeyUsage=clientAuth\n`);
   issue(dir, 'intruder', '/CN=intruder', `${leaf}extendedKeyUsage=clientAuth\n`);
+}
+
+/** client.p12 with the CA, as the reference tutorial's bank hands a client its certificate. */
+function exportClientPkcs12(dir: string): void {
   openssl(
     [
       'pkcs12',
@@ -128,6 +138,17 @@ export function ensureDevCertificates(dir: string): DevCertificates {
     ],
     dir,
   );
+}
+
+/** Creates the files under `dir` unless they are already there; returns their paths. */
+export function ensureDevCertificates(dir: string): DevCertificates {
+  const paths = devCertificatePaths(dir);
+  // The signing keys are made last: when they exist, everything before them does too.
+  if (existsSync(paths.signingKeyEs256)) return paths;
+  mkdirSync(dir, { recursive: true });
+  createCertificateAuthority(dir);
+  issueLeafCertificates(dir);
+  exportClientPkcs12(dir);
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'signing-ps256.key'], dir);
   openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'signing-es256.key'], dir);
   return paths;

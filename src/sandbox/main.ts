@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { startSandboxBank } from './bank.js';
-import { ensureDevCertificates } from './certs.js';
+import { startSandboxBank, type SandboxBank, type SandboxBankOptions } from './bank.js';
+import { ensureDevCertificates, type DevCertificates } from './certs.js';
 
 /**
  * Runs the sandbox bank on its own (`node dist/sandbox/main.js`). A separate program from the
@@ -30,24 +30,33 @@ const envSchema = z.object({
   GOTIFY_TOKEN: z.string().min(1).optional(),
 });
 
-async function main(): Promise<void> {
+type SandboxEnv = z.infer<typeof envSchema>;
+
+function exitWith(message: string): never {
+  console.error(`sandbox bank: ${message}`);
+  process.exit(1);
+}
+
+/** The environment, checked once; a bad or inconsistent setting ends the program with one line. */
+function readEnvironment(): SandboxEnv {
   const parsed = envSchema.safeParse(process.env);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    console.error(`sandbox bank: bad ${issue?.path.join('.') ?? 'environment'}: ${issue?.message ?? 'invalid'}`);
-    process.exit(1);
+    exitWith(`bad ${issue?.path.join('.') ?? 'environment'}: ${issue?.message ?? 'invalid'}`);
   }
   const env = parsed.data;
   if (env.SANDBOX_DELIVERY_MODE === 'ping' && env.SANDBOX_NOTIFICATION_ENDPOINT === undefined) {
-    console.error('sandbox bank: SANDBOX_NOTIFICATION_ENDPOINT is required with SANDBOX_DELIVERY_MODE=ping');
-    process.exit(1);
+    exitWith('SANDBOX_NOTIFICATION_ENDPOINT is required with SANDBOX_DELIVERY_MODE=ping');
   }
   if ((env.GOTIFY_URL === undefined) !== (env.GOTIFY_TOKEN === undefined)) {
-    console.error('sandbox bank: GOTIFY_URL and GOTIFY_TOKEN go together; set both or neither');
-    process.exit(1);
+    exitWith('GOTIFY_URL and GOTIFY_TOKEN go together; set both or neither');
   }
-  const certs = ensureDevCertificates(env.SANDBOX_CERT_DIR);
-  const bank = await startSandboxBank({
+  return env;
+}
+
+/** One certificate-authenticated client, as the environment describes it. */
+function sandboxOptions(env: SandboxEnv, certs: DevCertificates): SandboxBankOptions {
+  return {
     host: env.SANDBOX_HOST,
     port: env.SANDBOX_PORT,
     issuerHost: env.SANDBOX_ISSUER_HOST,
@@ -71,14 +80,21 @@ async function main(): Promise<void> {
     ...(env.GOTIFY_URL === undefined || env.GOTIFY_TOKEN === undefined
       ? {}
       : { gotify: { url: env.GOTIFY_URL, token: env.GOTIFY_TOKEN } }),
-  });
+  };
+}
+
+/** What the shop's environment needs, printed once at start. */
+function printSettings(env: SandboxEnv, bank: SandboxBank, certs: DevCertificates): void {
   console.log(`[bank] issuer ${bank.issuer}  (BANK_ISSUER)`);
   console.log(`[bank] payment API ${bank.apiUrl}  (BANK_API_URL)`);
   console.log(`[bank] CA certificate ${certs.caCert}  (BANK_CA_CERT)`);
   console.log(`[bank] client ${env.SANDBOX_CLIENT_ID}: ${certs.clientCert} + ${certs.clientKey} or ${certs.clientPfx}`);
   console.log(`[bank] bank app (the phone) ${bank.appUrl}  sign in as user / password`);
   if (env.GOTIFY_URL !== undefined) console.log(`[bank] new requests are also pushed to Gotify at ${env.GOTIFY_URL}`);
+}
 
+/** SIGINT/SIGTERM close the bank once; a close that hangs is cut off after 5 s. */
+function closeOnSignals(bank: SandboxBank): void {
   let closing = false;
   const shutdown = (signal: string): void => {
     if (closing) return;
@@ -97,6 +113,14 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => {
     shutdown('SIGTERM');
   });
+}
+
+async function main(): Promise<void> {
+  const env = readEnvironment();
+  const certs = ensureDevCertificates(env.SANDBOX_CERT_DIR);
+  const bank = await startSandboxBank(sandboxOptions(env, certs));
+  printSettings(env, bank, certs);
+  closeOnSignals(bank);
 }
 
 main().catch((error: unknown) => {

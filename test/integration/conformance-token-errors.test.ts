@@ -1,5 +1,5 @@
 import { waitFor } from '../support/api.js';
-import { replies, startScriptedOp, type Reply, type ScriptedOp, type Step } from '../support/scripted-op.js';
+import { replies, type Reply, type Step } from '../support/scripted-op.js';
 import {
   gaps,
   startServiceAgainst,
@@ -7,7 +7,6 @@ import {
   type StartedPayment,
   useConformanceHarness,
 } from '../support/service-against-op.js';
-import { testCertificates } from '../support/system.js';
 
 /**
  * Conformance (issue 4), token endpoint: the whole service against the scripted OP. Each case
@@ -352,31 +351,21 @@ describe('unreadable token answers', () => {
 });
 
 describe('interval 31 in the backchannel answer', () => {
-  let op31: ScriptedOp;
-  let svc31: ServiceAgainstOp;
-  beforeAll(async () => {
-    op31 = await startScriptedOp({ certs: testCertificates(), interval: 31, expiresIn: 300, clock });
-    svc31 = await startServiceAgainst(op31, { CIBA_REQUESTED_EXPIRY: '300' }, { clock });
-  });
-  afterAll(async () => {
-    await svc31.cancelOpen();
-    await svc31.close();
-    await op31.close();
-  });
+  const h31 = useConformanceHarness({ interval: 31, expiresIn: 300 }, { CIBA_REQUESTED_EXPIRY: '300' });
 
   test('is honoured for the first and every later poll', async () => {
-    const p = await svc31.start();
-    const record = await svc31.service.store.get(p.id);
+    const p = await h31.svc.start();
+    const record = await h31.svc.service.store.get(p.id);
     expect(record?.intervalMs).toBe(31_000);
-    const due = await svc31.nextPollAt(p);
+    const due = await h31.svc.nextPollAt(p);
     expect(due).toBe(record!.createdAt + 31_000);
-    clock.advance(due! - clock.now() - 300);
-    await svc31.idle();
+    h31.clock.advance(due! - h31.clock.now() - 300);
+    await h31.svc.idle();
     expect(p.polls()).toHaveLength(0);
-    advanceTo(due!);
+    h31.advanceTo(due!);
     const poll1 = await pollNumber(p, 1);
     expect(poll1.at - p.backchannel.at).toBeGreaterThanOrEqual(31_000);
-    const next = await svc31.waitForNextPoll(p, poll1.at);
+    const next = await h31.svc.waitForNextPoll(p, poll1.at);
     expect(next - poll1.at).toBeGreaterThanOrEqual(31_000);
     expect(next - poll1.at).toBeLessThan(31_300);
   });

@@ -1,12 +1,6 @@
-import {
-  createTestClock,
-  startServiceAgainst,
-  type ServiceAgainstOp,
-  type StartedPayment,
-  type TestClock,
-} from '../support/service-against-op.js';
+import { type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
 import { createScriptedObBank, obError, OB_BASE_PATH } from '../support/scripted-ob-bank.js';
-import { startScriptedOp, type RecordedRequest, type ScriptedOp } from '../support/scripted-op.js';
+import { type RecordedRequest, type ScriptedOp } from '../support/scripted-op.js';
 import { testCertificates } from '../support/system.js';
 import { waitFor } from '../support/api.js';
 import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
@@ -19,27 +13,14 @@ import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
  */
 
 const ob = createScriptedObBank(testCertificates());
-let op: ScriptedOp;
-let svc: ServiceAgainstOp;
-let clock: TestClock;
-
-beforeAll(async () => {
-  clock = createTestClock();
-  op = await startScriptedOp({ certs: testCertificates(), interval: 1, clock, openBanking: ob.handle });
-  svc = await startServiceAgainst(op, {}, { clock, openBanking: true });
-});
-afterEach(async () => {
-  await svc.cancelOpen();
-  op.reset();
+const h = useConformanceHarness({ openBanking: ob.handle });
+const { clock } = h;
+afterEach(() => {
   ob.reset();
-});
-afterAll(async () => {
-  await svc.close();
-  await op.close();
 });
 
 const obRequests = (method: string, path: RegExp): RecordedRequest[] =>
-  op.requestsTo('open-banking').filter((r) => r.method === method && path.test(r.path.slice(OB_BASE_PATH.length)));
+  h.op.requestsTo('open-banking').filter((r) => r.method === method && path.test(r.path.slice(OB_BASE_PATH.length)));
 const consentPosts = () => obRequests('POST', /^\/domestic-payment-consents$/);
 const paymentPosts = (p: StartedPayment) =>
   obRequests('POST', /^\/domestic-payments$/).filter((r) => r.headers['x-idempotency-key'] === p.id);
@@ -48,20 +29,20 @@ const statusGets = () => obRequests('GET', /^\/domestic-payments\/[^/]+$/);
 const statusIs =
   (p: StartedPayment, ...statuses: string[]) =>
   async () =>
-    statuses.includes((await svc.status(p)).status);
+    statuses.includes((await h.svc.status(p)).status);
 
 async function approveAndSettle(p: StartedPayment, options: Parameters<ScriptedOp['approve']>[1] = {}) {
-  op.approve(p.authReqId, options);
-  await svc.drive(p, statusIs(p, 'succeeded', 'failed', 'canceled'));
-  return svc.status(p);
+  h.op.approve(p.authReqId, options);
+  await h.svc.drive(p, statusIs(p, 'succeeded', 'failed', 'canceled'));
+  return h.svc.status(p);
 }
 
 test('consent, intent-bound CIBA request, payment with the identical Initiation, Pending polled until AcceptedSettlementCompleted', async () => {
   ob.paymentStatuses('Pending', 'Pending', 'AcceptedSettlementCompleted');
-  const p = await svc.start();
+  const p = await h.svc.start();
 
   // 1. client-credentials token (scope payments) over mTLS, then the consent
-  const [cc] = op.requestsTo('token').filter((r) => r.form.grant_type === 'client_credentials');
+  const [cc] = h.op.requestsTo('token').filter((r) => r.form.grant_type === 'client_credentials');
   expect(cc).toMatchObject({ viaMtlsAlias: true, form: { scope: 'payments' }, clientCert: { authorized: true } });
   const [consent] = consentPosts();
   expect(consent?.headers).toMatchObject({
@@ -91,11 +72,11 @@ test('consent, intent-bound CIBA request, payment with the identical Initiation,
   expect(requestObject?.claims).toEqual({ id_token: intent, userinfo: intent });
   expect(requestObject?.authorization_details).toBeUndefined();
   expect(requestObject?.scope).toBe('openid payments');
-  expect((await svc.service.store.get(p.id))?.bankConsentId).toBe(consentId);
+  expect((await h.svc.service.store.get(p.id))?.bankConsentId).toBe(consentId);
 
   // 3. approval → token → POST /domestic-payments with the CIBA token, ConsentId and identical Initiation
-  op.approve(p.authReqId);
-  await svc.drive(p, () => paymentPosts(p).length > 0);
+  h.op.approve(p.authReqId);
+  await h.svc.drive(p, () => paymentPosts(p).length > 0);
   const [post] = paymentPosts(p);
   expect(post?.headers.authorization).toMatch(/^Bearer at_/);
   expect(post?.headers['x-jws-signature']).toMatch(/^[\w-]+\.\.[\w-]+$/);
@@ -105,13 +86,13 @@ test('consent, intent-bound CIBA request, payment with the identical Initiation,
   });
 
   // 4. Pending is not success: still processing until the bank says AcceptedSettlementCompleted
-  expect((await svc.status(p)).status).toBe('processing');
-  await svc.drive(p, statusIs(p, 'succeeded', 'failed'));
-  expect(await svc.status(p)).toMatchObject({ status: 'succeeded', failure_code: null });
+  expect((await h.svc.status(p)).status).toBe('processing');
+  await h.svc.drive(p, statusIs(p, 'succeeded', 'failed'));
+  expect(await h.svc.status(p)).toMatchObject({ status: 'succeeded', failure_code: null });
   expect(statusGets().length).toBe(2);
   expect(statusGets().every((r) => r.headers.authorization?.startsWith('Bearer cc_'))).toBe(true);
   expect(paymentPosts(p)).toHaveLength(1);
-  expect((await svc.service.store.get(p.id))?.bankPaymentId).toBe([...ob.payments.keys()][0]);
+  expect((await h.svc.service.store.get(p.id))?.bankPaymentId).toBe([...ob.payments.keys()][0]);
 });
 
 test.each([
@@ -121,27 +102,27 @@ test.each([
 ] as const)(
   'consent refused (%s): the checkout answers %i %s and no CIBA request is sent',
   async (_name, status, code, reply) => {
-    op.script('open-banking', reply);
-    const res = await svc.checkout();
+    h.op.script('open-banking', reply);
+    const res = await h.svc.checkout();
     expect([res.status, res.json.code]).toEqual([status, code]);
     expect(consentPosts()).toHaveLength(1);
-    expect(op.requestsTo('backchannel')).toHaveLength(0);
+    expect(h.op.requestsTo('backchannel')).toHaveLength(0);
   },
 );
 
 test('consent expired before approval: failed/expired, no payment at the bank', async () => {
-  const p = await svc.start();
-  op.expire(p.authReqId);
-  await svc.drive(p, statusIs(p, 'failed', 'succeeded'));
-  expect(await svc.status(p)).toMatchObject({ status: 'failed', failure_code: 'expired' });
+  const p = await h.svc.start();
+  h.op.expire(p.authReqId);
+  await h.svc.drive(p, statusIs(p, 'failed', 'succeeded'));
+  expect(await h.svc.status(p)).toMatchObject({ status: 'failed', failure_code: 'expired' });
   expect(obRequests('POST', /^\/domestic-payments$/)).toHaveLength(0);
 });
 
 test('consent rejected by the customer: failed/access_denied, no payment at the bank', async () => {
-  const p = await svc.start();
-  op.deny(p.authReqId);
-  await svc.drive(p, statusIs(p, 'failed', 'succeeded'));
-  expect(await svc.status(p)).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
+  const p = await h.svc.start();
+  h.op.deny(p.authReqId);
+  await h.svc.drive(p, statusIs(p, 'failed', 'succeeded'));
+  expect(await h.svc.status(p)).toMatchObject({ status: 'failed', failure_code: 'access_denied' });
   expect(obRequests('POST', /^\/domestic-payments$/)).toHaveLength(0);
 });
 
@@ -151,7 +132,7 @@ test.each([
   ['after AcceptedSettlementInProcess', ['AcceptedSettlementInProcess', 'Rejected']],
 ])('payment Rejected %s: failed/bank_rejected', async (_name, statuses) => {
   ob.paymentStatuses(...statuses);
-  const p = await svc.start();
+  const p = await h.svc.start();
   expect(await approveAndSettle(p)).toMatchObject({ status: 'failed', failure_code: 'bank_rejected' });
   expect(paymentPosts(p)).toHaveLength(1);
   expect(statusGets()).toHaveLength(statuses.length - 1);
@@ -161,7 +142,7 @@ test.each(['AcceptedCreditSettlementCompleted', 'AcceptedWithoutPosting'])(
   '%s at once: succeeded without a status poll',
   async (status) => {
     ob.paymentStatuses(status);
-    const p = await svc.start();
+    const p = await h.svc.start();
     expect(await approveAndSettle(p)).toMatchObject({ status: 'succeeded' });
     expect(statusGets()).toHaveLength(0);
   },
@@ -171,7 +152,7 @@ test.each([
   ["another consent's intent id", { openbanking_intent_id: 'cons_someone_else' }],
   ['no intent id', { openbanking_intent_id: undefined }],
 ])('ID token with %s: failed/invalid_id_token and the payment API is not called', async (_name, claims) => {
-  const p = await svc.start();
+  const p = await h.svc.start();
   expect(await approveAndSettle(p, { idToken: { claims } })).toMatchObject({
     status: 'failed',
     failure_code: 'invalid_id_token',
@@ -181,26 +162,28 @@ test.each([
 
 test('still Pending when the customer token expires: followed by its status with the client token, never reconciled', async () => {
   ob.paymentStatuses('Pending', 'AcceptedSettlementCompleted');
-  const p = await svc.start();
-  op.approve(p.authReqId);
-  await svc.drive(p, () => paymentPosts(p).length === 1);
+  const p = await h.svc.start();
+  h.op.approve(p.authReqId);
+  await h.svc.drive(p, () => paymentPosts(p).length === 1);
   const submit = `submit:${p.id}`;
-  const paymentKey = svc.service.keys.payment(p.id);
+  const paymentKey = h.svc.service.keys.payment(p.id);
   // the Pending answer is recorded (the bank's payment id kept) and the status asked again later
-  await waitFor(async () => (await svc.service.redis.hget(paymentKey, PAYMENT_FIELD.bankPaymentId)) !== null);
-  await waitFor(async () => (await svc.service.redis.zscore(svc.service.keys.scheduleOf(submit).due, submit)) !== null);
+  await waitFor(async () => (await h.svc.service.redis.hget(paymentKey, PAYMENT_FIELD.bankPaymentId)) !== null);
+  await waitFor(
+    async () => (await h.svc.service.redis.zscore(h.svc.service.keys.scheduleOf(submit).due, submit)) !== null,
+  );
   clock.advance(301_000); // past the CIBA access token's 300 s
-  await svc.drive(p, statusIs(p, 'succeeded', 'failed', 'canceled'));
-  expect(await svc.status(p)).toMatchObject({ status: 'succeeded' });
+  await h.svc.drive(p, statusIs(p, 'succeeded', 'failed', 'canceled'));
+  expect(await h.svc.status(p)).toMatchObject({ status: 'succeeded' });
   expect(statusGets()).toHaveLength(1);
-  expect(await svc.service.redis.hget(paymentKey, PAYMENT_FIELD.reconcileSince)).toBeNull();
+  expect(await h.svc.service.redis.hget(paymentKey, PAYMENT_FIELD.reconcileSince)).toBeNull();
 });
 
 test('the answer to POST /domestic-payments is lost: resent with the same x-idempotency-key, one payment at the bank', async () => {
   ob.paymentStatuses('AcceptedSettlementCompleted');
-  const p = await svc.start();
+  const p = await h.svc.start();
   // the bank creates the payment, then the connection drops before the answer arrives
-  op.script('open-banking', async (req) => ({ ...(await ob.handle(req, op)), hangUp: true }));
+  h.op.script('open-banking', async (req) => ({ ...(await ob.handle(req, h.op)), hangUp: true }));
   expect(await approveAndSettle(p)).toMatchObject({ status: 'succeeded' });
   const posts = paymentPosts(p);
   expect(posts).toHaveLength(2);
@@ -214,8 +197,8 @@ test.each([
   ['500 UK.OBIE.UnexpectedError, then created', 'succeeded', obError(500, 'UK.OBIE.UnexpectedError')],
 ])('payment POST answers %s: %s', async (_name, outcome, reply) => {
   ob.paymentStatuses('AcceptedSettlementCompleted');
-  const p = await svc.start();
-  op.script('open-banking', reply);
+  const p = await h.svc.start();
+  h.op.script('open-banking', reply);
   const done = await approveAndSettle(p);
   expect(done.status).toBe(outcome);
   if (outcome === 'failed') expect(done.failure_code).toBe('bank_rejected');

@@ -181,8 +181,9 @@ export interface ConformanceHarness {
 }
 
 /**
- * The set-up every conformance file shares: one scripted OP and one service on a shared test
- * clock, open payments canceled and scripts cleared after each test, both closed at the end.
+ * The set-up every conformance file shares: one scripted OP (with its Open Banking resources when
+ * `opOptions.openBanking` serves them, and the service on that profile) and one service on a shared
+ * test clock, open payments canceled and scripts cleared after each test, both closed at the end.
  */
 export function useConformanceHarness(
   opOptions: Partial<Omit<ScriptedOpOptions, 'certs' | 'clock'>> = {},
@@ -197,7 +198,7 @@ export function useConformanceHarness(
   } as ConformanceHarness;
   beforeAll(async () => {
     h.op = await startScriptedOp({ certs: testCertificates(), interval: 1, clock, ...opOptions });
-    h.svc = await startServiceAgainst(h.op, env, { clock });
+    h.svc = await startServiceAgainst(h.op, env, { clock, openBanking: opOptions.openBanking !== undefined });
   });
   afterEach(async () => {
     await h.svc.cancelOpen();

@@ -118,12 +118,15 @@ export async function verifyDetachedJws(
   const compact = `${protectedHeader}.${Buffer.from(body).toString('base64url')}.${signature}`;
   const keySet = createLocalJWKSet({ keys });
   try {
-    const { protectedHeader: h } = await compactVerify(compact, keySet, {
+    const { protectedHeader: verifiedHeader } = await compactVerify(compact, keySet, {
       algorithms: ['PS256', 'ES256'],
       crit: Object.fromEntries(OB_CRIT.map((name) => [name, true])),
     });
-    const crit = h.crit ?? [];
-    if (!OB_CRIT.every((name) => crit.includes(name) && h[name] !== undefined) || h.b64 !== undefined) {
+    const crit = verifiedHeader.crit ?? [];
+    if (
+      !OB_CRIT.every((name) => crit.includes(name) && verifiedHeader[name] !== undefined) ||
+      verifiedHeader.b64 !== undefined
+    ) {
       throw new Error('OB critical headers');
     }
   } catch {
@@ -135,8 +138,10 @@ export async function verifyDetachedJws(
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+    const entries = Object.entries(value as Record<string, unknown>).sort(([left], [right]) =>
+      left < right ? -1 : left > right ? 1 : 0,
+    );
+    return `{${entries.map(([name, member]) => `${JSON.stringify(name)}:${canonicalJson(member)}`).join(',')}}`;
   }
   return JSON.stringify(value);
 }

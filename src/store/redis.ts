@@ -136,6 +136,9 @@ export function createRedisCluster(nodes: { host: string; port: number }[], opti
     retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
     slotsRefreshTimeout: 2000,
+    // A MOVED inside a pipeline (the worker's claim over every shard) is handed back, not followed, so
+    // ioredis would keep a moved slot's old owner for good: the slot map is also read every 2 s.
+    slotsRefreshInterval: 2000,
     clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
     redisOptions: { maxRetriesPerRequest: 2 },
     ...options,

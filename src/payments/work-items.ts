@@ -24,6 +24,13 @@ export function parseWorkItem(member: string): { kind: string; arg: string } | n
   return sep > 0 ? { kind: member.slice(0, sep), arg: member.slice(sep + 1) } : null;
 }
 
+/** The payment a work item is about: `poll:pay_x`, `hook:pay_x:3:g` → `pay_x`; a bare id is returned as it is. */
+export function paymentOfWorkItem(memberOrId: string): string {
+  const start = memberOrId.indexOf(':') + 1;
+  const end = memberOrId.indexOf(':', start);
+  return end === -1 ? memberOrId.slice(start) : memberOrId.slice(start, end);
+}
+
 /** The arg of a hook item, `<paymentId>:<position>:<g|c>`; null when it is not one. */
 export function parseHookArg(arg: string): { paymentId: string; position: number; target: HookTarget } | null {
   const m = /^([A-Za-z0-9_-]{1,64}):([1-9]\d{0,8}):([gc])$/.exec(arg);

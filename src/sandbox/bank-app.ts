@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import type { SandboxUser } from './accounts.js';
 import { homePage, loginPage, page } from './bank-app-pages.js';
+import type { Decide } from './decisions.js';
 import type { SandboxKeys } from './keys.js';
 import { toPublicRequest } from './requests.js';
 import type { RequestStore } from './requests.js';
@@ -20,7 +21,7 @@ export interface BankAppDeps {
   requests: RequestStore;
   users: SandboxUser[];
   appOrigin: () => string;
-  decide: (id: string, decision: 'approve' | 'deny') => Promise<boolean>;
+  decide: Decide;
 }
 
 const SESSION_COOKIE = 'bank_session';

@@ -62,14 +62,14 @@ export function buildGotifyMessage(
 
 /** Duck-typed, not `instanceof Error`: fetch's errors may come from another realm (jest's VM modules). */
 function describeFailure(error: unknown): string {
-  const e = (typeof error === 'object' && error !== null ? error : {}) as {
+  const failure = (typeof error === 'object' && error !== null ? error : {}) as {
     name?: unknown;
     message?: unknown;
     cause?: unknown;
   };
-  if (e.name === 'TimeoutError' || e.name === 'AbortError') return 'timed out';
-  const code = (e.cause as { code?: unknown } | undefined)?.code;
-  const message = typeof e.message === 'string' ? e.message : 'unknown error';
+  if (failure.name === 'TimeoutError' || failure.name === 'AbortError') return 'timed out';
+  const code = (failure.cause as { code?: unknown } | undefined)?.code;
+  const message = typeof failure.message === 'string' ? failure.message : 'unknown error';
   return typeof code === 'string' ? `${message} (${code})` : message;
 }
 

@@ -102,10 +102,11 @@ export function createRequestStore(redis: Redis, keys: SandboxKeys): RequestStor
     async list(login) {
       const ids = await redis.zrevrange(keys.requestIndex(), 0, 199);
       const records = await Promise.all(ids.map(get));
-      const stale = ids.filter((_id, i) => records[i] === undefined);
+      const stale = ids.filter((_id, index) => records[index] === undefined);
       if (stale.length > 0) await redis.zrem(keys.requestIndex(), ...stale);
       return records.filter(
-        (r): r is AuthenticationRequestRecord => r !== undefined && (login === undefined || r.login === login),
+        (record): record is AuthenticationRequestRecord =>
+          record !== undefined && (login === undefined || record.login === login),
       );
     },
     async decide(id, status) {

@@ -20,20 +20,20 @@ export function createIdempotencyStore(deps: {
   const { redis, keys } = deps;
   return {
     async claim(scope, key, fingerprint) {
-      const r = (await redis.idempotencyClaim(
+      const reply = await redis.idempotencyClaim(
         keys.idempotency(scope, key),
         fingerprint,
         deps.inFlightSeconds,
         KEEP_SECONDS,
-      )) as string[];
-      const state = r[0];
-      if (state === 'new' || state === 'in_flight' || state === 'mismatch') return { state };
+      );
+      if (reply[0] !== 'replay') return { state: reply[0] };
+      const [, status, sealedBody, location] = reply;
       return {
         state: 'replay',
         response: {
-          status: Number(r[1]),
-          body: deps.sealer.open(r[2] ?? '', keys.idempotency(scope, key)),
-          location: r[3] ? r[3] : null,
+          status: Number(status),
+          body: deps.sealer.open(sealedBody ?? '', keys.idempotency(scope, key)),
+          location: location ? location : null,
         },
       };
     },

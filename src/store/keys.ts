@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { shardOfPaymentId } from '../payments/payment-id.js';
+import { paymentOfWorkItem } from '../payments/work-items.js';
 
 /** The due/lease keys of one scheduler shard; on Redis Cluster all in the shard's hash slot. */
 export interface ShardKeys {
@@ -60,13 +61,6 @@ export interface Keys {
   keyHolders: string;
 }
 
-/** `poll:pay_x`, `hook:pay_x:3:g` → `pay_x`; a bare id is returned as it is. */
-function paymentIdOf(s: string): string {
-  const start = s.indexOf(':') + 1;
-  const end = s.indexOf(':', start);
-  return end === -1 ? s.slice(start) : s.slice(start, end);
-}
-
 export function createKeys(prefix: string): Keys {
   const tag = (id: string) => `{s${shardOfPaymentId(id)}}`;
   const shards = new Map<number, ShardKeys>();
@@ -88,9 +82,9 @@ export function createKeys(prefix: string): Keys {
     payment: (id) => `${shard(shardOfPaymentId(id)).payments}${id}`,
     delivery: (deliveryId) => `${prefix}dlv:${deliveryId}`,
     paymentDeliveries: (id) => `${prefix}${tag(id)}pay:${id}:deliveries`,
-    shardOf: (s) => shardOfPaymentId(paymentIdOf(s)),
+    shardOf: (s) => shardOfPaymentId(paymentOfWorkItem(s)),
     shard,
-    scheduleOf: (s) => shard(shardOfPaymentId(paymentIdOf(s))),
+    scheduleOf: (s) => shard(shardOfPaymentId(paymentOfWorkItem(s))),
     shardsInUse: `${prefix}shards`,
     // Hashed: a client's key may hold ':' and anything else; the hash keeps (scope, key) pairs apart.
     idempotency: (scope, key) =>

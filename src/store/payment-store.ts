@@ -1,28 +1,28 @@
 import { currentTraceparent } from '../tracing.js';
 import type { Keys } from './keys.js';
 import { createPaymentListIndex } from './payment-list-index.js';
-import type { RedisClient } from './redis.js';
+import { TransitionCode, type RedisClient, type TransitionArgs } from './redis.js';
 import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
-import type { PaymentStore, PollFields } from '../payments/ports.js';
+import type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 import { decodeRecord, encodeFields, PAYMENT_FIELD, partField, TRACE_FIELDS } from './payment-hash.js';
 
 export type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 export { decodeRecord, encodeFields } from './payment-hash.js';
 
-const F = PAYMENT_FIELD;
+const FIELD = PAYMENT_FIELD;
 
 /** The hash fields a token poll reads, in the order `decodePollFields` takes them (also read by the claim script). */
 export const POLL_FIELDS: readonly string[] = [
-  F.status,
-  F.authReqId,
-  partField(F.authReqId, 1),
-  F.intervalMs,
-  F.expiresAt,
-  F.attempts,
-  F.amount,
-  F.currency,
-  F.bankConsentId,
-  F.heldToken,
+  FIELD.status,
+  FIELD.authReqId,
+  partField(FIELD.authReqId, 1),
+  FIELD.intervalMs,
+  FIELD.expiresAt,
+  FIELD.attempts,
+  FIELD.amount,
+  FIELD.currency,
+  FIELD.bankConsentId,
+  FIELD.heldToken,
 ];
 
 /**
@@ -79,7 +79,7 @@ export interface Durability {
 }
 
 interface DurablePipeline {
-  transition(...args: (string | number)[]): DurablePipeline;
+  transition(...args: TransitionArgs): DurablePipeline;
   hset(key: string, field: string, value: string | number): DurablePipeline;
   call(command: string, ...args: (string | number)[]): DurablePipeline;
   exec(): Promise<[Error | null, unknown][] | null>;
@@ -153,7 +153,6 @@ export function createPaymentStore(deps: {
         { ...request.fields, status: request.to, updatedAt: request.now },
         { fresh: request.from === null },
       );
-      const shard = keys.scheduleOf(request.id);
       // Listed before it exists: a crash in between leaves an entry GET /payments skips, never a
       // payment the list misses. Not in the script: in Redis Cluster the list is in another slot.
       if (request.from === null) {
@@ -162,41 +161,23 @@ export function createPaymentStore(deps: {
         const traceparent = currentTraceparent();
         if (traceparent) set[TRACE_FIELDS[0]] = traceparent;
       }
-      const args = [
-        keys.payment(request.id),
-        shard.due,
-        shard.leases,
-        shard.pinged,
-        request.from === null ? '-' : request.from.join(','),
-        JSON.stringify(set),
-        drop.join(','),
-        request.event?.entry ?? '',
-        request.event?.deliveries.join(',') ?? '',
-        request.now,
-        request.schedule?.member ?? '',
-        request.schedule?.at ?? 0,
-        request.unschedule.join(','),
-        retentionSeconds,
-        request.terminal ? '1' : '0',
-        keys.changesChannel,
-        request.id,
-      ];
-      let code: number;
-      if (durability.replicas > 0 && DURABLE_STATUSES.has(request.to)) {
-        const write = () => (redis.pipeline() as unknown as DurablePipeline).transition(...args);
-        const [value, acknowledged] = await execAndWait(redis, keys.payment(request.id), write, durability);
-        code = Number(value);
-        if (code === 1 && acknowledged < durability.replicas) deps.onUnreplicated?.(request.to);
-      } else code = await redis.transition(...args);
-      return code === 1 ? 'ok' : code === -1 ? 'not_found' : 'conflict';
+      const args = transitionArgs(keys, request, { set, drop }, retentionSeconds);
+      if (durability.replicas === 0 || !DURABLE_STATUSES.has(request.to)) {
+        return transitionResult(await redis.transition(...args));
+      }
+      const write = () => (redis.pipeline() as unknown as DurablePipeline).transition(...args);
+      const [value, acknowledged] = await execAndWait(redis, keys.payment(request.id), write, durability);
+      const result = transitionResult(Number(value));
+      if (result === 'ok' && acknowledged < durability.replicas) deps.onUnreplicated?.(request.to);
+      return result;
     },
     async recordBankCall(id, at) {
       if (durability.replicas === 0) {
-        await redis.hset(keys.payment(id), F.bankCalledAt, String(at));
+        await redis.hset(keys.payment(id), FIELD.bankCalledAt, String(at));
         return true;
       }
       const key = keys.payment(id);
-      const write = () => (redis.pipeline() as unknown as DurablePipeline).hset(key, F.bankCalledAt, at);
+      const write = () => (redis.pipeline() as unknown as DurablePipeline).hset(key, FIELD.bankCalledAt, at);
       const [, acknowledged] = await execAndWait(redis, key, write, durability);
       return acknowledged >= durability.replicas;
     },
@@ -205,6 +186,47 @@ export function createPaymentStore(deps: {
       return current ?? legacy ?? null;
     },
   };
+}
+
+/** Every answer of transition-4.lua, and what it means to the state machine. */
+const TRANSITION_RESULTS: Record<TransitionCode, TransitionResult> = {
+  [TransitionCode.Done]: 'ok',
+  [TransitionCode.NotFound]: 'not_found',
+  [TransitionCode.WrongStatus]: 'conflict',
+};
+
+function transitionResult(code: number): TransitionResult {
+  const result = (TRANSITION_RESULTS as Partial<Record<number, TransitionResult>>)[code];
+  if (result === undefined) throw new Error(`transition-4.lua answered ${code}`);
+  return result;
+}
+
+function transitionArgs(
+  keys: Keys,
+  request: TransitionRequest,
+  fields: { set: Record<string, string>; drop: string[] },
+  retentionSeconds: number,
+): TransitionArgs {
+  const shard = keys.scheduleOf(request.id);
+  return [
+    keys.payment(request.id),
+    shard.due,
+    shard.leases,
+    shard.pinged,
+    request.from === null ? '-' : request.from.join(','),
+    JSON.stringify(fields.set),
+    fields.drop.join(','),
+    request.event?.entry ?? '',
+    request.event?.deliveries.join(',') ?? '',
+    request.now,
+    request.schedule?.member ?? '',
+    request.schedule?.at ?? 0,
+    request.unschedule.join(','),
+    retentionSeconds,
+    request.terminal ? '1' : '0',
+    keys.changesChannel,
+    request.id,
+  ];
 }
 
 /** What a poll finds of a payment that is gone. */
@@ -220,16 +242,16 @@ const NO_POLL_FIELDS: PollFields = {
   heldToken: null,
 };
 
-function pollFieldsOf(r: PaymentRecord): PollFields {
+function pollFieldsOf(record: PaymentRecord): PollFields {
   return {
-    status: r.status,
-    authReqId: r.authReqId,
-    intervalMs: r.intervalMs,
-    expiresAt: r.expiresAt,
-    attempts: r.attempts,
-    amount: r.amount,
-    currency: r.currency,
-    bankConsentId: r.bankConsentId ?? null,
-    heldToken: r.heldToken,
+    status: record.status,
+    authReqId: record.authReqId,
+    intervalMs: record.intervalMs,
+    expiresAt: record.expiresAt,
+    attempts: record.attempts,
+    amount: record.amount,
+    currency: record.currency,
+    bankConsentId: record.bankConsentId ?? null,
+    heldToken: record.heldToken,
   };
 }

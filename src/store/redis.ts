@@ -5,6 +5,43 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
+/** What transition-4.lua answers (see its header). */
+export enum TransitionCode {
+  Done = 1,
+  /** The payment does not exist (or exists, when it had to be new). */
+  NotFound = -1,
+  /** Its status is not one of the allowed ones. */
+  WrongStatus = -2,
+}
+
+/** transition-4.lua's keys and arguments, in its header's order. */
+export type TransitionArgs = [
+  payment: string,
+  due: string,
+  leases: string,
+  pinged: string,
+  allowedFrom: string,
+  set: string,
+  drop: string,
+  eventEntry: string,
+  deliveries: string,
+  now: number,
+  scheduleMember: string,
+  scheduleAt: number,
+  unschedule: string,
+  retentionSeconds: number,
+  terminal: '0' | '1',
+  changesChannel: string,
+  paymentId: string,
+];
+
+/** What idempotency-claim-1.lua answers: run, wait, refuse, or replay the stored response. */
+export type IdempotencyClaimReply =
+  | ['new']
+  | ['in_flight']
+  | ['mismatch']
+  | [state: 'replay', status: string, sealedBody: string | null, location: string];
+
 /** The Lua scripts, as commands on every connection (`defineCommand` loads each once, then EVALSHA). */
 export interface ScriptCommands {
   /**
@@ -36,8 +73,13 @@ export interface ScriptCommands {
   renew(leases: string, leaseUntil: number, ...memberAndHeldUntil: (string | number)[]): Promise<number[]>;
   /** Ping: moves waiting work earlier, or marks leased work to be due at once when it is settled; 1 when either. */
   advance(due: string, leases: string, pinged: string, at: number, member: string): Promise<number>;
-  transition(...args: (string | number)[]): Promise<number>;
-  idempotencyClaim(key: string, fingerprint: string, inFlightSeconds: number, keepSeconds: number): Promise<unknown>;
+  transition(...args: TransitionArgs): Promise<TransitionCode>;
+  idempotencyClaim(
+    key: string,
+    fingerprint: string,
+    inFlightSeconds: number,
+    keepSeconds: number,
+  ): Promise<IdempotencyClaimReply>;
   /** One page of the payment list index: ids, or -1 when the cursor is not listed. */
   listPage(
     list: string,

@@ -41,13 +41,13 @@ export function createHealthRoutes(deps: HealthDeps): Router {
 
 /** The OpenAPI operations of the routes above, declared beside them so both change together. */
 export function documentHealthRoutes(b: OpenApiBuilder): void {
-  const livezResponseSchema = z.object({ status: z.literal('ok') }).openapi('Liveness');
-  const readyzResponseSchema = z
-    .object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), z.boolean()) })
-    .openapi('Readiness', {
-      description: 'Each check is true when ready; `accepting_work` turns false during shutdown.',
-    });
+  documentLivez(b);
+  documentReadyz(b);
+  documentMetrics(b);
+}
 
+function documentLivez(b: OpenApiBuilder): void {
+  const livezResponseSchema = z.object({ status: z.literal('ok') }).openapi('Liveness');
   b.route({
     method: 'get',
     path: '/livez',
@@ -63,6 +63,14 @@ export function documentHealthRoutes(b: OpenApiBuilder): void {
       ...b.problems('GET /livez', []),
     },
   });
+}
+
+function documentReadyz(b: OpenApiBuilder): void {
+  const readyzResponseSchema = z
+    .object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), z.boolean()) })
+    .openapi('Readiness', {
+      description: 'Each check is true when ready; `accepting_work` turns false during shutdown.',
+    });
   b.route({
     method: 'get',
     path: '/readyz',
@@ -91,6 +99,9 @@ export function documentHealthRoutes(b: OpenApiBuilder): void {
       ...b.problems('GET /readyz', []),
     },
   });
+}
+
+function documentMetrics(b: OpenApiBuilder): void {
   b.route({
     method: 'get',
     path: '/metrics',

@@ -120,6 +120,11 @@ function readinessChecks({ redis, ciba }: Parts) {
 
 /** Starts the API (ROLE=api|all) on PORT. */
 export async function startApi(parts: Parts, health: { isDraining: () => boolean }): Promise<RunningApi> {
+  // The GET /payments index of a version before issue 12.4 is moved into the leaves before the first request.
+  const { redis, keys, config, clock, logger } = parts;
+  const index = createPaymentListIndex({ redis, keys, retentionSeconds: config.paymentRetentionSeconds });
+  const moved = await index.migrateLegacyIndex(clock.now());
+  if (moved > 0) logger.info({ moved }, 'payment list index: entries moved from the previous version');
   const server = createServer(createApiApp(parts, health));
   server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
   await new Promise<void>((resolve, reject) => {

@@ -45,8 +45,10 @@ export interface Keys {
   notification(tokenHash: string): string;
   /** Targets that answered 410 Gone: no more deliveries. */
   goneTargets: string;
-  /** GET /payments: score = created_at (ms), member = payment id (see payment-list-index.ts). */
+  /** GET /payments before issue 12.4: one sorted set, score = created_at, member = id (only read to migrate it). */
   paymentList: string;
+  /** GET /payments: leaves of (created_at, id) and their directory, one hash tag (see payment-list-index.ts). */
+  paymentListIndex: { directory: string; counter: string; leafPrefix: string };
   /** Pub/sub channel: payment id of every status change (SSE across instances). */
   changesChannel: string;
   /** Pub/sub channel: wake workers when work became due earlier than they planned. */
@@ -92,6 +94,11 @@ export function createKeys(prefix: string): Keys {
     notification: (tokenHash) => `${prefix}notify:${tokenHash}`,
     goneTargets: `${prefix}gone`,
     paymentList: `${prefix}paylist`,
+    paymentListIndex: {
+      directory: `${prefix}{pl}paylist:dir`,
+      counter: `${prefix}{pl}paylist:n`,
+      leafPrefix: `${prefix}{pl}paylist:`,
+    },
     changesChannel: `${prefix}changes`,
     wakeChannel: `${prefix}wake`,
     pendingCheckouts: (customerKey) => `${prefix}pending:${customerKey}`,

@@ -80,11 +80,22 @@ export interface ScriptCommands {
     inFlightSeconds: number,
     keepSeconds: number,
   ): Promise<IdempotencyClaimReply>;
+  /** Enters (created_at, id) pairs into the payment list index and trims it; the number of leaves. */
+  listAdd(
+    directory: string,
+    counter: string,
+    leafPrefix: string,
+    cutoff: number,
+    splitAt: number,
+    ...createdAtAndId: (string | number)[]
+  ): Promise<number>;
   /** One page of the payment list index: ids, or -1 when the cursor is not listed. */
   listPage(
-    list: string,
+    directory: string,
+    leafPrefix: string,
     direction: 'older' | 'newer',
     cursor: string,
+    cursorCreatedAt: string,
     createdGte: number | '-inf',
     createdLt: number | '+inf',
     count: number,
@@ -129,6 +140,7 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   advance: 'advance-3.lua',
   transition: 'transition-4.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
+  listAdd: 'list-add-2.lua',
   listPage: 'list-page-1.lua',
   reservePending: 'reserve-pending-1.lua',
   registerKeyHolder: 'register-key-holder-1.lua',

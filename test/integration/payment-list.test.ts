@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { PaymentRecord } from '../../src/payments/payment.js';
 import { SCAN_BUDGET } from '../../src/payments/list-payments.js';
+import { createPaymentListIndex } from '../../src/store/payment-list-index.js';
 import { api } from '../support/api.js';
 import { startTestService, type SandboxService } from '../support/service.js';
 import { newTestPayment, paymentMover } from '../support/webhook-receiver.js';
@@ -225,19 +226,78 @@ describe('GET /payments', () => {
     expect(second.json.has_more).toBe(false);
   });
 
-  test('the index is trimmed to the retention on write and costs about a hundred bytes per payment', async () => {
+  test('when payments from the previous version are in its one sorted set, then the API start moves them and lists them in order', async () => {
+    const w = nextWindow();
     const { redis, keys } = sys.service;
+    const current = await Promise.all(Array.from({ length: 150 }, (_, i) => create(record(w.from + (i % 7)))));
+    // As the previous version left them: hashes with its field names, entries in its sorted set only.
+    const legacy = Array.from({ length: 300 }, (_, i) => record(w.from + (i % 11)));
+    for (const r of legacy) {
+      await redis.hset(keys.payment(r.id), {
+        id: r.id,
+        status: 'pending_authorization',
+        amount: String(r.amount),
+        currency: r.currency,
+        items: JSON.stringify(r.items),
+        binding: r.bindingMessage,
+        expires_at: String(r.expiresAt),
+        created_at: String(r.createdAt),
+        updated_at: String(r.updatedAt),
+        metadata: '{}',
+        secret: r.secretHash,
+        arid: 'arid-legacy',
+        interval: '5000',
+        attempts: '0',
+        e1: `abcdefghijklmnopqrstuvwx pending_authorization - ${r.createdAt.toString(36)}`,
+      });
+      await redis.zadd(keys.paymentList, r.createdAt, r.id);
+    }
+    const index = createPaymentListIndex({ redis, keys, retentionSeconds: 24 * 3600 });
+    expect(await index.migrateLegacyIndex(Date.now())).toBeGreaterThanOrEqual(legacy.length);
+    expect(await redis.exists(keys.paymentList)).toBe(0);
+
+    const expected = [...current, ...legacy]
+      .map((r) => ({ id: r.id, created_at: new Date(r.createdAt).toISOString() }))
+      .sort(order)
+      .map((p) => p.id);
+    const forward: string[] = [];
+    for (let c: string | null = null, more = true; more;) {
+      const res = await list(`?limit=37&${w.query}${c ? `&starting_after=${c}` : ''}`);
+      forward.push(...res.json.data.map((p: { id: string }) => p.id));
+      more = res.json.has_more;
+      c = res.json.next_cursor;
+    }
+    expect(forward).toEqual(expected);
+    // A legacy payment as a cursor, towards newer ones.
+    const at = expected.indexOf(legacy[5]!.id);
+    const newer = await list(`?limit=3&${w.query}&ending_before=${legacy[5]!.id}`);
+    expect(newer.json.data.map((p: { id: string }) => p.id)).toEqual(expected.slice(Math.max(0, at - 3), at));
+    const shown = await api(sys.url, 'GET', `/payments/${legacy[0]!.id}`, { headers: asShop() });
+    expect(shown.json).toMatchObject({ amount: legacy[0]!.amount, items: [{ sku: 'tea-01', quantity: 1 }] });
+  });
+
+  test('the index is trimmed to the retention on write, in compact leaves of under 50 bytes per payment', async () => {
+    const { redis, keys } = sys.service;
+    const { directory, leafPrefix } = keys.paymentListIndex;
     const old = await create(record(Date.now() - 25 * 3_600_000));
     // The write of the next payment trims everything created before the retention window.
     await create(record(Date.now()));
-    expect(await redis.zscore(keys.paymentList, old.id)).toBeNull();
-
-    const entries = await redis.zcard(keys.paymentList);
-    expect(entries).toBeGreaterThan(1000); // past the listpack limit: the skiplist encoding real lists use
-    expect(await redis.object('ENCODING', keys.paymentList)).toBe('skiplist');
-    const bytes = Number(await redis.call('MEMORY', 'USAGE', keys.paymentList, 'SAMPLES', '0'));
+    const leaves = (await redis.zrange(directory, 0, -1)).map((m) => `${leafPrefix}${m.split(' ')[1] ?? ''}`);
+    let entries = 0;
+    let bytes = Number(await redis.call('MEMORY', 'USAGE', directory, 'SAMPLES', '0'));
+    for (const leaf of leaves) {
+      expect(await redis.zscore(leaf, old.id)).toBeNull();
+      const n = await redis.zcard(leaf);
+      if (n === 0) continue;
+      entries += n;
+      expect(n).toBeLessThan(128);
+      expect(await redis.object('ENCODING', leaf)).toBe('listpack');
+      bytes += Number(await redis.call('MEMORY', 'USAGE', leaf, 'SAMPLES', '0'));
+    }
+    expect(entries).toBeGreaterThan(1000);
     const perPayment = bytes / entries;
-    process.stdout.write(`payment list index: ${entries} entries, ${bytes} bytes, ${perPayment.toFixed(1)} B each\n`);
-    expect(perPayment).toBeLessThan(150);
+    const line = `payment list index: ${entries} entries in ${leaves.length} leaves, ${bytes} bytes, ${perPayment.toFixed(1)} B each\n`;
+    process.stdout.write(line);
+    expect(perPayment).toBeLessThan(50);
   });
 });

@@ -95,6 +95,24 @@ async function execAndWait(pipeline: DurablePipeline, durability: Durability): P
   return [value, Number(acknowledged)];
 }
 
+/** Runs transition-4.lua; a money transition with `durability.replicas` set waits for that many replicas. */
+async function runTransition(
+  redis: RedisClient,
+  args: TransitionArgs,
+  to: PaymentStatus,
+  durability: Durability,
+  onUnreplicated: ((status: PaymentStatus) => void) | undefined,
+): Promise<TransitionResult> {
+  if (durability.replicas === 0 || !DURABLE_STATUSES.has(to)) {
+    return transitionResult(await redis.transition(...args));
+  }
+  const pipeline = (redis.pipeline() as unknown as DurablePipeline).transition(...args);
+  const [value, acknowledged] = await execAndWait(pipeline, durability);
+  const result = transitionResult(Number(value));
+  if (result === 'ok' && acknowledged < durability.replicas) onUnreplicated?.(to);
+  return result;
+}
+
 export function createPaymentStore(deps: {
   redis: RedisClient;
   keys: Keys;
@@ -140,14 +158,7 @@ export function createPaymentStore(deps: {
         if (traceparent) set[TRACE_FIELDS[0]] = traceparent;
       }
       const args = transitionArgs(keys, request, { set, drop }, retentionSeconds);
-      if (durability.replicas === 0 || !DURABLE_STATUSES.has(request.to)) {
-        return transitionResult(await redis.transition(...args));
-      }
-      const pipeline = (redis.pipeline() as unknown as DurablePipeline).transition(...args);
-      const [value, acknowledged] = await execAndWait(pipeline, durability);
-      const result = transitionResult(Number(value));
-      if (result === 'ok' && acknowledged < durability.replicas) deps.onUnreplicated?.(request.to);
-      return result;
+      return runTransition(redis, args, request.to, durability, deps.onUnreplicated);
     },
     async recordBankCall(id, at) {
       if (durability.replicas === 0) {

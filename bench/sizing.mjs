@@ -27,8 +27,8 @@ export const DEFAULT_ASSUMPTIONS = {
    * when a shard gave all it was asked for (worker-loop.ts), and each look sends one claim per shard.
    */
   looks_per_s: 100,
-  /** A look asks each shard for its share of ≤ 500 free slots: shards past 500 get none in a look. */
-  max_claims_per_look: 500,
+  /** A look asks each shard for its share of the free slots (≤ WORKER_CONCURRENCY, default 256): one each at most. */
+  max_claims_per_look: 256,
   /** One claim call on a shard with nothing due: Redis CPU and the worker's CPU (bench/redis-costs.mjs). */
   claim_redis_us: 7.4,
   claim_client_us: 24,

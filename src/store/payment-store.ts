@@ -85,31 +85,54 @@ interface DurablePipeline {
   exec(): Promise<[Error | null, unknown][] | null>;
 }
 
-/** Runs the write(s) queued on `pipeline` followed by WAIT: the first reply and how many replicas acknowledged. */
-async function execAndWait(pipeline: DurablePipeline, durability: Durability): Promise<[unknown, number]> {
-  const results = await pipeline.call('WAIT', durability.replicas, durability.timeoutMs).exec();
-  const [err, value] = results?.[0] ?? [new Error('no reply'), null];
-  if (err) throw err;
-  const [waitErr, acknowledged] = results?.[results.length - 1] ?? [new Error('WAIT: no reply'), null];
-  if (waitErr) throw waitErr;
-  return [value, Number(acknowledged)];
+/** Redis Cluster's answers for a command that did not run because its slot is elsewhere or moving. */
+const NOT_RUN_HERE = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /;
+const REDIRECT_ATTEMPTS = 6;
+
+/**
+ * Runs the write queued by `write` followed by WAIT, on the write's node in one round trip: the
+ * write's reply and how many replicas acknowledged. ioredis retries a cluster pipeline after MOVED or
+ * ASK only when every command failed alike; here WAIT, which has no key, succeeds beside the
+ * redirected write, so the redirect is followed here: a plain read of `key` teaches ioredis where
+ * the slot lives now, and the pair is sent again (a redirected write did not run, so this is safe).
+ */
+async function execAndWait(
+  redis: RedisClient,
+  key: string,
+  write: () => DurablePipeline,
+  durability: Durability,
+): Promise<[unknown, number]> {
+  for (let attempt = 1; ; attempt++) {
+    const results = await write().call('WAIT', durability.replicas, durability.timeoutMs).exec();
+    const [err, value] = results?.[0] ?? [new Error('no reply'), null];
+    if (err && attempt < REDIRECT_ATTEMPTS && NOT_RUN_HERE.test(err.message)) {
+      await redis.exists(key);
+      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      continue;
+    }
+    if (err) throw err;
+    const [waitErr, acknowledged] = results?.[results.length - 1] ?? [new Error('WAIT: no reply'), null];
+    if (waitErr) throw waitErr;
+    return [value, Number(acknowledged)];
+  }
 }
 
 /** Runs transition-4.lua; a money transition with `durability.replicas` set waits for that many replicas. */
 async function runTransition(
   redis: RedisClient,
+  keys: Keys,
+  request: TransitionRequest,
   args: TransitionArgs,
-  to: PaymentStatus,
   durability: Durability,
   onUnreplicated: ((status: PaymentStatus) => void) | undefined,
 ): Promise<TransitionResult> {
-  if (durability.replicas === 0 || !DURABLE_STATUSES.has(to)) {
+  if (durability.replicas === 0 || !DURABLE_STATUSES.has(request.to)) {
     return transitionResult(await redis.transition(...args));
   }
-  const pipeline = (redis.pipeline() as unknown as DurablePipeline).transition(...args);
-  const [value, acknowledged] = await execAndWait(pipeline, durability);
+  const write = () => (redis.pipeline() as unknown as DurablePipeline).transition(...args);
+  const [value, acknowledged] = await execAndWait(redis, keys.payment(request.id), write, durability);
   const result = transitionResult(Number(value));
-  if (result === 'ok' && acknowledged < durability.replicas) onUnreplicated?.(to);
+  if (result === 'ok' && acknowledged < durability.replicas) onUnreplicated?.(request.to);
   return result;
 }
 
@@ -158,15 +181,16 @@ export function createPaymentStore(deps: {
         if (traceparent) set[TRACE_FIELDS[0]] = traceparent;
       }
       const args = transitionArgs(keys, request, { set, drop }, retentionSeconds);
-      return runTransition(redis, args, request.to, durability, deps.onUnreplicated);
+      return runTransition(redis, keys, request, args, durability, deps.onUnreplicated);
     },
     async recordBankCall(id, at) {
       if (durability.replicas === 0) {
         await redis.hset(keys.payment(id), FIELD.bankCalledAt, String(at));
         return true;
       }
-      const pipeline = (redis.pipeline() as unknown as DurablePipeline).hset(keys.payment(id), FIELD.bankCalledAt, at);
-      const [, acknowledged] = await execAndWait(pipeline, durability);
+      const key = keys.payment(id);
+      const write = () => (redis.pipeline() as unknown as DurablePipeline).hset(key, FIELD.bankCalledAt, at);
+      const [, acknowledged] = await execAndWait(redis, key, write, durability);
       return acknowledged >= durability.replicas;
     },
     async getTraceparent(id) {

@@ -172,20 +172,27 @@ export function createStoreClient(target: StoreTarget, options: { autoPipelining
 }
 
 /**
- * Redis Cluster (issue 12.1). During a failover ioredis retries a command whose connection closed
- * (`retryDelayOnFailover`, at most `maxRedirections` times, refreshing the slot map in between) and
- * follows MOVED/ASK during a slot migration; past that the command fails and callers answer 503
- * `store_unavailable` or back off, as with one Redis.
+ * Redis Cluster (issue 12.1, 12.2). ioredis follows MOVED and ASK during a slot migration and retries
+ * TRYAGAIN (keys of a script half migrated) and CLUSTERDOWN; a command whose primary died is retried
+ * every `retryDelayOnFailover`, refreshing the slot map in between. Each of these costs one of
+ * `maxRedirections`, so a command for a slot without a primary fails after about
+ * `maxRedirections × retryDelayOnFailover` (0.6 s), not when the replica has taken over (about
+ * cluster-node-timeout plus an election, seconds): the API answers 503 `store_unavailable` with
+ * Retry-After within that bound instead of holding requests, and the worker backs off. Six
+ * redirections are more than a migration needs (one MOVED, or one ASK per command).
  */
 export function createRedisCluster(nodes: { host: string; port: number }[], options: ClusterOptions = {}): RedisClient {
   const clusterOptions: ClusterOptions = {
     enableOfflineQueue: true,
     scaleReads: 'master',
-    maxRedirections: 16,
-    retryDelayOnFailover: 200,
-    retryDelayOnClusterDown: 200,
+    maxRedirections: 6,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
     slotsRefreshTimeout: 2000,
+    // A MOVED inside a pipeline (the worker's claim over every shard) is handed back, not followed, so
+    // ioredis would keep a moved slot's old owner for good: the slot map is also read every 2 s.
+    slotsRefreshInterval: 2000,
     clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
     redisOptions: { maxRetriesPerRequest: 2 },
     ...options,
@@ -224,14 +231,21 @@ export function createRedis(url: string, options: RedisOptions = {}): RedisClien
   return redis as RedisClient;
 }
 
-/** ioredis' ways of saying "Redis is not there right now" (no connection, retries used up, loading, failover). */
+/**
+ * ioredis' ways of saying "Redis is not there right now" (no connection, retries used up, loading,
+ * failover). A MOVED or ASK that reaches the caller came from a pipeline or MULTI that ioredis does
+ * not redirect by itself while a slot moves or its primary is being replaced (the command did not
+ * run on that node): the same answer, try again shortly.
+ */
 export function isStoreUnavailableError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
   if (/enableOfflineQueue|Connection is closed|Redis connection is not ready/.test(err.message)) return true;
   if (/Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes/.test(err.message))
     return true;
-  return err.name === 'ReplyError' && /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/.test(err.message);
+  return (
+    err.name === 'ReplyError' && /^(LOADING|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|MOVED|ASK)\b/.test(err.message)
+  );
 }
 
 /** True when a Redis answers PING at `url` within about a second; never throws, never retries. */

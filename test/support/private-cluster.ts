@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 
@@ -15,8 +16,11 @@ export interface PrivateCluster {
   kill(port: number): void;
   /** The primary serving `slot`. */
   primaryOf(slot: number): Promise<number>;
-  /** Restarts any node that is down (it rejoins as a replica) and waits until the cluster is whole. */
-  heal(): void;
+  /**
+   * Restarts any node that is down (it rejoins as a replica, as a supervisor would restart it) and
+   * waits until the cluster is whole; without blocking the test's event loop.
+   */
+  heal(): Promise<void>;
   stop(): void;
 }
 
@@ -60,8 +64,8 @@ export function startPrivateCluster(basePort: number): PrivateCluster {
       }
       throw new Error(`slot ${slot} is not served`);
     },
-    heal() {
-      run();
+    async heal() {
+      await promisify(execFile)(SCRIPT, [], { env, encoding: 'utf8' });
     },
     stop() {
       run('stop');

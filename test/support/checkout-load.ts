@@ -1,0 +1,108 @@
+import type { Cluster } from 'ioredis';
+import type { SandboxBank } from '../../src/sandbox/bank.js';
+import { decodeEventLog } from '../../src/payments/event-log.js';
+import type { Keys } from '../../src/store/keys.js';
+import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
+import { api, waitFor } from './api.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
+
+type Answer = Awaited<ReturnType<typeof api>>;
+
+/**
+ * Storefront load for the cluster tests (failover, slot migration): shoppers checking out four at a
+ * time (a 503 retried with the same Idempotency-Key) and a reader polling their payments, counting
+ * every answer; a 5xx other than 503 with Retry-After is a bad answer.
+ */
+export interface CheckoutLoad {
+  created: { id: string; secret: string }[];
+  /** "status code" → count */
+  answers: Map<string, number>;
+  badAnswers: string[];
+  record(res: Answer): void;
+  /** Resolves when every checkout was accepted (or retried 30 times). */
+  checkedOut: Promise<void>;
+  stopReading(): Promise<void>;
+}
+
+export function startCheckoutLoad(url: string, idempotencyPrefix: string, payments: number): CheckoutLoad {
+  const created: CheckoutLoad['created'] = [];
+  const answers = new Map<string, number>();
+  const badAnswers: string[] = [];
+  const record = (res: Answer) => {
+    const json = res.json as { code?: string } | null;
+    const key = `${res.status} ${json?.code ?? ''}`.trim();
+    answers.set(key, (answers.get(key) ?? 0) + 1);
+    if (res.status >= 500 && (res.status !== 503 || !res.headers['retry-after'])) badAnswers.push(key);
+  };
+  let next = 0;
+  const shoppers = Array.from({ length: 4 }, async () => {
+    while (next < payments) {
+      const n = next++;
+      for (let attempt = 0; attempt < 30; attempt++) {
+        const res = await api(url, 'POST', '/checkout', {
+          body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
+          headers: { 'idempotency-key': `${idempotencyPrefix}${n}` },
+        });
+        record(res);
+        if (res.status === 202) {
+          created.push({ id: res.json.id as string, secret: res.json.client_secret as string });
+          break;
+        }
+        await sleep(300);
+      }
+      await sleep(400);
+    }
+  });
+  const state = { reading: true };
+  const reader = (async () => {
+    while (state.reading) {
+      const p = created[Math.floor(Math.random() * created.length)];
+      if (p) record(await api(url, 'GET', `/payments/${p.id}`, { headers: { authorization: `Bearer ${p.secret}` } }));
+      await sleep(50);
+    }
+  })();
+  return {
+    created,
+    answers,
+    badAnswers,
+    record,
+    checkedOut: Promise.all(shoppers).then(() => undefined),
+    async stopReading() {
+      state.reading = false;
+      await reader;
+    },
+  };
+}
+
+/** Waits until every payment is terminal; what the store and the bank say of them. */
+export async function settleAll(
+  admin: Cluster,
+  keys: Keys,
+  created: readonly { id: string }[],
+  bank: SandboxBank,
+  timeoutMs = 90_000,
+) {
+  const finals = await waitFor(
+    async () => {
+      const all = await Promise.all(created.map(async (p) => admin.hgetall(keys.payment(p.id))));
+      return all.every((h) => TERMINAL.has(h.status ?? '')) ? all : undefined;
+    },
+    timeoutMs,
+    'every payment to end',
+  );
+  const transfers = await bank.transfers();
+  const perPayment = new Map<string, number>();
+  for (const t of transfers) perPayment.set(t.idempotencyKey, (perPayment.get(t.idempotencyKey) ?? 0) + 1);
+  return {
+    finals,
+    perPayment,
+    transfers: transfers.length,
+    succeeded: finals.filter((h) => h.status === 'succeeded').length,
+    failed: finals.filter((h) => h.status === 'failed').map((h) => h[PAYMENT_FIELD.failureCode]),
+    doubled: [...perPayment.values()].filter((n) => n > 1).length,
+    /** Terminal events in each payment's log: exactly one each. */
+    terminalEvents: finals.map((h) => decodeEventLog(h).filter((e) => e !== null && TERMINAL.has(e.status)).length),
+  };
+}

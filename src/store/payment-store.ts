@@ -122,6 +122,25 @@ async function execAndWait(
   }
 }
 
+/** Runs transition-4.lua; a money transition with `durability.replicas` set waits for that many replicas. */
+async function runTransition(
+  redis: RedisClient,
+  keys: Keys,
+  request: TransitionRequest,
+  args: TransitionArgs,
+  durability: Durability,
+  onUnreplicated: ((status: PaymentStatus) => void) | undefined,
+): Promise<TransitionResult> {
+  if (durability.replicas === 0 || !DURABLE_STATUSES.has(request.to)) {
+    return transitionResult(await redis.transition(...args));
+  }
+  const write = () => (redis.pipeline() as unknown as DurablePipeline).transition(...args);
+  const [value, acknowledged] = await execAndWait(redis, keys.payment(request.id), write, durability);
+  const result = transitionResult(Number(value));
+  if (result === 'ok' && acknowledged < durability.replicas) onUnreplicated?.(request.to);
+  return result;
+}
+
 export function createPaymentStore(deps: {
   redis: RedisClient;
   keys: Keys;
@@ -167,14 +186,7 @@ export function createPaymentStore(deps: {
         if (traceparent) set[TRACE_FIELDS[0]] = traceparent;
       }
       const args = transitionArgs(keys, request, { set, drop }, retentionSeconds);
-      if (durability.replicas === 0 || !DURABLE_STATUSES.has(request.to)) {
-        return transitionResult(await redis.transition(...args));
-      }
-      const write = () => (redis.pipeline() as unknown as DurablePipeline).transition(...args);
-      const [value, acknowledged] = await execAndWait(redis, keys.payment(request.id), write, durability);
-      const result = transitionResult(Number(value));
-      if (result === 'ok' && acknowledged < durability.replicas) deps.onUnreplicated?.(request.to);
-      return result;
+      return runTransition(redis, keys, request, args, durability, deps.onUnreplicated);
     },
     async recordBankCall(id, at) {
       if (durability.replicas === 0) {

@@ -5,7 +5,8 @@ import type { CheckoutOrder, createStartCheckout } from '../payments/start-check
 import { callerOf } from './bearer.js';
 import { validationError } from './problem.js';
 import { checkoutRequestSchema, checkoutResponseSchema, idempotencyKeySchema } from './schemas.js';
-import { z } from 'zod';
+import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { z, type ZodType } from 'zod';
 import { CLIENT_SECRET, documented, PAYMENT_ID, paymentExample, type OpenApiBuilder } from './openapi-builder.js';
 
 export interface CheckoutRouteDeps {
@@ -61,6 +62,11 @@ export function createCheckoutRoutes(deps: CheckoutRouteDeps): Router {
 
 /** The OpenAPI operations of the routes above, declared beside them so both change together. */
 export function documentCheckoutRoutes(b: OpenApiBuilder): void {
+  documentCatalog(b);
+  documentCheckout(b);
+}
+
+function documentCatalog(b: OpenApiBuilder): void {
   const catalogResponseSchema = z
     .object({
       currency: z.string().regex(/^[a-z]{3}$/),
@@ -75,13 +81,6 @@ export function documentCheckoutRoutes(b: OpenApiBuilder): void {
       ),
     })
     .openapi('Catalog');
-  const checkoutResponse = documented(checkoutResponseSchema).openapi('CheckoutResponse', {
-    description: 'The payment plus `client_secret`, shown only in this answer: keep it in the browser session.',
-  });
-  const checkoutRequest = documented(checkoutRequestSchema).openapi('CheckoutRequest', {
-    description: 'Prices come from the server-side catalog, never from the client.',
-  });
-
   b.route({
     method: 'get',
     path: '/catalog',
@@ -112,6 +111,16 @@ export function documentCheckoutRoutes(b: OpenApiBuilder): void {
       ...b.problems('GET /catalog', []),
     },
   });
+}
+
+function documentCheckout(b: OpenApiBuilder): void {
+  const checkoutResponse = documented(checkoutResponseSchema).openapi('CheckoutResponse', {
+    description: 'The payment plus `client_secret`, shown only in this answer: keep it in the browser session.',
+  });
+  const checkoutRequest = documented(checkoutRequestSchema).openapi('CheckoutRequest', {
+    description: 'Prices come from the server-side catalog, never from the client.',
+  });
+
   b.route({
     method: 'post',
     path: '/checkout',
@@ -130,76 +139,84 @@ export function documentCheckoutRoutes(b: OpenApiBuilder): void {
       'bank is asked (validation, `shop_key_required`, an unknown sku, a limit), a 429 or a 5xx stores nothing, so a ' +
       'retry with a fixed request runs afresh.',
     security: [{}, { shopKey: [] }],
-    request: {
-      headers: z.object({
-        'Idempotency-Key': documented(idempotencyKeySchema)
-          .optional()
-          .openapi({
-            param: { description: 'Up to 255 printable ASCII characters, e.g. a UUID per cart attempt.' },
-            example: '5b0c2f9e-3d7a-4e8b-9c1d-2a3b4c5d6e7f',
-          }),
-      }),
-      body: {
-        required: true,
-        content: b.content('POST /checkout request', checkoutRequest, {
-          minimal: {
-            summary: 'What the storefront sends',
-            value: {
-              items: [
-                { sku: 'tea-01', quantity: 2 },
-                { sku: 'tea-02', quantity: 1 },
-              ],
-              login_hint: 'user',
-            },
-          },
-          withCallback: {
-            summary: 'From the shop backend, with a webhook target and metadata',
-            value: {
-              items: [{ sku: 'pot-01', quantity: 1 }],
-              login_hint: 'user',
-              callback_url: 'https://shop.example/hooks/payments',
-              metadata: { order_id: 'A-10042' },
-            },
-          },
-        }),
-      },
-    },
-    responses: {
-      202: {
-        description: 'The bank is asking the customer. Follow the payment at `Location`.',
-        headers: z.object({
-          Location: z.string().openapi({ example: `/payments/${PAYMENT_ID}` }),
-          'Idempotent-Replayed': z
-            .literal('true')
-            .optional()
-            .openapi({ description: 'Present when this is a stored answer.' }),
-        }),
-        content: b.content('POST /checkout 202', checkoutResponse, {
-          accepted: { summary: 'Waiting for the customer', value: { ...paymentExample, client_secret: CLIENT_SECRET } },
-        }),
-      },
-      ...b.problems('POST /checkout', [
-        'validation_failed',
-        'malformed_json',
-        'unsupported_media_type',
-        'unsupported_encoding',
-        'body_too_large',
-        'shop_key_required',
-        'idempotency_key_in_use',
-        'unknown_sku',
-        'amount_too_large',
-        'callback_origin_not_allowed',
-        'idempotency_key_reused',
-        'unknown_bank_user',
-        'bank_request_rejected',
-        'checkout_pending',
-        'rate_limited',
-        'customer_cooling_down',
-        'bank_configuration_error',
-        'bank_invalid_response',
-        'bank_unavailable',
-        'store_unavailable',
-      ]),
-    },
+    request: checkoutRequestDoc(b, checkoutRequest),
+    responses: checkoutResponsesDoc(b, checkoutResponse),
   });
+}
+
+function checkoutRequestDoc(b: OpenApiBuilder, checkoutRequest: ZodType): NonNullable<RouteConfig['request']> {
+  return {
+    headers: z.object({
+      'Idempotency-Key': documented(idempotencyKeySchema)
+        .optional()
+        .openapi({
+          param: { description: 'Up to 255 printable ASCII characters, e.g. a UUID per cart attempt.' },
+          example: '5b0c2f9e-3d7a-4e8b-9c1d-2a3b4c5d6e7f',
+        }),
+    }),
+    body: {
+      required: true,
+      content: b.content('POST /checkout request', checkoutRequest, {
+        minimal: {
+          summary: 'What the storefront sends',
+          value: {
+            items: [
+              { sku: 'tea-01', quantity: 2 },
+              { sku: 'tea-02', quantity: 1 },
+            ],
+            login_hint: 'user',
+          },
+        },
+        withCallback: {
+          summary: 'From the shop backend, with a webhook target and metadata',
+          value: {
+            items: [{ sku: 'pot-01', quantity: 1 }],
+            login_hint: 'user',
+            callback_url: 'https://shop.example/hooks/payments',
+            metadata: { order_id: 'A-10042' },
+          },
+        },
+      }),
+    },
+  };
+}
+
+function checkoutResponsesDoc(b: OpenApiBuilder, checkoutResponse: ZodType): RouteConfig['responses'] {
+  return {
+    202: {
+      description: 'The bank is asking the customer. Follow the payment at `Location`.',
+      headers: z.object({
+        Location: z.string().openapi({ example: `/payments/${PAYMENT_ID}` }),
+        'Idempotent-Replayed': z
+          .literal('true')
+          .optional()
+          .openapi({ description: 'Present when this is a stored answer.' }),
+      }),
+      content: b.content('POST /checkout 202', checkoutResponse, {
+        accepted: { summary: 'Waiting for the customer', value: { ...paymentExample, client_secret: CLIENT_SECRET } },
+      }),
+    },
+    ...b.problems('POST /checkout', [
+      'validation_failed',
+      'malformed_json',
+      'unsupported_media_type',
+      'unsupported_encoding',
+      'body_too_large',
+      'shop_key_required',
+      'idempotency_key_in_use',
+      'unknown_sku',
+      'amount_too_large',
+      'callback_origin_not_allowed',
+      'idempotency_key_reused',
+      'unknown_bank_user',
+      'bank_request_rejected',
+      'checkout_pending',
+      'rate_limited',
+      'customer_cooling_down',
+      'bank_configuration_error',
+      'bank_invalid_response',
+      'bank_unavailable',
+      'store_unavailable',
+    ]),
+  };
 }

@@ -66,6 +66,12 @@ export function createPaymentRoutes(deps: PaymentRouteDeps): Router {
 
 /** The OpenAPI operations of the routes above, declared beside them so both change together. */
 export function documentPaymentRoutes(b: OpenApiBuilder): void {
+  documentListPayments(b);
+  documentGetPayment(b);
+  documentCancelPayment(b);
+}
+
+function documentListPayments(b: OpenApiBuilder): void {
   const paymentList = z
     .object({
       object: z.literal('list'),
@@ -83,11 +89,95 @@ export function documentPaymentRoutes(b: OpenApiBuilder): void {
     })
     .openapi('PaymentList');
 
+  b.route({
+    method: 'get',
+    path: '/payments',
+    tags: ['Payments'],
+    summary: 'List payments',
+    description:
+      'For the shop backend (shop key) only: payments created within `PAYMENT_RETENTION_HOURS`, newest first by ' +
+      '`created_at` then id, paged with cursors as Stripe pages lists. Payments created while you page never make ' +
+      'an item repeat or an older one disappear.',
+    security: [{ shopKey: [] }],
+    request: { query: listPaymentsQueryDoc() },
+    responses: {
+      200: {
+        description: 'One page (`Cache-Control: no-store`).',
+        content: b.content('GET /payments 200', paymentList, {
+          page: {
+            summary: 'A page with more behind it',
+            value: {
+              object: 'list',
+              data: [succeededExample, { ...failedExample, id: 'pay_a7d2kq4mz5x2r6t3y4u7' }],
+              has_more: true,
+              next_cursor: 'pay_a7d2kq4mz5x2r6t3y4u7',
+            },
+          },
+          last: { summary: 'The last page', value: { object: 'list', data: [], has_more: false, next_cursor: null } },
+        }),
+      },
+      ...b.problems('GET /payments', ['validation_failed', 'unauthorized', 'store_unavailable']),
+    },
+  });
+}
+
+function documentGetPayment(b: OpenApiBuilder): void {
+  b.route({
+    method: 'get',
+    path: '/payments/{id}',
+    tags: ['Payments'],
+    summary: 'Get a payment',
+    description:
+      'For the storefront (client secret) and the shop (shop key). Anything else is the same `404` as an unknown id.',
+    security: paymentAuth,
+    request: { params: idParams },
+    responses: {
+      200: {
+        description: 'The payment (`Cache-Control: no-store`).',
+        content: b.content('GET /payments/{id} 200', paymentDoc, {
+          pending: { summary: 'Waiting for the customer', value: paymentExample },
+          succeeded: { summary: 'Paid', value: succeededExample },
+          declined: { summary: 'The customer declined in the bank app', value: failedExample },
+        }),
+      },
+      ...b.problems('GET /payments/{id}', ['payment_not_found', 'store_unavailable']),
+    },
+  });
+}
+
+function documentCancelPayment(b: OpenApiBuilder): void {
+  b.route({
+    method: 'post',
+    path: '/payments/{id}/cancel',
+    tags: ['Payments'],
+    summary: 'Cancel a payment',
+    description: 'Allowed before `processing`; stops polling the bank. Canceling a canceled payment answers it again.',
+    security: [{ clientSecret: [] }, { shopKey: [] }],
+    request: { params: idParams },
+    responses: {
+      200: {
+        description: 'The canceled payment.',
+        content: b.content('POST /payments/{id}/cancel 200', paymentDoc, {
+          canceled: { summary: 'Canceled', value: canceledExample },
+        }),
+      },
+      ...b.problems('POST /payments/{id}/cancel', [
+        'payment_not_found',
+        'payment_not_cancelable',
+        'payment_busy',
+        'store_unavailable',
+      ]),
+    },
+  });
+}
+
+/** The query of GET /payments: cursors, filters and page size. */
+function listPaymentsQueryDoc() {
   const instant = z
     .union([z.number().int().openapi({ example: 1795621500 }), z.string().openapi({ format: 'date-time' })])
     .openapi({ description: 'Unix seconds (as Stripe takes it) or an RFC 3339 date-time.' });
 
-  const listQuery = z.object({
+  return z.object({
     limit: z
       .number()
       .int()
@@ -125,80 +215,5 @@ export function documentPaymentRoutes(b: OpenApiBuilder): void {
           description: '`metadata[order_id]=A-10042`: only payments whose metadata has these values (up to 5 keys).',
         },
       }),
-  });
-
-  b.route({
-    method: 'get',
-    path: '/payments',
-    tags: ['Payments'],
-    summary: 'List payments',
-    description:
-      'For the shop backend (shop key) only: payments created within `PAYMENT_RETENTION_HOURS`, newest first by ' +
-      '`created_at` then id, paged with cursors as Stripe pages lists. Payments created while you page never make ' +
-      'an item repeat or an older one disappear.',
-    security: [{ shopKey: [] }],
-    request: { query: listQuery },
-    responses: {
-      200: {
-        description: 'One page (`Cache-Control: no-store`).',
-        content: b.content('GET /payments 200', paymentList, {
-          page: {
-            summary: 'A page with more behind it',
-            value: {
-              object: 'list',
-              data: [succeededExample, { ...failedExample, id: 'pay_a7d2kq4mz5x2r6t3y4u7' }],
-              has_more: true,
-              next_cursor: 'pay_a7d2kq4mz5x2r6t3y4u7',
-            },
-          },
-          last: { summary: 'The last page', value: { object: 'list', data: [], has_more: false, next_cursor: null } },
-        }),
-      },
-      ...b.problems('GET /payments', ['validation_failed', 'unauthorized', 'store_unavailable']),
-    },
-  });
-  b.route({
-    method: 'get',
-    path: '/payments/{id}',
-    tags: ['Payments'],
-    summary: 'Get a payment',
-    description:
-      'For the storefront (client secret) and the shop (shop key). Anything else is the same `404` as an unknown id.',
-    security: paymentAuth,
-    request: { params: idParams },
-    responses: {
-      200: {
-        description: 'The payment (`Cache-Control: no-store`).',
-        content: b.content('GET /payments/{id} 200', paymentDoc, {
-          pending: { summary: 'Waiting for the customer', value: paymentExample },
-          succeeded: { summary: 'Paid', value: succeededExample },
-          declined: { summary: 'The customer declined in the bank app', value: failedExample },
-        }),
-      },
-      ...b.problems('GET /payments/{id}', ['payment_not_found', 'store_unavailable']),
-    },
-  });
-  b.route({
-    method: 'post',
-    path: '/payments/{id}/cancel',
-    tags: ['Payments'],
-    summary: 'Cancel a payment',
-    description: 'Allowed before `processing`; stops polling the bank. Canceling a canceled payment answers it again.',
-    security: [{ clientSecret: [] }, { shopKey: [] }],
-    request: { params: idParams },
-    responses: {
-      200: {
-        description: 'The canceled payment.',
-        content: b.content('POST /payments/{id}/cancel 200', paymentDoc, {
-          canceled: { summary: 'Canceled', value: canceledExample },
-        }),
-      },
-      ...b.problems('POST /payments/{id}/cancel', [
-        'payment_not_found',
-        'payment_not_cancelable',
-        'payment_busy',
-        'store_unavailable',
-      ]),
-    },
   });
 }

@@ -80,6 +80,24 @@ export function createSseRoutes(deps: SseRouteDeps): Router {
 }
 
 /**
+ * Writes `events` in order, advancing `state.lastId`; true when the stream is done (the client
+ * left, or a terminal status was just written).
+ */
+function writeEvents(
+  res: Response,
+  events: Awaited<ReturnType<typeof readPaymentEvents>>,
+  state: { lastId: number; closed: boolean },
+): boolean {
+  for (const e of events) {
+    if (state.closed) return true;
+    res.write(`id: ${e.position}\nevent: payment.${e.status}\ndata: ${JSON.stringify(e.data)}\n\n`);
+    state.lastId = e.position;
+    if (isTerminal(e.status)) return true;
+  }
+  return false;
+}
+
+/**
  * One client's stream: sends every event after the last id sent; one read at a time, read again
  * when a change arrived meanwhile; finishes after a terminal status or when the client leaves.
  */
@@ -105,14 +123,9 @@ function createStreamSession(deps: SseRouteDeps, res: Response, paymentId: strin
     do {
       state.again = false;
       const events = await readPaymentEvents(deps, paymentId, state.lastId);
-      for (const e of events) {
-        if (state.closed) return;
-        res.write(`id: ${e.position}\nevent: payment.${e.status}\ndata: ${JSON.stringify(e.data)}\n\n`);
-        state.lastId = e.position;
-        if (isTerminal(e.status)) {
-          finish();
-          return;
-        }
+      if (writeEvents(res, events, state)) {
+        finish();
+        return;
       }
     } while (hasMoreWork());
   }

@@ -38,6 +38,15 @@ export function createWebhookRoutes(deps: WebhookRouteDeps): Router {
 
 /** The OpenAPI operations of the routes above, declared beside them so both change together. */
 export function documentWebhookRoutes(b: OpenApiBuilder): void {
+  const docs = webhookDeliveryDocs();
+  documentListDeliveries(b, docs);
+  documentResendDelivery(b, docs);
+}
+
+type DeliveryDocs = ReturnType<typeof webhookDeliveryDocs>;
+
+/** The delivery schemas and the example record both webhook operations show. */
+function webhookDeliveryDocs() {
   /** Webhook delivery records (GET /webhooks/deliveries), as the shop's support tooling sees them. */
   const deliverySchema = z
     .object({
@@ -91,6 +100,10 @@ export function documentWebhookRoutes(b: OpenApiBuilder): void {
       { at: '2026-11-25T14:00:47.000Z', status: 200, error: null, duration_ms: 61 },
     ],
   } as const;
+  return { deliverySchema, deliveryListSchema, delivery };
+}
+
+function documentListDeliveries(b: OpenApiBuilder, { deliveryListSchema, delivery }: DeliveryDocs): void {
   b.route({
     method: 'get',
     path: '/webhooks/deliveries',
@@ -113,6 +126,9 @@ export function documentWebhookRoutes(b: OpenApiBuilder): void {
       ...b.problems('GET /webhooks/deliveries', ['validation_failed', 'unauthorized', 'store_unavailable']),
     },
   });
+}
+
+function documentResendDelivery(b: OpenApiBuilder, { deliverySchema, delivery }: DeliveryDocs): void {
   b.route({
     method: 'post',
     path: '/webhooks/deliveries/{id}/resend',

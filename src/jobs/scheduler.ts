@@ -67,6 +67,131 @@ export interface Scheduler {
 /** How often a worker re-reads the shards in use (another process may use more). */
 const SHARDS_REFRESH_MS = 10_000;
 
+/** What every claim script call needs, built once per scheduler. */
+interface ClaimContext {
+  redis: RedisClient;
+  keys: Keys;
+  /** `poll:` when poll work is claimed with its payment's fields, else ''. */
+  prefetchKind: string;
+  prefetchFields: readonly string[];
+}
+
+/** The shards this process creates payments in, and the ones any process recorded (re-read every SHARDS_REFRESH_MS). */
+function createShardRegistry(redis: RedisClient, keys: Keys, shards: number) {
+  const own = Array.from({ length: shards }, (_, k) => k);
+  let inUse = own;
+  let refreshedAt = -Infinity;
+  return {
+    async register(): Promise<void> {
+      await redis.sadd(keys.shardsInUse, ...own);
+      refreshedAt = -Infinity;
+    },
+    async inUse(): Promise<number[]> {
+      if (Date.now() - refreshedAt < SHARDS_REFRESH_MS) return inUse;
+      refreshedAt = Date.now();
+      const recorded = (await redis.smembers(keys.shardsInUse)).map(Number).filter(Number.isInteger);
+      inUse = [...new Set([...own, ...recorded])].sort((a, b) => a - b);
+      return inUse;
+    },
+  };
+}
+
+/** One claim-2.lua call on one shard: its items (with prefetched fields) leased until `leaseUntil`. */
+async function claimFrom(
+  ctx: ClaimContext,
+  shard: number,
+  now: number,
+  leaseUntil: number,
+  limit: number,
+): Promise<ClaimResult> {
+  const k = ctx.keys.shard(shard);
+  const raw = await ctx.redis.claim(
+    k.due,
+    k.leases,
+    now,
+    leaseUntil,
+    limit,
+    ctx.prefetchKind,
+    k.payments,
+    ...ctx.prefetchFields,
+  );
+  const items: ClaimedItem[] = [];
+  for (let i = 0; i + 2 < raw.length; i += 3) {
+    const fields = raw[i + 2];
+    const item: ClaimedItem = { member: raw[i] as string, dueAt: Number(raw[i + 1]), leaseUntil };
+    if (Array.isArray(fields)) item.fields = fields;
+    items.push(item);
+  }
+  const next = raw[raw.length - 1];
+  return { items, nextDueAt: next ? Number(next) : null, more: items.length === limit };
+}
+
+/**
+ * Claims from every shard in one tick (auto-pipelined per node), each asked for an equal share; the
+ * share left over goes to the shards after `start` (rotating), so none is always last.
+ */
+async function claimAcross(
+  ctx: ClaimContext,
+  shards: number[],
+  start: number,
+  now: number,
+  leaseUntil: number,
+  limit: number,
+): Promise<ClaimResult> {
+  const base = Math.floor(limit / shards.length);
+  const asks: Promise<ClaimResult>[] = [];
+  let skipped = false;
+  for (let i = 0; i < shards.length; i++) {
+    const share = base + (i < limit % shards.length ? 1 : 0);
+    if (share === 0) skipped = true;
+    else asks.push(claimFrom(ctx, shards[(start + i) % shards.length] ?? 0, now, leaseUntil, share));
+  }
+  const results = await Promise.all(asks);
+  const nexts = results.flatMap((r) => (r.nextDueAt === null ? [] : [r.nextDueAt]));
+  return {
+    items: results.flatMap((r) => r.items),
+    nextDueAt: nexts.length > 0 ? Math.min(...nexts) : null,
+    more: skipped || results.some((r) => r.more),
+  };
+}
+
+/** renew-1.lua once per shard; returns the items whose lease was no longer this worker's. */
+async function renewLeases(
+  redis: RedisClient,
+  keys: Keys,
+  items: readonly ClaimedItem[],
+  leaseUntil: number,
+): Promise<ClaimedItem[]> {
+  const byShard = new Map<number, ClaimedItem[]>();
+  for (const item of items) {
+    if (item.leaseUntil === undefined) continue;
+    const shard = keys.shardOf(item.member);
+    byShard.set(shard, [...(byShard.get(shard) ?? []), item]);
+  }
+  const lost = await Promise.all(
+    [...byShard].map(async ([shard, held]) => {
+      const pairs = held.flatMap((item) => [item.member, item.leaseUntil as number]);
+      const renewed = await redis.renew(keys.shard(shard).leases, leaseUntil, ...pairs);
+      return held.filter((item, i) => {
+        if (renewed[i] !== 1) return true;
+        item.leaseUntil = leaseUntil;
+        return false;
+      });
+    }),
+  );
+  return lost.flat();
+}
+
+async function depthOf(redis: RedisClient, keys: Keys, shards: number[]): Promise<{ due: number; leased: number }> {
+  const counts = await Promise.all(
+    shards.map((s) => Promise.all([redis.zcard(keys.shard(s).due), redis.zcard(keys.shard(s).leases)])),
+  );
+  return {
+    due: counts.reduce((sum, [due]) => sum + due, 0),
+    leased: counts.reduce((sum, [, leased]) => sum + leased, 0),
+  };
+}
+
 export function createScheduler(deps: {
   redis: RedisClient;
   keys: Keys;
@@ -81,65 +206,25 @@ export function createScheduler(deps: {
   prefetch?: { kind: string; fields: readonly string[] };
 }): Scheduler {
   const { redis, keys, clock, leaseMs } = deps;
-  const prefetchKind = deps.prefetch ? `${deps.prefetch.kind}:` : '';
-  const prefetchFields = deps.prefetch?.fields ?? [];
+  const ctx: ClaimContext = {
+    redis,
+    keys,
+    prefetchKind: deps.prefetch ? `${deps.prefetch.kind}:` : '',
+    prefetchFields: deps.prefetch?.fields ?? [],
+  };
   const settle = createSettleBatcher(deps);
-  const own = Array.from({ length: deps.shards ?? 1 }, (_, k) => k);
-  let inUse = own;
-  let refreshedAt = -Infinity;
+  const shardRegistry = createShardRegistry(redis, keys, deps.shards ?? 1);
   let rotation = 0;
   const of = (member: string): ShardKeys => keys.scheduleOf(member);
 
-  async function shardsInUse(): Promise<number[]> {
-    if (Date.now() - refreshedAt < SHARDS_REFRESH_MS) return inUse;
-    refreshedAt = Date.now();
-    const recorded = (await redis.smembers(keys.shardsInUse)).map(Number).filter(Number.isInteger);
-    inUse = [...new Set([...own, ...recorded])].sort((a, b) => a - b);
-    return inUse;
-  }
-
-  async function claimFrom(shard: number, now: number, leaseUntil: number, limit: number) {
-    const k = keys.shard(shard);
-    const raw = await redis.claim(k.due, k.leases, now, leaseUntil, limit, prefetchKind, k.payments, ...prefetchFields);
-    const items: ClaimedItem[] = [];
-    for (let i = 0; i + 2 < raw.length; i += 3) {
-      const fields = raw[i + 2];
-      const item: ClaimedItem = { member: raw[i] as string, dueAt: Number(raw[i + 1]), leaseUntil };
-      if (Array.isArray(fields)) item.fields = fields;
-      items.push(item);
-    }
-    const next = raw[raw.length - 1];
-    return { items, nextDueAt: next ? Number(next) : null, more: items.length === limit };
-  }
-
   return {
-    async registerShards() {
-      await redis.sadd(keys.shardsInUse, ...own);
-      refreshedAt = -Infinity;
-    },
+    registerShards: () => shardRegistry.register(),
     async claim(limit) {
       const now = clock.now();
       const leaseUntil = now + leaseMs;
-      const shards = await shardsInUse();
-      if (shards.length === 1) return claimFrom(shards[0] ?? 0, now, leaseUntil, limit);
-      // Every shard in one tick (auto-pipelined per node), each asked for an equal share; the share
-      // left over goes to the shards after a rotating start, so none is always last.
-      const start = rotation++ % shards.length;
-      const base = Math.floor(limit / shards.length);
-      const asks: Promise<ClaimResult>[] = [];
-      let skipped = false;
-      for (let i = 0; i < shards.length; i++) {
-        const share = base + (i < limit % shards.length ? 1 : 0);
-        if (share === 0) skipped = true;
-        else asks.push(claimFrom(shards[(start + i) % shards.length] ?? 0, now, leaseUntil, share));
-      }
-      const results = await Promise.all(asks);
-      const nexts = results.flatMap((r) => (r.nextDueAt === null ? [] : [r.nextDueAt]));
-      return {
-        items: results.flatMap((r) => r.items),
-        nextDueAt: nexts.length > 0 ? Math.min(...nexts) : null,
-        more: skipped || results.some((r) => r.more),
-      };
+      const shards = await shardRegistry.inUse();
+      if (shards.length === 1) return claimFrom(ctx, shards[0] ?? 0, now, leaseUntil, limit);
+      return claimAcross(ctx, shards, rotation++ % shards.length, now, leaseUntil, limit);
     },
     async complete(member, leaseUntil) {
       if (leaseUntil !== undefined) return settle(member, leaseUntil, '');
@@ -151,27 +236,7 @@ export function createScheduler(deps: {
       const k = of(member);
       await redis.multi().zrem(k.leases, member).zadd(k.due, at, member).exec();
     },
-    async renew(items) {
-      const byShard = new Map<number, ClaimedItem[]>();
-      for (const item of items) {
-        if (item.leaseUntil === undefined) continue;
-        const shard = keys.shardOf(item.member);
-        byShard.set(shard, [...(byShard.get(shard) ?? []), item]);
-      }
-      const leaseUntil = clock.now() + leaseMs;
-      const lost = await Promise.all(
-        [...byShard].map(async ([shard, held]) => {
-          const pairs = held.flatMap((item) => [item.member, item.leaseUntil as number]);
-          const renewed = await redis.renew(keys.shard(shard).leases, leaseUntil, ...pairs);
-          return held.filter((item, i) => {
-            if (renewed[i] !== 1) return true;
-            item.leaseUntil = leaseUntil;
-            return false;
-          });
-        }),
-      );
-      return lost.flat();
-    },
+    renew: (items) => renewLeases(redis, keys, items, clock.now() + leaseMs),
     async schedule(member, at) {
       await redis.zadd(of(member).due, at, member);
     },
@@ -184,16 +249,6 @@ export function createScheduler(deps: {
     async wake() {
       await redis.publish(keys.wakeChannel, '1');
     },
-    async depth() {
-      const counts = await Promise.all(
-        (await shardsInUse()).map((s) =>
-          Promise.all([redis.zcard(keys.shard(s).due), redis.zcard(keys.shard(s).leases)]),
-        ),
-      );
-      return {
-        due: counts.reduce((sum, [due]) => sum + due, 0),
-        leased: counts.reduce((sum, [, leased]) => sum + leased, 0),
-      };
-    },
+    depth: async () => depthOf(redis, keys, await shardRegistry.inUse()),
   };
 }

@@ -37,127 +37,148 @@ export interface WorkerLoop {
 
 const MAX_BATCH = 500;
 
+/** A loop's options and mutable state, shared by the steps below (one object per loop, no per-poll closures). */
+interface Loop {
+  options: WorkerLoopOptions;
+  renewal: LeaseRenewal;
+  idleMs: number;
+  /** Shortest gap between claims after a completion (a trickle of completions should not cost a claim each). */
+  minGapMs: number;
+  running: boolean;
+  active: number;
+  timer: NodeJS.Timeout | null;
+  timerAt: number;
+  looking: boolean;
+  idleWaiters: (() => void)[];
+}
+
 export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
-  const { scheduler, handlers, concurrency, clock, logger } = options;
   const idleMs = options.idleMs ?? 50;
-  const minGapMs = Math.min(10, idleMs);
-  let running = false;
-  let active = 0;
-  let timer: NodeJS.Timeout | null = null;
-  let timerAt = 0;
-  let looking = false;
-  let idleWaiters: (() => void)[] = [];
-  const renewal = createLeaseRenewal(options);
-
-  async function runItem(item: ClaimedItem): Promise<void> {
-    const parsed = parseWorkItem(item.member);
-    const handler = parsed ? handlers[parsed.kind] : undefined;
-    try {
-      if (!parsed || !handler) {
-        logger.error({ member: item.member }, 'no handler for work item; dropped');
-        await scheduler.complete(item.member);
-        return;
-      }
-      const result = await handler(parsed.arg, item);
-      await renewal.release(item); // the fencing token may have moved while the handler ran
-      if ('done' in result) await scheduler.complete(item.member, item.leaseUntil);
-      else await scheduler.reschedule(item.member, result.at, item.leaseUntil);
-    } catch (err) {
-      renewal.drop(item);
-      // The lease stays: it expires and the item is tried again, by this or another worker.
-      logger.error({ err, kind: parsed?.kind }, 'work item failed; its lease will expire and be retried');
-    } finally {
-      const wasFull = active === concurrency;
-      active--;
-      if (active === 0) for (const w of idleWaiters.splice(0)) w();
-      // A finished item often left follow-up work due now (the payment submit after a token), so look
-      // again soon; `minGapMs` keeps a trickle of completions from costing one claim each.
-      if (running) schedule(wasFull ? 2 : minGapMs);
-    }
-  }
-
-  /** Read through a call: `running` changes while a claim is awaited. */
-  const stopped = (): boolean => !running;
-
-  async function look(): Promise<void> {
-    if (!running || looking) return;
-    looking = true;
-    let delay = idleMs;
-    try {
-      const free = concurrency - active;
-      if (free > 0) {
-        const { items, nextDueAt, more } = await scheduler.claim(Math.min(free, MAX_BATCH));
-        if (stopped()) {
-          // Stopped while claiming: hand the items back, due when they were, instead of leaving leases to expire.
-          await Promise.all(items.map((item) => scheduler.reschedule(item.member, item.dueAt, item.leaseUntil)));
-          return;
-        }
-        const now = clock.now();
-        for (const item of items) {
-          active++;
-          renewal.hold(item, now);
-          options.onClaimed?.(item, now - item.dueAt);
-          void runItem(item);
-        }
-        if (more) delay = 0;
-        // Not before `minGapMs`: under a steady trickle of due items, one claim per item would cost a
-        // Redis round trip each; a few milliseconds of patience batch them (ping wake-ups skip this).
-        else if (nextDueAt !== null) delay = Math.max(minGapMs, Math.min(idleMs, nextDueAt - now));
-      }
-    } catch (err) {
-      logger.warn({ err }, 'claiming work failed; trying again shortly');
-      delay = 1000;
-    } finally {
-      looking = false;
-    }
-    if (active < concurrency) schedule(delay); // schedule() does nothing once stopped
-  }
-
-  /** Looks again after `delay` ms, unless a look is already planned sooner. */
-  function schedule(delay: number): void {
-    if (!running) return;
-    const at = Date.now() + delay;
-    if (timer) {
-      if (timerAt <= at) return;
-      clearTimeout(timer);
-    }
-    timerAt = at;
-    timer = setTimeout(() => {
-      timer = null;
-      void look();
-    }, delay);
-  }
-
+  const loop: Loop = {
+    options,
+    renewal: createLeaseRenewal(options),
+    idleMs,
+    minGapMs: Math.min(10, idleMs),
+    running: false,
+    active: 0,
+    timer: null,
+    timerAt: 0,
+    looking: false,
+    idleWaiters: [],
+  };
   return {
     start() {
-      running = true;
-      renewal.start();
-      schedule(0);
+      loop.running = true;
+      loop.renewal.start();
+      schedule(loop, 0);
     },
     nudge() {
-      schedule(0);
+      schedule(loop, 0);
     },
-    async stop(timeoutMs) {
-      running = false;
-      if (timer) clearTimeout(timer);
-      // A claim in progress hands its items back (see look); let it finish before the connection closes.
-      const until = Date.now() + timeoutMs;
-      while (looking && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
-      if (active > 0) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, Math.max(0, until - Date.now()));
-          idleWaiters.push(() => {
-            clearTimeout(t);
-            resolve();
-          });
-        });
-        idleWaiters = [];
-      }
-      // Work still in hand past the budget is no longer renewed: its leases expire and are taken over.
-      renewal.stop();
-    },
-    inFlight: () => active,
+    stop: (timeoutMs) => stopLoop(loop, timeoutMs),
+    inFlight: () => loop.active,
   };
+}
+
+async function runItem(loop: Loop, item: ClaimedItem): Promise<void> {
+  const { scheduler, handlers, logger } = loop.options;
+  const parsed = parseWorkItem(item.member);
+  const handler = parsed ? handlers[parsed.kind] : undefined;
+  try {
+    if (!parsed || !handler) {
+      logger.error({ member: item.member }, 'no handler for work item; dropped');
+      await scheduler.complete(item.member);
+      return;
+    }
+    const result = await handler(parsed.arg, item);
+    await loop.renewal.release(item); // the fencing token may have moved while the handler ran
+    if ('done' in result) await scheduler.complete(item.member, item.leaseUntil);
+    else await scheduler.reschedule(item.member, result.at, item.leaseUntil);
+  } catch (err) {
+    loop.renewal.drop(item);
+    // The lease stays: it expires and the item is tried again, by this or another worker.
+    logger.error({ err, kind: parsed?.kind }, 'work item failed; its lease will expire and be retried');
+  } finally {
+    const wasFull = loop.active === loop.options.concurrency;
+    loop.active--;
+    if (loop.active === 0) for (const w of loop.idleWaiters.splice(0)) w();
+    // A finished item often left follow-up work due now (the payment submit after a token), so look
+    // again soon; `minGapMs` keeps a trickle of completions from costing one claim each.
+    if (loop.running) schedule(loop, wasFull ? 2 : loop.minGapMs);
+  }
+}
+
+/** Read through a call: `running` changes while a claim is awaited. */
+const stopped = (loop: Loop): boolean => !loop.running;
+
+async function look(loop: Loop): Promise<void> {
+  if (!loop.running || loop.looking) return;
+  const { scheduler, concurrency, clock, logger } = loop.options;
+  loop.looking = true;
+  let delay = loop.idleMs;
+  try {
+    const free = concurrency - loop.active;
+    if (free > 0) {
+      const { items, nextDueAt, more } = await scheduler.claim(Math.min(free, MAX_BATCH));
+      if (stopped(loop)) {
+        // Stopped while claiming: hand the items back, due when they were, instead of leaving leases to expire.
+        await Promise.all(items.map((item) => scheduler.reschedule(item.member, item.dueAt, item.leaseUntil)));
+        return;
+      }
+      const now = clock.now();
+      for (const item of items) {
+        loop.active++;
+        loop.renewal.hold(item, now);
+        loop.options.onClaimed?.(item, now - item.dueAt);
+        void runItem(loop, item);
+      }
+      if (more) delay = 0;
+      // Not before `minGapMs`: under a steady trickle of due items, one claim per item would cost a
+      // Redis round trip each; a few milliseconds of patience batch them (ping wake-ups skip this).
+      else if (nextDueAt !== null) delay = Math.max(loop.minGapMs, Math.min(loop.idleMs, nextDueAt - now));
+    }
+  } catch (err) {
+    logger.warn({ err }, 'claiming work failed; trying again shortly');
+    delay = 1000;
+  } finally {
+    loop.looking = false;
+  }
+  if (loop.active < concurrency) schedule(loop, delay); // schedule() does nothing once stopped
+}
+
+/** Looks again after `delay` ms, unless a look is already planned sooner. */
+function schedule(loop: Loop, delay: number): void {
+  if (!loop.running) return;
+  const at = Date.now() + delay;
+  if (loop.timer) {
+    if (loop.timerAt <= at) return;
+    clearTimeout(loop.timer);
+  }
+  loop.timerAt = at;
+  loop.timer = setTimeout(() => {
+    loop.timer = null;
+    void look(loop);
+  }, delay);
+}
+
+async function stopLoop(loop: Loop, timeoutMs: number): Promise<void> {
+  loop.running = false;
+  if (loop.timer) clearTimeout(loop.timer);
+  // A claim in progress hands its items back (see look); let it finish before the connection closes.
+  const until = Date.now() + timeoutMs;
+  while (loop.looking && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  if (loop.active > 0) {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, Math.max(0, until - Date.now()));
+      loop.idleWaiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    loop.idleWaiters = [];
+  }
+  // Work still in hand past the budget is no longer renewed: its leases expire and are taken over.
+  loop.renewal.stop();
 }
 
 interface LeaseRenewal {

@@ -68,7 +68,8 @@ export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string
     if (clock.now() >= expiresAt) return handOverToReconciliation(deps, payment, 'access_token_expired');
 
     const earlierAttempt = payment.bankCalledAt !== null;
-    if (!(await store.recordBankCall(paymentId, clock.now()))) return waitForReplicas(deps, payment, expiresAt);
+    const calledAt = clock.now();
+    if (!(await store.recordBankCall(paymentId, calledAt))) return waitForReplicas(deps, payment, expiresAt);
     const outcome = await bank.createPayment({
       accessToken,
       idempotencyKey: payment.id,
@@ -79,7 +80,10 @@ export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string
       endToEndId: payment.id,
       ...(payment.bankConsentId ? { consentId: payment.bankConsentId } : {}),
     });
-    return settle(deps, payment, outcome, { earlierAttempt, retryUntil: expiresAt });
+    // Reconciliation, if it comes to that, waits the in-flight grace after this call's own note:
+    // a worker that took this submit over from us (or we from it) may have a call in flight that
+    // this call's answer says nothing about.
+    return settle(deps, { ...payment, bankCalledAt: calledAt }, outcome, { earlierAttempt, retryUntil: expiresAt });
   };
 }
 

@@ -31,12 +31,14 @@ export const POLL_FIELDS: readonly string[] = [
  */
 export function decodePollFields(values: readonly (string | null | undefined)[]): PollFields | null {
   const [status, arid, arid1, interval, expiresAt, attempts, amount, currency, consent, held] = values;
-  if (status != null && (arid1 != null || expiresAt == null)) return null;
+  // No status: the hash is gone, or (mid slot migration, after ASKING on the importing node) not
+  // there yet. Either way the poller reads the whole payment itself, following the redirect.
+  if (status == null || arid1 != null || expiresAt == null) return null;
   return {
-    status: (status ?? null) as PaymentStatus | null,
+    status: status as PaymentStatus,
     authReqId: arid ?? null,
     intervalMs: Number(interval ?? 5000),
-    expiresAt: Number(expiresAt ?? 0),
+    expiresAt: Number(expiresAt),
     attempts: Number(attempts ?? 0),
     amount: Number(amount ?? 0),
     currency: currency ?? '',
@@ -62,6 +64,9 @@ export function decodePollFields(values: readonly (string | null | undefined)[])
  *   when `durability.replicas` acknowledged it. Else no call: the worker backs off, the payment stays
  *   `processing`, an alarm is counted. So a failover never forgets that a call may have reached the
  *   bank, and a later refusal is settled by a reconciliation lookup, never read as a first attempt.
+ * - `canceled`: WAITed, so the shop's 200 comes once a replica has it; a cancel lost with its
+ *   primary would let the promoted replica submit the payment (a shortfall is only counted: the
+ *   shop learns it through the payment's status, not the cancel's answer).
  * - `succeeded`: WAITed; if lost, the payment is back in `processing` with `bank_at` set: the same
  *   Idempotency-Key gets the bank's first answer, or a refusal leads to the lookup — never a second
  *   transfer, never `failed` for money that moved.
@@ -70,7 +75,7 @@ export function decodePollFields(values: readonly (string | null | undefined)[])
  * `onUnreplicated`. With `replicas` 0 (one Redis without replicas) nothing is WAITed: there is no
  * replica to promote, and only the loss of the Redis itself (persistence) loses writes.
  */
-const DURABLE_STATUSES: ReadonlySet<PaymentStatus> = new Set(['authorized', 'processing', 'succeeded']);
+const DURABLE_STATUSES: ReadonlySet<PaymentStatus> = new Set(['authorized', 'processing', 'succeeded', 'canceled']);
 
 export interface Durability {
   /** Replicas that must acknowledge a money write (0: no WAIT, e.g. one Redis without replicas). */
@@ -115,6 +120,25 @@ async function execAndWait(
     if (waitErr) throw waitErr;
     return [value, Number(acknowledged)];
   }
+}
+
+/** Runs transition-4.lua; a money transition with `durability.replicas` set waits for that many replicas. */
+async function runTransition(
+  redis: RedisClient,
+  keys: Keys,
+  request: TransitionRequest,
+  args: TransitionArgs,
+  durability: Durability,
+  onUnreplicated: ((status: PaymentStatus) => void) | undefined,
+): Promise<TransitionResult> {
+  if (durability.replicas === 0 || !DURABLE_STATUSES.has(request.to)) {
+    return transitionResult(await redis.transition(...args));
+  }
+  const write = () => (redis.pipeline() as unknown as DurablePipeline).transition(...args);
+  const [value, acknowledged] = await execAndWait(redis, keys.payment(request.id), write, durability);
+  const result = transitionResult(Number(value));
+  if (result === 'ok' && acknowledged < durability.replicas) onUnreplicated?.(request.to);
+  return result;
 }
 
 export function createPaymentStore(deps: {
@@ -162,14 +186,7 @@ export function createPaymentStore(deps: {
         if (traceparent) set[TRACE_FIELDS[0]] = traceparent;
       }
       const args = transitionArgs(keys, request, { set, drop }, retentionSeconds);
-      if (durability.replicas === 0 || !DURABLE_STATUSES.has(request.to)) {
-        return transitionResult(await redis.transition(...args));
-      }
-      const write = () => (redis.pipeline() as unknown as DurablePipeline).transition(...args);
-      const [value, acknowledged] = await execAndWait(redis, keys.payment(request.id), write, durability);
-      const result = transitionResult(Number(value));
-      if (result === 'ok' && acknowledged < durability.replicas) deps.onUnreplicated?.(request.to);
-      return result;
+      return runTransition(redis, keys, request, args, durability, deps.onUnreplicated);
     },
     async recordBankCall(id, at) {
       if (durability.replicas === 0) {

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
+import { shardOfPaymentId } from '../../src/payments/payment-id.js';
 import { createKeys } from '../../src/store/keys.js';
 import { startCheckoutLoad, settleAll } from '../support/checkout-load.js';
 import { waitFor } from '../support/api.js';
@@ -112,7 +113,14 @@ describe('Redis Cluster slot migration under load', () => {
     }
     const load = startCheckoutLoad(apiProc.url ?? '', prefix, PAYMENTS);
 
-    await waitFor(() => Promise.resolve(load.created.length >= PAYMENTS / 4 || undefined), 60_000, 'checkouts');
+    // Until shards 0 and 1 each hold a payment (ids pick their shard at random, so a quarter of the
+    // checkouts can leave one empty, and an empty slot would migrate nothing).
+    const inShard = (shard: number) => load.created.some((p) => shardOfPaymentId(p.id) === shard);
+    await waitFor(
+      () => Promise.resolve((load.created.length >= PAYMENTS / 4 && inShard(0) && inShard(1)) || undefined),
+      60_000,
+      'checkouts in shards 0 and 1',
+    );
     const startedAt = Date.now();
     const moves: { shard: number; slot: number; from: number; to: number; keys: number }[] = [];
     for (const shard of [0, 1]) {

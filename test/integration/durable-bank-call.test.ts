@@ -84,6 +84,9 @@ describe('the bank is called only once the call is on a replica', () => {
 
     await replica.start();
     await waitFor(async () => ((await connectedReplicas()) === 1 ? true : undefined), 10_000, 'the replica back');
+    // Connected is not yet acknowledging (the full resync comes first); until WAIT counts it, driving
+    // the clock would only retry up to the token's expiry, and the payment would rightly fail unpaid.
+    await waitFor(async () => ((await svc.service.redis.wait(1, 200)) === 1 ? true : undefined), 10_000, 'acks');
     await svc.drive(p, async () => (await svc.status(p)).status !== 'processing');
     expect(await svc.status(p)).toMatchObject({ status: 'succeeded' });
     expect(p.paymentCalls()).toHaveLength(1);

@@ -126,7 +126,8 @@ module.exports = {
     {
       name: 'jobs-not-webhooks',
       severity: 'error',
-      comment: 'webhooks hands its deliveries to the scheduler (types only); jobs importing webhooks would close a cycle.',
+      comment:
+        'webhooks hands its deliveries to the scheduler (types only); jobs importing webhooks would close a cycle.',
       from: { path: '^src/jobs/' },
       to: { path: '^src/webhooks/' },
     },

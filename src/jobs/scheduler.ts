@@ -146,7 +146,12 @@ async function claimAcross(
     if (share === 0) skipped = true;
     else asks.push(claimFrom(ctx, shards[(start + i) % shards.length] ?? 0, now, leaseUntil, share));
   }
-  const results = await Promise.all(asks);
+  // One shard down (a failover, a slot mid migration) must not stall the others: what the shards
+  // that answered leased is worked on; only when none answered does the look fail.
+  const settled = await Promise.allSettled(asks);
+  const results = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failure = settled.find((r) => r.status === 'rejected');
+  if (results.length === 0 && failure) throw failure.reason;
   const nexts = results.flatMap((r) => (r.nextDueAt === null ? [] : [r.nextDueAt]));
   return {
     items: results.flatMap((r) => r.items),

@@ -198,6 +198,21 @@ describe('scheduler', () => {
     for (const item of [...first.items, ...rest.items]) await one.complete(item.member, item.leaseUntil);
     expect(await one.depth()).toEqual({ due: 0, leased: 0 });
   });
+  test('when one shard cannot be claimed from, then the work of the other shards is still claimed', async () => {
+    const shardKeys = createKeys(`${prefix}broken-shard:`);
+    const two = createScheduler({ redis, keys: shardKeys, clock, leaseMs: 5000, shards: 2 });
+    await two.registerShards();
+    const healthy = `poll:${newPaymentId(0)}`;
+    await two.schedule(healthy, now - 5);
+    // Shard 1's due set is not a sorted set: its claim script fails (as a dead primary's would).
+    await redis.set(shardKeys.shard(1).due, 'not a sorted set');
+    const claimed = await two.claim(10);
+    expect(claimed.items.map((i) => i.member)).toEqual([healthy]);
+    // With every shard failing, the look fails (the worker loop logs it and backs off).
+    await redis.set(shardKeys.shard(0).due, 'not a sorted set either');
+    await expect(two.claim(10)).rejects.toThrow(/WRONGTYPE/);
+  });
+
   test('when poll work is claimed with prefetch, then its payment fields come with it, and other kinds get none', async () => {
     const prefetching = createScheduler({
       redis,

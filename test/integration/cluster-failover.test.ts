@@ -1,11 +1,11 @@
 import type { SandboxBank } from '../../src/sandbox/bank.js';
-import { decodeEventLog } from '../../src/payments/event-log.js';
 import { createKeys } from '../../src/store/keys.js';
 import { api, waitFor } from '../support/api.js';
+import { clusterServiceEnv, settleAll, startCheckoutLoad } from '../support/checkout-load.js';
 import { startPrivateCluster, type PrivateCluster } from '../support/private-cluster.js';
-import { killAll, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
+import { killAll, spawnService, type ServiceProcess } from '../support/processes.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
-import { startTestBank, testCertificates, uniquePrefix } from '../support/system.js';
+import { startTestBank, uniquePrefix } from '../support/system.js';
 
 /**
  * Failover under load (issue 12.2): an API and a worker process on a 6-node Redis Cluster of the
@@ -32,18 +32,7 @@ describe('Redis Cluster failover under load', () => {
   beforeAll(async () => {
     cluster = startPrivateCluster(BASE_PORT);
     bank = await startTestBank(prefix, { autoApprove: 'approve', approvalDelayMs: 1000 });
-    env = serviceEnv({
-      bank,
-      certs: testCertificates(),
-      prefix: `${prefix}svc:`,
-      extra: {
-        REDIS_CLUSTER_NODES: cluster.seeds,
-        WORKER_LEASE_MS: '3000',
-        BANK_TIMEOUT_MS: '5000',
-        WORKER_CONCURRENCY: '64',
-        SHUTDOWN_TIMEOUT_MS: '1000',
-      },
-    });
+    env = clusterServiceEnv(bank, prefix, cluster.seeds);
   }, 60_000);
 
   afterAll(async () => {
@@ -94,49 +83,10 @@ describe('Redis Cluster failover under load', () => {
     for (let k = 0; k < 16; k++) {
       if ((await cluster.primaryOf(await admin.cluster('KEYSLOT', `{s${k}}`))) === victim) victimShards.add(k);
     }
+    const load = startCheckoutLoad(url, prefix, PAYMENTS);
+    const { created } = load;
     const onVictim = () => created.filter((p) => victimShards.has(shardKeys.shardOf(p.id)));
-
-    const answers = new Map<string, number>(); // "status code" → count
-    const badAnswers: string[] = [];
-    const record = (res: { status: number; headers: Record<string, unknown>; json: { code?: string } | null }) => {
-      const key = `${res.status} ${res.json?.code ?? ''}`.trim();
-      answers.set(key, (answers.get(key) ?? 0) + 1);
-      if (res.status >= 500 && (res.status !== 503 || !res.headers['retry-after'])) badAnswers.push(key);
-    };
-    const created: { id: string; secret: string }[] = [];
     let killedAt = 0;
-    let firstCheckoutAfterKill = 0;
-
-    // Checkouts over ~8 s, four at a time; a 503 is retried with the same Idempotency-Key.
-    let next = 0;
-    const shoppers = Array.from({ length: 4 }, async () => {
-      while (next < PAYMENTS) {
-        const n = next++;
-        for (let attempt = 0; attempt < 30; attempt++) {
-          const res = await api(url, 'POST', '/checkout', {
-            body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
-            headers: { 'idempotency-key': `${prefix}${n}` },
-          });
-          record(res);
-          if (res.status === 202) {
-            created.push({ id: res.json.id as string, secret: res.json.client_secret as string });
-            if (killedAt && !firstCheckoutAfterKill) firstCheckoutAfterKill = Date.now();
-            break;
-          }
-          await sleep(300);
-        }
-        await sleep(400);
-      }
-    });
-    // Readers: the storefront polling its payments.
-    const state = { reading: true };
-    const reader = (async () => {
-      while (state.reading) {
-        const p = created[Math.floor(Math.random() * created.length)];
-        if (p) record(await api(url, 'GET', `/payments/${p.id}`, { headers: { authorization: `Bearer ${p.secret}` } }));
-        await sleep(50);
-      }
-    })();
 
     await waitFor(
       () => Promise.resolve(created.length >= PAYMENTS / 4 || undefined),
@@ -152,7 +102,7 @@ describe('Redis Cluster failover under load', () => {
         const p = mine[i % mine.length]!;
         const t = Date.now();
         const res = await api(url, 'GET', `/payments/${p.id}`, { headers: { authorization: `Bearer ${p.secret}` } });
-        record(res);
+        load.record(res);
         probes.push({ status: res.status, ms: Date.now() - t, retryAfter: res.headers['retry-after'] });
         await sleep(20);
       }
@@ -178,7 +128,7 @@ describe('Redis Cluster failover under load', () => {
     probing.on = false;
     await prober;
     const servedAgainMs = Date.now() - killedAt;
-    await Promise.all(shoppers);
+    await load.checkedOut;
     expect(created).toHaveLength(PAYMENTS);
     // The promoted primary has no replica: no bank call is made for its payments (their note of the
     // call could not be WAITed for, see store/payment-store.ts) until the killed node is restarted
@@ -187,26 +137,11 @@ describe('Redis Cluster failover under load', () => {
     const healedMs = Date.now() - killedAt;
 
     // Every payment ends, once.
-    const keys = createKeys(env.REDIS_PREFIX ?? '');
-    const terminal = new Set(['succeeded', 'failed', 'canceled']);
-    const finals = await waitFor(
-      async () => {
-        const all = await Promise.all(created.map(async (p) => admin.hgetall(keys.payment(p.id))));
-        return all.every((h) => terminal.has(h.status ?? '')) ? all : undefined;
-      },
-      90_000,
-      'every payment to end',
-    );
-    state.reading = false;
-    await reader;
+    const settled = await settleAll(admin, createKeys(env.REDIS_PREFIX ?? ''), created, bank);
+    await load.stopReading();
     admin.disconnect();
+    const firstCheckoutAfterKill = created.find((p) => p.at > killedAt)?.at;
 
-    const transfers = await bank.transfers();
-    const perPayment = new Map<string, number>();
-    for (const t of transfers) perPayment.set(t.idempotencyKey, (perPayment.get(t.idempotencyKey) ?? 0) + 1);
-    const terminalEvents = finals.map(
-      (h) => decodeEventLog(h).filter((e) => e !== null && terminal.has(e.status)).length,
-    );
     const figures = {
       payments: created.length,
       kills: 1,
@@ -219,29 +154,29 @@ describe('Redis Cluster failover under load', () => {
       probes503: probes.filter((r) => r.status === 503).length,
       probeMaxMs: Math.max(...probes.map((r) => r.ms)),
       firstCheckoutAfterKillMs: firstCheckoutAfterKill ? firstCheckoutAfterKill - killedAt : null,
-      succeeded: finals.filter((h) => h.status === 'succeeded').length,
-      failed: finals.filter((h) => h.status === 'failed').map((h) => h.failure),
-      transfers: transfers.length,
-      doubled: [...perPayment.values()].filter((n) => n > 1).length,
-      lost: finals.filter((h) => !terminal.has(h.status ?? '')).length,
-      answers: Object.fromEntries(answers),
+      succeeded: settled.succeeded,
+      failed: settled.failed,
+      transfers: settled.transfers,
+      doubled: settled.doubled,
+      lost: settled.finals.filter((h) => !['succeeded', 'failed', 'canceled'].includes(h.status ?? '')).length,
+      answers: Object.fromEntries(load.answers),
     };
     console.log(`failover figures: ${JSON.stringify(figures)}`);
     const internalErrors = apiProc.lines.filter((l) => l.includes('"internal_error"'));
     if (internalErrors.length > 0) console.log(`API internal errors:\n${internalErrors.join('\n')}`);
 
-    expect(badAnswers).toEqual([]);
+    expect(load.badAnswers).toEqual([]);
     // During the outage, reads of the victim's payments were answered 503 with Retry-After, each
     // within the store client's bound plus this machine's load (never held until the promotion).
     expect(probes.some((r) => r.status === 503 && r.retryAfter !== undefined)).toBe(true);
     expect(figures.probeMaxMs).toBeLessThan(3000);
-    expect(answers.has('500')).toBe(false);
+    expect(load.answers.has('500')).toBe(false);
     expect(figures.lost).toBe(0);
     expect(figures.doubled).toBe(0);
-    expect(terminalEvents.every((n) => n === 1)).toBe(true);
-    for (const [i, h] of finals.entries()) {
+    expect(settled.terminalEvents.every((n) => n === 1)).toBe(true);
+    for (const [i, h] of settled.finals.entries()) {
       const id = created[i]?.id ?? '';
-      expect(perPayment.get(id) ?? 0).toBe(h.status === 'succeeded' ? 1 : 0);
+      expect(settled.perPayment.get(id) ?? 0).toBe(h.status === 'succeeded' ? 1 : 0);
     }
     // The customers approved every payment: with the money transitions on a replica, none is lost.
     expect(figures.succeeded).toBe(PAYMENTS);

@@ -2,12 +2,12 @@ import { Redis } from 'ioredis';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
 import { shardOfPaymentId } from '../../src/payments/payment-id.js';
 import { createKeys } from '../../src/store/keys.js';
-import { startCheckoutLoad, settleAll } from '../support/checkout-load.js';
+import { clusterServiceEnv, settleAll, startCheckoutLoad } from '../support/checkout-load.js';
 import { waitFor } from '../support/api.js';
 import { startPrivateCluster, type PrivateCluster } from '../support/private-cluster.js';
-import { killAll, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
+import { killAll, spawnService, type ServiceProcess } from '../support/processes.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
-import { startTestBank, testCertificates, uniquePrefix } from '../support/system.js';
+import { startTestBank, uniquePrefix } from '../support/system.js';
 
 /**
  * Slot migration under load (issue 12.2): an API and a worker process on a private 6-node cluster;
@@ -79,18 +79,7 @@ describe('Redis Cluster slot migration under load', () => {
   beforeAll(async () => {
     cluster = startPrivateCluster(BASE_PORT);
     bank = await startTestBank(prefix, { autoApprove: 'approve', approvalDelayMs: 1000 });
-    env = serviceEnv({
-      bank,
-      certs: testCertificates(),
-      prefix: `${prefix}svc:`,
-      extra: {
-        REDIS_CLUSTER_NODES: cluster.seeds,
-        WORKER_LEASE_MS: '3000',
-        BANK_TIMEOUT_MS: '5000',
-        WORKER_CONCURRENCY: '64',
-        SHUTDOWN_TIMEOUT_MS: '1000',
-      },
-    });
+    env = clusterServiceEnv(bank, prefix, cluster.seeds);
   }, 60_000);
 
   afterAll(async () => {

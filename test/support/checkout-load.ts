@@ -4,6 +4,8 @@ import { decodeEventLog } from '../../src/payments/event-log.js';
 import type { Keys } from '../../src/store/keys.js';
 import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 import { api, waitFor } from './api.js';
+import { serviceEnv } from './service-env.js';
+import { testCertificates } from './system.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
@@ -15,8 +17,25 @@ type Answer = Awaited<ReturnType<typeof api>>;
  * time (a 503 retried with the same Idempotency-Key) and a reader polling their payments, counting
  * every answer; a 5xx other than 503 with Retry-After is a bad answer.
  */
+/** The service's environment on a test's private cluster, as the cluster tests run it. */
+export function clusterServiceEnv(bank: SandboxBank, prefix: string, seeds: string): Record<string, string> {
+  return serviceEnv({
+    bank,
+    certs: testCertificates(),
+    prefix: `${prefix}svc:`,
+    extra: {
+      REDIS_CLUSTER_NODES: seeds,
+      WORKER_LEASE_MS: '3000',
+      BANK_TIMEOUT_MS: '5000',
+      WORKER_CONCURRENCY: '64',
+      SHUTDOWN_TIMEOUT_MS: '1000',
+    },
+  });
+}
+
 export interface CheckoutLoad {
-  created: { id: string; secret: string }[];
+  /** Accepted checkouts, with when each was accepted (ms). */
+  created: { id: string; secret: string; at: number }[];
   /** "status code" → count */
   answers: Map<string, number>;
   badAnswers: string[];
@@ -47,7 +66,7 @@ export function startCheckoutLoad(url: string, idempotencyPrefix: string, paymen
         });
         record(res);
         if (res.status === 202) {
-          created.push({ id: res.json.id as string, secret: res.json.client_secret as string });
+          created.push({ id: res.json.id as string, secret: res.json.client_secret as string, at: Date.now() });
           break;
         }
         await sleep(300);

@@ -23,6 +23,7 @@ const BOTH_MODES = [
   'retention',
   'conformance-reconciliation',
   'conformance-ping',
+  'payment-notes',
 ];
 const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'store-checks'];
 const files = (names) => names.map((n) => `<rootDir>/test/integration/${n}.test.ts`);

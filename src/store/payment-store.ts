@@ -85,7 +85,7 @@ export interface Durability {
 
 interface DurablePipeline {
   transition(...args: TransitionArgs): DurablePipeline;
-  hset(key: string, field: string, value: string | number): DurablePipeline;
+  update(payment: string, setCount: number, ...fieldsValuesThenDropped: string[]): DurablePipeline;
   call(command: string, ...args: (string | number)[]): DurablePipeline;
   exec(): Promise<[Error | null, unknown][] | null>;
 }
@@ -167,10 +167,9 @@ export function createPaymentStore(deps: {
     },
     async update(id, fields) {
       const { set, drop } = encodeFields(fields);
-      const tx = redis.multi();
-      if (Object.keys(set).length > 0) tx.hset(keys.payment(id), set);
-      if (drop.length > 0) tx.hdel(keys.payment(id), ...drop);
-      await tx.exec();
+      const pairs = Object.entries(set).flat();
+      // Never a plain HSET: after the payment expired it would leave an orphan hash without a TTL.
+      await redis.update(keys.payment(id), pairs.length / 2, ...pairs, ...drop);
     },
     async transition(request) {
       const { set, drop } = encodeFields(
@@ -189,14 +188,13 @@ export function createPaymentStore(deps: {
       return runTransition(redis, keys, request, args, durability, deps.onUnreplicated);
     },
     async recordBankCall(id, at) {
-      if (durability.replicas === 0) {
-        await redis.hset(keys.payment(id), FIELD.bankCalledAt, String(at));
-        return true;
-      }
+      // A payment that is gone gets no note, and so no bank call.
       const key = keys.payment(id);
-      const write = () => (redis.pipeline() as unknown as DurablePipeline).hset(key, FIELD.bankCalledAt, at);
-      const [, acknowledged] = await execAndWait(redis, key, write, durability);
-      return acknowledged >= durability.replicas;
+      if (durability.replicas === 0) return (await redis.update(key, 1, FIELD.bankCalledAt, String(at))) === 1;
+      const write = () =>
+        (redis.pipeline() as unknown as DurablePipeline).update(key, 1, FIELD.bankCalledAt, String(at));
+      const [written, acknowledged] = await execAndWait(redis, key, write, durability);
+      return Number(written) === 1 && acknowledged >= durability.replicas;
     },
     async getTraceparent(id) {
       const [current, legacy] = await redis.hmget(keys.payment(id), ...TRACE_FIELDS);

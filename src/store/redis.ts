@@ -74,6 +74,8 @@ export interface ScriptCommands {
   /** Ping: moves waiting work earlier, or marks leased work to be due at once when it is settled; 1 when either. */
   advance(due: string, leases: string, pinged: string, at: number, member: string): Promise<number>;
   transition(...args: TransitionArgs): Promise<TransitionCode>;
+  /** Sets `setCount` field/value pairs and deletes the fields after them, only while the payment hash exists: 1, else 0. */
+  update(payment: string, setCount: number, ...fieldsValuesThenDropped: string[]): Promise<number>;
   idempotencyClaim(
     key: string,
     fingerprint: string,
@@ -155,6 +157,7 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   renew: 'renew-1.lua',
   advance: 'advance-3.lua',
   transition: 'transition-4.lua',
+  update: 'update-1.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
   listAdd: 'list-add-2.lua',
   listPage: 'list-page-1.lua',

@@ -54,7 +54,7 @@ describe('notes on a payment that is gone', () => {
   test('when a payment exists, then a note is written; after its retention expired, a note recreates nothing', async () => {
     const payment = pending();
     const key = keys.payment(payment.id);
-    expect(await machine.create(payment, null)).toBe('ok');
+    expect(await machine.create(payment, { member: `poll:${payment.id}`, at: clock.now() + 60_000 })).toBe('ok');
     await store.update(payment.id, { attempts: 2, heldToken: 'sealed' });
     expect((await store.get(payment.id))?.attempts).toBe(2);
     expect((await store.get(payment.id))?.heldToken).toBe('sealed');

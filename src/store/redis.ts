@@ -102,15 +102,20 @@ export interface ScriptCommands {
     createdLt: number | '+inf',
     count: number,
   ): Promise<string[] | -1>;
-  /** Registers or renews a process's token keys if compatible with every live process; 0, else the conflicts. */
+  /**
+   * Registers or renews a process (token key fingerprints, data layout version) if compatible with
+   * every live process: [0, 0, ''], else [key conflicts, layout conflicts, a differing layout].
+   */
   registerKeyHolder(
     holders: string,
+    layouts: string,
     now: number,
     expiresAt: number,
     holderId: string,
     sealingFingerprint: string,
     openFingerprints: string,
-  ): Promise<number>;
+    layoutVersion: string,
+  ): Promise<[keyConflicts: number, layoutConflicts: number, otherLayout: string]>;
   /** Holds a place for one more pending checkout of a customer: [1], or [0, ms until one frees]. */
   reservePending(
     pending: string,
@@ -162,7 +167,7 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   listAdd: 'list-add-2.lua',
   listPage: 'list-page-1.lua',
   reservePending: 'reserve-pending-1.lua',
-  registerKeyHolder: 'register-key-holder-1.lua',
+  registerKeyHolder: 'register-key-holder-2.lua',
 };
 
 /**

@@ -244,6 +244,19 @@ export function createRedisCluster(
   return cluster as unknown as RedisClient;
 }
 
+/**
+ * A connection for sharded pub/sub (SSUBSCRIBE, issue 12.5). On a cluster, ioredis' sharded
+ * subscribers: one connection per primary owning a subscribed slot, re-established on slot changes.
+ */
+export function createShardedSubscriber(redis: RedisClient): RedisClient {
+  const client = redis as unknown as Cluster;
+  if (client instanceof Cluster)
+    return client.duplicate(undefined, { shardedSubscribers: true }) as unknown as RedisClient;
+  // No ready check (INFO), as ioredis' own sharded subscribers: SSUBSCRIBE may be sent while the
+  // connection is still in its handshake, and an INFO after it would be refused in subscriber mode.
+  return redis.duplicate({ enableReadyCheck: false }) as RedisClient;
+}
+
 export function createRedis(url: string, options: RedisOptions = {}): RedisClient {
   const redis = new Redis(url, {
     maxRetriesPerRequest: 2,

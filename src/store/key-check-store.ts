@@ -85,7 +85,10 @@ async function registerKeyHolder(deps: KeyCheckDeps): Promise<KeyHolder> {
     if (!refusal) break;
     if (Date.now() - startedAt > KEY_HOLDER_TTL_MS + RETRY_MS) throw refusal;
     if (Date.now() - startedAt < RETRY_MS)
-      logger.warn({ registration }, 'token keys differ from a running process (or its data layout); waiting in case it has stopped');
+      logger.warn(
+        { registration },
+        'token keys differ from a running process (or its data layout); waiting in case it has stopped',
+      );
     await sleep(RETRY_MS);
   }
   return keepRegistered(deps, id, register);

@@ -1,7 +1,7 @@
 import { currentTraceparent } from '../tracing.js';
 import type { Keys } from './keys.js';
 import { createPaymentListIndex } from './payment-list-index.js';
-import { TransitionCode, type RedisClient, type TransitionArgs } from './redis.js';
+import { askedNode, TransitionCode, type RedisClient, type TransitionArgs } from './redis.js';
 import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
 import type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 import { decodeRecord, encodeFields, PAYMENT_FIELD, partField, TRACE_FIELDS } from './payment-hash.js';
@@ -98,25 +98,39 @@ const REDIRECT_ATTEMPTS = 6;
  * Runs the write queued by `write` followed by WAIT, on the write's node in one round trip: the
  * write's reply and how many replicas acknowledged. ioredis retries a cluster pipeline after MOVED or
  * ASK only when every command failed alike; here WAIT, which has no key, succeeds beside the
- * redirected write, so the redirect is followed here: a plain read of `key` teaches ioredis where
- * the slot lives now, and the pair is sent again (a redirected write did not run, so this is safe).
+ * redirected write, so the redirect is followed here (a redirected write did not run, so sending it
+ * again is safe):
+ * - MOVED (and TRYAGAIN, CLUSTERDOWN): a plain read of `key` teaches ioredis where the slot lives
+ *   now, and the pair is sent again;
+ * - ASK (the slot is being migrated and the key is already on the importing node, which only serves
+ *   it after ASKING): the pair goes to that node as ASKING, write, WAIT, on the cluster's own
+ *   connection to it, so WAIT counts the write. The slot map does not change during a migration, so
+ *   before this every try met ASK again until the migration ended.
  */
 async function execAndWait(
   redis: RedisClient,
   key: string,
-  write: () => DurablePipeline,
+  write: (pipeline: DurablePipeline) => DurablePipeline,
   durability: Durability,
 ): Promise<[unknown, number]> {
+  let pipeline = () => redis.pipeline() as unknown as DurablePipeline;
   for (let attempt = 1; ; attempt++) {
-    const results = await write().call('WAIT', durability.replicas, durability.timeoutMs).exec();
-    const [err, value] = results?.[0] ?? [new Error('no reply'), null];
+    const results = await write(pipeline()).call('WAIT', durability.replicas, durability.timeoutMs).exec();
+    // The write is the command before WAIT (after ASKING when asked).
+    const [err, value] = results?.at(-2) ?? [new Error('no reply'), null];
     if (err && attempt < REDIRECT_ATTEMPTS && NOT_RUN_HERE.test(err.message)) {
-      await redis.exists(key);
-      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      const asked = err.message.startsWith('ASK ') ? askedNode(redis, err.message) : null;
+      pipeline = asked
+        ? () => (asked.pipeline() as unknown as DurablePipeline).call('ASKING')
+        : () => redis.pipeline() as unknown as DurablePipeline;
+      if (!asked) {
+        await redis.exists(key);
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      }
       continue;
     }
     if (err) throw err;
-    const [waitErr, acknowledged] = results?.[results.length - 1] ?? [new Error('WAIT: no reply'), null];
+    const [waitErr, acknowledged] = results?.at(-1) ?? [new Error('WAIT: no reply'), null];
     if (waitErr) throw waitErr;
     return [value, Number(acknowledged)];
   }
@@ -134,7 +148,7 @@ async function runTransition(
   if (durability.replicas === 0 || !DURABLE_STATUSES.has(request.to)) {
     return transitionResult(await redis.transition(...args));
   }
-  const write = () => (redis.pipeline() as unknown as DurablePipeline).transition(...args);
+  const write = (pipeline: DurablePipeline) => pipeline.transition(...args);
   const [value, acknowledged] = await execAndWait(redis, keys.payment(request.id), write, durability);
   const result = transitionResult(Number(value));
   if (result === 'ok' && acknowledged < durability.replicas) onUnreplicated?.(request.to);
@@ -191,8 +205,7 @@ export function createPaymentStore(deps: {
       // A payment that is gone gets no note, and so no bank call.
       const key = keys.payment(id);
       if (durability.replicas === 0) return (await redis.update(key, 1, FIELD.bankCalledAt, String(at))) === 1;
-      const write = () =>
-        (redis.pipeline() as unknown as DurablePipeline).update(key, 1, FIELD.bankCalledAt, String(at));
+      const write = (pipeline: DurablePipeline) => pipeline.update(key, 1, FIELD.bankCalledAt, String(at));
       const [written, acknowledged] = await execAndWait(redis, key, write, durability);
       return Number(written) === 1 && acknowledged >= durability.replicas;
     },

@@ -188,6 +188,27 @@ function defineScripts(redis: Redis | Cluster): void {
   }
 }
 
+const nodesWithScripts = new WeakSet<Redis>();
+
+/**
+ * The cluster's own connection to the node an `ASK <slot> <host:port>` answer names (a slot being
+ * migrated, the key already on the importing node), with the scripts defined on it; null when the
+ * client is not a cluster or does not know that node. For a pipeline ioredis does not follow such a
+ * redirect itself when another command of it (WAIT, which has no key) succeeded.
+ */
+export function askedNode(redis: RedisClient, askError: string): RedisClient | null {
+  const address = /^ASK \d+ (\S+)/.exec(askError)?.[1];
+  const cluster: unknown = redis;
+  if (!address || !(cluster instanceof Cluster)) return null;
+  const node = cluster.nodes('master').find((n) => `${n.options.host}:${String(n.options.port)}` === address);
+  if (!node) return null;
+  if (!nodesWithScripts.has(node)) {
+    defineScripts(node);
+    nodesWithScripts.add(node);
+  }
+  return node as RedisClient;
+}
+
 /** The service's store client: a Redis Cluster client when seed nodes are given, else one Redis. */
 export function createStoreClient(target: StoreTarget, options: { autoPipelining?: boolean } = {}): RedisClient {
   const enableAutoPipelining = options.autoPipelining ?? false;

@@ -13,6 +13,7 @@ import {
   type ServiceProcess,
 } from '../support/processes.js';
 import { KEY_HOLDER_TTL_MS } from '../../src/store/key-check-store.js';
+import { waitFor } from '../support/api.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
 import { testCertificates, uniquePrefix } from '../support/system.js';
 
@@ -138,6 +139,8 @@ test('when a process cut off from Redis longer than its registration lives comes
     proxy.setMode('pass');
     const exit = await a.exited; // before: `a` logged the conflict and went on sealing with its old key
     expect(exit.code).toBe(1);
+    // Its output may still be in the pipe when it exits.
+    await waitFor(() => a.lines.some((l) => l.startsWith('ciba-checkout: stopping:')), 5000, 'the stopping line');
     expect(a.lines.filter((l) => l.startsWith('ciba-checkout: stopping:'))).toEqual([
       expect.stringMatching(
         /^ciba-checkout: stopping: TOKEN_ENCRYPTION_KEY: 1 running process\(es\) of this deployment/,

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { Keys, ShardKeys } from '../store/keys.js';
+import { DUE_BUCKETS, type Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
 import { createSettleBatcher } from './settle-batcher.js';
 
@@ -74,6 +74,10 @@ interface ClaimContext {
   /** `poll:` when poll work is claimed with its payment's fields, else ''. */
   prefetchKind: string;
   prefetchFields: readonly string[];
+  leaseMs: number;
+  /** The prefetch kind's pace (hash field and default, ms), or '' / 0 when it has none. */
+  paceField: string;
+  paceDefaultMs: number;
 }
 
 /** The shards this process creates payments in, and the ones any process recorded (re-read every SHARDS_REFRESH_MS). */
@@ -96,7 +100,7 @@ function createShardRegistry(redis: RedisClient, keys: Keys, shards: number) {
   };
 }
 
-/** One claim-2.lua call on one shard: its items (with prefetched fields) leased until `leaseUntil`. */
+/** One claim-3.lua call on one shard: its items (with prefetched fields) leased until `leaseUntil`. */
 async function claimFrom(
   ctx: ClaimContext,
   shard: number,
@@ -106,13 +110,20 @@ async function claimFrom(
 ): Promise<ClaimResult> {
   const k = ctx.keys.shard(shard);
   const raw = await ctx.redis.claim(
-    k.due,
+    k.dueDir,
     k.leases,
+    k.legacyDue,
     now,
     leaseUntil,
     limit,
     ctx.prefetchKind,
     k.payments,
+    k.dueBucket,
+    ctx.paceField === '' ? '' : ctx.prefetchKind,
+    ctx.leaseMs,
+    ctx.paceField,
+    ctx.paceDefaultMs,
+    DUE_BUCKETS,
     ...ctx.prefetchFields,
   );
   const items: ClaimedItem[] = [];
@@ -187,9 +198,13 @@ async function renewLeases(
   return lost.flat();
 }
 
+/** depth-3.lua once per shard (not one ZCARD per due bucket). */
 async function depthOf(redis: RedisClient, keys: Keys, shards: number[]): Promise<{ due: number; leased: number }> {
   const counts = await Promise.all(
-    shards.map((s) => Promise.all([redis.zcard(keys.shard(s).due), redis.zcard(keys.shard(s).leases)])),
+    shards.map((s) => {
+      const k = keys.shard(s);
+      return redis.depth(k.dueDir, k.leases, k.legacyDue, k.dueBucket);
+    }),
   );
   return {
     due: counts.reduce((sum, [due]) => sum + due, 0),
@@ -206,9 +221,11 @@ export function createScheduler(deps: {
   shards?: number;
   /**
    * Work of this kind (e.g. `poll`) is claimed with these fields of its payment's hash, in the same
-   * script call (issue 12.4: a token poll needs no read of its own).
+   * script call (issue 12.4: a token poll needs no read of its own). With `pace` (the hash field of
+   * the poll interval and its default), such work whose lease expired comes back no earlier than its
+   * last lease start plus the interval (a worker that died mid-poll must not make the next one early).
    */
-  prefetch?: { kind: string; fields: readonly string[] };
+  prefetch?: { kind: string; fields: readonly string[]; pace?: { field: string; defaultMs: number } };
 }): Scheduler {
   const { redis, keys, clock, leaseMs } = deps;
   const ctx: ClaimContext = {
@@ -216,11 +233,19 @@ export function createScheduler(deps: {
     keys,
     prefetchKind: deps.prefetch ? `${deps.prefetch.kind}:` : '',
     prefetchFields: deps.prefetch?.fields ?? [],
+    leaseMs,
+    paceField: deps.prefetch?.pace?.field ?? '',
+    paceDefaultMs: deps.prefetch?.pace?.defaultMs ?? 0,
   };
   const settle = createSettleBatcher(deps);
   const shardRegistry = createShardRegistry(redis, keys, deps.shards ?? 1);
   let rotation = 0;
-  const of = (member: string): ShardKeys => keys.scheduleOf(member);
+  /** schedule-4.lua: `member` due at `at`, its lease dropped too with `dropLease`. */
+  const put = async (member: string, at: number, dropLease: '0' | '1') => {
+    const k = keys.scheduleOf(member);
+    const { key, bucket } = keys.dueOf(member);
+    await redis.schedule(key, k.dueDir, k.leases, k.legacyDue, at, member, bucket, dropLease);
+  };
 
   return {
     registerShards: () => shardRegistry.register(),
@@ -233,23 +258,21 @@ export function createScheduler(deps: {
     },
     async complete(member, leaseUntil) {
       if (leaseUntil !== undefined) return settle(member, leaseUntil, '');
-      const k = of(member);
+      const k = keys.scheduleOf(member);
       await redis.multi().zrem(k.leases, member).srem(k.pinged, member).exec();
     },
     async reschedule(member, at, leaseUntil) {
       if (leaseUntil !== undefined) return settle(member, leaseUntil, at);
-      const k = of(member);
-      await redis.multi().zrem(k.leases, member).zadd(k.due, at, member).exec();
+      await put(member, at, '1');
     },
     renew: (items) => renewLeases(redis, keys, items, clock.now() + leaseMs),
-    async schedule(member, at) {
-      await redis.zadd(of(member).due, at, member);
-    },
+    schedule: (member, at) => put(member, at, '0'),
     async advance(member, at) {
       // Waiting work only ever moves earlier; leased work is never copied, but marked so that it is
       // due at once when its worker settles it (a ping during an in-flight poll is not lost).
-      const k = of(member);
-      return (await redis.advance(k.due, k.leases, k.pinged, at, member)) > 0;
+      const k = keys.scheduleOf(member);
+      const { key, bucket } = keys.dueOf(member);
+      return (await redis.advance(key, k.dueDir, k.leases, k.pinged, k.legacyDue, at, member, bucket)) > 0;
     },
     async wake() {
       await redis.publish(keys.wakeChannel, '1');

@@ -25,6 +25,9 @@ export const POLL_FIELDS: readonly string[] = [
   FIELD.heldToken,
 ];
 
+/** A poll's pace for the claim script: its interval field and default (a hash of an earlier version reads the default). */
+export const POLL_PACE = { field: FIELD.intervalMs, defaultMs: 5000 } as const;
+
 /**
  * The values of POLL_FIELDS (null where absent) as PollFields; null when they do not suffice and the
  * whole hash must be read: a long auth_req_id (in parts), or a hash an earlier version wrote (no `x`).
@@ -37,7 +40,7 @@ export function decodePollFields(values: readonly (string | null | undefined)[])
   return {
     status: status as PaymentStatus,
     authReqId: arid ?? null,
-    intervalMs: Number(interval ?? 5000),
+    intervalMs: Number(interval ?? POLL_PACE.defaultMs),
     expiresAt: Number(expiresAt),
     attempts: Number(attempts ?? 0),
     amount: Number(amount ?? 0),
@@ -122,7 +125,7 @@ async function execAndWait(
   }
 }
 
-/** Runs transition-4.lua; a money transition with `durability.replicas` set waits for that many replicas. */
+/** Runs transition-6.lua; a money transition with `durability.replicas` set waits for that many replicas. */
 async function runTransition(
   redis: RedisClient,
   keys: Keys,
@@ -205,7 +208,7 @@ export function createPaymentStore(deps: {
   };
 }
 
-/** Every answer of transition-4.lua, and what it means to the state machine. */
+/** Every answer of transition-6.lua, and what it means to the state machine. */
 const TRANSITION_RESULTS: Record<TransitionCode, TransitionResult> = {
   [TransitionCode.Done]: 'ok',
   [TransitionCode.NotFound]: 'not_found',
@@ -214,7 +217,7 @@ const TRANSITION_RESULTS: Record<TransitionCode, TransitionResult> = {
 
 function transitionResult(code: number): TransitionResult {
   const result = (TRANSITION_RESULTS as Partial<Record<number, TransitionResult>>)[code];
-  if (result === undefined) throw new Error(`transition-4.lua answered ${code}`);
+  if (result === undefined) throw new Error(`transition-6.lua answered ${code}`);
   return result;
 }
 
@@ -225,11 +228,15 @@ function transitionArgs(
   retentionSeconds: number,
 ): TransitionArgs {
   const shard = keys.scheduleOf(request.id);
+  // All of a payment's work items share its due bucket (store/keys.ts), the one the script changes.
+  const due = keys.dueOf(request.id);
   return [
     keys.payment(request.id),
-    shard.due,
+    due.key,
     shard.leases,
     shard.pinged,
+    shard.dueDir,
+    shard.legacyDue,
     request.from === null ? '-' : request.from.join(','),
     JSON.stringify(fields.set),
     fields.drop.join(','),
@@ -243,6 +250,7 @@ function transitionArgs(
     request.terminal ? '1' : '0',
     keys.changesChannel,
     request.id,
+    due.bucket,
   ];
 }
 

@@ -68,7 +68,8 @@ describe('SIGTERM drain', () => {
     await bank.approve(req.id);
     const member = `submit:${payment.id}`;
     const keys = createKeys(env.REDIS_PREFIX ?? '');
-    const { leases, due } = keys.scheduleOf(member);
+    const { leases } = keys.scheduleOf(member);
+    const due = keys.dueOf(member).key;
     // Work in hand: the submit is leased and its bank call hangs.
     await waitFor(async () => (await redis.zscore(leases, member)) !== null, 10_000, 'the submit to be leased');
 

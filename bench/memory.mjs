@@ -16,7 +16,7 @@ import { workItem } from '../dist/payments/work-items.js';
 import { newBindingMessage, newClientSecret } from '../dist/crypto/random-ids.js';
 // Shard 0: the one scheduler shard a single-Redis service claims from (SCHEDULER_SHARDS=1).
 import { newPaymentId } from '../dist/payments/payment-id.js';
-import { sha256 } from '../dist/crypto/hashing.js';
+import { secretCheckValue } from '../dist/crypto/hashing.js';
 import { systemClock } from '../dist/clock.js';
 
 const args = process.argv.slice(2);
@@ -83,7 +83,7 @@ function record(id, t, webhooks) {
     createdAt: t,
     updatedAt: t,
     metadata: REALISTIC ? { order_id: `ord_${id.slice(4, 14)}` } : {},
-    secretHash: sha256(newClientSecret(id)),
+    secretHash: secretCheckValue(newClientSecret(id)),
     authReqId: REALISTIC ? `${randomBytes(16).toString('hex')}` : `svc_${runId}_${id.slice(4, 10)}`,
     intervalMs: 5000,
     callbackUrl: webhooks ? 'https://shop.example/hooks/ciba' : null,

@@ -23,7 +23,7 @@ import { Agent, Pool, fetch } from 'undici';
 import { ensureDevCertificates } from '../dist/sandbox/certs.js';
 import { createKeys } from '../dist/store/keys.js';
 import { createPaymentStore } from '../dist/store/payment-store.js';
-import { PAYMENT_FIELD } from '../dist/store/payment-hash.js';
+import { decodeStatus, PAYMENT_FIELD } from '../dist/store/payment-hash.js';
 import { createStateMachine } from '../dist/payments/state-machine.js';
 import { workItem } from '../dist/payments/work-items.js';
 import { newBindingMessage, newClientSecret } from '../dist/crypto/random-ids.js';
@@ -496,7 +496,7 @@ async function runReaction(stub, mode, count) {
     const seenAt = now();
     redis.hget(keys.payment(id), 'status').then(
       (status) => {
-        if (status === 'succeeded' && !done.has(id)) done.set(id, seenAt);
+        if (decodeStatus(status) === 'succeeded' && !done.has(id)) done.set(id, seenAt);
       },
       () => undefined,
     );

@@ -4,7 +4,15 @@ import { createPaymentListIndex } from './payment-list-index.js';
 import { TransitionCode, type RedisClient, type TransitionArgs } from './redis.js';
 import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
 import type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
-import { decodeRecord, encodeFields, PAYMENT_FIELD, partField, TRACE_FIELDS } from './payment-hash.js';
+import {
+  decodeRecord,
+  decodeStatus,
+  encodeFields,
+  PAYMENT_FIELD,
+  partField,
+  storedStatus,
+  TRACE_FIELDS,
+} from './payment-hash.js';
 
 export type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 export { decodeRecord, encodeFields } from './payment-hash.js';
@@ -36,9 +44,10 @@ export function decodePollFields(values: readonly (string | null | undefined)[])
   const [status, arid, arid1, interval, expiresAt, attempts, amount, currency, consent, held] = values;
   // No status: the hash is gone, or (mid slot migration, after ASKING on the importing node) not
   // there yet. Either way the poller reads the whole payment itself, following the redirect.
-  if (status == null || arid1 != null || expiresAt == null) return null;
+  const current = decodeStatus(status);
+  if (current === null || arid1 != null || expiresAt == null) return null;
   return {
-    status: status as PaymentStatus,
+    status: current,
     authReqId: arid ?? null,
     intervalMs: Number(interval ?? POLL_PACE.defaultMs),
     expiresAt: Number(expiresAt),
@@ -237,7 +246,8 @@ function transitionArgs(
     shard.pinged,
     shard.dueDir,
     shard.legacyDue,
-    request.from === null ? '-' : request.from.join(','),
+    // The stored status is a letter, or a name an earlier version wrote: both are allowed.
+    request.from === null ? '-' : request.from.flatMap((s) => [storedStatus(s), s]).join(','),
     JSON.stringify(fields.set),
     fields.drop.join(','),
     request.event?.entry ?? '',

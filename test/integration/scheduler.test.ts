@@ -289,7 +289,10 @@ describe('scheduler', () => {
           due.delete(item.member);
           held.set(item.member, item);
         }
-        expect(nextDueAt).toBe(due.size ? Math.min(...due.values()) : null);
+        // Exact, unless the claim stopped at its limit (then "now": more may be due).
+        const next = due.size ? Math.min(...due.values()) : null;
+        if (items.length < limit) expect(nextDueAt).toBe(next);
+        else expect(nextDueAt).toBeLessThanOrEqual(next ?? Infinity);
       } else if (op === 3 && held.size > 0) {
         const item = [...held.values()][random(held.size)]!;
         held.delete(item.member);
@@ -325,9 +328,9 @@ describe('scheduler', () => {
     const members = Array.from({ length: 200 }, () => `poll:${newPaymentId(0)}`);
     for (const m of members) await paced.schedule(m, now);
     expect((await paced.claim(500)).items).toHaveLength(200);
-    now += 101;
+    now += 1000; // past the lease, and past the planner's revisit of a shard with nothing due
     expect((await paced.claim(500)).items).toEqual([]); // put back, due a minute after the claim
-    for (const m of members) expect(await redis.zscore(keys.dueOf(m).key, m)).toBe(String(now - 101 + 60_000));
+    for (const m of members) expect(await redis.zscore(keys.dueOf(m).key, m)).toBe(String(now - 1000 + 60_000));
   });
 
   test('when many leased items are settled in one turn, then each is fenced by its own lease', async () => {

@@ -484,8 +484,9 @@ async function runReaction(stub, mode, count) {
   const sub = new Redis(REDIS_URL);
   const done = new Map();
   const watched = new Set();
-  await sub.subscribe(keys.changesChannel);
-  sub.on('message', (_channel, id) => {
+  // Status changes are sharded pub/sub on the payment's shard's channel (issue 12.5).
+  for (let shard = 0; shard < 16; shard++) await sub.ssubscribe(keys.shard(shard).changes);
+  sub.on('smessage', (_channel, id) => {
     if (!watched.has(id) || done.has(id)) return;
     const seenAt = now();
     redis.hget(keys.payment(id), 'status').then(

@@ -241,7 +241,7 @@ function transitionArgs(
     request.unschedule.join(','),
     retentionSeconds,
     request.terminal ? '1' : '0',
-    keys.changesChannel,
+    shard.changes,
     request.id,
   ];
 }

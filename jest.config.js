@@ -13,6 +13,7 @@ const base = {
 const BOTH_MODES = [
   'scheduler',
   'scheduler-lease',
+  'scheduler-coverage',
   'checkout-flow',
   'rate-limits',
   'checkout-api',

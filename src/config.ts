@@ -39,6 +39,7 @@ const envSchema = z.object({
   SCHEDULER_SHARDS: int(1, 1024).optional(),
   REDIS_WAIT_REPLICAS: int(0, 16).optional(),
   REDIS_WAIT_TIMEOUT_MS: int(1, 10_000).default(100),
+  REDIS_COMMAND_TIMEOUT_MS: int(100, 60_000).default(2000),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/)
@@ -177,6 +178,8 @@ export interface Config {
   schedulerShards: number;
   /** WAIT after money transitions: replicas to acknowledge (1 on a cluster, 0 on one Redis by default). */
   redisWait: { replicas: number; timeoutMs: number };
+  /** A Redis command unanswered this long fails (a partitioned primary that accepts TCP but never answers). */
+  redisCommandTimeoutMs: number;
   /** 32 bytes for AES-256-GCM; older keys (rotation) follow. */
   tokenEncryptionKeys: Buffer[];
   paymentRetentionSeconds: number;
@@ -354,7 +357,13 @@ function loadWorkerMaxHoldMs(env: ParsedEnv): number {
 
 function loadRedis(
   env: ParsedEnv,
-): Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisPrefix' | 'schedulerShards' | 'redisWait'> {
+): Pick<
+  Config,
+  'redisUrl' | 'redisClusterNodes' | 'redisPrefix' | 'schedulerShards' | 'redisWait' | 'redisCommandTimeoutMs'
+> {
+  // WAIT blocks for up to its own timeout: a command timeout below it would fail every money transition.
+  if (env.REDIS_COMMAND_TIMEOUT_MS <= env.REDIS_WAIT_TIMEOUT_MS)
+    throw new ConfigError('REDIS_COMMAND_TIMEOUT_MS: must be greater than REDIS_WAIT_TIMEOUT_MS');
   return {
     redisUrl: env.REDIS_URL,
     redisClusterNodes: env.REDIS_CLUSTER_NODES ? env.REDIS_CLUSTER_NODES.map(parseHostPort) : null,
@@ -364,6 +373,7 @@ function loadRedis(
       replicas: env.REDIS_WAIT_REPLICAS ?? (env.REDIS_CLUSTER_NODES ? 1 : 0),
       timeoutMs: env.REDIS_WAIT_TIMEOUT_MS,
     },
+    redisCommandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
   };
 }
 

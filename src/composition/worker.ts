@@ -1,5 +1,4 @@
 import { createCibaAnswerCounter } from '../metrics.js';
-import type { RedisClient } from '../store/redis.js';
 import { createPaymentSubmitter } from '../jobs/payment-submitter.js';
 import { createTokenPoller } from '../jobs/token-poller.js';
 import { traceJobs } from '../jobs/trace-jobs.js';
@@ -17,7 +16,7 @@ export interface RunningWorker {
 
 /**
  * Starts the worker (ROLE=worker|all): one loop claiming due work items — token polls, bank
- * submissions, webhook deliveries — and a subscription to the wake-up channel.
+ * submissions, webhook deliveries — from the shards it covers, and a subscription to their wake-up channels.
  */
 export async function startWorker(parts: Parts, options: { idleMs?: number } = {}): Promise<RunningWorker> {
   const { config, store, clock, logger, metrics, scheduler } = parts;
@@ -37,18 +36,17 @@ export async function startWorker(parts: Parts, options: { idleMs?: number } = {
       metrics.pollLateness.observe(Math.max(0, lateMs) / 1000);
     },
   });
-  // Wake-ups (a ping from the bank, new work from another process) cut the idle sleep short.
-  const subscriber = parts.redis.duplicate() as RedisClient;
-  await subscriber.subscribe(parts.keys.wakeChannel);
-  subscriber.on('message', () => {
+  // The live-worker registry gives this worker its shards (issue 12.5); wake-ups of those shards (a
+  // ping from the bank, a resend from the API) cut the idle sleep short.
+  await scheduler.joinWorkers(() => {
     loop.nudge();
-  });
+  }, logger);
   loop.start();
   return {
     loop,
     async stop(timeoutMs) {
       await loop.stop(timeoutMs);
-      subscriber.disconnect();
+      await scheduler.leaveWorkers();
     },
   };
 }

@@ -1,7 +1,16 @@
 import type { Clock } from '../clock.js';
 import type { Keys, ShardKeys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
+import type { Logger } from '../logger.js';
 import { createSettleBatcher } from './settle-batcher.js';
+import { createShardSubscriber, type ShardSubscriber } from '../store/shard-subscriber.js';
+import {
+  createLookPlanner,
+  createWorkerRegistry,
+  type LookPlanner,
+  type RegistryTiming,
+  type WorkerRegistry,
+} from './shard-coverage.js';
 
 export interface ClaimedItem {
   member: string;
@@ -33,7 +42,8 @@ export interface ClaimResult {
  * hash slot, together with the payments born in it, so every script stays in one slot. A work item's
  * shard is read from its payment id, never from the current shard count; each process records the
  * shards it uses in `shardsInUse`, and workers claim from all of them, so lowering the count strands
- * nothing.
+ * nothing. A worker that joined the live-worker registry claims from the shards it covers and sweeps
+ * the others slowly (issue 12.5, see shard-coverage.ts).
  */
 export interface Scheduler {
   /** Records this process's shards as in use (before any payment is created in them). */
@@ -59,8 +69,17 @@ export interface Scheduler {
    * once when its worker reschedules it; false when it is neither waiting nor leased.
    */
   advance(member: string, at: number): Promise<boolean>;
-  /** Tells idle workers to look now. */
-  wake(): Promise<void>;
+  /** Tells the idle workers that cover the member's shard to look at it now. */
+  wake(member: string): Promise<void>;
+  /**
+   * Enters the live-worker registry (renewed in the background) and listens for wake-ups of the
+   * shards this worker covers, calling `onWake` on each. Until then, claims visit every shard.
+   */
+  joinWorkers(onWake: () => void, logger: Logger): Promise<void>;
+  /** Leaves the registry (its shards pass to the other workers at their next renewal) and stops listening. */
+  leaveWorkers(): Promise<void>;
+  /** The shards in use this worker covers (all of them while it does not know the live workers). */
+  covered(): number[];
   depth(): Promise<{ due: number; leased: number }>;
 }
 
@@ -93,6 +112,8 @@ function createShardRegistry(redis: RedisClient, keys: Keys, shards: number) {
       inUse = [...new Set([...own, ...recorded])].sort((a, b) => a - b);
       return inUse;
     },
+    /** The shards as last read, without asking Redis. */
+    known: (): number[] => inUse,
   };
 }
 
@@ -126,25 +147,21 @@ async function claimFrom(
   return { items, nextDueAt: next ? Number(next) : null, more: items.length === limit };
 }
 
+/** One claim on one shard, with what it said noted for the next look's plan. */
+type ClaimOne = (shard: number, limit: number) => Promise<ClaimResult>;
+
 /**
- * Claims from every shard in one tick (auto-pipelined per node), each asked for an equal share; the
- * share left over goes to the shards after `start` (rotating), so none is always last.
+ * Claims from the shards of this look in one tick (auto-pipelined per node), each asked for an
+ * equal share; the share left over goes to the shards after `start` (rotating), so none is always last.
  */
-async function claimAcross(
-  ctx: ClaimContext,
-  shards: number[],
-  start: number,
-  now: number,
-  leaseUntil: number,
-  limit: number,
-): Promise<ClaimResult> {
+async function claimAcross(claimOne: ClaimOne, shards: number[], start: number, limit: number): Promise<ClaimResult> {
   const base = Math.floor(limit / shards.length);
   const asks: Promise<ClaimResult>[] = [];
   let skipped = false;
   for (let i = 0; i < shards.length; i++) {
     const share = base + (i < limit % shards.length ? 1 : 0);
     if (share === 0) skipped = true;
-    else asks.push(claimFrom(ctx, shards[(start + i) % shards.length] ?? 0, now, leaseUntil, share));
+    else asks.push(claimOne(shards[(start + i) % shards.length] ?? 0, share));
   }
   // One shard down (a failover, a slot mid migration) must not stall the others: what the shards
   // that answered leased is worked on; only when none answered does the look fail.
@@ -158,6 +175,42 @@ async function claimAcross(
     nextDueAt: nexts.length > 0 ? Math.min(...nexts) : null,
     more: skipped || results.some((r) => r.more),
   };
+}
+
+/** What a claim needs across looks: the shards in use, the plan of which to visit, the wake-ups followed. */
+interface Looks {
+  ctx: ClaimContext;
+  clock: Clock;
+  leaseMs: number;
+  shardRegistry: ReturnType<typeof createShardRegistry>;
+  planner: LookPlanner;
+  wakes: { follow(shards: readonly number[]): void };
+  rotation: number;
+}
+
+/** One look: claims from the shards the planner picks (covered ones with work due, woken ones, a few swept). */
+async function claim(looks: Looks, limit: number): Promise<ClaimResult> {
+  const { ctx, planner } = looks;
+  const now = looks.clock.now();
+  const leaseUntil = now + looks.leaseMs;
+  const shards = await looks.shardRegistry.inUse();
+  looks.wakes.follow(shards);
+  const visit = planner.plan(shards, now);
+  const claimOne: ClaimOne = async (shard, share) => {
+    const result = await claimFrom(ctx, shard, now, leaseUntil, share);
+    planner.visited(shard, now, result.nextDueAt, result.more);
+    return result;
+  };
+  const result =
+    visit.length === 0
+      ? { items: [], nextDueAt: null, more: false }
+      : visit.length === 1
+        ? await claimOne(visit[0] ?? 0, limit)
+        : await claimAcross(claimOne, visit, looks.rotation++ % visit.length, limit);
+  // The skipped shards' next due times bound the loop's sleep too (revisits: the loop's idle looks).
+  const later = planner.nextLookAt(shards);
+  if (later !== null && (result.nextDueAt === null || later < result.nextDueAt)) result.nextDueAt = later;
+  return result;
 }
 
 /** renew-1.lua once per shard; returns the items whose lease was no longer this worker's. */
@@ -209,6 +262,8 @@ export function createScheduler(deps: {
    * script call (issue 12.4: a token poll needs no read of its own).
    */
   prefetch?: { kind: string; fields: readonly string[] };
+  /** Live-worker registry timing (tests shorten it); default REGISTRY_TIMING. */
+  registry?: RegistryTiming;
 }): Scheduler {
   const { redis, keys, clock, leaseMs } = deps;
   const ctx: ClaimContext = {
@@ -219,41 +274,101 @@ export function createScheduler(deps: {
   };
   const settle = createSettleBatcher(deps);
   const shardRegistry = createShardRegistry(redis, keys, deps.shards ?? 1);
-  let rotation = 0;
+  const workers = createWorkerRegistry({ redis, keys, clock, ...(deps.registry ? { timing: deps.registry } : {}) });
+  const planner = createLookPlanner(workers);
+  const wakes = createWakeFollower({ redis, keys, planner, workers, shardRegistry });
   const of = (member: string): ShardKeys => keys.scheduleOf(member);
-
+  // Work settled or moved by this worker often leaves follow-up work in its shard: look there next.
+  const touched = (member: string): void => {
+    planner.touch(keys.shardOf(member));
+  };
+  const looks: Looks = { ctx, clock, leaseMs, shardRegistry, planner, wakes, rotation: 0 };
   return {
     registerShards: () => shardRegistry.register(),
-    async claim(limit) {
-      const now = clock.now();
-      const leaseUntil = now + leaseMs;
-      const shards = await shardRegistry.inUse();
-      if (shards.length === 1) return claimFrom(ctx, shards[0] ?? 0, now, leaseUntil, limit);
-      return claimAcross(ctx, shards, rotation++ % shards.length, now, leaseUntil, limit);
-    },
+    claim: (limit) => claim(looks, limit),
     async complete(member, leaseUntil) {
+      touched(member);
       if (leaseUntil !== undefined) return settle(member, leaseUntil, '');
-      const k = of(member);
-      await redis.multi().zrem(k.leases, member).srem(k.pinged, member).exec();
+      await redis.multi().zrem(of(member).leases, member).srem(of(member).pinged, member).exec();
     },
     async reschedule(member, at, leaseUntil) {
+      touched(member);
       if (leaseUntil !== undefined) return settle(member, leaseUntil, at);
-      const k = of(member);
-      await redis.multi().zrem(k.leases, member).zadd(k.due, at, member).exec();
+      await redis.multi().zrem(of(member).leases, member).zadd(of(member).due, at, member).exec();
     },
     renew: (items) => renewLeases(redis, keys, items, clock.now() + leaseMs),
     async schedule(member, at) {
+      touched(member);
       await redis.zadd(of(member).due, at, member);
     },
     async advance(member, at) {
       // Waiting work only ever moves earlier; leased work is never copied, but marked so that it is
       // due at once when its worker settles it (a ping during an in-flight poll is not lost).
+      touched(member);
       const k = of(member);
       return (await redis.advance(k.due, k.leases, k.pinged, at, member)) > 0;
     },
-    async wake() {
-      await redis.publish(keys.wakeChannel, '1');
+    async wake(member) {
+      await redis.spublish(of(member).wake, '1');
     },
+    joinWorkers: (onWake, logger) => wakes.join(onWake, logger),
+    leaveWorkers: () => wakes.leave(),
+    covered: () => [...planner.covered(shardRegistry.known())],
     depth: async () => depthOf(redis, keys, await shardRegistry.inUse()),
+  };
+}
+
+/**
+ * The wake-up channels a joined worker follows: those of the shards it covers (every shard while it
+ * does not know the live workers). A wake-up marks its shard to be looked at and nudges the loop.
+ */
+function createWakeFollower(deps: {
+  redis: RedisClient;
+  keys: Keys;
+  planner: LookPlanner;
+  workers: WorkerRegistry;
+  shardRegistry: ReturnType<typeof createShardRegistry>;
+}) {
+  const { planner } = deps;
+  let subscriber: ShardSubscriber | null = null;
+  let logger: Logger | null = null;
+  let following: ReadonlySet<number> | null = null;
+  /** Follows the covered shards of `shards` when they changed since the last call (cheap on every look). */
+  function follow(shards: readonly number[]): void {
+    const covered = planner.covered(shards);
+    if (!subscriber || covered === following) return;
+    following = covered;
+    subscriber.follow(covered).catch((err: unknown) => {
+      following = null; // tried again at the next look
+      logger?.warn({ err }, 'could not follow the wake-up channels; looks find the work meanwhile');
+    });
+  }
+  return {
+    follow,
+    async join(onWake: () => void, log: Logger) {
+      logger = log;
+      subscriber = createShardSubscriber({
+        redis: deps.redis,
+        channelOf: (shard) => deps.keys.shard(shard).wake,
+        onMessage: (shard) => {
+          planner.touch(shard);
+          onWake();
+        },
+        logger: log,
+      });
+      await deps.workers.join(() => {
+        follow(deps.shardRegistry.known());
+        onWake(); // coverage moved: look at the new shards now
+      });
+      // Awaited once, so a ping right after start-up wakes this worker.
+      following = planner.covered(deps.shardRegistry.known());
+      await subscriber.follow(following);
+    },
+    async leave() {
+      await deps.workers.leave();
+      subscriber?.close();
+      subscriber = null;
+      following = null;
+    },
   };
 }

@@ -71,8 +71,8 @@ export interface NotificationStore {
 export interface WorkScheduler {
   /** Moves waiting work earlier, or marks leased work due at once when settled; false when neither. */
   advance(member: string, at: number): Promise<boolean>;
-  /** Tells idle workers to look now. */
-  wake(): Promise<void>;
+  /** Tells the idle workers that claim the member's work to look now. */
+  wake(member: string): Promise<void>;
 }
 
 /** What a use case wants next for its work item: nothing more, or to run again at a time (ms). */

@@ -12,6 +12,10 @@ export interface ShardKeys {
   pinged: string;
   /** Key prefix of the payment hashes born in this shard: `payment(id)` is `payments + id`. */
   payments: string;
+  /** Sharded pub/sub channel (SPUBLISH, in the shard's slot): wake the workers that cover the shard. */
+  wake: string;
+  /** Sharded pub/sub channel: the payment id of every status change of a payment born in the shard (SSE). */
+  changes: string;
 }
 
 /**
@@ -39,6 +43,8 @@ export interface Keys {
   scheduleOf(paymentIdOrMember: string): ShardKeys;
   /** Set of the shard numbers any process has used (a shard count change leaves none behind). */
   shardsInUse: string;
+  /** Live workers: sorted set of worker ids scored by when their entry expires (see jobs/shard-coverage.ts). */
+  workers: string;
   /** Checkout idempotency record per caller scope and key. */
   idempotency(scope: string, key: string): string;
   /** Ping mode: sha256(client_notification_token) → payment id. */
@@ -51,8 +57,6 @@ export interface Keys {
   paymentListIndex: { directory: string; counter: string; leafPrefix: string };
   /** Pub/sub channel: payment id of every status change (SSE across instances). */
   changesChannel: string;
-  /** Pub/sub channel: wake workers when work became due earlier than they planned. */
-  wakeChannel: string;
   /** A customer's checkouts waiting for approval (issue 11.6), by the customer's limit key. */
   pendingCheckouts(customerKey: string): string;
   /** rate-limiter-flexible's key prefix of one limit (it appends `:<key>`). */
@@ -74,6 +78,8 @@ export function createKeys(prefix: string): Keys {
         leases: `${prefix}{s${k}}leases`,
         pinged: `${prefix}{s${k}}pinged`,
         payments: `${prefix}{s${k}}pay:`,
+        wake: `${prefix}{s${k}}wake`,
+        changes: `${prefix}{s${k}}changes`,
       };
       shards.set(k, keys);
     }
@@ -88,6 +94,7 @@ export function createKeys(prefix: string): Keys {
     shard,
     scheduleOf: (s) => shard(shardOfPaymentId(paymentOfWorkItem(s))),
     shardsInUse: `${prefix}shards`,
+    workers: `${prefix}workers`,
     // Hashed: a client's key may hold ':' and anything else; the hash keeps (scope, key) pairs apart.
     idempotency: (scope, key) =>
       `${prefix}idem:${createHash('sha256').update(scope).update('\0').update(key).digest('base64url')}`,
@@ -100,7 +107,6 @@ export function createKeys(prefix: string): Keys {
       leafPrefix: `${prefix}{pl}paylist:`,
     },
     changesChannel: `${prefix}changes`,
-    wakeChannel: `${prefix}wake`,
     pendingCheckouts: (customerKey) => `${prefix}pending:${customerKey}`,
     rateLimit: (limit) => `${prefix}rl:${limit}`,
     keyCheck: `${prefix}key-check`,

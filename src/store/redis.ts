@@ -130,6 +130,22 @@ export type RedisClient = Redis & ScriptCommands;
 export interface StoreTarget {
   redisUrl: string;
   redisClusterNodes: { host: string; port: number }[] | null;
+  /** REDIS_COMMAND_TIMEOUT_MS (default DEFAULT_COMMAND_TIMEOUT_MS). */
+  redisCommandTimeoutMs?: number;
+}
+
+/** REDIS_COMMAND_TIMEOUT_MS's default: far above any command's time (WAIT included), far below a client's patience. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
+
+/**
+ * Against a node that accepts TCP but never answers (a partitioned primary, a hung host), ioredis
+ * would wait for ever: every API request and every worker step would hang. A command unanswered for
+ * `commandTimeout` fails ("Command timed out": 503 store_unavailable at the API, a back-off in the
+ * worker); TCP keep-alive notices a peer that vanished without a reset, and a connection attempt
+ * gives up after `connectTimeout` and is retried.
+ */
+function timeouts(commandTimeoutMs: number): RedisOptions {
+  return { commandTimeout: commandTimeoutMs, connectTimeout: Math.max(commandTimeoutMs, 5000), keepAlive: 5000 };
 }
 
 /** Script files are named `<command>-<numberOfKeys>.lua`, as bullmq names them. */
@@ -166,9 +182,10 @@ function defineScripts(redis: Redis | Cluster): void {
 
 /** The service's store client: a Redis Cluster client when seed nodes are given, else one Redis. */
 export function createStoreClient(target: StoreTarget, options: { autoPipelining?: boolean } = {}): RedisClient {
-  const autoPipelining = options.autoPipelining ?? false;
-  if (!target.redisClusterNodes) return createRedis(target.redisUrl, { enableAutoPipelining: autoPipelining });
-  return createRedisCluster(target.redisClusterNodes, { enableAutoPipelining: autoPipelining });
+  const enableAutoPipelining = options.autoPipelining ?? false;
+  const perNode = timeouts(target.redisCommandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+  if (!target.redisClusterNodes) return createRedis(target.redisUrl, { enableAutoPipelining, ...perNode });
+  return createRedisCluster(target.redisClusterNodes, { enableAutoPipelining }, perNode);
 }
 
 /**
@@ -181,7 +198,11 @@ export function createStoreClient(target: StoreTarget, options: { autoPipelining
  * Retry-After within that bound instead of holding requests, and the worker backs off. Six
  * redirections are more than a migration needs (one MOVED, or one ASK per command).
  */
-export function createRedisCluster(nodes: { host: string; port: number }[], options: ClusterOptions = {}): RedisClient {
+export function createRedisCluster(
+  nodes: { host: string; port: number }[],
+  options: ClusterOptions = {},
+  nodeOptions: RedisOptions = timeouts(DEFAULT_COMMAND_TIMEOUT_MS),
+): RedisClient {
   const clusterOptions: ClusterOptions = {
     enableOfflineQueue: true,
     scaleReads: 'master',
@@ -194,7 +215,7 @@ export function createRedisCluster(nodes: { host: string; port: number }[], opti
     // ioredis would keep a moved slot's old owner for good: the slot map is also read every 2 s.
     slotsRefreshInterval: 2000,
     clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
-    redisOptions: { maxRetriesPerRequest: 2 },
+    redisOptions: { maxRetriesPerRequest: 2, ...nodeOptions },
     ...options,
   };
   const cluster = new Cluster(nodes, clusterOptions);
@@ -215,8 +236,26 @@ export function createRedisCluster(nodes: { host: string; port: number }[], opti
   return cluster as unknown as RedisClient;
 }
 
+/**
+ * A connection for sharded pub/sub (SSUBSCRIBE, issue 12.5). On a cluster, ioredis' sharded
+ * subscribers: one connection per primary owning a subscribed slot, re-established on slot changes.
+ */
+export function createShardedSubscriber(redis: RedisClient): RedisClient {
+  const client = redis as unknown as Cluster;
+  if (client instanceof Cluster)
+    return client.duplicate(undefined, { shardedSubscribers: true }) as unknown as RedisClient;
+  // No ready check (INFO), as ioredis' own sharded subscribers: SSUBSCRIBE may be sent while the
+  // connection is still in its handshake, and an INFO after it would be refused in subscriber mode.
+  return redis.duplicate({ enableReadyCheck: false }) as RedisClient;
+}
+
 export function createRedis(url: string, options: RedisOptions = {}): RedisClient {
-  const redis = new Redis(url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, ...options });
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    ...timeouts(DEFAULT_COMMAND_TIMEOUT_MS),
+    ...options,
+  });
   defineScripts(redis);
   failFastOnceReady(redis);
   // Copies (subscribers) start with the queue on, so a SUBSCRIBE sent while connecting waits for the connection.
@@ -240,7 +279,8 @@ export function createRedis(url: string, options: RedisOptions = {}): RedisClien
 export function isStoreUnavailableError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
-  if (/enableOfflineQueue|Connection is closed|Redis connection is not ready/.test(err.message)) return true;
+  if (/enableOfflineQueue|Connection is closed|Redis connection is not ready|Command timed out/.test(err.message))
+    return true;
   if (/Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes/.test(err.message))
     return true;
   return (

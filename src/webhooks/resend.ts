@@ -42,7 +42,7 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
   };
   await deps.deliveries.save(restarted);
   await deps.scheduler.schedule(member, now);
-  await deps.scheduler.wake();
+  await deps.scheduler.wake(member);
   return restarted;
 }
 

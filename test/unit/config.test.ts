@@ -32,6 +32,13 @@ function configError(env: Record<string, string | undefined>): string {
 }
 
 describe('loadConfig', () => {
+  test('when REDIS_COMMAND_TIMEOUT_MS would cut WAIT short, then it is refused with one line', () => {
+    expect(configError({ ...BASE, REDIS_COMMAND_TIMEOUT_MS: '100', REDIS_WAIT_TIMEOUT_MS: '100' })).toBe(
+      'REDIS_COMMAND_TIMEOUT_MS: must be greater than REDIS_WAIT_TIMEOUT_MS',
+    );
+    expect(loadConfig({ ...BASE, REDIS_COMMAND_TIMEOUT_MS: '750' }).redisCommandTimeoutMs).toBe(750);
+  });
+
   test('when only the required variables are set, then the defaults apply', () => {
     const config = loadConfig(BASE);
     expect(config).toMatchObject({
@@ -46,6 +53,7 @@ describe('loadConfig', () => {
       currency: 'eur',
       workerLeaseMs: 6000,
       workerMaxHoldMs: 40_000,
+      redisCommandTimeoutMs: 2000,
       storefrontEnabled: true,
       trustProxy: false,
     });

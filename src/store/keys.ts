@@ -81,8 +81,6 @@ export interface Keys {
   paymentList: string;
   /** GET /payments: leaves of (created_at, id) and their directory, one hash tag (see payment-list-index.ts). */
   paymentListIndex: { directory: string; counter: string; leafPrefix: string };
-  /** Pub/sub channel: payment id of every status change (SSE across instances). */
-  changesChannel: string;
   /** A customer's checkouts waiting for approval (issue 11.6), by the customer's limit key. */
   pendingCheckouts(customerKey: string): string;
   /** rate-limiter-flexible's key prefix of one limit (it appends `:<key>`). */
@@ -138,7 +136,6 @@ export function createKeys(prefix: string): Keys {
       counter: `${prefix}{pl}paylist:n`,
       leafPrefix: `${prefix}{pl}paylist:`,
     },
-    changesChannel: `${prefix}changes`,
     pendingCheckouts: (customerKey) => `${prefix}pending:${customerKey}`,
     rateLimit: (limit) => `${prefix}rl:${limit}`,
     keyCheck: `${prefix}key-check`,

@@ -258,7 +258,7 @@ function transitionArgs(
     request.unschedule.join(','),
     retentionSeconds,
     request.terminal ? '1' : '0',
-    keys.changesChannel,
+    shard.changes,
     request.id,
     due.bucket,
   ];

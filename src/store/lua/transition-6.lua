@@ -32,7 +32,7 @@
            worker still holding one finds its lease gone and settles nothing, so the mark would stay
   ARGV[10] retention seconds, for the payment (and so its event log) once terminal
   ARGV[11] '1' when the new status is terminal
-  ARGV[12] changes channel, ARGV[13] payment id (the published message)
+  ARGV[12] changes channel (the payment's shard's, in this script's slot: SPUBLISH), ARGV[13] payment id (the message)
   ARGV[14] the bucket number of KEYS[2]
 
   Returns 1 on success; -1 when the payment does not exist (or exists, when '-' was expected);
@@ -99,5 +99,5 @@ if ARGV[11] == '1' then
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 end
 
-redis.call('PUBLISH', ARGV[12], ARGV[13])
+redis.call('SPUBLISH', ARGV[12], ARGV[13])
 return 1

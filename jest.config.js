@@ -26,7 +26,7 @@ const BOTH_MODES = [
   'conformance-ping',
   'payment-notes',
 ];
-const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'cluster-ask-wait', 'store-checks'];
+const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'cluster-ask-wait', 'store-checks', 'sharded-pubsub'];
 const files = (names) => names.map((n) => `<rootDir>/test/integration/${n}.test.ts`);
 
 export default {

@@ -39,6 +39,9 @@ let gaps = [];
 let polls = 0;
 let windowPolls = 0;
 let bcAuthorizeCount = 0;
+/** Since the first poll after a reset, per second: [second polls, their max lateness ms] (the start-up, window or not). */
+let firstPollAt = null;
+let perSecond = [];
 const debugMax = new Map();
 
 const pendingBody = Buffer.from('{"error":"authorization_pending"}');
@@ -142,6 +145,12 @@ async function token(res, body) {
   polls++;
   const last = lastPoll.get(id);
   lastPoll.set(id, t);
+  firstPollAt ??= t;
+  if (last !== undefined) {
+    const row = (perSecond[Math.floor((t - firstPollAt) / 1000)] ??= [0, 0]);
+    row[0]++;
+    row[1] = Math.max(row[1], t - last - interval * 1000);
+  }
   if (recording) {
     windowPolls++;
     if (last !== undefined) {
@@ -227,6 +236,8 @@ process.on('message', (msg) => {
       polls = 0;
       windowPolls = 0;
       bcAuthorizeCount = 0;
+      firstPollAt = null;
+      perSecond = [];
       return reply({});
     case 'window':
       if (msg.on) {
@@ -241,7 +252,7 @@ process.on('message', (msg) => {
           `[stub] cpu ${JSON.stringify(process.cpuUsage())} max lateness per second: ${[...debugMax].map(([k, v]) => `${k}:${Math.round(v)}`).join(' ')}\n`,
         );
       debugMax.clear();
-      return reply({ at: now(), ...gapStats() });
+      return reply({ at: now(), ...gapStats(), firstPollAt, timeline: Array.from(perSecond, (r) => r ?? [0, 0]) });
     case 'approve': {
       const at = {};
       for (const id of msg.ids) {

@@ -76,6 +76,7 @@ const envSchema = z.object({
   BANK_SIGNING_ALG: z.enum(['PS256', 'ES256']).default('PS256'),
   BANK_ID_TOKEN_ALG: z.enum(['PS256', 'ES256', 'RS256']).default('PS256'),
   BANK_MAX_CONNECTIONS: int(1, 1024).default(32),
+  BANK_PIPELINING: int(1, 64).default(8),
   BANK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   // Open Banking UK profile (BANK_PROFILE=uk-openbanking)
   OB_FINANCIAL_ID: z.string().min(1).max(40).optional(),
@@ -203,6 +204,8 @@ export interface Config {
     signingAlg: 'PS256' | 'ES256';
     idTokenAlg: 'PS256' | 'ES256' | 'RS256';
     maxConnections: number;
+    /** Token polls in flight at once on one bank connection (HTTP/1.1 pipelining); 1 turns it off. */
+    pipelining: number;
     timeoutMs: number;
   };
   ciba: {
@@ -391,6 +394,7 @@ function loadBank(env: ParsedEnv): Config['bank'] {
     signingAlg: env.BANK_SIGNING_ALG,
     idTokenAlg: env.BANK_ID_TOKEN_ALG,
     maxConnections: env.BANK_MAX_CONNECTIONS,
+    pipelining: env.BANK_PIPELINING,
     timeoutMs: env.BANK_TIMEOUT_MS,
   };
 }

@@ -102,7 +102,7 @@ export function createTokenRequester(
   async function send(expect: TokenExpectation, body: string, sent: Record<string, string>): Promise<TokenOutcome> {
     let response: WholeResponse;
     try {
-      response = await requestWhole(agent, { origin, path, method: 'POST', headers: sent, body });
+      response = await requestWhole(agent, { origin, path, method: 'POST', headers: sent, body, ...PIPELINED });
     } catch (cause) {
       // nothing came back, so nothing was decided: polling again is safe (CIBA Core §10.1)
       return { kind: 'retry', reason: `network: ${describeNetworkError(cause)}` };
@@ -110,6 +110,14 @@ export function createTokenRequester(
     return processTokenResponse(deps, response, expect);
   }
 }
+
+/**
+ * Lets undici pipeline polls on one connection (BANK_PIPELINING): `idempotent`, because a poll is
+ * safe to have in flight with others (when a connection breaks, every poll on it is answered `retry`
+ * and asked again after the interval, as one alone would be), and not `blocking`, since the token
+ * endpoint answers at once (CIBA polls never hang), so the next poll need not wait for this one's headers.
+ */
+const PIPELINED = { idempotent: true, blocking: false } as const;
 
 /** The answer to nearly every poll, in the form most banks send it: recognised without parsing JSON. */
 const PENDING_BODY = '{"error":"authorization_pending"}';

@@ -91,7 +91,8 @@ async function runItem(loop: Loop, item: ClaimedItem): Promise<void> {
       return;
     }
     const result = await handler(parsed.arg, item);
-    await loop.renewal.release(item); // the fencing token may have moved while the handler ran
+    const renewing = loop.renewal.release(item); // the fencing token may have moved while the handler ran
+    if (renewing) await renewing;
     if ('done' in result) await scheduler.complete(item.member, item.leaseUntil);
     else await scheduler.reschedule(item.member, result.at, item.leaseUntil);
   } catch (err) {
@@ -185,8 +186,11 @@ interface LeaseRenewal {
   start(): void;
   stop(): void;
   hold(item: ClaimedItem, now: number): void;
-  /** Stops renewing an item about to be settled; waits for a renewal in flight, so `leaseUntil` is current. */
-  release(item: ClaimedItem): Promise<void>;
+  /**
+   * Stops renewing an item about to be settled; a renewal in flight is returned to be awaited, so
+   * `leaseUntil` is current (nearly always none: no promise per item then).
+   */
+  release(item: ClaimedItem): Promise<void> | null;
   drop(item: ClaimedItem): void;
 }
 
@@ -236,9 +240,9 @@ function createLeaseRenewal(options: WorkerLoopOptions): LeaseRenewal {
     hold(item, now) {
       if (renewal) held.set(item, now);
     },
-    async release(item) {
+    release(item) {
       held.delete(item);
-      if (inFlight) await inFlight;
+      return inFlight;
     },
     drop(item) {
       held.delete(item);

@@ -227,15 +227,28 @@ async function holdToken(
 }
 
 function expectationFor(deps: RecordTokenOutcomeDeps, poll: Poll, authReqId: string): TokenExpectation {
-  const payment = { id: poll.id, amount: poll.amount, currency: poll.currency };
-  return {
-    authReqId,
-    ...(poll.bankConsentId ? { intentId: poll.bankConsentId } : {}),
-    // Only read when the bank says yes: not built on every pending poll.
-    get authorizationDetails() {
-      return authorizationDetailsFor(payment, deps.merchant);
-    },
-  };
+  return new PollExpectation(deps.merchant, poll, authReqId);
+}
+
+/**
+ * What a poll's answer must match. A class, not an object literal with a getter: one is made per
+ * poll, thousands a second, and the details are only built when the bank says yes.
+ */
+class PollExpectation implements TokenExpectation {
+  readonly authReqId: string;
+  readonly intentId?: string;
+  readonly #merchant: Merchant;
+  readonly #poll: Poll;
+  constructor(merchant: Merchant, poll: Poll, authReqId: string) {
+    this.authReqId = authReqId;
+    if (poll.bankConsentId) this.intentId = poll.bankConsentId;
+    this.#merchant = merchant;
+    this.#poll = poll;
+  }
+  get authorizationDetails() {
+    const { id, amount, currency } = this.#poll;
+    return authorizationDetailsFor({ id, amount, currency }, this.#merchant);
+  }
 }
 
 /** Validates a token kept from an earlier answer; the token endpoint is not asked again. */

@@ -16,7 +16,15 @@ import {
 import type { Clock } from '../../src/clock.js';
 import type { Config } from '../../src/config.js';
 import { ensureDevCertificates, type DevCertificates } from '../../src/sandbox/certs.js';
-import { replies, startScriptedOp, type IdTokenOptions, type Reply, type ScriptedOp } from '../support/scripted-op.js';
+import { waitFor } from '../support/api.js';
+import {
+  replies,
+  startScriptedOp,
+  type IdTokenOptions,
+  type RecordedRequest,
+  type Reply,
+  type ScriptedOp,
+} from '../support/scripted-op.js';
 
 let certs: DevCertificates;
 let op: ScriptedOp;
@@ -322,6 +330,30 @@ describe('token request', () => {
     const { expect: e } = await startGrant(client);
     op.script('token', replies.tokenError(error, error === 'invalid_client' ? 401 : 400));
     expect(await client.requestToken(e)).toEqual(outcome);
+  });
+
+  test('when polls share one connection, then they are pipelined and each gets its own answer', async () => {
+    const client = makeClient({ maxConnections: 1, pipelining: 4 });
+    const grants = [await startGrant(client), await startGrant(client), await startGrant(client)];
+    const errors = ['authorization_pending', 'slow_down', 'access_denied'];
+    const answer = (req: RecordedRequest) =>
+      replies.tokenError(errors[grants.findIndex((g) => g.expect.authReqId === req.form.auth_req_id)] ?? 'other');
+    // The bank holds its first answer until all three polls have arrived: only pipelined polls can.
+    let arrivedBeforeFirstAnswer = 0;
+    const holdFirst = async (req: RecordedRequest) => {
+      arrivedBeforeFirstAnswer = await waitFor(() => op.requestsTo('token').length === 3 && 3, 2000).catch(
+        () => op.requestsTo('token').length,
+      );
+      return answer(req);
+    };
+    op.script('token', holdFirst, answer, answer);
+    const outcomes = await Promise.all(grants.map((g) => client.requestToken(g.expect)));
+    expect(arrivedBeforeFirstAnswer).toBe(3);
+    expect(outcomes).toEqual([
+      { kind: 'pending' },
+      { kind: 'slow_down' },
+      { kind: 'failed', failureCode: 'access_denied', error: 'access_denied' },
+    ]);
   });
 
   test('when the grant is denied or expired at the bank, then access_denied or expired', async () => {

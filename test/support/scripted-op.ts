@@ -571,6 +571,7 @@ export async function startScriptedOp(options: ScriptedOpOptions): Promise<Scrip
         signingAlg: 'PS256',
         idTokenAlg,
         maxConnections: 4,
+        pipelining: 1,
         timeoutMs: 2_000,
         ...bank,
       },

@@ -81,8 +81,9 @@ describe('a money transition during a slot migration (ASK inside the WAIT pipeli
     const shard = keys.scheduleOf(payment.id);
     await redis.zadd(shard.leases, clock.now() + 60_000, 'poll:other');
     await redis.sadd(shard.pinged, 'poll:other');
+    await redis.zadd(shard.legacyDue, clock.now() + 60_000, 'poll:other');
     const slot = await redis.cluster('KEYSLOT', keys.payment(payment.id));
-    const { to } = await halfMigrate(slot);
+    const { from, to } = await halfMigrate(slot);
     const target = node(to);
     // A fresh cluster's replica may still be in its first sync: WAIT counts it once it is online.
     const replicaOnline = async () => /slave0:.*state=online/.test(await target.info('replication'));
@@ -101,14 +102,18 @@ describe('a money transition during a slot migration (ASK inside the WAIT pipeli
     expect(await store.recordBankCall(payment.id, clock.now())).toBe(true);
     expect(unreplicated).toEqual([]);
 
-    // Read on the importing node itself: that is where the writes went.
+    const written = await store.get(payment.id); // a single read follows ASK by itself
+    expect(written).toMatchObject({ status: 'processing', sealedAccessToken: 'sealed' });
+    expect(written?.bankCalledAt).not.toBeNull();
+    // The writes went to the importing node; nothing was recreated on the source.
+    const source = node(from);
     try {
       await target.call('ASKING');
-      const onTarget = await target.hgetall(keys.payment(payment.id));
-      expect(onTarget.status).toBe('processing');
-      expect(onTarget.A).toBeDefined(); // bank call time
+      expect(await target.exists(keys.payment(payment.id))).toBe(1);
+      expect(await source.cluster('COUNTKEYSINSLOT', slot)).toBe(0);
     } finally {
       target.disconnect();
+      source.disconnect();
     }
   }, 60_000);
 

@@ -127,7 +127,9 @@ test('when a process cut off from Redis longer than its registration lives comes
   const proxy = await startFaultProxy();
   proxy.setUpstream(6379);
   try {
-    const a = await spawnService('a', 'worker', env(old, { REDIS_URL: `redis://127.0.0.1:${proxy.port}` }));
+    // An API process: the sealing of stored answers is what must stop. (A worker process of this tree
+    // dies of an unhandled rejection when its Redis connection is reset: reported, not fixed here.)
+    const a = await spawnService('a', 'api', env(old, { REDIS_URL: `redis://127.0.0.1:${proxy.port}` }));
     procs.add(a);
     // `a` is cut off from Redis (every connection reset) and its entry lapses (deleted here rather than waited out).
     proxy.setMode('reset');
@@ -140,7 +142,11 @@ test('when a process cut off from Redis longer than its registration lives comes
     const exit = await a.exited; // before: `a` logged the conflict and went on sealing with its old key
     expect(exit.code).toBe(1);
     // Its output may still be in the pipe when it exits.
-    await waitFor(() => a.lines.some((l) => l.startsWith('ciba-checkout: stopping:')), 5000, 'the stopping line');
+    await waitFor(
+      () => a.lines.some((l) => l.startsWith('ciba-checkout: stopping:')),
+      5000,
+      () => `the stopping line in: ${a.lines.slice(-30).join('\n')}`,
+    );
     expect(a.lines.filter((l) => l.startsWith('ciba-checkout: stopping:'))).toEqual([
       expect.stringMatching(
         /^ciba-checkout: stopping: TOKEN_ENCRYPTION_KEY: 1 running process\(es\) of this deployment/,
@@ -160,7 +166,7 @@ test('when a process cut off from Redis longer than its registration lives comes
   }
 }, 90_000);
 
-test('when a live process runs another data layout, then a new process refuses to start with one line; a process from before layouts were recorded counts as layout 1', async () => {
+test('when a live process runs another data layout, then a new process refuses to start with one line; a process from before layouts were recorded counts as layout 1 (before the due buckets)', async () => {
   await startAfresh();
   const key = newKey();
   const fp = keyFingerprint(Buffer.from(key, 'base64'));
@@ -175,12 +181,12 @@ test('when a live process runs another data layout, then a new process refuses t
   );
   expect(await redis.hlen(`${prefix}key-holders`)).toBe(1); // nothing written
 
-  // A process of the release before layouts were recorded (an entry without one) has layout 1.
+  // A process of the release before layouts were recorded (an entry without one: the single due set
+  // per shard, before the due buckets) has layout 1: refused beside it too.
   await redis.del(`${prefix}{${prefix}key-holders}:layouts`);
-  const beside = await spawnService('e', 'worker', env(key));
-  procs.add(beside);
-  expect(await redis.hget(`${prefix}{${prefix}key-holders}:layouts`, 'next-release')).toBeNull();
-  expect(await redis.hlen(`${prefix}{${prefix}key-holders}:layouts`)).toBe(1);
-  await killAll(procs);
-  procs.clear();
+  const beside = await runToExit(key);
+  expect(beside.code).toBe(1);
+  expect(beside.lines.at(-1)).toMatch(
+    new RegExp(`^ciba-checkout: failed to start: data layout ${DATA_LAYOUT_VERSION} .* of data layout 1;`),
+  );
 }, 90_000);

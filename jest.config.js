@@ -25,7 +25,7 @@ const BOTH_MODES = [
   'conformance-reconciliation',
   'conformance-ping',
 ];
-const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'store-checks'];
+const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'store-checks', 'sharded-pubsub'];
 const files = (names) => names.map((n) => `<rootDir>/test/integration/${n}.test.ts`);
 
 export default {

@@ -1,6 +1,6 @@
 // Redis bytes per pending payment, without the rest of the bench: N payments created through the
 // state machine (the same atomic step a checkout ends with), then MEMORY USAGE of every key under
-// the run's prefix (÷ N, the due set counted as a per-payment share) and the used_memory delta ÷ N.
+// the run's prefix (÷ N, the due buckets and their directory counted as per-payment shares) and the used_memory delta ÷ N.
 // Needs `npm run build`.
 //
 //   node bench/memory.mjs                 N = 1000, bench-like records, webhooks off and on
@@ -16,7 +16,7 @@ import { workItem } from '../dist/payments/work-items.js';
 import { newBindingMessage, newClientSecret } from '../dist/crypto/random-ids.js';
 // Shard 0: the one scheduler shard a single-Redis service claims from (SCHEDULER_SHARDS=1).
 import { newPaymentId } from '../dist/payments/payment-id.js';
-import { sha256 } from '../dist/crypto/hashing.js';
+import { secretCheckValue } from '../dist/crypto/hashing.js';
 import { systemClock } from '../dist/clock.js';
 
 const args = process.argv.slice(2);
@@ -55,10 +55,11 @@ async function keysUnder(prefix) {
   return out;
 }
 
-/** `{s3}pay:pay_x` → `pay:<id>`, `{s3}due` → `due`, `{pl}paylist:17` → `paylist:<leaf>`. */
+/** `{s3}pay:pay_x` → `pay:<id>`, `{s3}due:17` → `due:<bucket>`, `{pl}paylist:17` → `paylist:<leaf>`. */
 function kindOf(rest) {
   return rest
     .replace(/^\{s\d+\}/, '')
+    .replace(/^due:\d+$/, 'due:<bucket>')
     .replace(/^\{pl\}paylist:\d+$/, 'paylist:<leaf>')
     .replace(/^\{pl\}/, '')
     .replace(/pay_[a-z2-7]+/, '<id>');
@@ -82,7 +83,7 @@ function record(id, t, webhooks) {
     createdAt: t,
     updatedAt: t,
     metadata: REALISTIC ? { order_id: `ord_${id.slice(4, 14)}` } : {},
-    secretHash: sha256(newClientSecret(id)),
+    secretHash: secretCheckValue(newClientSecret(id)),
     authReqId: REALISTIC ? `${randomBytes(16).toString('hex')}` : `svc_${runId}_${id.slice(4, 10)}`,
     intervalMs: 5000,
     callbackUrl: webhooks ? 'https://shop.example/hooks/ciba' : null,
@@ -125,7 +126,7 @@ async function measure(webhooks) {
     const kind = kindOf(key.slice(prefix.length));
     byKind[kind] = (byKind[kind] ?? 0) + bytes;
     total += bytes;
-    if (kind === 'due') dueMembers += await node.zcard(key);
+    if (kind === 'due' || kind === 'due:<bucket>') dueMembers += await node.zcard(key);
     const encoding = await node.object('ENCODING', key);
     encodings[kind] ??= {};
     encodings[kind][encoding] = (encodings[kind][encoding] ?? 0) + 1;

@@ -88,7 +88,24 @@ async function measureClaims() {
   for (let i = 0; i < CLAIMS; i += 1000) {
     const now = Date.now();
     await Promise.all(
-      Array.from({ length: 1000 }, () => client.claim(`${tag}due`, `${tag}leases`, now, now + 30_000, 16)),
+      Array.from({ length: 1000 }, () =>
+        client.claim(
+          `${tag}due:dir`,
+          `${tag}leases`,
+          `${tag}due`,
+          now,
+          now + 30_000,
+          16,
+          '',
+          `${tag}pay:`,
+          `${tag}due:`,
+          '',
+          30_000,
+          'n',
+          5000,
+          1024,
+        ),
+      ),
     );
   }
   const p1 = process.cpuUsage(p0);

@@ -23,7 +23,7 @@ import { Agent, Pool, fetch } from 'undici';
 import { ensureDevCertificates } from '../dist/sandbox/certs.js';
 import { createKeys } from '../dist/store/keys.js';
 import { createPaymentStore } from '../dist/store/payment-store.js';
-import { PAYMENT_FIELD } from '../dist/store/payment-hash.js';
+import { decodeStatus, PAYMENT_FIELD } from '../dist/store/payment-hash.js';
 import { createStateMachine } from '../dist/payments/state-machine.js';
 import { workItem } from '../dist/payments/work-items.js';
 import { newBindingMessage, newClientSecret } from '../dist/crypto/random-ids.js';
@@ -417,20 +417,22 @@ async function runService(stub, n, { target = single, workers = 1, scaling = fal
         profiling ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
       ),
     );
-  // First polls spread evenly over one interval, starting 1 s from now (one ZADD per shard and chunk).
+  // First polls spread evenly over one interval, starting 1 s from now (one ZADD per due bucket),
+  // then each bucket's directory entry set to its new earliest due time.
   const t0 = Date.now();
   const spread = new Map();
   members.forEach((m, i) => {
-    const due = keys.scheduleOf(m).due;
-    if (!spread.has(due)) spread.set(due, []);
-    spread.get(due).push(t0 + 1000 + Math.floor((i * INTERVAL_S * 1000) / n), m);
+    const { key, bucket } = keys.dueOf(m);
+    if (!spread.has(key)) spread.set(key, { dir: keys.scheduleOf(m).dueDir, bucket, pairs: [] });
+    spread.get(key).pairs.push(t0 + 1000 + Math.floor((i * INTERVAL_S * 1000) / n), m);
   });
+  const fixDir = `local f = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    if f[2] then redis.call('ZADD', KEYS[2], f[2], ARGV[1]) end`;
   await Promise.all(
-    [...spread].flatMap(([due, pairs]) =>
-      Array.from({ length: Math.ceil(pairs.length / 2000) }, (_, c) =>
-        client.zadd(due, 'XX', ...pairs.slice(c * 2000, (c + 1) * 2000)),
-      ),
-    ),
+    [...spread].map(async ([key, { dir, bucket, pairs }]) => {
+      await client.zadd(key, 'XX', ...pairs);
+      await client.eval(fixDir, 2, key, dir, bucket);
+    }),
   );
   const windowStartAt = await settledAt(stub, now() + 1000 + WARM_INTERVALS * INTERVAL_S * 1000 + 1000);
   const pids = services.map((s) => s.child.pid);
@@ -493,7 +495,11 @@ async function sampleMemory(client, keys, members, shards) {
     hash += Number(await client.memory('USAGE', keys.payment(id), 'SAMPLES', 0));
   }
   let due = 0;
-  for (let s = 0; s < shards; s++) due += Number(await client.memory('USAGE', keys.shard(s).due, 'SAMPLES', 0));
+  for (let s = 0; s < shards; s++) {
+    const k = keys.shard(s);
+    for (const key of [k.dueDir, ...(await client.zrange(k.dueDir, 0, -1)).map((b) => k.dueBucket + b)])
+      due += Number(await client.memory('USAGE', key, 'SAMPLES', 0));
+  }
   const k = ids.length;
   return {
     payment_hash: Math.round(hash / k),
@@ -555,13 +561,14 @@ async function runReaction(stub, mode, count) {
   const sub = new Redis(REDIS_URL);
   const done = new Map();
   const watched = new Set();
-  await sub.subscribe(keys.changesChannel);
-  sub.on('message', (_channel, id) => {
+  // Status changes are sharded pub/sub on the payment's shard's channel (issue 12.5).
+  for (let shard = 0; shard < 16; shard++) await sub.ssubscribe(keys.shard(shard).changes);
+  sub.on('smessage', (_channel, id) => {
     if (!watched.has(id) || done.has(id)) return;
     const seenAt = now();
     redis.hget(keys.payment(id), 'status').then(
       (status) => {
-        if (status === 'succeeded' && !done.has(id)) done.set(id, seenAt);
+        if (decodeStatus(status) === 'succeeded' && !done.has(id)) done.set(id, seenAt);
       },
       () => undefined,
     );

@@ -14,7 +14,7 @@ import type { WorkKind } from '../payments/work-items.js';
 import { createSealer } from '../crypto/sealing.js';
 import { createKeys, type Keys } from '../store/keys.js';
 import { createNotificationStore, type NotificationStore } from '../store/notification-store.js';
-import { createPaymentStore, POLL_FIELDS, type PaymentStore } from '../store/payment-store.js';
+import { createPaymentStore, POLL_FIELDS, POLL_PACE, type PaymentStore } from '../store/payment-store.js';
 import { createStoreClient, type RedisClient } from '../store/redis.js';
 import { createScheduler, type Scheduler } from '../jobs/scheduler.js';
 import { createChangeFeed, type ChangeFeed } from '../webhooks/change-feed.js';
@@ -109,7 +109,7 @@ function buildStoreClient(config: Config, clock: Clock) {
     clock,
     leaseMs: config.workerLeaseMs,
     shards: config.schedulerShards,
-    prefetch: { kind: 'poll' satisfies WorkKind, fields: POLL_FIELDS },
+    prefetch: { kind: 'poll' satisfies WorkKind, fields: POLL_FIELDS, pace: POLL_PACE },
   });
   return { redis, keys, scheduler };
 }

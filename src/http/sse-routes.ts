@@ -154,7 +154,10 @@ function createStreamSession(deps: SseRouteDeps, res: Response, paymentId: strin
     drain: wake,
     startHeartbeat(ms: number) {
       heartbeat = setInterval(() => {
-        if (!state.closed) res.write(': ping\n\n');
+        if (state.closed) return;
+        res.write(': ping\n\n');
+        // Also a look: a change message lost (a failover, a resubscription) only delays its events.
+        void wake();
       }, ms);
     },
     attach(stop: () => void) {

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { Keys, ShardKeys } from '../store/keys.js';
+import { DUE_BUCKETS, type Keys, type ShardKeys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
 import type { Logger } from '../logger.js';
 import { createSettleBatcher } from './settle-batcher.js';
@@ -93,6 +93,10 @@ interface ClaimContext {
   /** `poll:` when poll work is claimed with its payment's fields, else ''. */
   prefetchKind: string;
   prefetchFields: readonly string[];
+  leaseMs: number;
+  /** The prefetch kind's pace (hash field and default, ms), or '' / 0 when it has none. */
+  paceField: string;
+  paceDefaultMs: number;
 }
 
 /** The shards this process creates payments in, and the ones any process recorded (re-read every SHARDS_REFRESH_MS). */
@@ -117,7 +121,7 @@ function createShardRegistry(redis: RedisClient, keys: Keys, shards: number) {
   };
 }
 
-/** One claim-2.lua call on one shard: its items (with prefetched fields) leased until `leaseUntil`. */
+/** One claim-3.lua call on one shard: its items (with prefetched fields) leased until `leaseUntil`. */
 async function claimFrom(
   ctx: ClaimContext,
   shard: number,
@@ -127,13 +131,20 @@ async function claimFrom(
 ): Promise<ClaimResult> {
   const k = ctx.keys.shard(shard);
   const raw = await ctx.redis.claim(
-    k.due,
+    k.dueDir,
     k.leases,
+    k.legacyDue,
     now,
     leaseUntil,
     limit,
     ctx.prefetchKind,
     k.payments,
+    k.dueBucket,
+    ctx.paceField === '' ? '' : ctx.prefetchKind,
+    ctx.leaseMs,
+    ctx.paceField,
+    ctx.paceDefaultMs,
+    DUE_BUCKETS,
     ...ctx.prefetchFields,
   );
   const items: ClaimedItem[] = [];
@@ -240,14 +251,32 @@ async function renewLeases(
   return lost.flat();
 }
 
+/** depth-3.lua once per shard (not one ZCARD per due bucket). */
 async function depthOf(redis: RedisClient, keys: Keys, shards: number[]): Promise<{ due: number; leased: number }> {
   const counts = await Promise.all(
-    shards.map((s) => Promise.all([redis.zcard(keys.shard(s).due), redis.zcard(keys.shard(s).leases)])),
+    shards.map((s) => {
+      const k = keys.shard(s);
+      return redis.depth(k.dueDir, k.leases, k.legacyDue, k.dueBucket);
+    }),
   );
   return {
     due: counts.reduce((sum, [due]) => sum + due, 0),
     leased: counts.reduce((sum, [, leased]) => sum + leased, 0),
   };
+}
+
+/** schedule-4.lua: `member` into its due bucket at `at` (out of the legacy set), its lease dropped too with `dropLease`. */
+async function putDue(redis: RedisClient, keys: Keys, member: string, at: number, dropLease: '0' | '1'): Promise<void> {
+  const k = keys.scheduleOf(member);
+  const { key, bucket } = keys.dueOf(member);
+  await redis.schedule(key, k.dueDir, k.leases, k.legacyDue, at, member, bucket, dropLease);
+}
+
+/** advance-5.lua: waiting work moved earlier (in its bucket or the legacy set), or leased work marked. */
+async function advanceDue(redis: RedisClient, keys: Keys, member: string, at: number): Promise<boolean> {
+  const k = keys.scheduleOf(member);
+  const { key, bucket } = keys.dueOf(member);
+  return (await redis.advance(key, k.dueDir, k.leases, k.pinged, k.legacyDue, at, member, bucket)) > 0;
 }
 
 export function createScheduler(deps: {
@@ -259,9 +288,11 @@ export function createScheduler(deps: {
   shards?: number;
   /**
    * Work of this kind (e.g. `poll`) is claimed with these fields of its payment's hash, in the same
-   * script call (issue 12.4: a token poll needs no read of its own).
+   * script call (issue 12.4: a token poll needs no read of its own). With `pace` (the hash field of
+   * the poll interval and its default), such work whose lease expired comes back no earlier than its
+   * last lease start plus the interval (a worker that died mid-poll must not make the next one early).
    */
-  prefetch?: { kind: string; fields: readonly string[] };
+  prefetch?: { kind: string; fields: readonly string[]; pace?: { field: string; defaultMs: number } };
   /** Live-worker registry timing (tests shorten it); default REGISTRY_TIMING. */
   registry?: RegistryTiming;
 }): Scheduler {
@@ -271,13 +302,16 @@ export function createScheduler(deps: {
     keys,
     prefetchKind: deps.prefetch ? `${deps.prefetch.kind}:` : '',
     prefetchFields: deps.prefetch?.fields ?? [],
+    leaseMs,
+    paceField: deps.prefetch?.pace?.field ?? '',
+    paceDefaultMs: deps.prefetch?.pace?.defaultMs ?? 0,
   };
   const settle = createSettleBatcher(deps);
   const shardRegistry = createShardRegistry(redis, keys, deps.shards ?? 1);
+  const of = (member: string): ShardKeys => keys.scheduleOf(member);
   const workers = createWorkerRegistry({ redis, keys, clock, ...(deps.registry ? { timing: deps.registry } : {}) });
   const planner = createLookPlanner(workers);
   const wakes = createWakeFollower({ redis, keys, planner, workers, shardRegistry });
-  const of = (member: string): ShardKeys => keys.scheduleOf(member);
   // Work settled or moved by this worker often leaves follow-up work in its shard: look there next.
   const touched = (member: string): void => {
     planner.touch(keys.shardOf(member));
@@ -294,19 +328,18 @@ export function createScheduler(deps: {
     async reschedule(member, at, leaseUntil) {
       touched(member);
       if (leaseUntil !== undefined) return settle(member, leaseUntil, at);
-      await redis.multi().zrem(of(member).leases, member).zadd(of(member).due, at, member).exec();
+      await putDue(redis, keys, member, at, '1');
     },
     renew: (items) => renewLeases(redis, keys, items, clock.now() + leaseMs),
     async schedule(member, at) {
       touched(member);
-      await redis.zadd(of(member).due, at, member);
+      await putDue(redis, keys, member, at, '0');
     },
     async advance(member, at) {
       // Waiting work only ever moves earlier; leased work is never copied, but marked so that it is
       // due at once when its worker settles it (a ping during an in-flight poll is not lost).
       touched(member);
-      const k = of(member);
-      return (await redis.advance(k.due, k.leases, k.pinged, at, member)) > 0;
+      return advanceDue(redis, keys, member, at);
     },
     async wake(member) {
       await redis.spublish(of(member).wake, '1');

@@ -46,7 +46,7 @@ export function createSettleBatcher(deps: {
 
   function send(shard: number, batch: Batch): void {
     const k = keys.shard(shard);
-    redis.settle(k.due, k.leases, k.pinged, clock.now(), ...batch.args).then(() => {
+    redis.settle(k.dueDir, k.leases, k.pinged, clock.now(), k.dueBucket, ...batch.args).then(() => {
       batch.resolve();
     }, batch.reject);
   }
@@ -65,8 +65,8 @@ export function createSettleBatcher(deps: {
       batch = newBatch();
       open.set(shard, batch);
     }
-    batch.args.push(member, leaseUntil, at);
-    if (batch.args.length >= MAX_BATCH * 3) {
+    batch.args.push(member, leaseUntil, at, at === '' ? '' : keys.dueOf(member).bucket);
+    if (batch.args.length >= MAX_BATCH * 4) {
       open.delete(shard);
       send(shard, batch);
     } else if (!planned) {

@@ -6,7 +6,7 @@ import { authorizationDetailsFor, type Merchant } from './authorization.js';
 import { sandboxBankProfile, type BankProfile } from './bank-profile.js';
 import { toPaymentView, type LineItem, type PaymentRecord, type PaymentView } from './payment.js';
 import { newBindingMessage, newClientSecret, newNotificationToken } from '../crypto/random-ids.js';
-import { sha256 } from '../crypto/hashing.js';
+import { secretCheckValue, sha256 } from '../crypto/hashing.js';
 import { newPaymentId } from './payment-id.js';
 import type { StateMachine } from './state-machine.js';
 import { workItem } from './work-items.js';
@@ -84,7 +84,7 @@ async function startCheckout(deps: CheckoutServiceDeps, input: CheckoutInput): P
     createdAt: receivedAt,
     updatedAt: receivedAt,
     metadata: input.metadata ?? {},
-    secretHash: sha256(clientSecret),
+    secretHash: secretCheckValue(clientSecret),
     authReqId: started.authReqId,
     intervalMs,
     callbackUrl: input.callbackUrl ?? null,

@@ -39,8 +39,11 @@ export type FixedAtCreation =
   'id' | 'amount' | 'currency' | 'items' | 'bindingMessage' | 'expiresAt' | 'createdAt' | 'metadata';
 
 const STATUSES: ReadonlySet<string> = new Set(PAYMENT_STATUSES);
-/** One letter per status in an entry: the log is kept for every payment during the retention. */
-const STATUS_LETTER = {
+/**
+ * One letter per status in an entry (the log is kept for every payment during the retention), and
+ * in the payment hash's `status` field (store/payment-hash.ts).
+ */
+export const STATUS_LETTER = {
   pending_authorization: 'p',
   authorized: 'a',
   processing: 'r',
@@ -53,6 +56,12 @@ const STATUS_OF_LETTER: ReadonlyMap<string, PaymentStatus> = new Map(
 );
 const FAILURES: ReadonlySet<string> = new Set(FAILURE_CODES);
 
+/** A status as stored: its letter, or (written before issue 12.4) its name; undefined when neither. */
+export function statusOfStored(stored: string): PaymentStatus | undefined {
+  const status = STATUS_OF_LETTER.get(stored) ?? stored;
+  return STATUSES.has(status) ? (status as PaymentStatus) : undefined;
+}
+
 /** The hash field of the event at `position` (1-based). */
 export function eventField(position: number): string {
   return `e${position}`;
@@ -64,14 +73,14 @@ export function encodeEventEntry(e: PaymentEvent): string {
 
 export function decodeEventEntry(entry: string): PaymentEvent | null {
   const [id, written, failure, at] = entry.split(' ');
-  const status = written === undefined ? undefined : (STATUS_OF_LETTER.get(written) ?? written);
-  if (!id || !status || !failure || !at || !/^[a-z2-7]{1,64}$/.test(id) || !STATUSES.has(status)) return null;
+  const status = written === undefined ? undefined : statusOfStored(written);
+  if (!id || !status || !failure || !at || !/^[a-z2-7]{1,64}$/.test(id)) return null;
   if (failure !== '-' && !FAILURES.has(failure)) return null;
   if (!/^[0-9a-z]{1,11}$/.test(at)) return null;
   const ms = parseInt(at, 36);
   return {
     eventId: `msg_${id}`,
-    status: status as PaymentStatus,
+    status,
     failureCode: failure === '-' ? null : (failure as FailureCode),
     at: ms,
   };

@@ -52,7 +52,9 @@ export function createStateMachine(deps: {
 
   return {
     async create(record, firstWork) {
-      const now = clock.now();
+      // The record's own time: its first event and stored updated_at are what the checkout answered
+      // (and equal to created_at, which the payment hash then need not store twice).
+      const now = record.updatedAt;
       return store.transition({
         id: record.id,
         from: null,

@@ -1,7 +1,7 @@
 /**
  * Names of the work items on the scheduler's due set, `<kind>:<arg>`, built and parsed only here.
  * The worker loop runs the handler of the kind with the arg; the transition script
- * (store/lua/transition-4.lua) writes the event's position where a hook name holds `#`.
+ * (store/lua/transition-6.lua) writes the event's position where a hook name holds `#`.
  */
 
 /** Where a webhook goes: `g` is WEBHOOK_URL, `c` the checkout's callback_url. */

@@ -2,10 +2,34 @@ import { createHash } from 'node:crypto';
 import { shardOfPaymentId } from '../payments/payment-id.js';
 import { paymentOfWorkItem } from '../payments/work-items.js';
 
+/**
+ * Buckets of a shard's due work (issue 12.4). One sorted set of 50,000 members is a skiplist of
+ * about 129 B a member; sets of at most 128 short members stay listpacks of about 40 B a member
+ * (`zset-max-listpack-*` defaults, not ours to change on a managed Redis). So a shard's due work is
+ * spread over DUE_BUCKETS sets by a stable hash of the work item's payment id: every operation that
+ * knows a member knows its bucket (scores stay exact), and all items of one payment share a bucket,
+ * so the transition script touches one. A code constant, not a setting: changing it would strand
+ * the items in buckets no longer computed (up to 128 × 1024 ≈ 130,000 waiting items a shard stay
+ * compact; past that a bucket grows into a skiplist, slower to fill but still exact).
+ */
+export const DUE_BUCKETS = 1024;
+
+/** FNV-1a (32 bit) of a work item's payment id, mod DUE_BUCKETS: the bucket of its due entry. */
+export function dueBucketOf(member: string): number {
+  const id = paymentOfWorkItem(member);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % DUE_BUCKETS;
+}
+
 /** The due/lease keys of one scheduler shard; on Redis Cluster all in the shard's hash slot. */
 export interface ShardKeys {
-  /** Due work: member `kind:arg`, score = due time in ms. */
-  due: string;
+  /** Key prefix of the due buckets: bucket b is `dueBucket + b`; member `kind:arg`, score = due time in ms. */
+  dueBucket: string;
+  /** Directory of the due buckets: member = bucket number, score = its earliest due time (ms); empty buckets absent. */
+  dueDir: string;
+  /** The one due set of versions before the buckets: only drained (claim) and cleaned (drop, schedule). */
+  legacyDue: string;
   /** Claimed work: member as in `due`, score = lease expiry in ms. */
   leases: string;
   /** Leased work nudged while in flight (a ping during a poll): due at once when settled. */
@@ -41,6 +65,8 @@ export interface Keys {
   shard(k: number): ShardKeys;
   /** The shard keys of a payment or work item: `shard(shardOf(x))`. */
   scheduleOf(paymentIdOrMember: string): ShardKeys;
+  /** The due bucket of a work item (or of a payment's items): its number and key. */
+  dueOf(paymentIdOrMember: string): { bucket: number; key: string };
   /** Set of the shard numbers any process has used (a shard count change leaves none behind). */
   shardsInUse: string;
   /** Live workers: sorted set of worker ids scored by when their entry expires (see jobs/shard-coverage.ts). */
@@ -55,8 +81,6 @@ export interface Keys {
   paymentList: string;
   /** GET /payments: leaves of (created_at, id) and their directory, one hash tag (see payment-list-index.ts). */
   paymentListIndex: { directory: string; counter: string; leafPrefix: string };
-  /** Pub/sub channel: payment id of every status change (SSE across instances). */
-  changesChannel: string;
   /** A customer's checkouts waiting for approval (issue 11.6), by the customer's limit key. */
   pendingCheckouts(customerKey: string): string;
   /** rate-limiter-flexible's key prefix of one limit (it appends `:<key>`). */
@@ -74,7 +98,9 @@ export function createKeys(prefix: string): Keys {
     let keys = shards.get(k);
     if (!keys) {
       keys = {
-        due: `${prefix}{s${k}}due`,
+        dueBucket: `${prefix}{s${k}}due:`,
+        dueDir: `${prefix}{s${k}}due:dir`,
+        legacyDue: `${prefix}{s${k}}due`,
         leases: `${prefix}{s${k}}leases`,
         pinged: `${prefix}{s${k}}pinged`,
         payments: `${prefix}{s${k}}pay:`,
@@ -93,6 +119,10 @@ export function createKeys(prefix: string): Keys {
     shardOf: (s) => shardOfPaymentId(paymentOfWorkItem(s)),
     shard,
     scheduleOf: (s) => shard(shardOfPaymentId(paymentOfWorkItem(s))),
+    dueOf: (s) => {
+      const bucket = dueBucketOf(s);
+      return { bucket, key: `${shard(shardOfPaymentId(paymentOfWorkItem(s))).dueBucket}${bucket}` };
+    },
     shardsInUse: `${prefix}shards`,
     workers: `${prefix}workers`,
     // Hashed: a client's key may hold ':' and anything else; the hash keeps (scope, key) pairs apart.
@@ -106,7 +136,6 @@ export function createKeys(prefix: string): Keys {
       counter: `${prefix}{pl}paylist:n`,
       leafPrefix: `${prefix}{pl}paylist:`,
     },
-    changesChannel: `${prefix}changes`,
     pendingCheckouts: (customerKey) => `${prefix}pending:${customerKey}`,
     rateLimit: (limit) => `${prefix}rl:${limit}`,
     keyCheck: `${prefix}key-check`,

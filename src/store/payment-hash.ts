@@ -1,3 +1,4 @@
+import { STATUS_LETTER, statusOfStored } from '../payments/event-log.js';
 import type { FailureCode, LineItem, PaymentRecord, PaymentStatus } from '../payments/payment.js';
 
 /**
@@ -7,8 +8,10 @@ import type { FailureCode, LineItem, PaymentRecord, PaymentStatus } from '../pay
  * not ours to change on a managed Redis); one longer value turns the whole hash into a hashtable of
  * about twice the bytes. Hence:
  * - one-letter field names ('status' stays: the transition script reads it by name);
+ * - the status as one letter (`STATUS_LETTER`, as in the event log; names written before are read,
+ *   and the transition script is given both forms to compare with);
  * - nothing stored that is derivable: the id is in the key, default values (no metadata, no
- *   attempts, a 5 s interval) are absent fields;
+ *   attempts, a 5 s interval) are absent fields, and `updated_at` while it equals `created_at`;
  * - line items as JSON arrays `[["tea-01",2,1290]]` rather than objects;
  * - values that may exceed 64 bytes in the pending phase (auth_req_id, callback_url) split into
  *   parts `r`, `r1`, `r2`… of ≤ 64 bytes each.
@@ -86,8 +89,19 @@ const MAX_PARTS = 16;
 
 const DEFAULTS: Partial<Record<PaymentField, string>> = { metadata: '{}', intervalMs: '5000', attempts: '0' };
 
+/** The stored form of a status (see the layout above). */
+export function storedStatus(status: PaymentStatus): string {
+  return STATUS_LETTER[status];
+}
+
+/** A status as read from the hash (letter, or a name an earlier version wrote); null when absent or unknown. */
+export function decodeStatus(stored: string | null | undefined): PaymentStatus | null {
+  return stored ? (statusOfStored(stored) ?? null) : null;
+}
+
 function encodeValue(name: PaymentField, value: PaymentRecord[PaymentField]): string | null {
   if (value === null || value === undefined) return null;
+  if (name === 'status') return storedStatus(value as PaymentStatus);
   if (name === 'items') return JSON.stringify((value as LineItem[]).map((i) => [i.sku, i.quantity, i.unitAmount]));
   const encoded = typeof value === 'object' ? JSON.stringify(value) : String(value);
   return encoded === DEFAULTS[name] ? null : encoded;
@@ -131,6 +145,8 @@ export function encodeFields(
   for (const [name, value] of Object.entries(fields) as [PaymentField, PaymentRecord[PaymentField]][]) {
     const field = PAYMENT_FIELD[name];
     if (field === '') continue;
+    // A new payment's updated_at is its created_at: read from `t` (a later write sets `u`).
+    if (name === 'updatedAt' && opts.fresh && value === fields.createdAt) continue;
     const encoded = encodeValue(name, value);
     const parts = encoded === null ? [] : SPLIT.has(name) ? splitValue(encoded) : [encoded];
     parts.forEach((part, i) => (set[partField(field, i)] = part));
@@ -166,7 +182,7 @@ function decodeItems(json: string | undefined): LineItem[] {
 
 /** The record of a payment hash (HGETALL) under `id`; null when there is no payment (no status). */
 export function decodeRecord(hash: Record<string, string>, id: string): PaymentRecord | null {
-  const status = hash[PAYMENT_FIELD.status];
+  const status = decodeStatus(hash[PAYMENT_FIELD.status]);
   if (!status) return null;
   const str = (name: PaymentField) => raw(hash, name) ?? null;
   const num = (name: PaymentField) => {
@@ -175,7 +191,7 @@ export function decodeRecord(hash: Record<string, string>, id: string): PaymentR
   };
   return {
     id,
-    status: status as PaymentStatus,
+    status,
     amount: Number(raw(hash, 'amount')),
     currency: raw(hash, 'currency') ?? '',
     items: decodeItems(raw(hash, 'items')),
@@ -183,7 +199,7 @@ export function decodeRecord(hash: Record<string, string>, id: string): PaymentR
     expiresAt: Number(raw(hash, 'expiresAt')),
     failureCode: str('failureCode') as FailureCode | null,
     createdAt: Number(raw(hash, 'createdAt')),
-    updatedAt: Number(raw(hash, 'updatedAt')),
+    updatedAt: Number(raw(hash, 'updatedAt') ?? raw(hash, 'createdAt')),
     metadata: JSON.parse(raw(hash, 'metadata') ?? '{}') as Record<string, string>,
     secretHash: raw(hash, 'secretHash') ?? '',
     authReqId: str('authReqId'),

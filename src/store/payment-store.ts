@@ -4,7 +4,15 @@ import { createPaymentListIndex } from './payment-list-index.js';
 import { TransitionCode, type RedisClient, type TransitionArgs } from './redis.js';
 import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
 import type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
-import { decodeRecord, encodeFields, PAYMENT_FIELD, partField, TRACE_FIELDS } from './payment-hash.js';
+import {
+  decodeRecord,
+  decodeStatus,
+  encodeFields,
+  PAYMENT_FIELD,
+  partField,
+  storedStatus,
+  TRACE_FIELDS,
+} from './payment-hash.js';
 
 export type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 export { decodeRecord, encodeFields } from './payment-hash.js';
@@ -25,6 +33,9 @@ export const POLL_FIELDS: readonly string[] = [
   FIELD.heldToken,
 ];
 
+/** A poll's pace for the claim script: its interval field and default (a hash of an earlier version reads the default). */
+export const POLL_PACE = { field: FIELD.intervalMs, defaultMs: 5000 } as const;
+
 /**
  * The values of POLL_FIELDS (null where absent) as PollFields; null when they do not suffice and the
  * whole hash must be read: a long auth_req_id (in parts), or a hash an earlier version wrote (no `x`).
@@ -33,11 +44,12 @@ export function decodePollFields(values: readonly (string | null | undefined)[])
   const [status, arid, arid1, interval, expiresAt, attempts, amount, currency, consent, held] = values;
   // No status: the hash is gone, or (mid slot migration, after ASKING on the importing node) not
   // there yet. Either way the poller reads the whole payment itself, following the redirect.
-  if (status == null || arid1 != null || expiresAt == null) return null;
+  const current = decodeStatus(status);
+  if (current === null || arid1 != null || expiresAt == null) return null;
   return {
-    status: status as PaymentStatus,
+    status: current,
     authReqId: arid ?? null,
-    intervalMs: Number(interval ?? 5000),
+    intervalMs: Number(interval ?? POLL_PACE.defaultMs),
     expiresAt: Number(expiresAt),
     attempts: Number(attempts ?? 0),
     amount: Number(amount ?? 0),
@@ -122,7 +134,7 @@ async function execAndWait(
   }
 }
 
-/** Runs transition-4.lua; a money transition with `durability.replicas` set waits for that many replicas. */
+/** Runs transition-6.lua; a money transition with `durability.replicas` set waits for that many replicas. */
 async function runTransition(
   redis: RedisClient,
   keys: Keys,
@@ -205,7 +217,7 @@ export function createPaymentStore(deps: {
   };
 }
 
-/** Every answer of transition-4.lua, and what it means to the state machine. */
+/** Every answer of transition-6.lua, and what it means to the state machine. */
 const TRANSITION_RESULTS: Record<TransitionCode, TransitionResult> = {
   [TransitionCode.Done]: 'ok',
   [TransitionCode.NotFound]: 'not_found',
@@ -214,7 +226,7 @@ const TRANSITION_RESULTS: Record<TransitionCode, TransitionResult> = {
 
 function transitionResult(code: number): TransitionResult {
   const result = (TRANSITION_RESULTS as Partial<Record<number, TransitionResult>>)[code];
-  if (result === undefined) throw new Error(`transition-4.lua answered ${code}`);
+  if (result === undefined) throw new Error(`transition-6.lua answered ${code}`);
   return result;
 }
 
@@ -225,12 +237,17 @@ function transitionArgs(
   retentionSeconds: number,
 ): TransitionArgs {
   const shard = keys.scheduleOf(request.id);
+  // All of a payment's work items share its due bucket (store/keys.ts), the one the script changes.
+  const due = keys.dueOf(request.id);
   return [
     keys.payment(request.id),
-    shard.due,
+    due.key,
     shard.leases,
     shard.pinged,
-    request.from === null ? '-' : request.from.join(','),
+    shard.dueDir,
+    shard.legacyDue,
+    // The stored status is a letter, or a name an earlier version wrote: both are allowed.
+    request.from === null ? '-' : request.from.flatMap((s) => [storedStatus(s), s]).join(','),
     JSON.stringify(fields.set),
     fields.drop.join(','),
     request.event?.entry ?? '',
@@ -241,8 +258,9 @@ function transitionArgs(
     request.unschedule.join(','),
     retentionSeconds,
     request.terminal ? '1' : '0',
-    keys.changesChannel,
+    shard.changes,
     request.id,
+    due.bucket,
   ];
 }
 

@@ -5,7 +5,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
-/** What transition-4.lua answers (see its header). */
+/** What transition-6.lua answers (see its header). */
 export enum TransitionCode {
   Done = 1,
   /** The payment does not exist (or exists, when it had to be new). */
@@ -14,12 +14,14 @@ export enum TransitionCode {
   WrongStatus = -2,
 }
 
-/** transition-4.lua's keys and arguments, in its header's order. */
+/** transition-6.lua's keys and arguments, in its header's order. */
 export type TransitionArgs = [
   payment: string,
-  due: string,
+  dueBucket: string,
   leases: string,
   pinged: string,
+  dueDir: string,
+  legacyDue: string,
   allowedFrom: string,
   set: string,
   drop: string,
@@ -33,6 +35,7 @@ export type TransitionArgs = [
   terminal: '0' | '1',
   changesChannel: string,
   paymentId: string,
+  bucket: number,
 ];
 
 /** What idempotency-claim-1.lua answers: run, wait, refuse, or replay the stored response. */
@@ -45,34 +48,66 @@ export type IdempotencyClaimReply =
 /** The Lua scripts, as commands on every connection (`defineCommand` loads each once, then EVALSHA). */
 export interface ScriptCommands {
   /**
-   * Claims due work; members of kind `kind` (e.g. `poll:`) come with `fields` of the payment hash
-   * `paymentPrefix + id` (claim-2.lua). Reply: member, due score, fields or 0, …, next due score or ''.
+   * Claims due work from a shard's due buckets (and legacy due set); members of kind `kind` (e.g.
+   * `poll:`) come with `fields` of the payment hash `paymentPrefix + id`; expired leases of kind
+   * `pacedKind` come back no earlier than their lease start + the hash's `paceField` (claim-3.lua).
+   * Reply: member, due score, fields or 0, …, next due score or ''.
    */
   claim(
-    due: string,
+    dueDir: string,
     leases: string,
+    legacyDue: string,
     now: number,
     leaseUntil: number,
     limit: number,
     kind: string,
     paymentPrefix: string,
+    bucketPrefix: string,
+    pacedKind: string,
+    leaseMs: number,
+    paceField: string,
+    paceDefault: number,
+    buckets: number,
     ...fields: string[]
   ): Promise<(string | number | (string | null)[])[]>;
   /**
    * Completes (at = '') or reschedules leased work, per item only while its lease is still the
-   * caller's: triples of member, lease expiry held, at. Per triple 1 when it was, 0 when not.
+   * caller's: quadruples of member, lease expiry held, at, due bucket. Per item 1 when it was, 0 when not.
    */
   settle(
-    due: string,
+    dueDir: string,
     leases: string,
     pinged: string,
     now: number,
-    ...memberLeaseAt: (string | number)[]
+    bucketPrefix: string,
+    ...memberLeaseAtBucket: (string | number)[]
   ): Promise<number[]>;
+  /** Puts work into its due bucket at `at` (earlier or later), out of the legacy set, and its lease with dropLease '1'. */
+  schedule(
+    dueBucket: string,
+    dueDir: string,
+    leases: string,
+    legacyDue: string,
+    at: number,
+    member: string,
+    bucket: number,
+    dropLease: '0' | '1',
+  ): Promise<number>;
+  /** Work waiting and leased in one shard: [due, leased]. */
+  depth(dueDir: string, leases: string, legacyDue: string, bucketPrefix: string): Promise<[number, number]>;
   /** Extends leases still held with the given expiries to `leaseUntil`; per pair 1 when renewed, 0 when lost. */
   renew(leases: string, leaseUntil: number, ...memberAndHeldUntil: (string | number)[]): Promise<number[]>;
   /** Ping: moves waiting work earlier, or marks leased work to be due at once when it is settled; 1 when either. */
-  advance(due: string, leases: string, pinged: string, at: number, member: string): Promise<number>;
+  advance(
+    dueBucket: string,
+    dueDir: string,
+    leases: string,
+    pinged: string,
+    legacyDue: string,
+    at: number,
+    member: string,
+    bucket: number,
+  ): Promise<number>;
   transition(...args: TransitionArgs): Promise<TransitionCode>;
   idempotencyClaim(
     key: string,
@@ -150,11 +185,13 @@ function timeouts(commandTimeoutMs: number): RedisOptions {
 
 /** Script files are named `<command>-<numberOfKeys>.lua`, as bullmq names them. */
 const SCRIPTS: Record<keyof ScriptCommands, string> = {
-  claim: 'claim-2.lua',
+  claim: 'claim-3.lua',
   settle: 'settle-3.lua',
+  schedule: 'schedule-4.lua',
+  depth: 'depth-3.lua',
   renew: 'renew-1.lua',
-  advance: 'advance-3.lua',
-  transition: 'transition-4.lua',
+  advance: 'advance-5.lua',
+  transition: 'transition-6.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
   listAdd: 'list-add-2.lua',
   listPage: 'list-page-1.lua',

@@ -1,12 +1,15 @@
 import type { Logger } from '../logger.js';
 import type { Keys } from '../store/keys.js';
 import type { RedisClient } from '../store/redis.js';
+import { createShardSubscriber, type ShardSubscriber } from '../store/shard-subscriber.js';
 
 /**
- * Status changes of payments as they happen, for server-sent events: one Redis subscriber per
- * process on the changes channel (every transition publishes the payment id), fanned out to local
- * listeners by payment id. Pub/sub reaches every instance, so a change made by any worker or API
- * process is seen by every SSE stream. A message only says "look again"; the stream is the truth.
+ * Status changes of payments as they happen, for server-sent events. Every transition publishes the
+ * payment id on its shard's changes channel (sharded pub/sub, issue 12.5: on a cluster only the
+ * shard's own nodes carry it); each process follows the channels of the shards its streams' payments
+ * live in, fanned out to local listeners by payment id. A message only says "look again"; the stream
+ * is the truth, and it also looks again at every heartbeat, so a message lost in a failover only
+ * delays an event.
  */
 export interface ChangeFeed {
   /** Calls `listener` on every change of the payment; returns the unsubscribe function. */
@@ -17,31 +20,22 @@ export interface ChangeFeed {
 
 export function createChangeFeed(deps: { redis: RedisClient; keys: Keys; logger: Logger }): ChangeFeed {
   const listeners = new Map<string, Set<() => void>>();
-  let subscriber: RedisClient | null = null;
-  let subscribing: Promise<void> | null = null;
+  // Made on first use, so processes without SSE clients hold no extra connection.
+  let subscriber: ShardSubscriber | null = null;
 
-  function notify(channel: string, paymentId: string): void {
-    if (channel !== deps.keys.changesChannel) return;
+  function notify(_shard: number, paymentId: string): void {
     for (const listener of listeners.get(paymentId) ?? []) listener();
-  }
-
-  /** Subscribes on first use, so processes without SSE clients hold no extra connection. */
-  function ensureSubscribed(): Promise<void> {
-    subscribing ??= (async () => {
-      const sub = deps.redis.duplicate() as RedisClient;
-      sub.on('message', notify);
-      sub.on('error', (err: unknown) => {
-        deps.logger.warn({ err }, 'change feed subscriber error; ioredis reconnects and resubscribes');
-      });
-      await sub.subscribe(deps.keys.changesChannel);
-      subscriber = sub;
-    })();
-    return subscribing;
   }
 
   return {
     async listen(paymentId, listener) {
-      await ensureSubscribed();
+      subscriber ??= createShardSubscriber({
+        redis: deps.redis,
+        channelOf: (shard) => deps.keys.shard(shard).changes,
+        onMessage: notify,
+        logger: deps.logger,
+      });
+      await subscriber.add(deps.keys.shardOf(paymentId));
       let set = listeners.get(paymentId);
       if (!set) listeners.set(paymentId, (set = new Set()));
       set.add(listener);
@@ -58,10 +52,9 @@ export function createChangeFeed(deps: { redis: RedisClient; keys: Keys; logger:
     },
     async close() {
       listeners.clear();
-      await subscribing?.catch(() => undefined);
-      subscriber?.disconnect();
+      subscriber?.close();
       subscriber = null;
-      subscribing = null;
+      await Promise.resolve();
     },
   };
 }

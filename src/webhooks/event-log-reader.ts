@@ -5,7 +5,7 @@ import { decodeRecord } from '../store/payment-store.js';
 import type { RedisClient } from '../store/redis.js';
 
 /**
- * Reads of a payment's event log (fields `e<n>` of the payment hash, written by transition-4.lua;
+ * Reads of a payment's event log (fields `e<n>` of the payment hash, written by transition-6.lua;
  * entry format and body rebuild in src/payments/event-log.ts), for SSE, the webhook sender,
  * resends and the deliveries list. One HGETALL reads the payment and its events together.
  */

@@ -182,15 +182,18 @@ async function waitForEarlierEvents(
   });
   if (earlier.length === 0) return null;
   // One payment's items: one shard, so one hash slot (a pipeline on Redis Cluster needs that).
+  // Waiting: in the payment's due bucket, or still in the due set of an earlier version.
   const shard = sender.keys.scheduleOf(event.paymentId);
+  const bucket = sender.keys.dueOf(event.paymentId).key;
   const pipeline = sender.redis.pipeline();
-  for (const member of earlier) pipeline.zscore(shard.due, member).zscore(shard.leases, member);
+  for (const member of earlier)
+    pipeline.zscore(bucket, member).zscore(shard.legacyDue, member).zscore(shard.leases, member);
   const scores = ((await pipeline.exec()) ?? []).map(([, v]) => (v === null ? null : Number(v)));
   const now = sender.clock.now();
   let at: number | null = null;
-  for (let i = 0; i < scores.length; i += 2) {
-    const due = scores[i] ?? null;
-    const leased = scores[i + 1] ?? null;
+  for (let i = 0; i < scores.length; i += 3) {
+    const due = scores[i] ?? scores[i + 1] ?? null;
+    const leased = scores[i + 2] ?? null;
     if (due !== null) at = Math.max(at ?? 0, due + DEFER_MS, now + DEFER_MS);
     else if (leased !== null) at = Math.max(at ?? 0, now + DEFER_MS);
   }

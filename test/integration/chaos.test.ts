@@ -5,7 +5,7 @@ import { api, waitFor } from '../support/api.js';
 import { assertBuilt, killAll, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
 import { startTestBank, testCertificates, uniquePrefix } from '../support/system.js';
-import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
+import { decodeStatus, PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 
 /**
  * Chaos (issue 5): several worker processes and one API process on one Redis prefix, a few hundred
@@ -201,7 +201,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
             PAYMENT_FIELD.bankPaymentId,
             PAYMENT_FIELD.updatedAt,
           );
-          return { ...p, status, failure, bankId, updatedAt: Number(updatedAt) };
+          return { ...p, status: decodeStatus(status), failure, bankId, updatedAt: Number(updatedAt) };
         }),
       );
     const terminal = new Set(['succeeded', 'failed', 'canceled']);

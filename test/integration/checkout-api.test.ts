@@ -131,7 +131,7 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
     const res = await api(sys.url, 'POST', `/payments/${p.id}/cancel`, { headers: auth });
     expect(res.status).toBe(200);
     expect(res.json.status).toBe('canceled');
-    expect(await sys.service.redis.zscore(sys.service.keys.scheduleOf(`poll:${p.id}`).due, `poll:${p.id}`)).toBeNull();
+    expect(await sys.service.redis.zscore(sys.service.keys.dueOf(`poll:${p.id}`).key, `poll:${p.id}`)).toBeNull();
     // Approving at the bank now changes nothing: once the worker has finished what it had in hand,
     // no work of the payment is left that could ask the bank for its token or pay it.
     const pending = (await sys.bank.pending('user')).find((x) => x.bindingMessage === p.binding_message);
@@ -164,6 +164,6 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
     // Never long before expiry: the bank counts its whole-second expires_in from its own receipt, so
     // its expired_token may come up to a second before our expires_at (counted from our receipt).
     expect(Date.parse(done.updated_at)).toBeGreaterThanOrEqual(Date.parse(p.expires_at) - 1100);
-    expect(await sys.service.redis.zscore(sys.service.keys.scheduleOf(`poll:${p.id}`).due, `poll:${p.id}`)).toBeNull();
+    expect(await sys.service.redis.zscore(sys.service.keys.dueOf(`poll:${p.id}`).key, `poll:${p.id}`)).toBeNull();
   });
 });

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
 import { shardOfPaymentId } from '../../src/payments/payment-id.js';
 import { createKeys } from '../../src/store/keys.js';
+import { decodeStatus } from '../../src/store/payment-hash.js';
 import { clusterServiceEnv, settleAll, startCheckoutLoad } from '../support/checkout-load.js';
 import { waitFor } from '../support/api.js';
 import { startPrivateCluster, type PrivateCluster } from '../support/private-cluster.js';
@@ -124,7 +125,7 @@ describe('Redis Cluster slot migration under load', () => {
     const keys = createKeys(env.REDIS_PREFIX ?? '');
     const settled = await settleAll(admin, keys, load.created, bank).catch(async (err: unknown) => {
       const open = await Promise.all(
-        load.created.map(async (p) => [p.id, await admin.hget(keys.payment(p.id), 'status')]),
+        load.created.map(async (p) => [p.id, decodeStatus(await admin.hget(keys.payment(p.id), 'status'))]),
       );
       console.log(`not terminal: ${JSON.stringify(open.filter(([, s]) => s !== 'succeeded'))}`);
       console.log(

@@ -46,7 +46,7 @@ async function refusedCheckout(step: Step | undefined, loginHint = 'alice') {
   clock.advance(600_000);
   await h.svc.idle();
   expect(h.op.requestsTo('token')).toHaveLength(tokenRequests);
-  expect(await h.svc.service.redis.zcard(h.svc.service.keys.shard(0).due)).toBe(0);
+  expect((await h.svc.service.scheduler.depth()).due).toBe(0);
   return res;
 }
 
@@ -156,7 +156,7 @@ test('a backchannel answer without interval: the first poll is due 5 s after it 
   expect(record?.intervalMs).toBe(5000);
   expect(
     Number(
-      await h.svc.service.redis.zscore(h.svc.service.keys.scheduleOf(`poll:${res.json.id}`).due, `poll:${res.json.id}`),
+      await h.svc.service.redis.zscore(h.svc.service.keys.dueOf(`poll:${res.json.id}`).key, `poll:${res.json.id}`),
     ),
   ).toBe(record!.createdAt + 5000);
   await api(h.svc.url, 'POST', `/payments/${res.json.id}/cancel`, {

@@ -89,7 +89,7 @@ test('booked, answer lost, the note of that attempt lost (a failover), then 401:
   const p = await approveAndPoll();
   const { redis, keys } = h.svc.service;
   await waitFor(
-    async () => (await redis.zscore(keys.scheduleOf(p.id).due, `submit:${p.id}`)) !== null,
+    async () => (await redis.zscore(keys.dueOf(p.id).key, `submit:${p.id}`)) !== null,
     10_000,
     'the retry to be scheduled',
   );

@@ -169,9 +169,7 @@ test('still Pending when the customer token expires: followed by its status with
   const paymentKey = h.svc.service.keys.payment(p.id);
   // the Pending answer is recorded (the bank's payment id kept) and the status asked again later
   await waitFor(async () => (await h.svc.service.redis.hget(paymentKey, PAYMENT_FIELD.bankPaymentId)) !== null);
-  await waitFor(
-    async () => (await h.svc.service.redis.zscore(h.svc.service.keys.scheduleOf(submit).due, submit)) !== null,
-  );
+  await waitFor(async () => (await h.svc.service.redis.zscore(h.svc.service.keys.dueOf(submit).key, submit)) !== null);
   clock.advance(301_000); // past the CIBA access token's 300 s
   await h.svc.drive(p, statusIs(p, 'succeeded', 'failed', 'canceled'));
   expect(await h.svc.status(p)).toMatchObject({ status: 'succeeded' });

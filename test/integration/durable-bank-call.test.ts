@@ -57,7 +57,7 @@ describe('the bank is called only once the call is on a replica', () => {
   }
 
   const submitDueAt = async (p: StartedPayment) =>
-    svc.service.redis.zscore(svc.service.keys.scheduleOf(p.id).due, `submit:${p.id}`);
+    svc.service.redis.zscore(svc.service.keys.dueOf(p.id).key, `submit:${p.id}`);
 
   const alarms = async () =>
     (await svc.service.metrics.registry.getMetricsAsJSON())

@@ -29,7 +29,7 @@ describe('retention of finished payments', () => {
     expect(ttl).toBeGreaterThan(2 * 3600 - 60);
     expect(ttl).toBeLessThanOrEqual(2 * 3600);
     // Nothing left scheduled for it.
-    expect(await redis.zscore(keys.scheduleOf(`poll:${payment.id}`).due, `poll:${payment.id}`)).toBeNull();
+    expect(await redis.zscore(keys.dueOf(`poll:${payment.id}`).key, `poll:${payment.id}`)).toBeNull();
     expect(await redis.zscore(keys.scheduleOf(`poll:${payment.id}`).leases, `poll:${payment.id}`)).toBeNull();
   });
 });

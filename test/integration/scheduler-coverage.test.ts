@@ -128,14 +128,14 @@ describe('scheduler shard coverage', () => {
     now += 500; // without a wake-up, a covered shard is looked at again within 500 ms
     a.claimedFrom.length = 0;
     const first = await a.scheduler.claim(100);
-    expect(new Set(a.claimedFrom)).toEqual(new Set(mine.map((k) => keys.shard(k).due)));
+    expect(new Set(a.claimedFrom)).toEqual(new Set(mine.map((k) => keys.shard(k).dueDir)));
     expect(first.items).toHaveLength(mine.length * 2);
     for (const item of first.items) await a.scheduler.complete(item.member, item.leaseUntil);
 
     now += 5000; // the sweep comes round: the orphaned shards drain too
     a.claimedFrom.length = 0;
     const swept = await a.scheduler.claim(100);
-    expect(new Set(a.claimedFrom)).toEqual(new Set([...mine, ...orphaned].map((k) => keys.shard(k).due)));
+    expect(new Set(a.claimedFrom)).toEqual(new Set([...mine, ...orphaned].map((k) => keys.shard(k).dueDir)));
     expect(swept.items.map((i) => i.member).sort()).toEqual(
       members.filter((m) => !first.items.some((i) => i.member === m)).sort(),
     );
@@ -162,6 +162,6 @@ describe('scheduler shard coverage', () => {
     await waitFor(() => wakes > 0, 10_000, 'the wake-up');
     const woken = await a.scheduler.claim(100);
     expect(woken.items.map((i) => i.member)).toEqual([member]);
-    expect(a.claimedFrom).toEqual([createKeys(prefix).shard(3).due]);
+    expect(a.claimedFrom).toEqual([createKeys(prefix).shard(3).dueDir]);
   });
 });

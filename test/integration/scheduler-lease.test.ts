@@ -1,7 +1,9 @@
 import { createLogger } from '../../src/logger.js';
-import { createScheduler } from '../../src/jobs/scheduler.js';
+import { createScheduler, type ClaimedItem } from '../../src/jobs/scheduler.js';
 import { createWorkerLoop } from '../../src/jobs/worker-loop.js';
+import { newPaymentId } from '../../src/payments/payment-id.js';
 import { createKeys } from '../../src/store/keys.js';
+import { POLL_PACE } from '../../src/store/payment-store.js';
 import type { RedisClient } from '../../src/store/redis.js';
 import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
 import { waitFor } from '../support/api.js';
@@ -41,15 +43,56 @@ describe('scheduler leases', () => {
     await scheduler.complete(a.member, a.leaseUntil);
     await scheduler.reschedule(a.member, now + 10, a.leaseUntil);
     expect(await redis.zscore(keys.shard(0).leases, 'poll:pay_a')).toBe(String(b.leaseUntil));
-    expect(await redis.zscore(keys.shard(0).due, 'poll:pay_a')).toBeNull();
+    expect(await redis.zscore(keys.dueOf('poll:pay_a').key, 'poll:pay_a')).toBeNull();
 
     await scheduler.reschedule(b.member, now + 10, b.leaseUntil);
     expect(await redis.zscore(keys.shard(0).leases, 'poll:pay_a')).toBeNull();
-    expect(await redis.zscore(keys.shard(0).due, 'poll:pay_a')).toBe(String(now + 10));
+    expect(await redis.zscore(keys.dueOf('poll:pay_a').key, 'poll:pay_a')).toBe(String(now + 10));
     now += 20;
     const c = (await scheduler.claim(10)).items[0]!;
     await scheduler.complete(c.member, c.leaseUntil);
     expect(await scheduler.depth()).toEqual({ due: 0, leased: 0 });
+  });
+
+  test('when a poll lease expires mid-poll with an interval longer than the lease, then the next poll is not early', async () => {
+    // Security review (issue 12): CIBA Core §7.3 / slow_down forbid a poll before the interval is up.
+    const scheduler = createScheduler({
+      redis,
+      keys,
+      clock,
+      leaseMs: 3000,
+      prefetch: { kind: 'poll', fields: ['status'], pace: POLL_PACE },
+    });
+    const slow = newPaymentId(0); // slowed down to 10 s
+    const plain = newPaymentId(0); // the default interval, 5 s
+    await redis.hset(keys.payment(slow), { status: 'pending_authorization', [POLL_PACE.field]: '10000' });
+    await redis.hset(keys.payment(plain), { status: 'pending_authorization' });
+    const t0 = now;
+    for (const m of [`poll:${slow}`, `poll:${plain}`, `submit:${slow}`]) await scheduler.schedule(m, t0);
+    expect((await scheduler.claim(10)).items).toHaveLength(3);
+
+    now = t0 + 3001; // the worker died: every lease has expired
+    const submitAgain = await scheduler.claim(10);
+    expect(submitAgain.items.map((i) => i.member)).toEqual([`submit:${slow}`]); // not paced: at once
+    expect(submitAgain.nextDueAt).toBe(t0 + 5000);
+    const settle = (items: ClaimedItem[]) => Promise.all(items.map((i) => scheduler.complete(i.member, i.leaseUntil)));
+    await settle(submitAgain.items);
+    now = t0 + 4999;
+    expect((await scheduler.claim(10)).items).toEqual([]);
+    now = t0 + 5000;
+    const plainAgain = await scheduler.claim(10);
+    expect(plainAgain.items.map((i) => i.member)).toEqual([`poll:${plain}`]);
+    await settle(plainAgain.items);
+    now = t0 + 9999;
+    const early = await scheduler.claim(10);
+    expect(early.items).toEqual([]);
+    expect(early.nextDueAt).toBe(t0 + 10_000);
+    now = t0 + 10_000;
+    const slowAgain = await scheduler.claim(10);
+    expect(slowAgain.items.map((i) => i.member)).toEqual([`poll:${slow}`]);
+    await settle(slowAgain.items);
+    expect(await scheduler.depth()).toEqual({ due: 0, leased: 0 });
+    await redis.del(keys.payment(slow), keys.payment(plain));
   });
 
   test('when a worker renews, then its lease moves forward; once taken over, its renewal changes nothing', async () => {

@@ -1,5 +1,5 @@
 import { createLogger } from '../../src/logger.js';
-import { createScheduler } from '../../src/jobs/scheduler.js';
+import { createScheduler, type ClaimedItem } from '../../src/jobs/scheduler.js';
 import { createWorkerLoop, type HandlerResult } from '../../src/jobs/worker-loop.js';
 import type { PaymentRecord } from '../../src/payments/payment.js';
 import { newPaymentId } from '../../src/payments/payment-id.js';
@@ -8,6 +8,7 @@ import { createKeys } from '../../src/store/keys.js';
 import { createPaymentStore } from '../../src/store/payment-store.js';
 import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
 import { waitFor } from '../support/api.js';
+import { clearDue, dueEntries } from '../support/due-work.js';
 import { uniquePrefix } from '../support/system.js';
 
 /** The durable scheduler on real Redis: claims, leases, take-over after a worker dies. */
@@ -24,7 +25,8 @@ describe('scheduler', () => {
     redis.disconnect();
   });
   beforeEach(async () => {
-    await redis.del(keys.shard(0).due, keys.shard(0).leases, keys.shard(0).pinged);
+    await clearDue(redis, keys.shard(0));
+    await redis.del(keys.shard(0).leases, keys.shard(0).pinged);
   });
 
   test('when work is due, then it is claimed once, in due order, and leased', async () => {
@@ -39,7 +41,7 @@ describe('scheduler', () => {
     expect(first.nextDueAt).toBe(now + 1000);
     expect((await scheduler.claim(10)).items).toEqual([]);
     expect(await redis.zscore(keys.shard(0).leases, 'poll:a')).toBe(String(now + 5000));
-    expect(await redis.zscore(keys.shard(0).due, 'poll:a')).toBeNull();
+    expect(await redis.zscore(keys.dueOf('poll:a').key, 'poll:a')).toBeNull();
   });
 
   test('when a claim has a limit, then the rest stays due for the next claim', async () => {
@@ -67,7 +69,7 @@ describe('scheduler', () => {
     await scheduler.complete('poll:f', mine!.leaseUntil);
     await scheduler.reschedule('poll:f', now + 1, mine!.leaseUntil);
     expect(await redis.zscore(keys.shard(0).leases, 'poll:f')).toBe(String(theirs!.leaseUntil));
-    expect(await redis.zscore(keys.shard(0).due, 'poll:f')).toBeNull();
+    expect(await redis.zscore(keys.dueOf('poll:f').key, 'poll:f')).toBeNull();
   });
 
   test('when work is rescheduled or completed, then its lease is gone', async () => {
@@ -75,32 +77,32 @@ describe('scheduler', () => {
     await scheduler.claim(1);
     await scheduler.reschedule('poll:r', now + 5000);
     expect(await redis.zscore(keys.shard(0).leases, 'poll:r')).toBeNull();
-    expect(await redis.zscore(keys.shard(0).due, 'poll:r')).toBe(String(now + 5000));
+    expect(await redis.zscore(keys.dueOf('poll:r').key, 'poll:r')).toBe(String(now + 5000));
     now += 5000;
     await scheduler.claim(1);
     await scheduler.complete('poll:r');
     expect(await redis.zcard(keys.shard(0).leases)).toBe(0);
-    expect(await redis.zcard(keys.shard(0).due)).toBe(0);
+    expect((await scheduler.depth()).due).toBe(0);
   });
 
   test('when a ping advances a waiting poll, then it moves earlier only, and leased work is not copied', async () => {
     await scheduler.schedule('poll:p', now + 30_000);
     expect(await scheduler.advance('poll:p', now)).toBe(true);
-    expect(await redis.zscore(keys.shard(0).due, 'poll:p')).toBe(String(now));
+    expect(await redis.zscore(keys.dueOf('poll:p').key, 'poll:p')).toBe(String(now));
     expect(await scheduler.advance('poll:p', now + 10)).toBe(false);
     const { items } = await scheduler.claim(1);
     // leased (its poll in flight): not copied, but marked, so that handing it back makes it due at once
     expect(await scheduler.advance('poll:p', now)).toBe(true);
-    expect(await redis.zscore(keys.shard(0).due, 'poll:p')).toBeNull();
+    expect(await redis.zscore(keys.dueOf('poll:p').key, 'poll:p')).toBeNull();
     await scheduler.reschedule('poll:p', now + 30_000, items[0]!.leaseUntil);
-    expect(await redis.zscore(keys.shard(0).due, 'poll:p')).toBe(String(now));
+    expect(await redis.zscore(keys.dueOf('poll:p').key, 'poll:p')).toBe(String(now));
     // the mark is used once
     const again = await scheduler.claim(1);
     await scheduler.reschedule('poll:p', now + 30_000, again.items[0]!.leaseUntil);
-    expect(await redis.zscore(keys.shard(0).due, 'poll:p')).toBe(String(now + 30_000));
+    expect(await redis.zscore(keys.dueOf('poll:p').key, 'poll:p')).toBe(String(now + 30_000));
     // neither waiting nor leased: nothing to do
     expect(await scheduler.advance('poll:gone', now)).toBe(false);
-    expect(await redis.zscore(keys.shard(0).due, 'poll:gone')).toBeNull();
+    expect(await redis.zscore(keys.dueOf('poll:gone').key, 'poll:gone')).toBeNull();
   });
 
   test('when a payment ends while its poll is leased and pinged, then its ping mark goes with the lease', async () => {
@@ -145,7 +147,7 @@ describe('scheduler', () => {
     // The worker still holding the poll settles nothing and leaves nothing behind.
     await scheduler.reschedule(member, now + 5000, held?.leaseUntil);
     expect(await redis.scard(keys.shard(0).pinged)).toBe(0);
-    expect(await redis.zscore(keys.shard(0).due, member)).toBeNull();
+    expect(await redis.zscore(keys.dueOf(member).key, member)).toBeNull();
   });
 
   test('when the worker loop runs, then every item is handled once and rescheduled as the handler says', async () => {
@@ -172,7 +174,7 @@ describe('scheduler', () => {
     await loop.stop(1000);
     expect(seen).toHaveLength(100);
     expect(new Set(seen).size).toBe(50);
-    expect(await redis.zcard(keys.shard(0).due)).toBe(0);
+    expect((await scheduler.depth()).due).toBe(0);
     expect(await redis.zcard(keys.shard(0).leases)).toBe(0);
   });
 
@@ -205,11 +207,11 @@ describe('scheduler', () => {
     const healthy = `poll:${newPaymentId(0)}`;
     await two.schedule(healthy, now - 5);
     // Shard 1's due set is not a sorted set: its claim script fails (as a dead primary's would).
-    await redis.set(shardKeys.shard(1).due, 'not a sorted set');
+    await redis.set(shardKeys.shard(1).dueDir, 'not a sorted set');
     const claimed = await two.claim(10);
     expect(claimed.items.map((i) => i.member)).toEqual([healthy]);
     // With every shard failing, the look fails (the worker loop logs it and backs off).
-    await redis.set(shardKeys.shard(0).due, 'not a sorted set either');
+    await redis.set(shardKeys.shard(0).dueDir, 'not a sorted set either');
     await expect(two.claim(10)).rejects.toThrow(/WRONGTYPE/);
   });
 
@@ -236,9 +238,106 @@ describe('scheduler', () => {
     await redis.del(keys.payment(id));
   });
 
+  test('when due work is still in the due set of an earlier version, then it is claimed and counted, and moves exactly', async () => {
+    const k = keys.shard(0);
+    await redis.zadd(k.legacyDue, now - 5, 'poll:old1', now + 1000, 'poll:old2', now + 2000, 'poll:old3');
+    await scheduler.schedule('poll:new', now - 1);
+    expect(await scheduler.depth()).toEqual({ due: 4, leased: 0 });
+    const first = await scheduler.claim(10);
+    expect(first.items.map((i) => i.member)).toEqual(['poll:old1', 'poll:new']);
+    expect(first.nextDueAt).toBe(now + 1000);
+    // Scheduling takes the old copy out; a ping moves the old entry earlier where it is.
+    await scheduler.schedule('poll:old3', now + 500);
+    expect(await scheduler.advance('poll:old2', now)).toBe(true);
+    const second = await scheduler.claim(10);
+    expect(second.items.map((i) => i.member)).toEqual(['poll:old2']);
+    expect(second.nextDueAt).toBe(now + 500);
+    expect(await redis.exists(k.legacyDue)).toBe(0);
+    now += 500;
+    const third = await scheduler.claim(10);
+    expect(third.items.map((i) => i.member)).toEqual(['poll:old3']);
+    for (const item of [...first.items, ...second.items, ...third.items])
+      await scheduler.complete(item.member, item.leaseUntil);
+    expect(await scheduler.depth()).toEqual({ due: 0, leased: 0 });
+  });
+
+  test('when many items share due buckets, then every claim takes exactly what is due and knows the next due time', async () => {
+    // A model of the schedule, checked after every random step (400 members: many share a bucket).
+    let seed = 12345;
+    const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+    const members = Array.from({ length: 400 }, () => `poll:${newPaymentId(0)}`);
+    const due = new Map<string, number>();
+    const held = new Map<string, ClaimedItem>();
+    for (let step = 0; step < 300; step++) {
+      const m = members[random(members.length)]!;
+      const op = random(5);
+      if (op === 0 && !held.has(m)) {
+        const at = now + random(2000) - 1000;
+        await scheduler.schedule(m, at);
+        due.set(m, at);
+      } else if (op === 1 && due.has(m)) {
+        const at = now + random(2000) - 1000;
+        expect(await scheduler.advance(m, at)).toBe(at < due.get(m)!);
+        due.set(m, Math.min(due.get(m)!, at));
+      } else if (op === 2) {
+        const limit = 1 + random(20);
+        const ready = [...due].filter(([, at]) => at <= now);
+        const { items, nextDueAt } = await scheduler.claim(limit);
+        expect(items).toHaveLength(Math.min(limit, ready.length));
+        for (const item of items) {
+          expect(due.get(item.member)).toBe(item.dueAt);
+          due.delete(item.member);
+          held.set(item.member, item);
+        }
+        // Exact, unless the claim stopped at its limit (then "now": more may be due).
+        const next = due.size ? Math.min(...due.values()) : null;
+        if (items.length < limit) expect(nextDueAt).toBe(next);
+        else expect(nextDueAt).toBeLessThanOrEqual(next ?? Infinity);
+      } else if (op === 3 && held.size > 0) {
+        const item = [...held.values()][random(held.size)]!;
+        held.delete(item.member);
+        const at = now + random(2000);
+        await scheduler.reschedule(item.member, at, item.leaseUntil);
+        due.set(item.member, at);
+      } else {
+        now += random(100);
+      }
+    }
+    expect(await scheduler.depth()).toEqual({ due: due.size, leased: held.size });
+    expect(await dueEntries(redis, keys.shard(0))).toEqual(due);
+    // Every bucket's directory entry is its earliest due time, and only non-empty buckets are listed.
+    const k = keys.shard(0);
+    const dir = await redis.zrange(k.dueDir, 0, -1, 'WITHSCORES');
+    for (let i = 0; i < dir.length; i += 2)
+      expect(await redis.zrange(`${k.dueBucket}${dir[i] ?? ''}`, 0, 0, 'WITHSCORES')).toEqual([
+        expect.any(String),
+        dir[i + 1],
+      ]);
+    expect(dir.length / 2).toBe(new Set([...due.keys()].map((m) => keys.dueOf(m).bucket)).size);
+    await redis.del(k.leases);
+  });
+
+  test('when leases expire, then the claim script puts each item back into the bucket the service computes', async () => {
+    const paced = createScheduler({
+      redis,
+      keys,
+      clock,
+      leaseMs: 100,
+      prefetch: { kind: 'poll', fields: [], pace: { field: 'n', defaultMs: 60_000 } },
+    });
+    const members = Array.from({ length: 200 }, () => `poll:${newPaymentId(0)}`);
+    for (const m of members) await paced.schedule(m, now);
+    expect((await paced.claim(500)).items).toHaveLength(200);
+    now += 1000; // past the lease, and past the planner's revisit of a shard with nothing due
+    expect((await paced.claim(500)).items).toEqual([]); // put back, due a minute after the claim
+    for (const m of members) expect(await redis.zscore(keys.dueOf(m).key, m)).toBe(String(now - 1000 + 60_000));
+  });
+
   test('when many leased items are settled in one turn, then each is fenced by its own lease', async () => {
-    for (const m of ['poll:s1', 'poll:s2', 'poll:s3', 'poll:s4']) await scheduler.schedule(m, now);
-    const [s1, s2, s3] = (await scheduler.claim(3)).items;
+    for (const m of ['poll:s1', 'poll:s2', 'poll:s3']) await scheduler.schedule(m, now);
+    await scheduler.schedule('poll:s4', now + 1);
+    const mine = (await scheduler.claim(3)).items.sort((x, y) => x.member.localeCompare(y.member));
+    const [s1, s2, s3] = mine;
     now += 5001; // s1–s3's leases expire; s4 and the expired ones are claimed by another worker
     const theirs = await scheduler.claim(10);
     expect(theirs.items.map((i) => i.member).sort()).toEqual(['poll:s1', 'poll:s2', 'poll:s3', 'poll:s4']);
@@ -250,7 +349,7 @@ describe('scheduler', () => {
       scheduler.reschedule('poll:s3', now + 200, s3!.leaseUntil), // stale
       scheduler.complete('poll:s4', t4!.leaseUntil),
     ]);
-    expect(await redis.zrange(keys.shard(0).due, 0, -1, 'WITHSCORES')).toEqual(['poll:s2', String(now + 100)]);
+    expect([...(await dueEntries(redis, keys.shard(0)))]).toEqual([['poll:s2', now + 100]]);
     expect((await redis.zrange(keys.shard(0).leases, 0, -1)).sort()).toEqual(['poll:s1', 'poll:s3']);
     expect(s2?.member).toBe('poll:s2');
   });

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
 import { createKeys } from '../../src/store/keys.js';
+import { decodeStatus } from '../../src/store/payment-hash.js';
 import { api, waitFor } from '../support/api.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { killAll, serviceEnv, spawnService, type ServiceProcess } from '../support/processes.js';
@@ -68,7 +69,8 @@ describe('SIGTERM drain', () => {
     await bank.approve(req.id);
     const member = `submit:${payment.id}`;
     const keys = createKeys(env.REDIS_PREFIX ?? '');
-    const { leases, due } = keys.scheduleOf(member);
+    const { leases } = keys.scheduleOf(member);
+    const due = keys.dueOf(member).key;
     // Work in hand: the submit is leased and its bank call hangs.
     await waitFor(async () => (await redis.zscore(leases, member)) !== null, 10_000, 'the submit to be leased');
 
@@ -102,7 +104,7 @@ describe('SIGTERM drain', () => {
     procs.add(worker);
     const status = await waitFor(
       async () => {
-        const s = await redis.hget(keys.payment(payment.id), 'status');
+        const s = decodeStatus(await redis.hget(keys.payment(payment.id), 'status'));
         return s === 'succeeded' || s === 'failed' ? s : undefined;
       },
       LEASE_MS + 10_000,

@@ -11,6 +11,7 @@ import {
   type WebhookReceiver,
 } from '../support/webhook-receiver.js';
 import { waitFor } from '../support/api.js';
+import { dueMembers } from '../support/due-work.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
 import { startTestService, type TestService } from '../support/service.js';
 
@@ -308,7 +309,7 @@ describe('webhook delivery across a worker crash', () => {
     // The dead worker's leases would expire within a lease; expire them now instead of waiting.
     const crashShard = createKeys(crashEnv.REDIS_PREFIX).shard(0); // test payments are born in shard 0
     const leased = await service.redis.zrange(crashShard.leases, 0, -1);
-    const waiting = await service.redis.zrange(crashShard.due, 0, -1);
+    const waiting = await dueMembers(service.redis, crashShard);
     // Nothing was delivered: all three deliveries are still held (leased) or waiting to be retried.
     expect([...leased, ...waiting].filter((m) => m.startsWith('hook:'))).toHaveLength(3);
     for (const m of leased) await service.redis.zadd(crashShard.leases, 'XX', 0, m);

@@ -2,7 +2,7 @@ import type { Cluster } from 'ioredis';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
 import { decodeEventLog } from '../../src/payments/event-log.js';
 import type { Keys } from '../../src/store/keys.js';
-import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
+import { decodeStatus, PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 import { api, waitFor } from './api.js';
 import { serviceEnv } from './service-env.js';
 import { testCertificates } from './system.js';
@@ -105,7 +105,14 @@ export async function settleAll(
 ) {
   const finals = await waitFor(
     async () => {
-      const all = await Promise.all(created.map(async (p) => admin.hgetall(keys.payment(p.id))));
+      // The status spelled out (the hash holds its letter, see store/payment-hash.ts).
+      const all = await Promise.all(
+        created.map(async (p) => {
+          const h = await admin.hgetall(keys.payment(p.id));
+          const status = decodeStatus(h.status);
+          return status ? { ...h, status } : h;
+        }),
+      );
       return all.every((h) => TERMINAL.has(h.status ?? '')) ? all : undefined;
     },
     timeoutMs,

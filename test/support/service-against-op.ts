@@ -98,7 +98,7 @@ export async function startServiceAgainst(
   };
 
   const nextPollAt: ServiceAgainstOp['nextPollAt'] = async (p) => {
-    const score = await service.redis.zscore(service.keys.scheduleOf(`poll:${p.id}`).due, `poll:${p.id}`);
+    const score = await service.redis.zscore(service.keys.dueOf(`poll:${p.id}`).key, `poll:${p.id}`);
     return score === null ? null : Number(score);
   };
 
@@ -149,7 +149,7 @@ export async function startServiceAgainst(
         async () => {
           if (await done()) return true;
           for (const member of [`poll:${p.id}`, `submit:${p.id}`]) {
-            const due = await service.redis.zscore(service.keys.scheduleOf(member).due, member);
+            const due = await service.redis.zscore(service.keys.dueOf(member).key, member);
             if (due !== null) clock.advance(Math.max(0, Number(due) - clock.now()));
           }
           return false;

@@ -6,6 +6,7 @@ import { startService, type Service } from '../../src/composition/service.js';
 import type { DevCertificates } from '../../src/sandbox/certs.js';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
 import { waitFor } from './api.js';
+import { anythingDue, dueMembers } from './due-work.js';
 import { deleteKeysWithPrefix, scanKeys } from './redis.js';
 import { openBankingEnv } from './scripted-ob-bank.js';
 import type { ScriptedOp } from './scripted-op.js';
@@ -194,7 +195,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
         const now = clock.now();
         for (const k of await redis.smembers(keys.shardsInUse)) {
           const shard = keys.shard(Number(k));
-          if ((await redis.zcard(shard.leases)) > 0 || (await redis.zcount(shard.due, '-inf', now)) > 0) return false;
+          if ((await redis.zcard(shard.leases)) > 0 || (await anythingDue(redis, shard, now))) return false;
         }
         // Read last: an item claimed and finished while Redis was read shows up here or in the leases.
         return (service.worker?.inFlight() ?? 0) === 0;
@@ -204,7 +205,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
     async workOf(paymentId) {
       const shard = service.keys.scheduleOf(paymentId);
       const members = [
-        ...(await service.redis.zrange(shard.due, 0, -1)),
+        ...(await dueMembers(service.redis, shard)),
         ...(await service.redis.zrange(shard.leases, 0, -1)),
       ];
       return members.filter((m) => m.includes(paymentId)).sort();

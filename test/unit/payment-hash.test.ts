@@ -1,6 +1,15 @@
 import type { PaymentRecord } from '../../src/payments/payment.js';
 import { newTestPayment } from '../support/webhook-receiver.js';
-import { decodeRecord, encodeFields, LISTPACK_VALUE_BYTES, splitValue } from '../../src/store/payment-hash.js';
+import { matchesHash, secretCheckValue, sha256 } from '../../src/crypto/hashing.js';
+import { PAYMENT_STATUSES } from '../../src/payments/payment.js';
+import {
+  decodeRecord,
+  decodeStatus,
+  encodeFields,
+  LISTPACK_VALUE_BYTES,
+  splitValue,
+  storedStatus,
+} from '../../src/store/payment-hash.js';
 
 const created = 1_764_079_267_412;
 const pending: PaymentRecord = newTestPayment({
@@ -29,7 +38,9 @@ function apply(hash: Record<string, string>, fields: Partial<PaymentRecord>, fre
 describe('payment hash layout (issue 12.4)', () => {
   test('a pending payment is short fields of at most 64 bytes, no id and no default values, and reads back whole', () => {
     const hash = apply({}, pending, true);
-    expect(Object.keys(hash).sort()).toEqual(['a', 'b', 'c', 'h', 'i', 'r', 'status', 't', 'u', 'x']);
+    // No `u` while updated_at is created_at; the status as its letter.
+    expect(Object.keys(hash).sort()).toEqual(['a', 'b', 'c', 'h', 'i', 'r', 'status', 't', 'x']);
+    expect(hash['status']).toBe('p');
     expect(hash['i']).toBe('[["tea-01",2,1290],["mug-03",1,1590]]');
     for (const v of Object.values(hash)) expect(Buffer.byteLength(v)).toBeLessThanOrEqual(LISTPACK_VALUE_BYTES);
     expect(decodeRecord(hash, pending.id)).toEqual(pending);
@@ -91,5 +102,40 @@ describe('payment hash layout (issue 12.4)', () => {
       sealedAccessToken: null,
       updatedAt: created + 9,
     });
+  });
+
+  test('a status is stored as one letter, and a name an earlier version wrote reads the same', () => {
+    const letters = PAYMENT_STATUSES.map(storedStatus);
+    expect(new Set(letters).size).toBe(PAYMENT_STATUSES.length);
+    for (const status of PAYMENT_STATUSES) {
+      expect(storedStatus(status)).toHaveLength(1);
+      expect(decodeStatus(storedStatus(status))).toBe(status);
+      expect(decodeStatus(status)).toBe(status);
+      expect(decodeRecord({ ...apply({}, pending, true), status }, pending.id)?.status).toBe(status);
+    }
+    expect(decodeStatus('x')).toBeNull();
+    expect(decodeStatus(null)).toBeNull();
+    expect(apply({}, { status: 'authorized' })).toEqual({ status: 'a' });
+  });
+
+  test('updated_at is stored once it differs from created_at, and read as created_at before', () => {
+    const fresh = apply({}, pending, true);
+    expect(decodeRecord(fresh, pending.id)?.updatedAt).toBe(created);
+    const later = apply(fresh, { status: 'authorized', updatedAt: created + 7 });
+    expect(later['u']).toBe(String(created + 7));
+    expect(decodeRecord(later, pending.id)).toMatchObject({ status: 'authorized', updatedAt: created + 7 });
+    // created in another millisecond than its record says: stored
+    expect(apply({}, { ...pending, updatedAt: created + 1 }, true)['u']).toBe(String(created + 1));
+  });
+
+  test('a client secret is checked against its 22-character check value, or a whole hash written before', () => {
+    const secret = 'pay_abcdefghijklmnopqrst_secret_abcdefghijklmnopqrstuvwxyz234567';
+    expect(secretCheckValue(secret)).toHaveLength(22);
+    expect(matchesHash(secret, secretCheckValue(secret))).toBe(true);
+    expect(matchesHash(secret, sha256(secret))).toBe(true);
+    expect(matchesHash(`${secret}x`, secretCheckValue(secret))).toBe(false);
+    expect(matchesHash(`${secret}x`, sha256(secret))).toBe(false);
+    expect(matchesHash(secret, sha256(secret).slice(0, 21))).toBe(false);
+    expect(matchesHash(secret, '')).toBe(false);
   });
 });

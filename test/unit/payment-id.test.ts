@@ -29,7 +29,7 @@ describe('payment ids and their scheduler shard', () => {
     expect(tag(keys.paymentDeliveries(id))).toBe('{s7}');
     for (const member of [`poll:${id}`, `submit:${id}`, `hook:${id}:3:g`]) {
       expect(keys.shardOf(member)).toBe(7);
-      expect(tag(keys.scheduleOf(member).due)).toBe('{s7}');
+      expect(tag(keys.dueOf(member).key)).toBe('{s7}');
       expect(tag(keys.scheduleOf(member).leases)).toBe('{s7}');
     }
     expect(keys.payment(id).startsWith('p:')).toBe(true);

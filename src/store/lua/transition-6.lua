@@ -10,10 +10,16 @@
   items. The webhook body is not stored: it is rebuilt from the payment and the entry. No extra key
   per payment, and the log expires with the payment.
 
+  All work items of a payment share one due bucket (store/keys.ts): KEYS[2]; its directory entry is
+  set again from its first member after the changes. Dropped items also leave the due set of versions
+  before the buckets.
+
   KEYS[1] payment hash (with its event log)
-  KEYS[2] due sorted set
+  KEYS[2] the payment's due bucket (sorted set, score = due time in ms)
   KEYS[3] lease sorted set
-  KEYS[4] pinged set (leased work nudged while in flight, see advance-3.lua)
+  KEYS[4] pinged set (leased work nudged while in flight, see advance-5.lua)
+  KEYS[5] due directory (member = bucket number, score = its earliest due time)
+  KEYS[6] legacy due sorted set
   ARGV[1]  allowed current statuses, comma-separated; '-' = the payment must not exist yet
   ARGV[2]  fields to set: JSON object of string values (includes status and updated_at)
   ARGV[3]  fields to delete, comma-separated ('' = none)
@@ -26,7 +32,8 @@
            worker still holding one finds its lease gone and settles nothing, so the mark would stay
   ARGV[10] retention seconds, for the payment (and so its event log) once terminal
   ARGV[11] '1' when the new status is terminal
-  ARGV[12] changes channel, ARGV[13] payment id (the published message)
+  ARGV[12] changes channel (the payment's shard's, in this script's slot: SPUBLISH), ARGV[13] payment id (the message)
+  ARGV[14] the bucket number of KEYS[2]
 
   Returns 1 on success; -1 when the payment does not exist (or exists, when '-' was expected);
   -2 when its status is not one of the allowed ones.
@@ -59,10 +66,13 @@ redis.call('HSET', KEYS[1], unpack(flat))
 local drop = split(ARGV[3])
 if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
 
+local scheduled = false
 for _, member in ipairs(split(ARGV[9])) do
   redis.call('ZREM', KEYS[2], member)
   redis.call('ZREM', KEYS[3], member)
   redis.call('SREM', KEYS[4], member)
+  redis.call('ZREM', KEYS[6], member)
+  scheduled = true
 end
 
 if ARGV[4] ~= '' then
@@ -72,14 +82,22 @@ if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[1], 'e' .. position, ARGV[4])
   for _, member in ipairs(split(ARGV[5])) do
     redis.call('ZADD', KEYS[2], ARGV[6], (string.gsub(member, '#', position)))
+    scheduled = true
   end
 end
 
-if ARGV[7] ~= '' then redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7]) end
+if ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[8], ARGV[7])
+  scheduled = true
+end
+if scheduled then
+  local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if first[2] then redis.call('ZADD', KEYS[5], first[2], ARGV[14]) else redis.call('ZREM', KEYS[5], ARGV[14]) end
+end
 
 if ARGV[11] == '1' then
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 end
 
-redis.call('PUBLISH', ARGV[12], ARGV[13])
+redis.call('SPUBLISH', ARGV[12], ARGV[13])
 return 1

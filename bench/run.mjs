@@ -183,9 +183,12 @@ function serviceEnv(stub, prefix, extra = {}) {
   };
 }
 
+/** How `npm start` and the Dockerfile run the service (a larger young generation, README "Configuration"). */
+const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32'];
+
 /** Starts `node dist/main.js` and waits for its "started" log line. */
 async function startServiceProcess(env, nodeArgs = []) {
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist/main.js')], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...nodeArgs, join(ROOT, 'dist/main.js')], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -303,22 +306,48 @@ const LATE_OK_MS = 250;
 
 /**
  * The start-up as the stub saw it, in seconds since the first poll: when the window opened, and
- * after which second no poll was late by more than LATE_OK_MS (a backlog left by the first rounds
+ * from which second on every second was on time (`onTime`) (a backlog left by the first rounds
  * — cold JIT, new connections — drains only as fast as the headroom allows).
  */
 function startUpOf(w, windowAt) {
   if (w.firstPollAt == null) return null;
   let lastLate = -1;
   let worst = 0;
-  w.timeline.forEach(([, late], second) => {
-    if (late > LATE_OK_MS) lastLate = second;
-    worst = Math.max(worst, late);
+  w.timeline.forEach((row, second) => {
+    if (row[0] > 0 && !onTime(row)) lastLate = second;
+    worst = Math.max(worst, row[1]);
   });
   return {
     window_opened_s: round((windowAt - w.firstPollAt) / 1000, 1),
     caught_up_s: lastLate + 1,
     worst_late_ms: Math.round(worst),
   };
+}
+
+/** A second of the stub's timeline in which at most 1 % of the polls (a p99) were later than LATE_OK_MS. */
+const onTime = ([polls, , late]) => polls > 0 && late <= polls / 100;
+
+/** Longest wait for the start-up to settle before the window opens anyway (a service over capacity never settles). */
+const SETTLE_MAX_MS = Number(process.env.BENCH_SETTLE_MAX_MS ?? (QUICK ? 0 : 60_000));
+
+/**
+ * The window of a service run opens after the warm-up (`earliest`) and once the start-up backlog has
+ * drained: in each of the last two whole seconds at most 1 % of the polls were later than LATE_OK_MS. Before this, the window
+ * opened after a fixed warm-up and measured whatever backlog the first, cold rounds (JIT, new
+ * connections, 10,000 first polls a second at 50k) had left, which drains only as fast as the
+ * headroom allows: the "cold first run". The start-up is reported apart (`start_up`), not hidden.
+ */
+async function settledAt(stub, earliest) {
+  await sleep(Math.max(0, earliest - now()));
+  const until = now() + SETTLE_MAX_MS;
+  while (now() < until) {
+    const { at, firstPollAt, timeline } = await stub.call('timeline');
+    const current = firstPollAt === null ? -1 : Math.floor((at - firstPollAt) / 1000);
+    const lastTwo = timeline.slice(Math.max(0, current - 2), Math.max(0, current));
+    if (lastTwo.length === 2 && lastTwo.every(onTime)) break;
+    await sleep(500);
+  }
+  return now();
 }
 
 async function seedPayments(prefix, n, target) {
@@ -405,7 +434,7 @@ async function runService(stub, n, { target = single, workers = 1, scaling = fal
       await client.eval(fixDir, 2, key, dir, bucket);
     }),
   );
-  const windowStartAt = now() + 1000 + WARM_INTERVALS * INTERVAL_S * 1000 + 1000;
+  const windowStartAt = await settledAt(stub, now() + 1000 + WARM_INTERVALS * INTERVAL_S * 1000 + 1000);
   const pids = services.map((s) => s.child.pid);
   const measured = await measureWindow(stub, pids, windowStartAt, memBefore, target);
   if (process.env.BENCH_METRICS && services[0].url) {
@@ -490,7 +519,7 @@ async function runNaive(stub, n) {
     maxConnections: MAX_CONNECTIONS,
   });
   // loop i polls first at interval + i·interval/n
-  const windowStartAt = now() + (1 + WARM_INTERVALS) * INTERVAL_S * 1000 + 1000;
+  const windowStartAt = await settledAt(stub, now() + (1 + WARM_INTERVALS) * INTERVAL_S * 1000 + 1000);
   const measured = await measureWindow(stub, [naive.child.pid], windowStartAt, null);
   await naive.stop();
   return { ...entry('naive-openid-client', n, measured), redis_bytes_per_pending: 0 };
@@ -512,7 +541,7 @@ async function runBullmq(stub, n) {
     maxConnections: MAX_CONNECTIONS,
     redisUrl: REDIS_URL,
   });
-  const windowStartAt = now() + 1000 + WARM_INTERVALS * INTERVAL_S * 1000 + 1000;
+  const windowStartAt = await settledAt(stub, now() + 1000 + WARM_INTERVALS * INTERVAL_S * 1000 + 1000);
   const measured = await measureWindow(stub, [bull.child.pid], windowStartAt, memBefore);
   await bull.stop();
   await deleteKeys(prefix);
@@ -847,7 +876,7 @@ function printResults(results) {
 
 const startUpNote = (r) =>
   r.start_up
-    ? `; start-up: on time (≤ ${LATE_OK_MS} ms) from ${r.start_up.caught_up_s} s after the first poll, window opened at ${r.start_up.window_opened_s} s, worst ${r.start_up.worst_late_ms} ms`
+    ? `; start-up: on time (p99 ≤ ${LATE_OK_MS} ms each second) from ${r.start_up.caught_up_s} s after the first poll, window opened at ${r.start_up.window_opened_s} s, worst ${r.start_up.worst_late_ms} ms`
     : '';
 
 async function main() {

@@ -11,10 +11,6 @@ export function randomBase32(length: number): string {
   return out;
 }
 
-export function newEventId(): string {
-  return `msg_${randomBase32(24)}`;
-}
-
 /** The storefront's bearer secret for one payment (160 bits). Only its hash is stored. */
 export function newClientSecret(paymentId: string): string {
   return `${paymentId}_secret_${randomBase32(32)}`;

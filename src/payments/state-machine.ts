@@ -3,7 +3,6 @@ import type { PaymentStore, TransitionResult } from './ports.js';
 import { isTerminal, type FailureCode, type PaymentRecord, type PaymentStatus } from './payment.js';
 import { encodeEventEntry, type FixedAtCreation } from './event-log.js';
 import { canTransition, webhookEventType } from './state-machine-rules.js';
-import { newEventId } from '../crypto/random-ids.js';
 import { workItem } from './work-items.js';
 
 export interface TransitionOptions {
@@ -37,7 +36,6 @@ export function createStateMachine(deps: {
    */
   function buildEvent(next: PaymentRecord, now: number) {
     const entry = encodeEventEntry({
-      eventId: newEventId(),
       status: next.status,
       failureCode: next.failureCode,
       at: now,

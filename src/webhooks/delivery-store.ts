@@ -108,9 +108,13 @@ function encodeDelivery(record: DeliveryRecord): Record<string, string> {
  * Records in the order of the payment's events (its event log), global target first: creation
  * times tie within a millisecond, the log order does not.
  */
-function sortByEventOrder(records: DeliveryRecord[], payment: Record<string, string>): DeliveryRecord[] {
+function sortByEventOrder(
+  records: DeliveryRecord[],
+  payment: Record<string, string>,
+  paymentId: string,
+): DeliveryRecord[] {
   const position = new Map<string, number>();
-  decodeEventLog(payment).forEach((e, i) => {
+  decodeEventLog(payment, paymentId).forEach((e, i) => {
     if (e) position.set(e.eventId, i);
   });
   const rank = (record: DeliveryRecord) =>
@@ -149,7 +153,7 @@ export function createDeliveryStore(deps: { redis: RedisClient; keys: Keys; rete
         redis.hgetall(keys.payment(paymentId)),
       ]);
       const records = (await Promise.all(ids.map((id) => this.get(id)))).filter((r): r is DeliveryRecord => r !== null);
-      return sortByEventOrder(records, payment);
+      return sortByEventOrder(records, payment, paymentId);
     },
     async isGone(url) {
       return (await redis.sismember(keys.goneTargets, url)) === 1;

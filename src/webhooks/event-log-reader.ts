@@ -37,7 +37,7 @@ export interface EventLog {
 export async function loadEventLog(deps: EventLogSource, paymentId: string): Promise<EventLog | null> {
   const hash = await deps.redis.hgetall(deps.keys.payment(paymentId));
   const record = decodeRecord(hash, paymentId);
-  return record ? { record, events: decodeEventLog(hash) } : null;
+  return record ? { record, events: decodeEventLog(hash, paymentId) } : null;
 }
 
 /** The payment's events after position `after` (0 = from the start), oldest first. */

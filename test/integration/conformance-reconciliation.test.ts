@@ -36,7 +36,7 @@ async function driveUntilSettled(p: StartedPayment, timeoutMs = 10_000) {
 /** Every status the payment's event log shows, in order (what SSE and webhooks announced). */
 async function statusHistory(p: StartedPayment): Promise<string[]> {
   const hash = await h.svc.service.redis.hgetall(h.svc.service.keys.payment(p.id));
-  return decodeEventLog(hash).map((e) => e?.status ?? '?');
+  return decodeEventLog(hash, p.id).map((e) => e?.status ?? '?');
 }
 
 async function metric(name: string): Promise<string> {

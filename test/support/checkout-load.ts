@@ -129,6 +129,8 @@ export async function settleAll(
     failed: finals.filter((h) => h.status === 'failed').map((h) => h[PAYMENT_FIELD.failureCode]),
     doubled: [...perPayment.values()].filter((n) => n > 1).length,
     /** Terminal events in each payment's log: exactly one each. */
-    terminalEvents: finals.map((h) => decodeEventLog(h).filter((e) => e !== null && TERMINAL.has(e.status)).length),
+    terminalEvents: finals.map(
+      (h, i) => decodeEventLog(h, created[i]?.id ?? '').filter((e) => e !== null && TERMINAL.has(e.status)).length,
+    ),
   };
 }

@@ -1,6 +1,11 @@
 import { FAILURE_CODES, toPaymentView, type PaymentRecord } from '../../src/payments/payment.js';
-import { newEventId } from '../../src/crypto/random-ids.js';
-import { decodeEventEntry, encodeEventEntry, eventBody, type PaymentEvent } from '../../src/payments/event-log.js';
+import {
+  decodeEventEntry,
+  encodeEventEntry,
+  eventBody,
+  eventIdOf,
+  type PaymentEvent,
+} from '../../src/payments/event-log.js';
 import { decodeRecord, encodeFields } from '../../src/store/payment-store.js';
 
 const created = 1_764_079_267_412;
@@ -40,28 +45,46 @@ function roundTrip(r: PaymentRecord): PaymentRecord {
 }
 
 describe('payment events: log entries and rebuilt bodies', () => {
-  test('an entry round-trips, with and without a failure code', () => {
+  test('an entry round-trips, with and without a failure code, its id derived from the payment and position', () => {
+    const id = record.id;
     const events: PaymentEvent[] = [
-      { eventId: 'msg_abcdefghijklmnopqrstuvwx', status: 'pending_authorization', failureCode: null, at: created },
-      {
-        eventId: 'msg_bcdefghijklmnopqrstuvwxy',
-        status: 'failed',
-        failureCode: 'authorization_mismatch',
-        at: created + 9,
-      },
+      { eventId: eventIdOf(id, 1), status: 'pending_authorization', failureCode: null, at: created },
+      { eventId: eventIdOf(id, 2), status: 'failed', failureCode: 'authorization_mismatch', at: created + 9 },
     ];
-    for (const e of events) expect(decodeEventEntry(encodeEventEntry(e))).toEqual(e);
-    expect(encodeEventEntry(events[0] as PaymentEvent)).toBe('abcdefghijklmnopqrstuvwx p - mien8y8k');
-    // entries written before issue 12.4 spell the status out
-    expect(decodeEventEntry('abcdefghijklmnopqrstuvwx pending_authorization - mien8y8k')).toEqual(events[0]);
-    expect(decodeEventEntry('bcdefghijklmnopqrstuvwxy failed authorization_mismatch mien8y8t')).toEqual(events[1]);
-    for (const bad of ['', 'abc', 'abc paid - 1', 'abc failed nope 1', 'abc failed - x!', 'ABC failed - 1'])
-      expect(decodeEventEntry(bad)).toBeNull();
+    events.forEach((e, i) => { expect(decodeEventEntry(encodeEventEntry(e), id, i + 1)).toEqual(e); });
+    expect(encodeEventEntry(events[0] as PaymentEvent)).toBe('pmien8y8k');
+    expect(encodeEventEntry(events[1] as PaymentEvent)).toBe('fmien8y8t authorization_mismatch');
+    // The webhook-id keeps its shape (msg_ + 24 base32 characters), one per event.
+    expect(eventIdOf(id, 1)).toBe('msg_abcdefghijklmnopqrstaaab');
+    expect(eventIdOf(id, 33)).toBe('msg_abcdefghijklmnopqrstaabb');
+    expect(eventIdOf(id, 2)).toMatch(/^msg_[a-z2-7]{24}$/);
+    // Entries written before hold their own (random) id; the oldest spell the status out.
+    const own = (e: PaymentEvent, eventId: string) => ({ ...e, eventId });
+    expect(decodeEventEntry('abcdefghijklmnopqrstuvwx p - mien8y8k', id, 1)).toEqual(
+      own(events[0] as PaymentEvent, 'msg_abcdefghijklmnopqrstuvwx'),
+    );
+    expect(decodeEventEntry('abcdefghijklmnopqrstuvwx pending_authorization - mien8y8k', id, 1)).toEqual(
+      own(events[0] as PaymentEvent, 'msg_abcdefghijklmnopqrstuvwx'),
+    );
+    expect(decodeEventEntry('bcdefghijklmnopqrstuvwxy failed authorization_mismatch mien8y8t', id, 2)).toEqual(
+      own(events[1] as PaymentEvent, 'msg_bcdefghijklmnopqrstuvwxy'),
+    );
+    const bad = [
+      '',
+      'p',
+      'x1',
+      'P1',
+      'p1 nope',
+      'p1 access_denied x',
+      'abc paid - 1',
+      'abc failed nope 1',
+      'ABC failed - 1',
+    ];
+    for (const entry of bad) expect(decodeEventEntry(entry, id, 1)).toBeNull();
   });
 
   test('every entry fits a compact (listpack) hash value: at most 64 bytes', () => {
     const longest = encodeEventEntry({
-      eventId: newEventId(),
       status: 'failed',
       failureCode: FAILURE_CODES.reduce((a, b) => (b.length > a.length ? b : a)),
       at: Date.UTC(2999, 0),
@@ -69,7 +92,6 @@ describe('payment events: log entries and rebuilt bodies', () => {
     expect(longest.length).toBeLessThanOrEqual(64);
     expect(
       encodeEventEntry({
-        eventId: newEventId(),
         status: 'pending_authorization',
         failureCode: null,
         at: Date.UTC(2999, 0),

@@ -8,6 +8,12 @@
 //
 //   REDIS_CLUSTER_BASE_PORT=7341 REDIS_CLUSTER_DIR=/tmp/bench-costs-cluster scripts/redis-cluster.sh
 //   node bench/redis-costs.mjs --nodes=127.0.0.1:7341 [--messages=10000] [--claims=50000]
+//   node bench/redis-costs.mjs --nodes=127.0.0.1:7341 --rate=5000 [--seconds=10]
+//
+// With --rate: a steady load instead (issue 12.5), as ~1,000 checkouts/s make it (~5 status changes and
+// wake-ups each): `rate` messages/s for `seconds`, spread over the 16 shards' channels, one subscriber
+// following them all; each node's CPU share, classic PUBLISH (one channel) against SPUBLISH (the
+// shard's own channel), back to back, twice.
 //   REDIS_CLUSTER_BASE_PORT=7341 scripts/redis-cluster.sh stop
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -114,6 +120,50 @@ async function measureClaims() {
   primary.disconnect();
   const us = (s) => Math.round((s / CLAIMS) * 1e8) / 100;
   return { redis: us(cpuS), client: us((p1.user + p1.system) / 1e6) };
+}
+
+/** `rate` messages/s for `seconds`; each node's busy share of a core meanwhile. */
+async function measureRate(kind, rate, seconds) {
+  const sharded = kind === 'SPUBLISH';
+  const base = `bench:pubsub:${randomBytes(3).toString('hex')}:`;
+  const channels = Array.from({ length: 16 }, (_, k) => (sharded ? `${base}{s${k}}changes` : `${base}changes`));
+  const sub = new Cluster(seeds, { shardedSubscribers: sharded });
+  let received = 0;
+  sub.on(sharded ? 'smessage' : 'message', () => received++);
+  for (const channel of new Set(channels)) await (sharded ? sub.ssubscribe(channel) : sub.subscribe(channel));
+  const pub = new Cluster(seeds, { enableAutoPipelining: true });
+  await pub.ping();
+  const before = await Promise.all(nodes.map(nodeCpu));
+  const t0 = Date.now();
+  let sent = 0;
+  while (Date.now() - t0 < seconds * 1000) {
+    const due = Math.floor(((Date.now() - t0) / 1000) * rate);
+    const batch = [];
+    for (; sent < due; sent++) {
+      const channel = channels[sent % channels.length];
+      batch.push(sharded ? pub.spublish(channel, `pay_${sent}`) : pub.publish(channel, `pay_${sent}`));
+    }
+    await Promise.all(batch);
+    await sleep(5);
+  }
+  const elapsed = (Date.now() - t0) / 1000;
+  await sleep(200);
+  const after = await Promise.all(nodes.map(nodeCpu));
+  pub.disconnect();
+  sub.disconnect();
+  const shares = after.map((c, i) => Math.round(((c - before[i]) / elapsed) * 1000) / 10);
+  return { kind, rate_per_s: Math.round(sent / elapsed), received, node_cpu_pct: shares };
+}
+
+const RATE = Number(option('rate') ?? 0);
+if (RATE > 0) {
+  const runs = [];
+  for (let r = 0; r < 2; r++)
+    for (const kind of ['PUBLISH', 'SPUBLISH'])
+      runs.push(await measureRate(kind, RATE, Number(option('seconds') ?? 10)));
+  nodes.forEach((n) => n.disconnect());
+  process.stdout.write(`${JSON.stringify({ nodes: nodes.length, load_avg_1m: os.loadavg()[0], runs }, null, 1)}\n`);
+  process.exit(0);
 }
 
 const rounds = [];

@@ -24,11 +24,16 @@ export const DEFAULT_ASSUMPTIONS = {
   memory_fill: 0.5,
   /**
    * Looks per second of a busy worker: the loop claims again 10 ms after work finishes, or at once
-   * when a shard gave all it was asked for (worker-loop.ts), and each look sends one claim per shard.
+   * when a shard gave all it was asked for (worker-loop.ts), and each look sends one claim per shard
+   * it covers (jobs/shard-coverage.ts; counted even when the shard's next due time would let it skip).
    */
   looks_per_s: 100,
   /** A look asks each shard for its share of the free slots (≤ WORKER_CONCURRENCY, default 256): one each at most. */
   max_claims_per_look: 256,
+  /** Workers covering each shard (WORKERS_PER_SHARD): a worker covers this × shards ÷ workers of them, all when fewer workers. */
+  workers_per_shard: 2,
+  /** Each shard a worker does not cover is swept once per this many seconds (one claim). */
+  sweep_s: 5,
   /** One claim call on a shard with nothing due: Redis CPU and the worker's CPU (bench/redis-costs.mjs). */
   claim_redis_us: 7.4,
   claim_client_us: 24,
@@ -66,10 +71,42 @@ function pickRun(results) {
   return single.length > 0 ? { run: single[0], from: `single Redis, 1 worker, N = ${single[0].n}` } : null;
 }
 
+/** Claim calls per second of one worker among `workers`: its covered shards every look, the others once per sweep. */
+export function claimsPerWorker(shards, workers, a) {
+  const covered = workers <= a.workers_per_shard ? shards : Math.ceil((a.workers_per_shard * shards) / workers);
+  return Math.min(covered, a.max_claims_per_look) * a.looks_per_s + (shards - covered) / a.sweep_s;
+}
+
+/**
+ * The fewest worker processes for `workerCores` of polling when each also spends its claims' CPU. A
+ * worker's claims fall as workers are added (it covers fewer shards), so "enough" is monotone in the
+ * count: the smallest count that suffices is found by bisection.
+ */
+function workersFor(workerCores, shards, a) {
+  const claimCoresOf = (workers) => (claimsPerWorker(shards, workers, a) * a.claim_client_us) / 1e6;
+  const enough = (workers) => {
+    const left = a.headroom - claimCoresOf(workers);
+    return left > 0 && workers * left >= workerCores;
+  };
+  let hi = 1;
+  while (!enough(hi)) {
+    hi *= 2;
+    if (hi > 1e6) return null;
+  }
+  let lo = Math.floor(hi / 2) + 1;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (enough(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return { workers: hi, claimCores: claimCoresOf(hi) };
+}
+
 /**
  * For one N: the SCHEDULER_SHARDS and primaries that need the fewest cores (worker processes +
- * primaries). Every worker claims from every shard on every look, so shards cost claim calls on both
- * sides whether they hold work or not; more shards spread the polls over more primaries, more evenly.
+ * primaries). Each worker claims from the shards it covers on every look (R per shard fleet-wide)
+ * and sweeps the others slowly, so claim calls grow with R × shards, not workers × shards; more
+ * shards spread the polls over more primaries, more evenly.
  */
 function sizeFor(n, base, a) {
   const pollsPerS = n / a.interval_s;
@@ -78,12 +115,11 @@ function sizeFor(n, base, a) {
   let best = null;
   let bestCores = Infinity;
   for (const shards of SHARD_CHOICES) {
-    const claimsPerWorker = Math.min(shards, a.max_claims_per_look) * a.looks_per_s;
-    const claimCores = (claimsPerWorker * a.claim_client_us) / 1e6;
-    if (claimCores >= a.headroom) continue; // the claims alone fill a worker's share of its core
     const workerCores = pollsPerS * base.svcPerPoll;
-    const workers = Math.max(1, Math.ceil(workerCores / (a.headroom - claimCores)));
-    const claimCallsPerS = workers * claimsPerWorker;
+    const sized = workersFor(workerCores, shards, a);
+    if (!sized) continue; // the claims alone fill a worker's share of its core
+    const { workers, claimCores } = sized;
+    const claimCallsPerS = workers * claimsPerWorker(shards, workers, a);
     const redisCores = pollsPerS * base.redisPerPoll + (claimCallsPerS * a.claim_redis_us) / 1e6;
     for (let primaries = 1; primaries <= shards; primaries++) {
       const f = shardImbalance(shards, primaries);
@@ -115,10 +151,11 @@ export function deriveSizing(results, overrides = {}) {
   const picked = pickRun(results);
   if (!picked || !picked.run.cpu_s_per_1k_polls) return null;
   const { run, from } = picked;
-  // The measured costs hold the claims of the measured setup (workers × shards × looks); taken out,
-  // so that each size adds the claims of its own setup.
+  // The measured costs hold the claims of the measured setup (workers × their claims per second);
+  // taken out, so that each size adds the claims of its own setup.
+  const measuredWorkers = run.workers ?? 1;
   const claimsPerPoll0 =
-    ((run.workers ?? 1) * Math.min(run.scheduler_shards ?? 1, a.max_claims_per_look) * a.looks_per_s) / run.polls_per_s;
+    (measuredWorkers * claimsPerWorker(run.scheduler_shards ?? 1, measuredWorkers, a)) / run.polls_per_s;
   const base = {
     svcPerPoll: Math.max(0, run.cpu_s_per_1k_polls / 1000 - (claimsPerPoll0 * a.claim_client_us) / 1e6),
     redisPerPoll: Math.max(0, run.redis_cpu_s_per_1k_polls / 1000 - (claimsPerPoll0 * a.claim_redis_us) / 1e6),
@@ -154,7 +191,7 @@ export function sizingTable(sizing) {
   const a = sizing.assumptions;
   const lines = [
     `Sizing at ${a.interval_s} s, from the ${sizing.from} (load ${sizing.load_avg_1m?.join('→') ?? 'not recorded'}): service ${m.service_cpu_s_per_1k_polls} core-s per 1k polls (${m.service_cpu_s_per_1k_polls_without_claims} without claims), Redis ${m.redis_cpu_s_per_1k_polls} (${m.redis_cpu_s_per_1k_polls_without_claims}), ${m.bytes_per_pending} B per pending payment.`,
-    `Assumptions: ≤ ${a.headroom * 100} % of one core busy per worker process and per primary; ${a.replicas_per_primary} replica per primary; data ≤ ${a.memory_fill * 100} % of ${a.node_memory_gb} GB per node; the busiest primary's share of shards counted; ${a.looks_per_s} looks/s per worker, one claim per shard each (${a.claim_client_us} µs of worker CPU, ${a.claim_redis_us} µs of Redis CPU per claim).`,
+    `Assumptions: ≤ ${a.headroom * 100} % of one core busy per worker process and per primary; ${a.replicas_per_primary} replica per primary; data ≤ ${a.memory_fill * 100} % of ${a.node_memory_gb} GB per node; the busiest primary's share of shards counted; ${a.looks_per_s} looks/s per worker, one claim per covered shard each (${a.workers_per_shard} workers cover each shard; the other shards swept once per ${a.sweep_s} s), ${a.claim_client_us} µs of worker CPU and ${a.claim_redis_us} µs of Redis CPU per claim.`,
     '',
     '| pending | polls/s | workers (1 core each) | worker cores busy | SCHEDULER_SHARDS | primaries | nodes with replicas | Redis cores busy | claim calls/s (share of Redis CPU) | data GB |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -167,7 +204,7 @@ export function sizingTable(sizing) {
   if (sizing.rows.some((r) => !r.feasible))
     lines.push(
       '',
-      '¹ Not reachable: at every shard count either the claims leave a worker no room for polls, or Redis needs more primaries than there are shards.',
+      '¹ Not reachable: at every shard count Redis needs more primaries than there are shards (at most 1024, one slot each), or the claims leave a worker no room for polls.',
     );
   return lines.join('\n');
 }

@@ -112,10 +112,13 @@ export function createTokenRequester(
 }
 
 /**
- * Lets undici pipeline polls on one connection (BANK_PIPELINING): `idempotent`, because a poll is
- * safe to have in flight with others (when a connection breaks, every poll on it is answered `retry`
- * and asked again after the interval, as one alone would be), and not `blocking`, since the token
- * endpoint answers at once (CIBA polls never hang), so the next poll need not wait for this one's headers.
+ * Lets undici pipeline polls on one connection (BANK_PIPELINING): `idempotent`, and not `blocking`
+ * since the token endpoint answers at once (CIBA polls never hang). When a connection breaks, the
+ * poll at the head of its pipeline is answered `retry`, and undici sends the ones behind it again on
+ * a new connection. Those the bank had not read yet reach it once, later than planned (never early);
+ * one it had read costs what a lost answer costs a single poll today: at worst slow_down (the
+ * interval grows) or, for a grant it had just issued, invalid_grant (authorization_error; no money
+ * moves, as the token was never ours).
  */
 const PIPELINED = { idempotent: true, blocking: false } as const;
 

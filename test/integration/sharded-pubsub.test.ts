@@ -6,7 +6,7 @@ import { waitFor } from '../support/api.js';
 import { startPrivateCluster, type PrivateCluster } from '../support/private-cluster.js';
 import { uniquePrefix } from '../support/system.js';
 
-const BASE_PORT = 7161;
+const BASE_PORT = 7181; // 7111 failover, 7121 migration, 7161 cluster-ask-wait (resilience)
 const SHARDS = 8;
 
 /**

@@ -327,9 +327,10 @@ export function createRedis(url: string, options: RedisOptions = {}): RedisClien
   // Copies (subscribers) start with the queue on, so a SUBSCRIBE sent while connecting waits for the connection.
   const duplicate = redis.duplicate.bind(redis);
   redis.duplicate = (override?: Partial<RedisOptions>) => {
-    const copy = duplicate({ enableOfflineQueue: true, ...override });
-    failFastOnceReady(copy);
-    return copy;
+    // Not failing fast once ready: ioredis resubscribes by itself after a reconnect, unhandled, and a
+    // resubscribe refused because the stream broke again at once would kill the process.
+    // Nor a command timeout: a resubscribe waiting for the connection must not time out unhandled.
+    return duplicate({ enableOfflineQueue: true, commandTimeout: undefined, ...override });
   };
   // Connection errors are reported by the commands that fail; without a listener ioredis prints each retry.
   redis.on('error', () => undefined);

@@ -24,8 +24,9 @@ const BOTH_MODES = [
   'retention',
   'conformance-reconciliation',
   'conformance-ping',
+  'payment-notes',
 ];
-const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'store-checks', 'sharded-pubsub'];
+const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'cluster-ask-wait', 'store-checks', 'sharded-pubsub'];
 const files = (names) => names.map((n) => `<rootDir>/test/integration/${n}.test.ts`);
 
 export default {

@@ -15,11 +15,20 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
-  const service = await startService(config, { logger });
+  let stop: (signal: string, exitCode?: number) => void = () => undefined;
+  const service = await startService(config, {
+    logger,
+    // A conflict found after start-up: stop claiming and sealing, drain, exit non-zero; restarted by
+    // the orchestrator, the start-up check refuses with the same one line.
+    onFatal: (err) => {
+      process.stderr.write(`ciba-checkout: stopping: ${err.message}\n`);
+      stop('conflict', 1);
+    },
+  });
   logger.info({ role: config.role, url: service.url, deliveryMode: config.ciba.deliveryMode }, 'ciba-checkout started');
 
   let stopping = false;
-  const stop = (signal: string) => {
+  stop = (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'draining');
@@ -31,7 +40,7 @@ async function main(): Promise<void> {
     service.close().then(
       () => {
         logger.info('stopped');
-        process.exit(0);
+        process.exit(exitCode);
       },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');

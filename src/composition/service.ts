@@ -30,6 +30,12 @@ export interface Service {
 export interface ServiceOptions extends PartsOptions {
   /** Tests: shorter idle sleep of the worker loop. */
   workerIdleMs?: number;
+  /**
+   * The process must stop (its keys or data layout conflict with a live process that started while
+   * its registration had lapsed): `main.ts` drains and exits non-zero with the error's one line.
+   * Without it (tests) the conflict is only logged.
+   */
+  onFatal?: (err: Error) => void;
 }
 
 /**
@@ -57,6 +63,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       keys: parts.keys,
       tokenKeys: config.tokenEncryptionKeys,
       logger: parts.logger,
+      ...(options.onFatal ? { onConflict: options.onFatal } : {}),
     });
   } catch (err) {
     await closeParts(parts, { cutBankCalls: false });

@@ -36,8 +36,18 @@ export interface RecordTokenOutcomeDeps {
 
 /** slow_down: "the interval MUST be increased by at least 5 seconds for this and all subsequent requests" (CIBA Core §11). */
 const SLOW_DOWN_STEP_MS = 5000;
-/** Tries to record a final answer before giving the item back to its lease (about 2 s in all). */
-const RECORD_ATTEMPTS = 5;
+/**
+ * Recording the bank's final answer is retried for as long as the answer is worth anything: a token
+ * until it expires (a quarter hour when the bank gave no lifetime), a refusal or expiry for a minute.
+ * A primary failing over refuses writes for seconds (cluster-node-timeout plus an election), far
+ * longer than a few quick tries: giving up then would poll again, and the bank answers invalid_grant
+ * to an auth_req_id already used, so a customer's approval would end as a failed payment.
+ */
+const RECORD_RETRY_FIRST_MS = 100;
+const RECORD_RETRY_MAX_MS = 1000;
+const FAILURE_RECORD_WINDOW_MS = 60_000;
+/** A second claim of a poll whose answer this process still holds (its lease ran out meanwhile): looked at again this much later. */
+const IN_HAND_RECHECK_MS = 1000;
 const DONE: NextStep = { done: true };
 const HELD_TOKEN_DEFAULT_LIFE_S = 900;
 
@@ -56,15 +66,30 @@ type Poll = PollFields & { id: string };
 export function createRecordTokenOutcome(
   deps: RecordTokenOutcomeDeps,
 ): (paymentId: string, prefetched?: PollFields) => Promise<NextStep> {
-  const { store, ciba, clock } = deps;
+  const { clock } = deps;
+  // Payments whose poll runs here now. The bank's answer is spent once received, so while this
+  // process still tries to record it (the store failing over), its poll taken again after the lease
+  // ran out must not ask the bank a second time: it only looks again shortly.
+  const inHand = new Set<string>();
   return async function recordTokenOutcome(paymentId, prefetched) {
-    const poll: Poll = { ...(prefetched ?? (await store.getPollFields(paymentId))), id: paymentId };
-    if (poll.status !== 'pending_authorization' || !poll.authReqId) return DONE;
-    if (poll.heldToken) return validateHeldToken(deps, poll, poll.authReqId);
-    if (clock.now() >= poll.expiresAt) return fail(deps, paymentId, 'expired');
-    const receivedAt = clock.now();
-    return applyOutcome(deps, poll, await ciba.requestToken(expectationFor(deps, poll, poll.authReqId)), receivedAt);
+    if (inHand.has(paymentId)) return { at: clock.now() + IN_HAND_RECHECK_MS };
+    inHand.add(paymentId);
+    try {
+      return await pollOnce(deps, paymentId, prefetched);
+    } finally {
+      inHand.delete(paymentId);
+    }
   };
+}
+
+async function pollOnce(deps: RecordTokenOutcomeDeps, paymentId: string, prefetched?: PollFields): Promise<NextStep> {
+  const { store, ciba, clock } = deps;
+  const poll: Poll = { ...(prefetched ?? (await store.getPollFields(paymentId))), id: paymentId };
+  if (poll.status !== 'pending_authorization' || !poll.authReqId) return DONE;
+  if (poll.heldToken) return validateHeldToken(deps, poll, poll.authReqId);
+  if (clock.now() >= poll.expiresAt) return fail(deps, paymentId, 'expired');
+  const receivedAt = clock.now();
+  return applyOutcome(deps, poll, await ciba.requestToken(expectationFor(deps, poll, poll.authReqId)), receivedAt);
 }
 
 async function applyOutcome(
@@ -130,7 +155,7 @@ async function backOff(deps: RecordTokenOutcomeDeps, poll: Poll, retryAfterMs: n
 }
 
 async function fail(deps: RecordTokenOutcomeDeps, paymentId: string, failureCode: FailureCode): Promise<NextStep> {
-  await recordFinal(deps.logger, async () => {
+  await recordFinal(deps, deps.clock.now() + FAILURE_RECORD_WINDOW_MS, async () => {
     const current = await deps.store.get(paymentId);
     if (current?.status === 'pending_authorization')
       await deps.stateMachine.transition(current, 'failed', { failureCode });
@@ -140,17 +165,26 @@ async function fail(deps: RecordTokenOutcomeDeps, paymentId: string, failureCode
 
 /**
  * The bank's final answer is spent the moment it arrives (the auth_req_id must never be sent again,
- * and a token is handed out once), so recording it is retried here rather than by polling again.
+ * and a token is handed out once), so recording it is retried here, with back-off, until `until`,
+ * rather than by polling again. The item stays in hand meanwhile (its lease is renewed while the
+ * store answers renewals; see `inHand` for when it does not).
  */
-async function recordFinal(logger: Logger, step: () => Promise<unknown>): Promise<void> {
+async function recordFinal(
+  { logger, clock }: RecordTokenOutcomeDeps,
+  until: number,
+  step: () => Promise<unknown>,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await step();
+      if (attempt > 1) logger.info({ attempt }, 'the final CIBA answer is recorded');
       return;
     } catch (err) {
-      if (attempt >= RECORD_ATTEMPTS) throw err;
-      logger.warn({ err, attempt }, 'recording the final CIBA answer failed; trying again');
-      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      if (clock.now() >= until) throw err;
+      if (attempt === 1 || attempt % 10 === 0)
+        logger.warn({ err, attempt }, 'recording the final CIBA answer failed; trying again');
+      const delay = Math.min(RECORD_RETRY_FIRST_MS * 2 ** (attempt - 1), RECORD_RETRY_MAX_MS);
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 }
@@ -162,7 +196,8 @@ async function recordAuthorized(
   expiresAt: number | null,
 ): Promise<NextStep> {
   const sealedAccessToken = deps.sealer.seal(accessToken, sealContext(paymentId, 'token'));
-  await recordFinal(deps.logger, async () => {
+  const until = expiresAt ?? deps.clock.now() + HELD_TOKEN_DEFAULT_LIFE_S * 1000;
+  await recordFinal(deps, until, async () => {
     const current = await deps.store.get(paymentId);
     if (current?.status !== 'pending_authorization') return;
     await deps.stateMachine.transition(current, 'authorized', {
@@ -186,7 +221,8 @@ async function holdToken(
     'token received but the bank keys are unavailable; validating again later',
   );
   const heldToken = deps.sealer.seal(JSON.stringify(response), sealContext(poll.id, 'held_token'));
-  await recordFinal(deps.logger, () => deps.store.update(poll.id, { heldToken, attempts: poll.attempts + 1 }));
+  const until = response.receivedAt + (response.expiresIn ?? HELD_TOKEN_DEFAULT_LIFE_S) * 1000;
+  await recordFinal(deps, until, () => deps.store.update(poll.id, { heldToken, attempts: poll.attempts + 1 }));
   return { at: deps.clock.now() + backoffMs(poll.attempts, { baseMs: 1000, maxMs: 30_000 }) };
 }
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { judgeKeyCheck, KeyCheckError, keyFingerprint, sealKeyCheck } from '../crypto/key-check.js';
 import type { Logger } from '../logger.js';
+import { DATA_LAYOUT_VERSION } from './data-layout.js';
 import type { Keys } from './keys.js';
 import { isStoreUnavailableError, type RedisClient } from './redis.js';
 
@@ -22,6 +23,14 @@ interface KeyCheckDeps {
   keys: Keys;
   tokenKeys: readonly Buffer[];
   logger: Logger;
+  /** Tests: the data layout version this process claims (default DATA_LAYOUT_VERSION). */
+  layoutVersion?: number;
+  /**
+   * A renewal found a live process this one cannot share the deployment with (one started while
+   * this one's entry had lapsed, e.g. Redis was away longer than KEY_HOLDER_TTL_MS): called once,
+   * with the one line to print; this process must stop sealing and claiming, and exit.
+   */
+  onConflict?: (err: KeyCheckError) => void;
 }
 
 /**
@@ -34,7 +43,9 @@ interface KeyCheckDeps {
  *    let in only if its sealing (first) key is one every live process opens and it opens theirs.
  *    So a rotation must go in two roll-outs, `old,new` everywhere, then `new,old`; starting `new,old`
  *    beside a process that knows only `old` is refused. A crashed process's entry expires, so a
- *    conflict is retried for one entry lifetime before the process gives up.
+ *    conflict is retried for one entry lifetime before the process gives up. The same entry carries
+ *    the process's data layout version (store/data-layout.ts): a live process of another version
+ *    refuses this one too (a layout change is a stop-the-world upgrade).
  *
  * Waits for Redis while it is away. Throws KeyCheckError, whose message is the one line to print.
  */
@@ -49,38 +60,74 @@ export async function verifyDeploymentKeys(deps: KeyCheckDeps): Promise<KeyHolde
   return holder;
 }
 
+type Registration = [keyConflicts: number, layoutConflicts: number, otherLayout: string];
+
 async function registerKeyHolder(deps: KeyCheckDeps): Promise<KeyHolder> {
   const { redis, keys, tokenKeys, logger } = deps;
   const id = randomUUID();
   const fingerprints = tokenKeys.map(keyFingerprint);
-  const register = () =>
+  const layout = String(deps.layoutVersion ?? DATA_LAYOUT_VERSION);
+  const register = (): Promise<Registration> =>
     redis.registerKeyHolder(
       keys.keyHolders,
+      keys.layoutHolders,
       Date.now(),
       Date.now() + KEY_HOLDER_TTL_MS,
       id,
       fingerprints[0] ?? '',
       fingerprints.join(','),
+      layout,
     );
   const startedAt = Date.now();
   for (;;) {
-    const conflicts = await untilStoreAnswers(register, logger);
-    if (conflicts === 0) break;
-    if (Date.now() - startedAt > KEY_HOLDER_TTL_MS + RETRY_MS)
-      throw new KeyCheckError(
-        `TOKEN_ENCRYPTION_KEY: ${String(conflicts)} running process(es) of this deployment cannot open tokens this process would seal, or seal tokens it cannot open; rotate in two roll-outs: "old,new" on every process, then "new,old"`,
-      );
+    const registration = await untilStoreAnswers(register, logger);
+    const refusal = refusalOf(registration, layout);
+    if (!refusal) break;
+    if (Date.now() - startedAt > KEY_HOLDER_TTL_MS + RETRY_MS) throw refusal;
     if (Date.now() - startedAt < RETRY_MS)
-      logger.warn({ conflicts }, 'token keys differ from a running process; waiting in case it has stopped');
+      logger.warn(
+        { registration },
+        'token keys differ from a running process (or its data layout); waiting in case it has stopped',
+      );
     await sleep(RETRY_MS);
   }
+  return keepRegistered(deps, id, register);
+}
+
+/** The one line a refused registration prints, or null when it was accepted. */
+function refusalOf([keyConflicts, layoutConflicts, otherLayout]: Registration, layout: string): KeyCheckError | null {
+  if (layoutConflicts > 0)
+    return new KeyCheckError(
+      `data layout ${layout} of this release cannot run beside ${String(layoutConflicts)} running process(es) of data layout ${otherLayout}; upgrade stop-the-world: stop every process of the old release first (README "Upgrading")`,
+    );
+  if (keyConflicts > 0)
+    return new KeyCheckError(
+      `TOKEN_ENCRYPTION_KEY: ${String(keyConflicts)} running process(es) of this deployment cannot open tokens this process would seal, or seal tokens it cannot open; rotate in two roll-outs: "old,new" on every process, then "new,old"`,
+    );
+  return null;
+}
+
+/**
+ * Renews the entry every RENEW_EVERY_MS. A renewal refused for a conflict (a process that got in
+ * while this one's entry had lapsed) is not only logged: this process must not go on sealing tokens
+ * the other cannot open, so `onConflict` stops it (it exits; restarted, the start-up check refuses it
+ * with one line). Without `onConflict` (tests), the conflict is logged.
+ */
+function keepRegistered(deps: KeyCheckDeps, id: string, register: () => Promise<Registration>): KeyHolder {
+  const { redis, keys, logger } = deps;
+  const layout = String(deps.layoutVersion ?? DATA_LAYOUT_VERSION);
   const timer = setInterval(() => {
     register().then(
-      (conflicts) => {
-        if (conflicts > 0) logger.error({ conflicts }, 'token keys conflict with a running process');
+      (registration) => {
+        const refusal = refusalOf(registration, layout);
+        if (!refusal) return;
+        logger.error({ registration }, `conflict with a running process: ${refusal.message}`);
+        if (!deps.onConflict) return;
+        clearInterval(timer);
+        deps.onConflict(refusal);
       },
       (err: unknown) => {
-        logger.warn({ err }, 'could not renew the token key registration');
+        logger.warn({ err }, 'could not renew the process registration');
       },
     );
   }, RENEW_EVERY_MS);
@@ -89,6 +136,7 @@ async function registerKeyHolder(deps: KeyCheckDeps): Promise<KeyHolder> {
     async release() {
       clearInterval(timer);
       await redis.hdel(keys.keyHolders, id).catch(() => undefined);
+      await redis.hdel(keys.layoutHolders, id).catch(() => undefined);
     },
   };
 }

@@ -87,8 +87,10 @@ export interface Keys {
   rateLimit(limit: string): string;
   /** The deployment's key check value: a known text sealed with TOKEN_ENCRYPTION_KEY (see crypto/key-check.ts). */
   keyCheck: string;
-  /** The running processes' token key fingerprints (see store/lua/register-key-holder-1.lua). */
+  /** The running processes' token key fingerprints (see store/lua/register-key-holder-2.lua). */
   keyHolders: string;
+  /** The running processes' data layout versions, in `keyHolders`' slot (its name is the hash tag). */
+  layoutHolders: string;
 }
 
 export function createKeys(prefix: string): Keys {
@@ -140,5 +142,6 @@ export function createKeys(prefix: string): Keys {
     rateLimit: (limit) => `${prefix}rl:${limit}`,
     keyCheck: `${prefix}key-check`,
     keyHolders: `${prefix}key-holders`,
+    layoutHolders: `${prefix}{${prefix}key-holders}:layouts`,
   };
 }

@@ -1,7 +1,7 @@
 import { currentTraceparent } from '../tracing.js';
 import type { Keys } from './keys.js';
 import { createPaymentListIndex } from './payment-list-index.js';
-import { TransitionCode, type RedisClient, type TransitionArgs } from './redis.js';
+import { askedNode, TransitionCode, type RedisClient, type TransitionArgs } from './redis.js';
 import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
 import type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 import {
@@ -97,7 +97,7 @@ export interface Durability {
 
 interface DurablePipeline {
   transition(...args: TransitionArgs): DurablePipeline;
-  hset(key: string, field: string, value: string | number): DurablePipeline;
+  update(payment: string, setCount: number, ...fieldsValuesThenDropped: string[]): DurablePipeline;
   call(command: string, ...args: (string | number)[]): DurablePipeline;
   exec(): Promise<[Error | null, unknown][] | null>;
 }
@@ -110,25 +110,39 @@ const REDIRECT_ATTEMPTS = 6;
  * Runs the write queued by `write` followed by WAIT, on the write's node in one round trip: the
  * write's reply and how many replicas acknowledged. ioredis retries a cluster pipeline after MOVED or
  * ASK only when every command failed alike; here WAIT, which has no key, succeeds beside the
- * redirected write, so the redirect is followed here: a plain read of `key` teaches ioredis where
- * the slot lives now, and the pair is sent again (a redirected write did not run, so this is safe).
+ * redirected write, so the redirect is followed here (a redirected write did not run, so sending it
+ * again is safe):
+ * - MOVED (and TRYAGAIN, CLUSTERDOWN): a plain read of `key` teaches ioredis where the slot lives
+ *   now, and the pair is sent again;
+ * - ASK (the slot is being migrated and the key is already on the importing node, which only serves
+ *   it after ASKING): the pair goes to that node as ASKING, write, WAIT, on the cluster's own
+ *   connection to it, so WAIT counts the write. The slot map does not change during a migration, so
+ *   before this every try met ASK again until the migration ended.
  */
 async function execAndWait(
   redis: RedisClient,
   key: string,
-  write: () => DurablePipeline,
+  write: (pipeline: DurablePipeline) => DurablePipeline,
   durability: Durability,
 ): Promise<[unknown, number]> {
+  let pipeline = () => redis.pipeline() as unknown as DurablePipeline;
   for (let attempt = 1; ; attempt++) {
-    const results = await write().call('WAIT', durability.replicas, durability.timeoutMs).exec();
-    const [err, value] = results?.[0] ?? [new Error('no reply'), null];
+    const results = await write(pipeline()).call('WAIT', durability.replicas, durability.timeoutMs).exec();
+    // The write is the command before WAIT (after ASKING when asked).
+    const [err, value] = results?.at(-2) ?? [new Error('no reply'), null];
     if (err && attempt < REDIRECT_ATTEMPTS && NOT_RUN_HERE.test(err.message)) {
-      await redis.exists(key);
-      await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      const asked = err.message.startsWith('ASK ') ? askedNode(redis, err.message) : null;
+      pipeline = asked
+        ? () => (asked.pipeline() as unknown as DurablePipeline).call('ASKING')
+        : () => redis.pipeline() as unknown as DurablePipeline;
+      if (!asked) {
+        await redis.exists(key);
+        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+      }
       continue;
     }
     if (err) throw err;
-    const [waitErr, acknowledged] = results?.[results.length - 1] ?? [new Error('WAIT: no reply'), null];
+    const [waitErr, acknowledged] = results?.at(-1) ?? [new Error('WAIT: no reply'), null];
     if (waitErr) throw waitErr;
     return [value, Number(acknowledged)];
   }
@@ -146,7 +160,7 @@ async function runTransition(
   if (durability.replicas === 0 || !DURABLE_STATUSES.has(request.to)) {
     return transitionResult(await redis.transition(...args));
   }
-  const write = () => (redis.pipeline() as unknown as DurablePipeline).transition(...args);
+  const write = (pipeline: DurablePipeline) => pipeline.transition(...args);
   const [value, acknowledged] = await execAndWait(redis, keys.payment(request.id), write, durability);
   const result = transitionResult(Number(value));
   if (result === 'ok' && acknowledged < durability.replicas) onUnreplicated?.(request.to);
@@ -179,10 +193,9 @@ export function createPaymentStore(deps: {
     },
     async update(id, fields) {
       const { set, drop } = encodeFields(fields);
-      const tx = redis.multi();
-      if (Object.keys(set).length > 0) tx.hset(keys.payment(id), set);
-      if (drop.length > 0) tx.hdel(keys.payment(id), ...drop);
-      await tx.exec();
+      const pairs = Object.entries(set).flat();
+      // Never a plain HSET: after the payment expired it would leave an orphan hash without a TTL.
+      await redis.update(keys.payment(id), pairs.length / 2, ...pairs, ...drop);
     },
     async transition(request) {
       const { set, drop } = encodeFields(
@@ -201,14 +214,12 @@ export function createPaymentStore(deps: {
       return runTransition(redis, keys, request, args, durability, deps.onUnreplicated);
     },
     async recordBankCall(id, at) {
-      if (durability.replicas === 0) {
-        await redis.hset(keys.payment(id), FIELD.bankCalledAt, String(at));
-        return true;
-      }
+      // A payment that is gone gets no note, and so no bank call.
       const key = keys.payment(id);
-      const write = () => (redis.pipeline() as unknown as DurablePipeline).hset(key, FIELD.bankCalledAt, at);
-      const [, acknowledged] = await execAndWait(redis, key, write, durability);
-      return acknowledged >= durability.replicas;
+      if (durability.replicas === 0) return (await redis.update(key, 1, FIELD.bankCalledAt, String(at))) === 1;
+      const write = (pipeline: DurablePipeline) => pipeline.update(key, 1, FIELD.bankCalledAt, String(at));
+      const [written, acknowledged] = await execAndWait(redis, key, write, durability);
+      return Number(written) === 1 && acknowledged >= durability.replicas;
     },
     async getTraceparent(id) {
       const [current, legacy] = await redis.hmget(keys.payment(id), ...TRACE_FIELDS);

@@ -109,6 +109,8 @@ export interface ScriptCommands {
     bucket: number,
   ): Promise<number>;
   transition(...args: TransitionArgs): Promise<TransitionCode>;
+  /** Sets `setCount` field/value pairs and deletes the fields after them, only while the payment hash exists: 1, else 0. */
+  update(payment: string, setCount: number, ...fieldsValuesThenDropped: string[]): Promise<number>;
   idempotencyClaim(
     key: string,
     fingerprint: string,
@@ -135,15 +137,20 @@ export interface ScriptCommands {
     createdLt: number | '+inf',
     count: number,
   ): Promise<string[] | -1>;
-  /** Registers or renews a process's token keys if compatible with every live process; 0, else the conflicts. */
+  /**
+   * Registers or renews a process (token key fingerprints, data layout version) if compatible with
+   * every live process: [0, 0, ''], else [key conflicts, layout conflicts, a differing layout].
+   */
   registerKeyHolder(
     holders: string,
+    layouts: string,
     now: number,
     expiresAt: number,
     holderId: string,
     sealingFingerprint: string,
     openFingerprints: string,
-  ): Promise<number>;
+    layoutVersion: string,
+  ): Promise<[keyConflicts: number, layoutConflicts: number, otherLayout: string]>;
   /** Holds a place for one more pending checkout of a customer: [1], or [0, ms until one frees]. */
   reservePending(
     pending: string,
@@ -192,11 +199,12 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   renew: 'renew-1.lua',
   advance: 'advance-5.lua',
   transition: 'transition-6.lua',
+  update: 'update-1.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
   listAdd: 'list-add-2.lua',
   listPage: 'list-page-1.lua',
   reservePending: 'reserve-pending-1.lua',
-  registerKeyHolder: 'register-key-holder-1.lua',
+  registerKeyHolder: 'register-key-holder-2.lua',
 };
 
 /**
@@ -215,6 +223,27 @@ function defineScripts(redis: Redis | Cluster): void {
     const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)?.[1]);
     redis.defineCommand(name, { numberOfKeys, lua: readFileSync(join(LUA_DIR, file), 'utf8') });
   }
+}
+
+const nodesWithScripts = new WeakSet<Redis>();
+
+/**
+ * The cluster's own connection to the node an `ASK <slot> <host:port>` answer names (a slot being
+ * migrated, the key already on the importing node), with the scripts defined on it; null when the
+ * client is not a cluster or does not know that node. For a pipeline ioredis does not follow such a
+ * redirect itself when another command of it (WAIT, which has no key) succeeded.
+ */
+export function askedNode(redis: RedisClient, askError: string): RedisClient | null {
+  const address = /^ASK \d+ (\S+)/.exec(askError)?.[1];
+  const cluster: unknown = redis;
+  if (!address || !(cluster instanceof Cluster)) return null;
+  const node = cluster.nodes('master').find((n) => `${n.options.host}:${String(n.options.port)}` === address);
+  if (!node) return null;
+  if (!nodesWithScripts.has(node)) {
+    defineScripts(node);
+    nodesWithScripts.add(node);
+  }
+  return node as RedisClient;
 }
 
 /** The service's store client: a Redis Cluster client when seed nodes are given, else one Redis. */

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { keyFingerprint } from '../../src/crypto/key-check.js';
 import { open } from '../../src/crypto/sealing.js';
+import { DATA_LAYOUT_VERSION } from '../../src/store/data-layout.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 import {
   assertBuilt,
   killAll,
@@ -10,6 +13,7 @@ import {
   type ServiceProcess,
 } from '../support/processes.js';
 import { KEY_HOLDER_TTL_MS } from '../../src/store/key-check-store.js';
+import { waitFor } from '../support/api.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
 import { testCertificates, uniquePrefix } from '../support/system.js';
 
@@ -26,15 +30,22 @@ const redis = new Redis('redis://127.0.0.1:6379');
 const newKey = () => randomBytes(32).toString('base64');
 
 /** No bank is contacted before the key check; a closed port keeps discovery failing quietly. */
-const env = (key: string) =>
+const env = (key: string, extra: Record<string, string> = {}) =>
   serviceEnv({
     bank: { issuer: 'https://localhost:9', apiUrl: 'https://localhost:9/api' },
     certs,
     prefix,
-    extra: { TOKEN_ENCRYPTION_KEY: key },
+    extra: { TOKEN_ENCRYPTION_KEY: key, ...extra },
   });
 
 const runToExit = (key: string) => runServiceToExit('worker', env(key));
+
+/** No process of an earlier test left, no key of it in Redis. */
+async function startAfresh(): Promise<void> {
+  await killAll(procs);
+  procs.clear();
+  await deleteKeysWithPrefix(prefix);
+}
 
 beforeAll(() => {
   assertBuilt();
@@ -108,3 +119,74 @@ test('when a key is rotated, then "new,old" is refused beside a process that kno
   expect(d.lines.some((l) => l.includes('token keys differ from a running process'))).toBe(true);
   expect(await redis.hlen(`${prefix}key-holders`)).toBe(2); // c and d
 }, 150_000);
+
+test('when a process cut off from Redis longer than its registration lives comes back beside a process with keys it conflicts with, then it stops and exits non-zero with one line; restarted, it is refused', async () => {
+  await startAfresh();
+  const old = newKey();
+  const rotated = newKey();
+  const proxy = await startFaultProxy();
+  proxy.setUpstream(6379);
+  try {
+    // An API process: the sealing of stored answers is what must stop. (A worker process of this tree
+    // dies of an unhandled rejection when its Redis connection is reset: reported, not fixed here.)
+    const a = await spawnService('a', 'api', env(old, { REDIS_URL: `redis://127.0.0.1:${proxy.port}` }));
+    procs.add(a);
+    // `a` is cut off from Redis (every connection reset) and its entry lapses (deleted here rather than waited out).
+    proxy.setMode('reset');
+    await redis.del(`${prefix}key-holders`, `${prefix}{${prefix}key-holders}:layouts`);
+    // Meanwhile a process sealing with a key `a` cannot open gets in: nothing live objects.
+    const b = await spawnService('b', 'worker', env(`${rotated},${old}`));
+    procs.add(b);
+
+    proxy.setMode('pass');
+    const exit = await a.exited; // before: `a` logged the conflict and went on sealing with its old key
+    expect(exit.code).toBe(1);
+    // Its output may still be in the pipe when it exits.
+    await waitFor(
+      () => a.lines.some((l) => l.startsWith('ciba-checkout: stopping:')),
+      5000,
+      () => `the stopping line in: ${a.lines.slice(-30).join('\n')}`,
+    );
+    expect(a.lines.filter((l) => l.startsWith('ciba-checkout: stopping:'))).toEqual([
+      expect.stringMatching(
+        /^ciba-checkout: stopping: TOKEN_ENCRYPTION_KEY: 1 running process\(es\) of this deployment/,
+      ),
+    ]);
+    expect(b.alive()).toBe(true);
+    // The orchestrator restarts `a`: refused at start-up, with one line.
+    const restarted = await runToExit(old);
+    expect(restarted.code).toBe(1);
+    expect(restarted.lines.at(-1)).toMatch(
+      /^ciba-checkout: failed to start: TOKEN_ENCRYPTION_KEY: none of the configured keys/,
+    );
+  } finally {
+    await killAll(procs);
+    procs.clear();
+    await proxy.close();
+  }
+}, 90_000);
+
+test('when a live process runs another data layout, then a new process refuses to start with one line; a process from before layouts were recorded counts as layout 1 (before the due buckets)', async () => {
+  await startAfresh();
+  const key = newKey();
+  const fp = keyFingerprint(Buffer.from(key, 'base64'));
+  const live = `${Date.now() + 120_000}|${fp}|${fp}`;
+  // A live process of the next layout, as its registration reads (same key, so only the layout differs).
+  await redis.hset(`${prefix}key-holders`, 'next-release', live);
+  await redis.hset(`${prefix}{${prefix}key-holders}:layouts`, 'next-release', String(DATA_LAYOUT_VERSION + 1));
+  const refused = await runToExit(key);
+  expect(refused.code).toBe(1);
+  expect(refused.lines.at(-1)).toBe(
+    `ciba-checkout: failed to start: data layout ${DATA_LAYOUT_VERSION} of this release cannot run beside 1 running process(es) of data layout ${DATA_LAYOUT_VERSION + 1}; upgrade stop-the-world: stop every process of the old release first (README "Upgrading")`,
+  );
+  expect(await redis.hlen(`${prefix}key-holders`)).toBe(1); // nothing written
+
+  // A process of the release before layouts were recorded (an entry without one: the single due set
+  // per shard, before the due buckets) has layout 1: refused beside it too.
+  await redis.del(`${prefix}{${prefix}key-holders}:layouts`);
+  const beside = await runToExit(key);
+  expect(beside.code).toBe(1);
+  expect(beside.lines.at(-1)).toMatch(
+    new RegExp(`^ciba-checkout: failed to start: data layout ${DATA_LAYOUT_VERSION} .* of data layout 1;`),
+  );
+}, 90_000);

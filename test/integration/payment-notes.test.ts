@@ -1,0 +1,82 @@
+import type { PaymentRecord } from '../../src/payments/payment.js';
+import { newPaymentId } from '../../src/payments/payment-id.js';
+import { createStateMachine } from '../../src/payments/state-machine.js';
+import { createKeys } from '../../src/store/keys.js';
+import { createPaymentStore } from '../../src/store/payment-store.js';
+import { waitFor } from '../support/api.js';
+import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
+import { uniquePrefix } from '../support/system.js';
+
+/**
+ * Notes a worker writes to a payment outside a transition (poll attempts, a held token, the bank call
+ * time, reconciliation notes) are written only while the payment exists (security review of issue
+ * 12): a late note after the hash expired used to recreate it as an orphan of a few fields and no TTL.
+ */
+describe('notes on a payment that is gone', () => {
+  const prefix = uniquePrefix('notes');
+  const redis = createTestStoreClient();
+  const keys = createKeys(prefix);
+  const clock = { now: () => Date.now() };
+  const store = createPaymentStore({ redis, keys, retentionSeconds: 1 });
+  const machine = createStateMachine({ store, clock, webhookTargets: { global: false } });
+
+  afterAll(async () => {
+    await deleteKeysWithPrefix(prefix);
+    redis.disconnect();
+  });
+
+  const pending = (): PaymentRecord => ({
+    id: newPaymentId(0),
+    status: 'pending_authorization',
+    amount: 1290,
+    currency: 'eur',
+    items: [],
+    bindingMessage: 'K7P2-QX',
+    expiresAt: clock.now() + 60_000,
+    failureCode: null,
+    createdAt: clock.now(),
+    updatedAt: clock.now(),
+    metadata: {},
+    secretHash: 'h',
+    authReqId: 'arid',
+    intervalMs: 5000,
+    callbackUrl: null,
+    sealedAccessToken: null,
+    accessTokenExpiresAt: null,
+    bankPaymentId: null,
+    bankConsentId: null,
+    bankCalledAt: null,
+    reconcileSince: null,
+    heldToken: null,
+    attempts: 0,
+  });
+
+  test('when a payment exists, then a note is written; after its retention expired, a note recreates nothing', async () => {
+    const payment = pending();
+    const key = keys.payment(payment.id);
+    expect(await machine.create(payment, { member: `poll:${payment.id}`, at: clock.now() + 60_000 })).toBe('ok');
+    await store.update(payment.id, { attempts: 2, heldToken: 'sealed' });
+    expect((await store.get(payment.id))?.attempts).toBe(2);
+    expect((await store.get(payment.id))?.heldToken).toBe('sealed');
+    await store.update(payment.id, { heldToken: null });
+    expect((await store.get(payment.id))?.heldToken).toBeNull();
+
+    // It ends and its retention (1 s here) runs out: Redis removes the hash.
+    expect(await machine.transition({ ...payment, attempts: 2 }, 'failed', { failureCode: 'expired' })).toBe('ok');
+    await waitFor(async () => (await redis.exists(key)) === 0, 5000, 'the retention to expire the payment');
+
+    // A worker that still had the payment in hand writes its notes late.
+    await store.update(payment.id, { attempts: 3 });
+    await store.update(payment.id, { heldToken: 'sealed-token-response', attempts: 1 });
+    await store.update(payment.id, { reconcileSince: clock.now(), attempts: 0 });
+    expect(await store.recordBankCall(payment.id, clock.now())).toBe(false); // and so no bank call
+    expect(await redis.exists(key)).toBe(0);
+  });
+
+  test('when a payment was deleted, then neither a note nor a bank call note creates a key', async () => {
+    const id = newPaymentId(0);
+    await store.update(id, { bankPaymentId: 'bank-1', attempts: 1 });
+    expect(await store.recordBankCall(id, clock.now())).toBe(false);
+    expect(await redis.exists(keys.payment(id))).toBe(0);
+  });
+});

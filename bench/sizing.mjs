@@ -73,7 +73,9 @@ function pickRun(results) {
 
 /** Claim calls per second of one worker among `workers`: its covered shards every look, the others once per sweep. */
 export function claimsPerWorker(shards, workers, a) {
-  const covered = workers <= a.workers_per_shard ? shards : Math.ceil((a.workers_per_shard * shards) / workers);
+  // More workers than 2 per shard: each shard gets ⌈workers ÷ shards⌉ of them (shard-coverage.ts).
+  const perShard = Math.max(a.workers_per_shard, Math.ceil(workers / shards));
+  const covered = workers <= perShard ? shards : Math.ceil((perShard * shards) / workers);
   return Math.min(covered, a.max_claims_per_look) * a.looks_per_s + (shards - covered) / a.sweep_s;
 }
 

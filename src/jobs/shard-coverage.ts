@@ -47,7 +47,9 @@ function fmix(x: number): number {
 
 /**
  * The shards `me` covers: those where its weight is among the `r` highest of `workers` (sorted ids;
- * ties go to the earlier id). Every worker computes the same answer from the same list.
+ * ties go to the earlier id). Every worker computes the same answer from the same list. With more
+ * workers than 2 per shard, each shard gets ⌈workers ÷ shards⌉ of them, so the fleet's coverage has a
+ * place for every worker (one shard on one Redis: all of them claim from it, as before the coverage).
  */
 export function coveredShards(
   shards: readonly number[],
@@ -56,6 +58,7 @@ export function coveredShards(
   r = WORKERS_PER_SHARD,
 ): number[] {
   const mine = workers.indexOf(me);
+  r = Math.max(r, Math.ceil(workers.length / Math.max(1, shards.length)));
   if (mine < 0 || workers.length <= r) return [...shards];
   const weights = workers.map(hash32);
   const own = weights[mine] ?? 0;

@@ -35,3 +35,10 @@ describe('shard coverage (rendezvous hashing over the live workers)', () => {
     }
   });
 });
+
+test('with more workers than shards, each shard gets workers ÷ shards of them (one shard: all of them)', () => {
+  for (const w of ids(5)) expect(coveredShards([0], ids(5), w)).toEqual([0]);
+  const few = [0, 1, 2];
+  const workers = ids(9);
+  for (const s of few) expect(workers.filter((w) => coveredShards(few, workers, w).includes(s))).toHaveLength(3);
+});

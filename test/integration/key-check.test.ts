@@ -139,6 +139,12 @@ test('when a process cut off from Redis longer than its registration lives comes
     procs.add(a);
     // `a` is cut off from Redis (every connection reset) and its entry lapses (deleted here rather than waited out).
     proxy.setMode('reset');
+    // Once a renewal has failed, none sent before the reset can still land after the delete below.
+    await waitFor(
+      () => a.lines.some((l) => l.includes('could not renew the process registration')),
+      30_000,
+      'a failed renewal',
+    );
     await redis.del(`${prefix}key-holders`, `${prefix}{${prefix}key-holders}:layouts`);
     // Meanwhile a process sealing with a key `a` cannot open gets in: nothing live objects.
     const b = await spawnService('b', 'worker', env(`${rotated},${old}`));

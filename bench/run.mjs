@@ -330,12 +330,19 @@ function startUpOf(w, windowAt) {
 /** A second of the stub's timeline in which at most 1 % of the polls (a p99) were later than LATE_OK_MS. */
 const onTime = ([polls, , late]) => polls > 0 && late <= polls / 100;
 
+/**
+ * Whole seconds in a row that must be on time before the window opens: one poll interval, so every
+ * payment has been polled on time once. Two seconds were not enough: the start-up could pass them
+ * in a lull between two late waves, and the window then measured the second wave.
+ */
+const SETTLED_SECONDS = Math.max(2, INTERVAL_S);
+
 /** Longest wait for the start-up to settle before the window opens anyway (a service over capacity never settles). */
 const SETTLE_MAX_MS = Number(process.env.BENCH_SETTLE_MAX_MS ?? (QUICK ? 0 : 60_000));
 
 /**
  * The window of a service run opens after the warm-up (`earliest`) and once the start-up backlog has
- * drained: in each of the last two whole seconds at most 1 % of the polls were later than LATE_OK_MS. Before this, the window
+ * drained: in each of the last SETTLED_SECONDS whole seconds at most 1 % of the polls were later than LATE_OK_MS. Before this, the window
  * opened after a fixed warm-up and measured whatever backlog the first, cold rounds (JIT, new
  * connections, 10,000 first polls a second at 50k) had left, which drains only as fast as the
  * headroom allows: the "cold first run". The start-up is reported apart (`start_up`), not hidden.
@@ -346,8 +353,8 @@ async function settledAt(stub, earliest) {
   while (now() < until) {
     const { at, firstPollAt, timeline } = await stub.call('timeline');
     const current = firstPollAt === null ? -1 : Math.floor((at - firstPollAt) / 1000);
-    const lastTwo = timeline.slice(Math.max(0, current - 2), Math.max(0, current));
-    if (lastTwo.length === 2 && lastTwo.every(onTime)) break;
+    const last = timeline.slice(Math.max(0, current - SETTLED_SECONDS), Math.max(0, current));
+    if (last.length === SETTLED_SECONDS && last.every(onTime)) break;
     await sleep(500);
   }
   return now();

@@ -2,6 +2,16 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** Hashes of stored secrets (client secrets, notification tokens): only the hash is kept. */
 
+/**
+ * FNV-1a (32 bit, over UTF-16 code units), unsigned: a fast, stable spread for keys, not a secret.
+ * claim-3.lua has its own copy (bucketOf); the two must agree.
+ */
+export function fnv1a32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
 export function sha256(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { fnv1a32 } from '../crypto/hashing.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Keys } from '../store/keys.js';
@@ -33,9 +34,7 @@ const SWEEP_PER_LOOK = 16;
 
 /** FNV-1a, then murmur3's finaliser: a well spread 32-bit weight. */
 function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return fmix(h);
+  return fmix(fnv1a32(text));
 }
 function fmix(x: number): number {
   let h = x ^ (x >>> 16);

@@ -91,7 +91,7 @@ async function registerKeyHolder(deps: KeyCheckDeps): Promise<KeyHolder> {
       );
     await sleep(RETRY_MS);
   }
-  return keepRegistered(deps, id, register);
+  return keepRegistered(deps, id, register, layout);
 }
 
 /** The one line a refused registration prints, or null when it was accepted. */
@@ -113,9 +113,13 @@ function refusalOf([keyConflicts, layoutConflicts, otherLayout]: Registration, l
  * the other cannot open, so `onConflict` stops it (it exits; restarted, the start-up check refuses it
  * with one line). Without `onConflict` (tests), the conflict is logged.
  */
-function keepRegistered(deps: KeyCheckDeps, id: string, register: () => Promise<Registration>): KeyHolder {
+function keepRegistered(
+  deps: KeyCheckDeps,
+  id: string,
+  register: () => Promise<Registration>,
+  layout: string,
+): KeyHolder {
   const { redis, keys, logger } = deps;
-  const layout = String(deps.layoutVersion ?? DATA_LAYOUT_VERSION);
   const timer = setInterval(() => {
     register().then(
       (registration) => {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { fnv1a32 } from '../crypto/hashing.js';
 import { shardOfPaymentId } from '../payments/payment-id.js';
 import { paymentOfWorkItem } from '../payments/work-items.js';
 
@@ -16,10 +17,7 @@ export const DUE_BUCKETS = 1024;
 
 /** FNV-1a (32 bit) of a work item's payment id, mod DUE_BUCKETS: the bucket of its due entry. */
 export function dueBucketOf(member: string): number {
-  const id = paymentOfWorkItem(member);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % DUE_BUCKETS;
+  return fnv1a32(paymentOfWorkItem(member)) % DUE_BUCKETS;
 }
 
 /** The due/lease keys of one scheduler shard; on Redis Cluster all in the shard's hash slot. */
@@ -30,7 +28,7 @@ export interface ShardKeys {
   dueDir: string;
   /** The one due set of versions before the buckets: only drained (claim) and cleaned (drop, schedule). */
   legacyDue: string;
-  /** Claimed work: member as in `due`, score = lease expiry in ms. */
+  /** Claimed work: member as in the due buckets (`kind:arg`), score = lease expiry in ms. */
   leases: string;
   /** Leased work nudged while in flight (a ping during a poll): due at once when settled. */
   pinged: string;

@@ -87,7 +87,14 @@ const SPLIT: ReadonlySet<PaymentField> = new Set(['authReqId', 'callbackUrl']);
 /** Most parts a split value has: 16 × 64 B (a longer value puts the rest into its last part). */
 const MAX_PARTS = 16;
 
-const DEFAULTS: Partial<Record<PaymentField, string>> = { metadata: '{}', intervalMs: '5000', attempts: '0' };
+/** A payment's poll interval when its hash holds none (CIBA Core §7.3: 5 s when the bank sends none). */
+export const DEFAULT_INTERVAL_MS = 5000;
+
+const DEFAULTS: Partial<Record<PaymentField, string>> = {
+  metadata: '{}',
+  intervalMs: String(DEFAULT_INTERVAL_MS),
+  attempts: '0',
+};
 
 /** The stored form of a status (see the layout above). */
 export function storedStatus(status: PaymentStatus): string {

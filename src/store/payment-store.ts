@@ -5,6 +5,7 @@ import { askedNode, TransitionCode, type RedisClient, type TransitionArgs } from
 import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
 import type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 import {
+  DEFAULT_INTERVAL_MS,
   decodeRecord,
   decodeStatus,
   encodeFields,
@@ -34,7 +35,7 @@ export const POLL_FIELDS: readonly string[] = [
 ];
 
 /** A poll's pace for the claim script: its interval field and default (a hash of an earlier version reads the default). */
-export const POLL_PACE = { field: FIELD.intervalMs, defaultMs: 5000 } as const;
+export const POLL_PACE = { field: FIELD.intervalMs, defaultMs: DEFAULT_INTERVAL_MS } as const;
 
 /**
  * The values of POLL_FIELDS (null where absent) as PollFields; null when they do not suffice and the
@@ -49,7 +50,7 @@ export function decodePollFields(values: readonly (string | null | undefined)[])
   return {
     status: current,
     authReqId: arid ?? null,
-    intervalMs: Number(interval ?? POLL_PACE.defaultMs),
+    intervalMs: Number(interval ?? DEFAULT_INTERVAL_MS),
     expiresAt: Number(expiresAt),
     attempts: Number(attempts ?? 0),
     amount: Number(amount ?? 0),
@@ -279,7 +280,7 @@ function transitionArgs(
 const NO_POLL_FIELDS: PollFields = {
   status: null,
   authReqId: null,
-  intervalMs: 5000,
+  intervalMs: DEFAULT_INTERVAL_MS,
   expiresAt: 0,
   attempts: 0,
   amount: 0,

@@ -50,11 +50,11 @@ export function createChangeFeed(deps: { redis: RedisClient; keys: Keys; logger:
       for (const set of listeners.values()) n += set.size;
       return n;
     },
-    async close() {
+    close() {
       listeners.clear();
       subscriber?.close();
       subscriber = null;
-      await Promise.resolve();
+      return Promise.resolve();
     },
   };
 }

@@ -41,7 +41,8 @@ local limit = tonumber(ARGV[3])
 local kind = ARGV[4]
 local dir, prefix, buckets = KEYS[1], ARGV[6], tonumber(ARGV[11])
 
--- store/keys.ts dueBucketOf: FNV-1a (32 bit) of the payment id in `kind:<id>[:…]`, mod buckets.
+-- store/keys.ts dueBucketOf: fnv1a32 (src/crypto/hashing.ts) of the payment id in `kind:<id>[:…]`,
+-- mod buckets. Keep the two in step.
 local function bucketOf(member)
   local colon = string.find(member, ':', 1, true)
   local start = colon and colon + 1 or 1

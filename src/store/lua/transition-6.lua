@@ -20,7 +20,8 @@
   KEYS[4] pinged set (leased work nudged while in flight, see advance-5.lua)
   KEYS[5] due directory (member = bucket number, score = its earliest due time)
   KEYS[6] legacy due sorted set
-  ARGV[1]  allowed current statuses, comma-separated; '-' = the payment must not exist yet
+  ARGV[1]  allowed current statuses, comma-separated, each as its letter and its name (a hash an
+           earlier version wrote holds the name); '-' = the payment must not exist yet
   ARGV[2]  fields to set: JSON object of string values (includes status and updated_at)
   ARGV[3]  fields to delete, comma-separated ('' = none)
   ARGV[4]  event log entry ('' = no event)

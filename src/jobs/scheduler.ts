@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { DUE_BUCKETS, type Keys, type ShardKeys } from '../store/keys.js';
-import type { RedisClient } from '../store/redis.js';
+import { parseClaimReply, type RedisClient } from '../store/redis.js';
 import type { Logger } from '../logger.js';
 import { createSettleBatcher } from './settle-batcher.js';
 import { createWakeFollower } from './wake-follower.js';
@@ -141,15 +141,13 @@ async function claimFrom(
     DUE_BUCKETS,
     ...ctx.prefetchFields,
   );
-  const items: ClaimedItem[] = [];
-  for (let i = 0; i + 2 < raw.length; i += 3) {
-    const fields = raw[i + 2];
-    const item: ClaimedItem = { member: raw[i] as string, dueAt: Number(raw[i + 1]), leaseUntil };
-    if (Array.isArray(fields)) item.fields = fields;
-    items.push(item);
-  }
-  const next = raw[raw.length - 1];
-  return { items, nextDueAt: next ? Number(next) : null, more: items.length === limit };
+  const reply = parseClaimReply(raw);
+  const items = reply.items.map(({ member, dueAt, fields }): ClaimedItem => {
+    const item: ClaimedItem = { member, dueAt, leaseUntil };
+    if (fields) item.fields = fields;
+    return item;
+  });
+  return { items, nextDueAt: reply.nextDueAt, more: items.length === limit };
 }
 
 /** One claim on one shard, with what it said noted for the next look's plan. */

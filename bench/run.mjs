@@ -73,6 +73,8 @@ const SCALING_SETUPS = QUICK
     ];
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 256);
 const MAX_CONNECTIONS = Number(process.env.BENCH_MAX_CONNECTIONS ?? 32);
+// The stub bank handles HTTP/1.1 pipelining, so the bench opts in (the service's default is 1, off).
+const PIPELINING = Number(process.env.BANK_PIPELINING ?? 8);
 
 const now = () => performance.timeOrigin + performance.now();
 const log = (line) => process.stderr.write(`[bench] ${line}\n`);
@@ -168,6 +170,7 @@ function serviceEnv(stub, prefix, extra = {}) {
     BANK_CLIENT_CERT: certs.clientCert,
     BANK_CLIENT_KEY: certs.clientKey,
     BANK_MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+    BANK_PIPELINING: String(PIPELINING),
     CIBA_DELIVERY_MODE: 'poll',
     // the stub grants an hour; the service keeps a checkout open at most CIBA_REQUESTED_EXPIRY
     CIBA_REQUESTED_EXPIRY: '3600',
@@ -919,6 +922,7 @@ async function main() {
       window_s: WINDOW_MS / 1000,
       worker_concurrency: CONCURRENCY,
       bank_max_connections: MAX_CONNECTIONS,
+      bank_pipelining: PIPELINING,
     },
     capacity: [],
     scaling: [],

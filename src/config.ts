@@ -76,7 +76,7 @@ const envSchema = z.object({
   BANK_SIGNING_ALG: z.enum(['PS256', 'ES256']).default('PS256'),
   BANK_ID_TOKEN_ALG: z.enum(['PS256', 'ES256', 'RS256']).default('PS256'),
   BANK_MAX_CONNECTIONS: int(1, 1024).default(32),
-  BANK_PIPELINING: int(1, 64).default(8),
+  BANK_PIPELINING: int(1, 64).default(1),
   BANK_TIMEOUT_MS: int(100, 120_000).default(10_000),
   // Open Banking UK profile (BANK_PROFILE=uk-openbanking)
   OB_FINANCIAL_ID: z.string().min(1).max(40).optional(),
@@ -204,7 +204,7 @@ export interface Config {
     signingAlg: 'PS256' | 'ES256';
     idTokenAlg: 'PS256' | 'ES256' | 'RS256';
     maxConnections: number;
-    /** Token polls in flight at once on one bank connection (HTTP/1.1 pipelining); 1 turns it off. */
+    /** Token polls in flight at once on one bank connection (HTTP/1.1 pipelining); 1 (default) is off. */
     pipelining: number;
     timeoutMs: number;
   };

@@ -164,6 +164,8 @@ function demoServiceEnv(
     BANK_CLIENT_AUTH_METHOD: 'tls_client_auth',
     BANK_CLIENT_PFX: certs.clientPfx,
     BANK_CLIENT_PFX_PASSPHRASE: certs.clientPfxPassphrase,
+    // the sandbox bank handles HTTP/1.1 pipelining (opt-in: the service's default is off)
+    BANK_PIPELINING: process.env.BANK_PIPELINING ?? '8',
     CIBA_DELIVERY_MODE: options.mode,
     ...(options['bank-profile'] === 'uk-openbanking' ? openBankingEnv(bank.obApiUrl, certs.signingKeyPs256) : {}),
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',

@@ -112,13 +112,11 @@ export function createTokenRequester(
 }
 
 /**
- * Lets undici pipeline polls on one connection (BANK_PIPELINING): `idempotent`, and not `blocking`
- * since the token endpoint answers at once (CIBA polls never hang). When a connection breaks, the
- * poll at the head of its pipeline is answered `retry`, and undici sends the ones behind it again on
- * a new connection. Those the bank had not read yet reach it once, later than planned (never early);
- * one it had read costs what a lost answer costs a single poll today: at worst slow_down (the
- * interval grows) or, for a grant it had just issued, invalid_grant (authorization_error; no money
- * moves, as the token was never ours).
+ * Lets undici pipeline polls on one connection (BANK_PIPELINING, off by default): `idempotent`, and
+ * not `blocking` since the token endpoint answers at once (CIBA polls never hang). When a connection
+ * breaks, the poll at its head is answered `retry`; undici would send the ones behind it again at once
+ * on a new connection, which requestWhole refuses (ResendRefusedError), so they are `retry` too and
+ * polled again at their interval: never early (CIBA Core §7.3), never after the bank has answered.
  */
 const PIPELINED = { idempotent: true, blocking: false } as const;
 

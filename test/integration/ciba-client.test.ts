@@ -333,7 +333,7 @@ describe('token request', () => {
   });
 
   test('when polls share one connection, then they are pipelined and each gets its own answer', async () => {
-    const client = makeClient({ maxConnections: 1, pipelining: 4 });
+    const client = makeClient({ maxConnections: 1, pipelining: 8 });
     const grants = [await startGrant(client), await startGrant(client), await startGrant(client)];
     const errors = ['authorization_pending', 'slow_down', 'access_denied'];
     const answer = (req: RecordedRequest) =>
@@ -354,6 +354,33 @@ describe('token request', () => {
       { kind: 'slow_down' },
       { kind: 'failed', failureCode: 'access_denied', error: 'access_denied' },
     ]);
+  });
+
+  test('when a connection drops with polls pipelined behind an answer, then they are not sent again at once', async () => {
+    const client = makeClient({ maxConnections: 1, pipelining: 8 });
+    const grants = [await startGrant(client), await startGrant(client), await startGrant(client)];
+    // The bank reads all three polls, answers the first, then the connection drops: the other two
+    // may have been read (their answers lost), so sending them again now would be an early poll.
+    const answerFirstThenDrop = async (): Promise<Reply> => {
+      await waitFor(() => op.requestsTo('token').length >= 3, 2000);
+      return { ...replies.tokenError('authorization_pending'), closeAfter: true };
+    };
+    const neverAnswered = () => new Promise<Reply>(() => undefined);
+    op.script('token', answerFirstThenDrop, neverAnswered, neverAnswered);
+    const outcomes = await Promise.all(grants.map((g) => client.requestToken(g.expect)));
+    // Every poll reached the bank exactly once: when our caller polls again, it is at its interval.
+    const arrivals = grants.map((g) =>
+      op
+        .requestsTo('token')
+        .filter((r) => r.form.auth_req_id === g.expect.authReqId)
+        .map((r) => r.at),
+    );
+    expect(arrivals.map((at) => at.length)).toEqual([1, 1, 1]);
+    // the two unanswered polls are transport errors: nothing was decided, polled again later
+    expect(outcomes[0]).toEqual({ kind: 'pending' });
+    for (const outcome of outcomes.slice(1)) {
+      expect(outcome.kind === 'retry' && outcome.reason.startsWith('network')).toBe(true);
+    }
   });
 
   test('when the grant is denied or expired at the bank, then access_denied or expired', async () => {

@@ -69,6 +69,8 @@ export interface Reply {
   delayMs?: number;
   /** Destroy the socket instead of answering (network fault). */
   hangUp?: boolean;
+  /** Answer, then destroy the socket (the connection drops with later pipelined requests unanswered). */
+  closeAfter?: boolean;
   /** Payment API: book the transfer (as accepted) whatever this reply says, e.g. then drop the answer. */
   book?: boolean;
 }
@@ -703,7 +705,10 @@ async function sendReply(res: ServerResponse, reply: Reply): Promise<void> {
     body = reply.text;
     headers['content-type'] ??= 'text/plain';
   }
-  res.writeHead(reply.status, headers).end(body);
+  const socket = res.socket;
+  res.writeHead(reply.status, headers).end(body, () => {
+    if (reply.closeAfter) socket?.destroy();
+  });
 }
 
 function tokenError(error: string, status = 400): Reply {

@@ -1,16 +1,10 @@
 import type { Clock } from '../clock.js';
 import { DUE_BUCKETS, type Keys, type ShardKeys } from '../store/keys.js';
-import type { RedisClient } from '../store/redis.js';
+import { parseClaimReply, type RedisClient } from '../store/redis.js';
 import type { Logger } from '../logger.js';
 import { createSettleBatcher } from './settle-batcher.js';
-import { createShardSubscriber, type ShardSubscriber } from '../store/shard-subscriber.js';
-import {
-  createLookPlanner,
-  createWorkerRegistry,
-  type LookPlanner,
-  type RegistryTiming,
-  type WorkerRegistry,
-} from './shard-coverage.js';
+import { createWakeFollower } from './wake-follower.js';
+import { createLookPlanner, createWorkerRegistry, type LookPlanner, type RegistryTiming } from './shard-coverage.js';
 
 export interface ClaimedItem {
   member: string;
@@ -147,15 +141,13 @@ async function claimFrom(
     DUE_BUCKETS,
     ...ctx.prefetchFields,
   );
-  const items: ClaimedItem[] = [];
-  for (let i = 0; i + 2 < raw.length; i += 3) {
-    const fields = raw[i + 2];
-    const item: ClaimedItem = { member: raw[i] as string, dueAt: Number(raw[i + 1]), leaseUntil };
-    if (Array.isArray(fields)) item.fields = fields;
-    items.push(item);
-  }
-  const next = raw[raw.length - 1];
-  return { items, nextDueAt: next ? Number(next) : null, more: items.length === limit };
+  const reply = parseClaimReply(raw);
+  const items = reply.items.map(({ member, dueAt, fields }): ClaimedItem => {
+    const item: ClaimedItem = { member, dueAt, leaseUntil };
+    if (fields) item.fields = fields;
+    return item;
+  });
+  return { items, nextDueAt: reply.nextDueAt, more: items.length === limit };
 }
 
 /** One claim on one shard, with what it said noted for the next look's plan. */
@@ -348,60 +340,5 @@ export function createScheduler(deps: {
     leaveWorkers: () => wakes.leave(),
     covered: () => [...planner.covered(shardRegistry.known())],
     depth: async () => depthOf(redis, keys, await shardRegistry.inUse()),
-  };
-}
-
-/**
- * The wake-up channels a joined worker follows: those of the shards it covers (every shard while it
- * does not know the live workers). A wake-up marks its shard to be looked at and nudges the loop.
- */
-function createWakeFollower(deps: {
-  redis: RedisClient;
-  keys: Keys;
-  planner: LookPlanner;
-  workers: WorkerRegistry;
-  shardRegistry: ReturnType<typeof createShardRegistry>;
-}) {
-  const { planner } = deps;
-  let subscriber: ShardSubscriber | null = null;
-  let logger: Logger | null = null;
-  let following: ReadonlySet<number> | null = null;
-  /** Follows the covered shards of `shards` when they changed since the last call (cheap on every look). */
-  function follow(shards: readonly number[]): void {
-    const covered = planner.covered(shards);
-    if (!subscriber || covered === following) return;
-    following = covered;
-    subscriber.follow(covered).catch((err: unknown) => {
-      following = null; // tried again at the next look
-      logger?.warn({ err }, 'could not follow the wake-up channels; looks find the work meanwhile');
-    });
-  }
-  return {
-    follow,
-    async join(onWake: () => void, log: Logger) {
-      logger = log;
-      subscriber = createShardSubscriber({
-        redis: deps.redis,
-        channelOf: (shard) => deps.keys.shard(shard).wake,
-        onMessage: (shard) => {
-          planner.touch(shard);
-          onWake();
-        },
-        logger: log,
-      });
-      await deps.workers.join(() => {
-        follow(deps.shardRegistry.known());
-        onWake(); // coverage moved: look at the new shards now
-      });
-      // Awaited once, so a ping right after start-up wakes this worker.
-      following = planner.covered(deps.shardRegistry.known());
-      await subscriber.follow(following);
-    },
-    async leave() {
-      await deps.workers.leave();
-      subscriber?.close();
-      subscriber = null;
-      following = null;
-    },
   };
 }

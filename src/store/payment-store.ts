@@ -1,7 +1,7 @@
 import { currentTraceparent } from '../tracing.js';
 import type { Keys } from './keys.js';
 import { createPaymentListIndex } from './payment-list-index.js';
-import { askedNode, TransitionCode, type RedisClient, type TransitionArgs } from './redis.js';
+import { askedNode, TransitionCode, UpdateCode, type RedisClient, type TransitionArgs } from './redis.js';
 import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
 import type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 import {
@@ -217,16 +217,28 @@ export function createPaymentStore(deps: {
     async recordBankCall(id, at) {
       // A payment that is gone gets no note, and so no bank call.
       const key = keys.payment(id);
-      if (durability.replicas === 0) return (await redis.update(key, 1, FIELD.bankCalledAt, String(at))) === 1;
+      if (durability.replicas === 0) return written(await redis.update(key, 1, FIELD.bankCalledAt, String(at)));
       const write = (pipeline: DurablePipeline) => pipeline.update(key, 1, FIELD.bankCalledAt, String(at));
-      const [written, acknowledged] = await execAndWait(redis, key, write, durability);
-      return Number(written) === 1 && acknowledged >= durability.replicas;
+      const [code, acknowledged] = await execAndWait(redis, key, write, durability);
+      return written(Number(code)) && acknowledged >= durability.replicas;
     },
     async getTraceparent(id) {
       const [current, legacy] = await redis.hmget(keys.payment(id), ...TRACE_FIELDS);
       return current ?? legacy ?? null;
     },
   };
+}
+
+/** Every answer of update-1.lua: whether the fields were written. */
+const UPDATE_RESULTS: Record<UpdateCode, boolean> = {
+  [UpdateCode.Written]: true,
+  [UpdateCode.NoPayment]: false,
+};
+
+function written(code: number): boolean {
+  const result = (UPDATE_RESULTS as Partial<Record<number, boolean>>)[code];
+  if (result === undefined) throw new Error(`update-1.lua answered ${code}`);
+  return result;
 }
 
 /** Every answer of transition-6.lua, and what it means to the state machine. */

@@ -14,6 +14,37 @@ export enum TransitionCode {
   WrongStatus = -2,
 }
 
+/** What update-1.lua answers (see its header). */
+export enum UpdateCode {
+  Written = 1,
+  /** There is no payment hash: nothing was written. */
+  NoPayment = 0,
+}
+
+/** One item claim-3.lua leased: its member, when it was due (ms), and its payment's prefetched fields (or null). */
+export interface ClaimReplyItem {
+  member: string;
+  dueAt: number;
+  fields: (string | null)[] | null;
+}
+
+/** claim-3.lua's answer, parsed: the items it leased and when the next unclaimed one is due (ms), or null. */
+export interface ClaimReply {
+  items: ClaimReplyItem[];
+  nextDueAt: number | null;
+}
+
+/** Parses claim-3.lua's flat reply: member, due score, fields or 0, …, then the next due score or ''. */
+export function parseClaimReply(raw: readonly (string | number | (string | null)[])[]): ClaimReply {
+  const items: ClaimReplyItem[] = [];
+  for (let i = 0; i + 2 < raw.length; i += 3) {
+    const fields = raw[i + 2];
+    items.push({ member: String(raw[i]), dueAt: Number(raw[i + 1]), fields: Array.isArray(fields) ? fields : null });
+  }
+  const next = raw[raw.length - 1];
+  return { items, nextDueAt: next ? Number(next) : null };
+}
+
 /** transition-6.lua's keys and arguments, in its header's order. */
 export type TransitionArgs = [
   payment: string,
@@ -110,7 +141,7 @@ export interface ScriptCommands {
   ): Promise<number>;
   transition(...args: TransitionArgs): Promise<TransitionCode>;
   /** Sets `setCount` field/value pairs and deletes the fields after them, only while the payment hash exists: 1, else 0. */
-  update(payment: string, setCount: number, ...fieldsValuesThenDropped: string[]): Promise<number>;
+  update(payment: string, setCount: number, ...fieldsValuesThenDropped: string[]): Promise<UpdateCode>;
   idempotencyClaim(
     key: string,
     fingerprint: string,

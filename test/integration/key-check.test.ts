@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { keyFingerprint } from '../../src/crypto/key-check.js';
 import { open } from '../../src/crypto/sealing.js';
@@ -12,7 +13,6 @@ import {
   spawnService,
   type ServiceProcess,
 } from '../support/processes.js';
-import { KEY_HOLDER_TTL_MS } from '../../src/store/key-check-store.js';
 import { waitFor } from '../support/api.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
 import { testCertificates, uniquePrefix } from '../support/system.js';
@@ -29,13 +29,19 @@ const procs = new Set<ServiceProcess>();
 const redis = new Redis('redis://127.0.0.1:6379');
 const newKey = () => randomBytes(32).toString('base64');
 
+/**
+ * Registrations live this long here rather than 10 s: every refused start and the crashed-process
+ * case wait one lifetime (src/store/key-check-store.ts reads the variable).
+ */
+const KEY_HOLDER_TTL_MS = 3000;
+
 /** No bank is contacted before the key check; a closed port keeps discovery failing quietly. */
 const env = (key: string, extra: Record<string, string> = {}) =>
   serviceEnv({
     bank: { issuer: 'https://localhost:9', apiUrl: 'https://localhost:9/api' },
     certs,
     prefix,
-    extra: { TOKEN_ENCRYPTION_KEY: key, ...extra },
+    extra: { TOKEN_ENCRYPTION_KEY: key, CIBA_INTERNAL_KEY_HOLDER_TTL_MS: String(KEY_HOLDER_TTL_MS), ...extra },
   });
 
 const runToExit = (key: string) => runServiceToExit('worker', env(key));
@@ -117,7 +123,7 @@ test('when a key is rotated, then "new,old" is refused beside a process that kno
   procs.add(d);
   expect(Date.now() - crashedAt).toBeGreaterThan(KEY_HOLDER_TTL_MS / 2);
   expect(d.lines.some((l) => l.includes('token keys differ from a running process'))).toBe(true);
-  expect(await redis.hlen(`${prefix}key-holders`)).toBe(2); // c and d
+  expect(await redis.hlen(`${prefix}key-holders`)).toBe(3); // c, d and the layout guard
 }, 150_000);
 
 test('when a process cut off from Redis longer than its registration lives comes back beside a process with keys it conflicts with, then it stops and exits non-zero with one line; restarted, it is refused', async () => {
@@ -133,6 +139,12 @@ test('when a process cut off from Redis longer than its registration lives comes
     procs.add(a);
     // `a` is cut off from Redis (every connection reset) and its entry lapses (deleted here rather than waited out).
     proxy.setMode('reset');
+    // Once a renewal has failed, none sent before the reset can still land after the delete below.
+    await waitFor(
+      () => a.lines.some((l) => l.includes('could not renew the process registration')),
+      30_000,
+      'a failed renewal',
+    );
     await redis.del(`${prefix}key-holders`, `${prefix}{${prefix}key-holders}:layouts`);
     // Meanwhile a process sealing with a key `a` cannot open gets in: nothing live objects.
     const b = await spawnService('b', 'worker', env(`${rotated},${old}`));
@@ -190,3 +202,27 @@ test('when a live process runs another data layout, then a new process refuses t
     new RegExp(`^ciba-checkout: failed to start: data layout ${DATA_LAYOUT_VERSION} .* of data layout 1;`),
   );
 }, 90_000);
+
+/** The previous release's registration script (before data layouts), as it runs in that release. */
+const PREVIOUS_RELEASE_SCRIPT = readFileSync(new URL('../fixtures/register-key-holder-1.lua', import.meta.url), 'utf8');
+
+test('when a process of the release before data layouts starts beside a layout-2 process, then it is refused with its key-conflict answer, also after renewals; the layout-2 process keeps running', async () => {
+  await startAfresh();
+  const key = newKey();
+  const fp = keyFingerprint(Buffer.from(key, 'base64'));
+  const a = await spawnService('a', 'worker', env(key));
+  procs.add(a);
+  const holders = `${prefix}key-holders`;
+  // The previous release's start-up registration, same key: it checks no layouts, only key conflicts.
+  const previousReleaseStarts = () =>
+    redis.eval(PREVIOUS_RELEASE_SCRIPT, 1, holders, Date.now(), Date.now() + 10_000, 'previous-release', fp, fp);
+  expect(await previousReleaseStarts()).toBe(1); // before: 0, registered beside the layout-2 fleet
+  expect(await redis.hexists(holders, 'previous-release')).toBe(0);
+
+  // `a` renews its entry and the guard with it (the guard skipped by its own check), so the refusal holds.
+  const guardedUntil = async () => Number((await redis.hget(holders, 'layout-guard'))?.split('|')[0]);
+  const first = await guardedUntil();
+  await waitFor(async () => (await guardedUntil()) > first, 15_000, 'a renewal of the guard');
+  expect(a.alive()).toBe(true);
+  expect(await previousReleaseStarts()).toBe(1);
+}, 60_000);

@@ -9,6 +9,13 @@
   Checked and written in one step, so two incompatible processes cannot both get in by starting at
   once. Entries of processes that stopped renewing (a crash) are dropped once past their expiry.
 
+  The previous release (register-key-holder-1.lua) reads only KEYS[1] and knows no layouts: beside
+  a layout-2 fleet it would get in, and every layout-2 process would then be refused at its next
+  renewal, leaving the old code alone on new data. So KEYS[1] also holds a guard entry (field
+  'layout-guard', renewed with every entry, expiring with the newest) whose sealing key fingerprint
+  ('0') no real key has (those are 32 hex digits): the old script counts it as a key conflict and
+  refuses to start. This script skips it.
+
   KEYS[1] holders  hash: process id -> "<expires at ms>|<sealing key fp>|<fp>,<fp>,…" (the keys it opens)
   KEYS[2] layouts  hash: process id -> data layout version, beside KEYS[1] (same slot: KEYS[1] is its
                    hash tag). An entry of KEYS[1] without one is a process from before layouts were
@@ -26,10 +33,11 @@
 local now = tonumber(ARGV[1])
 local mine = ',' .. ARGV[5] .. ','
 local conflicts, layoutConflicts, otherLayout = 0, 0, ''
+local guard = 'layout-guard'
 local entries = redis.call('HGETALL', KEYS[1])
 for i = 1, #entries, 2 do
   local id = entries[i]
-  if id ~= ARGV[3] then
+  if id ~= ARGV[3] and id ~= guard then
     local expires, sealing, opens = string.match(entries[i + 1], '^(%d+)|(%x+)|([%x,]+)$')
     if not expires or tonumber(expires) <= now then
       redis.call('HDEL', KEYS[1], id)
@@ -50,6 +58,8 @@ end
 if conflicts > 0 or layoutConflicts > 0 then return {conflicts, layoutConflicts, otherLayout} end
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[2] .. '|' .. ARGV[4] .. '|' .. ARGV[5])
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[6])
+local guarded = tonumber(string.match(redis.call('HGET', KEYS[1], guard) or '', '^(%d+)|') or 0)
+if guarded < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], guard, ARGV[2] .. '|0|0') end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) - now)
 redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) - now)
 return {0, 0, ''}

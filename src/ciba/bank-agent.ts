@@ -34,8 +34,10 @@ export function readBankTlsOptions(bank: Config['bank']): BankTlsOptions {
  * presented, because the payment API is mTLS whatever the token endpoint's client auth is, and the
  * bank's certificate is always verified against the configured CA.
  * `connections` caps the sockets per bank origin; keep-alive keeps the hot token poll off the TLS handshake.
- * `pipelining` (BANK_PIPELINING) lets a connection carry several token polls at once; undici never
- * pipelines a request not marked idempotent (the payment call), so only polls share a connection.
+ * `pipelining` (BANK_PIPELINING, opt-in, default 1) lets a connection carry several token polls at once;
+ * undici never pipelines a request not marked idempotent (the payment call), so only polls share a
+ * connection, and the re-send undici would make of them after a broken connection is refused
+ * (whole-response.ts).
  */
 export function createBankAgent(bank: Config['bank']): Agent {
   const tls = readBankTlsOptions(bank);

@@ -95,7 +95,7 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     merchant: { name: config.merchantName, iban: config.merchantIban },
     sealer: createSealer(config.tokenEncryptionKeys),
     notifications: createNotificationStore({ redis, keys }),
-    webhooks: buildWebhooks(config, { redis, keys, clock, logger, metrics }),
+    webhooks: buildWebhooks(config, { redis, keys, clock, logger, metrics }, scheduler),
   };
 }
 
@@ -117,6 +117,7 @@ function buildStoreClient(config: Config, clock: Clock) {
 function buildWebhooks(
   config: Config,
   deps: { redis: RedisClient; keys: Keys; clock: Clock; logger: Logger; metrics: Metrics },
+  scheduler: Scheduler,
 ): Parts['webhooks'] {
   const client = createWebhookClient({
     timeoutMs: config.webhooks.timeoutMs,
@@ -132,7 +133,7 @@ function buildWebhooks(
     deliveries,
     client,
     feed: createChangeFeed(deps),
-    sender: createWebhookSender({ ...deps, deliveries, client, config: config.webhooks }),
+    sender: createWebhookSender({ ...deps, scheduler, deliveries, client, config: config.webhooks }),
   };
 }
 

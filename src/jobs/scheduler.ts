@@ -39,6 +39,9 @@ export interface ClaimResult {
  * nothing. A worker that joined the live-worker registry claims from the shards it covers and sweeps
  * the others slowly (issue 12.5, see shard-coverage.ts).
  */
+/** Where a work item stands: waiting (due at `at`, ms), leased (in flight), or neither (settled or never scheduled). */
+export type PendingWork = { state: 'due'; at: number } | { state: 'leased' } | { state: 'none' };
+
 export interface Scheduler {
   /** Records this process's shards as in use (before any payment is created in them). */
   registerShards(): Promise<void>;
@@ -75,6 +78,8 @@ export interface Scheduler {
   /** The shards in use this worker covers (all of them while it does not know the live workers). */
   covered(): number[];
   depth(): Promise<{ due: number; leased: number }>;
+  /** Where each of these work items of ONE payment stands, in their order (one read: one shard, one hash slot). */
+  pendingOf(members: readonly string[]): Promise<PendingWork[]>;
 }
 
 /** How often a worker re-reads the shards in use (another process may use more). */
@@ -271,7 +276,23 @@ async function advanceDue(redis: RedisClient, keys: Keys, member: string, at: nu
   return (await redis.advance(key, k.dueDir, k.leases, k.pinged, k.legacyDue, at, member, bucket)) > 0;
 }
 
-export function createScheduler(deps: {
+async function pendingOf(redis: RedisClient, keys: Keys, members: readonly string[]): Promise<PendingWork[]> {
+  if (members.length === 0) return [];
+  // Waiting: in the payment's due bucket, or still in the due set of an earlier version.
+  const shard = keys.scheduleOf(members[0] ?? '');
+  const bucket = keys.dueOf(members[0] ?? '').key;
+  const pipeline = redis.pipeline();
+  for (const member of members)
+    pipeline.zscore(bucket, member).zscore(shard.legacyDue, member).zscore(shard.leases, member);
+  const scores = ((await pipeline.exec()) ?? []).map(([, v]) => (v === null ? null : Number(v)));
+  return members.map((_, i): PendingWork => {
+    const due = scores[3 * i] ?? scores[3 * i + 1] ?? null;
+    if (due !== null) return { state: 'due', at: due };
+    return scores[3 * i + 2] != null ? { state: 'leased' } : { state: 'none' };
+  });
+}
+
+export interface SchedulerDeps {
   redis: RedisClient;
   keys: Keys;
   clock: Clock;
@@ -287,17 +308,23 @@ export function createScheduler(deps: {
   prefetch?: { kind: string; fields: readonly string[]; pace?: { field: string; defaultMs: number } };
   /** Live-worker registry timing (tests shorten it); default REGISTRY_TIMING. */
   registry?: RegistryTiming;
-}): Scheduler {
-  const { redis, keys, clock, leaseMs } = deps;
-  const ctx: ClaimContext = {
-    redis,
-    keys,
+}
+
+function claimContext(deps: SchedulerDeps): ClaimContext {
+  return {
+    redis: deps.redis,
+    keys: deps.keys,
     prefetchKind: deps.prefetch ? `${deps.prefetch.kind}:` : '',
     prefetchFields: deps.prefetch?.fields ?? [],
-    leaseMs,
+    leaseMs: deps.leaseMs,
     paceField: deps.prefetch?.pace?.field ?? '',
     paceDefaultMs: deps.prefetch?.pace?.defaultMs ?? 0,
   };
+}
+
+export function createScheduler(deps: SchedulerDeps): Scheduler {
+  const { redis, keys, clock, leaseMs } = deps;
+  const ctx = claimContext(deps);
   const settle = createSettleBatcher(deps);
   const shardRegistry = createShardRegistry(redis, keys, deps.shards ?? 1);
   const of = (member: string): ShardKeys => keys.scheduleOf(member);
@@ -340,5 +367,6 @@ export function createScheduler(deps: {
     leaveWorkers: () => wakes.leave(),
     covered: () => [...planner.covered(shardRegistry.known())],
     depth: async () => depthOf(redis, keys, await shardRegistry.inUse()),
+    pendingOf: (members) => pendingOf(redis, keys, members),
   };
 }

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { Scheduler } from '../jobs/scheduler.js';
 import type { HandlerResult } from '../jobs/worker-loop.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -29,6 +30,8 @@ const DEFER_MS = 50;
 export interface WebhookSenderDeps {
   redis: RedisClient;
   keys: Keys;
+  /** Where earlier events' deliveries stand (per payment and target, events go out in order). */
+  scheduler: Pick<Scheduler, 'pendingOf'>;
   deliveries: DeliveryStore;
   client: WebhookClient;
   clock: Clock;
@@ -181,21 +184,12 @@ async function waitForEarlierEvents(
     if (e && webhookEventType(e.status) !== null) earlier.push(workItem.hook(event.paymentId, i + 1, target));
   });
   if (earlier.length === 0) return null;
-  // One payment's items: one shard, so one hash slot (a pipeline on Redis Cluster needs that).
-  // Waiting: in the payment's due bucket, or still in the due set of an earlier version.
-  const shard = sender.keys.scheduleOf(event.paymentId);
-  const bucket = sender.keys.dueOf(event.paymentId).key;
-  const pipeline = sender.redis.pipeline();
-  for (const member of earlier)
-    pipeline.zscore(bucket, member).zscore(shard.legacyDue, member).zscore(shard.leases, member);
-  const scores = ((await pipeline.exec()) ?? []).map(([, v]) => (v === null ? null : Number(v)));
+  const pending = await sender.scheduler.pendingOf(earlier);
   const now = sender.clock.now();
   let at: number | null = null;
-  for (let i = 0; i < scores.length; i += 3) {
-    const due = scores[i] ?? scores[i + 1] ?? null;
-    const leased = scores[i + 2] ?? null;
-    if (due !== null) at = Math.max(at ?? 0, due + DEFER_MS, now + DEFER_MS);
-    else if (leased !== null) at = Math.max(at ?? 0, now + DEFER_MS);
+  for (const work of pending) {
+    if (work.state === 'due') at = Math.max(at ?? 0, work.at + DEFER_MS, now + DEFER_MS);
+    else if (work.state === 'leased') at = Math.max(at ?? 0, now + DEFER_MS);
   }
   return at;
 }

@@ -280,7 +280,14 @@ export function askedNode(redis: RedisClient, askError: string): RedisClient | n
 /** The service's store client: a Redis Cluster client when seed nodes are given, else one Redis. */
 export function createStoreClient(target: StoreTarget, options: { autoPipelining?: boolean } = {}): RedisClient {
   const enableAutoPipelining = options.autoPipelining ?? false;
-  const perNode = timeouts(target.redisCommandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+  // "Timed out" does not mean "not run": the command may have reached Redis. ioredis would also send
+  // it again after a reconnect, so a script the caller already gave up on (503 store_unavailable, a
+  // worker back-off) could run later, or twice. Unanswered commands fail with the connection instead.
+  // Subscriber copies set it back (createRedis, createRedisCluster): their SUBSCRIBE must get through.
+  const perNode = {
+    ...timeouts(target.redisCommandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS),
+    autoResendUnfulfilledCommands: false,
+  };
   if (!target.redisClusterNodes) return createRedis(target.redisUrl, { enableAutoPipelining, ...perNode });
   return createRedisCluster(target.redisClusterNodes, { enableAutoPipelining }, perNode);
 }
@@ -323,6 +330,7 @@ export function createRedisCluster(
     const copy = new Cluster(startupNodes?.length ? startupNodes : nodes, {
       ...clusterOptions,
       enableOfflineQueue: true,
+      redisOptions: { ...clusterOptions.redisOptions, autoResendUnfulfilledCommands: true },
       ...override,
     });
     failFastOnceReady(copy);
@@ -361,7 +369,12 @@ export function createRedis(url: string, options: RedisOptions = {}): RedisClien
     // Not failing fast once ready: ioredis resubscribes by itself after a reconnect, unhandled, and a
     // resubscribe refused because the stream broke again at once would kill the process.
     // Nor a command timeout: a resubscribe waiting for the connection must not time out unhandled.
-    return duplicate({ enableOfflineQueue: true, commandTimeout: undefined, ...override });
+    return duplicate({
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+      autoResendUnfulfilledCommands: true,
+      ...override,
+    });
   };
   // Connection errors are reported by the commands that fail; without a listener ioredis prints each retry.
   redis.on('error', () => undefined);

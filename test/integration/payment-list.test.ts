@@ -4,7 +4,8 @@ import { SCAN_BUDGET } from '../../src/payments/list-payments.js';
 import { createPaymentListIndex } from '../../src/store/payment-list-index.js';
 import { api } from '../support/api.js';
 import { startTestService, type SandboxService } from '../support/service.js';
-import { newTestPayment, paymentMover } from '../support/webhook-receiver.js';
+import { newTestPayment } from '../support/payments.js';
+import { paymentMover } from '../support/webhook-receiver.js';
 
 /**
  * GET /payments (issue 15): the shop's list, newest first, with Stripe-style cursors, on real Redis.

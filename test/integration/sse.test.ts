@@ -10,7 +10,8 @@ import { createLogger } from '../../src/logger.js';
 import { isStoreUnavailableError } from '../../src/store/redis.js';
 import { createChangeFeed } from '../../src/webhooks/change-feed.js';
 import type { Service } from '../../src/composition/service.js';
-import { newTestPayment, newWebhookSecret, paymentMover, WEBHOOK_TEST_ENV } from '../support/webhook-receiver.js';
+import { newTestPayment } from '../support/payments.js';
+import { newWebhookSecret, paymentMover, WEBHOOK_TEST_ENV } from '../support/webhook-receiver.js';
 import { startTestService, type TestService } from '../support/service.js';
 
 let svc: TestService;

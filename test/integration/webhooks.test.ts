@@ -1,8 +1,8 @@
 import { request } from 'undici';
 import type { Service } from '../../src/composition/service.js';
 import { createKeys } from '../../src/store/keys.js';
+import { newTestPayment } from '../support/payments.js';
 import {
-  newTestPayment,
   newWebhookSecret,
   paymentMover,
   startWebhookReceiver,

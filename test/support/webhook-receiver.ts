@@ -4,9 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { systemClock } from '../../src/clock.js';
 import type { FailureCode, PaymentRecord, PaymentStatus } from '../../src/payments/payment.js';
-import { newClientSecret } from '../../src/crypto/random-ids.js';
-import { newPaymentId } from '../../src/payments/payment-id.js';
-import { sha256 } from '../../src/crypto/hashing.js';
 import { createStateMachine } from '../../src/payments/state-machine.js';
 import type { Service } from '../../src/composition/service.js';
 import { waitFor } from './api.js';
@@ -142,42 +139,6 @@ export const WEBHOOK_TEST_ENV: Record<string, string> = {
   WEBHOOK_TIMEOUT_MS: '500',
   SHUTDOWN_TIMEOUT_MS: '1000',
 };
-
-/** A payment record as checkout.ts builds one, with its secret (no bank involved). */
-export function newTestPayment(overrides: Partial<PaymentRecord> = {}): {
-  record: PaymentRecord;
-  clientSecret: string;
-} {
-  const id = newPaymentId(0);
-  const clientSecret = newClientSecret(id);
-  const now = Date.now();
-  const record: PaymentRecord = {
-    id,
-    status: 'pending_authorization',
-    amount: 1290,
-    currency: 'eur',
-    items: [{ sku: 'tea-01', quantity: 1, unitAmount: 1290 }],
-    bindingMessage: 'K7P2-QX',
-    expiresAt: now + 120_000,
-    failureCode: null,
-    createdAt: now,
-    updatedAt: now,
-    metadata: { order: '42' },
-    secretHash: sha256(clientSecret),
-    authReqId: 'arid-test',
-    intervalMs: 5000,
-    callbackUrl: null,
-    sealedAccessToken: null,
-    accessTokenExpiresAt: null,
-    bankPaymentId: null,
-    bankCalledAt: null,
-    reconcileSince: null,
-    heldToken: null,
-    attempts: 0,
-    ...overrides,
-  };
-  return { record, clientSecret };
-}
 
 /** A state machine on the service's store; the first poll is parked an hour out, so no bank is asked. */
 export function paymentMover(service: Service) {

@@ -1,5 +1,5 @@
 import type { PaymentRecord } from '../../src/payments/payment.js';
-import { newTestPayment } from '../support/webhook-receiver.js';
+import { newTestPayment } from '../support/payments.js';
 import { matchesHash, secretCheckValue, sha256 } from '../../src/crypto/hashing.js';
 import { PAYMENT_STATUSES } from '../../src/payments/payment.js';
 import {

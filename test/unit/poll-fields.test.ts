@@ -1,4 +1,4 @@
-import { newTestPayment } from '../support/webhook-receiver.js';
+import { newTestPayment } from '../support/payments.js';
 import { encodeFields } from '../../src/store/payment-hash.js';
 import { decodePollFields, POLL_FIELDS } from '../../src/store/payment-store.js';
 

@@ -8,6 +8,7 @@ import { createPaymentStore } from '../../src/store/payment-store.js';
 import { createRedisCluster, type RedisClient } from '../../src/store/redis.js';
 import { waitFor } from '../support/api.js';
 import { startPrivateCluster, type PrivateCluster } from '../support/private-cluster.js';
+import { pendingTestPayment } from '../support/payments.js';
 import { uniquePrefix } from '../support/system.js';
 
 const BASE_PORT = 7161;
@@ -117,32 +118,5 @@ describe('a money transition during a slot migration (ASK inside the WAIT pipeli
     }
   }, 60_000);
 
-  function pendingPayment(id: string): PaymentRecord {
-    const now = clock.now();
-    return {
-      id,
-      status: 'pending_authorization',
-      amount: 1290,
-      currency: 'eur',
-      items: [],
-      bindingMessage: 'K7P2-QX',
-      expiresAt: now + 60_000,
-      failureCode: null,
-      createdAt: now,
-      updatedAt: now,
-      metadata: {},
-      secretHash: 'h',
-      authReqId: 'arid',
-      intervalMs: 5000,
-      callbackUrl: null,
-      sealedAccessToken: null,
-      accessTokenExpiresAt: null,
-      bankPaymentId: null,
-      bankConsentId: null,
-      bankCalledAt: null,
-      reconcileSince: null,
-      heldToken: null,
-      attempts: 0,
-    };
-  }
+  const pendingPayment = (id: string): PaymentRecord => pendingTestPayment(clock.now(), { id });
 });

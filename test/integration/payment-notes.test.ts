@@ -5,6 +5,7 @@ import { createKeys } from '../../src/store/keys.js';
 import { createPaymentStore } from '../../src/store/payment-store.js';
 import { waitFor } from '../support/api.js';
 import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
+import { pendingTestPayment } from '../support/payments.js';
 import { uniquePrefix } from '../support/system.js';
 
 /**
@@ -25,31 +26,7 @@ describe('notes on a payment that is gone', () => {
     redis.disconnect();
   });
 
-  const pending = (): PaymentRecord => ({
-    id: newPaymentId(0),
-    status: 'pending_authorization',
-    amount: 1290,
-    currency: 'eur',
-    items: [],
-    bindingMessage: 'K7P2-QX',
-    expiresAt: clock.now() + 60_000,
-    failureCode: null,
-    createdAt: clock.now(),
-    updatedAt: clock.now(),
-    metadata: {},
-    secretHash: 'h',
-    authReqId: 'arid',
-    intervalMs: 5000,
-    callbackUrl: null,
-    sealedAccessToken: null,
-    accessTokenExpiresAt: null,
-    bankPaymentId: null,
-    bankConsentId: null,
-    bankCalledAt: null,
-    reconcileSince: null,
-    heldToken: null,
-    attempts: 0,
-  });
+  const pending = (): PaymentRecord => pendingTestPayment(clock.now(), { id: newPaymentId(0) });
 
   test('when a payment exists, then a note is written; after its retention expired, a note recreates nothing', async () => {
     const payment = pending();

@@ -1,7 +1,6 @@
 import { createLogger } from '../../src/logger.js';
 import { createScheduler, type ClaimedItem } from '../../src/jobs/scheduler.js';
 import { createWorkerLoop, type HandlerResult } from '../../src/jobs/worker-loop.js';
-import type { PaymentRecord } from '../../src/payments/payment.js';
 import { newPaymentId } from '../../src/payments/payment-id.js';
 import { createStateMachine } from '../../src/payments/state-machine.js';
 import { createKeys } from '../../src/store/keys.js';
@@ -9,6 +8,7 @@ import { createPaymentStore } from '../../src/store/payment-store.js';
 import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
 import { waitFor } from '../support/api.js';
 import { clearDue, dueEntries } from '../support/due-work.js';
+import { pendingTestPayment } from '../support/payments.js';
 import { uniquePrefix } from '../support/system.js';
 
 /** The durable scheduler on real Redis: claims, leases, take-over after a worker dies. */
@@ -109,31 +109,7 @@ describe('scheduler', () => {
     const store = createPaymentStore({ redis, keys, retentionSeconds: 60 });
     const machine = createStateMachine({ store, clock, webhookTargets: { global: false } });
     const id = newPaymentId(0);
-    const payment: PaymentRecord = {
-      id,
-      status: 'pending_authorization',
-      amount: 1290,
-      currency: 'eur',
-      items: [],
-      bindingMessage: 'K7P2-QX',
-      expiresAt: now + 60_000,
-      failureCode: null,
-      createdAt: now,
-      updatedAt: now,
-      metadata: {},
-      secretHash: 'h',
-      authReqId: 'arid',
-      intervalMs: 5000,
-      callbackUrl: null,
-      sealedAccessToken: null,
-      accessTokenExpiresAt: null,
-      bankPaymentId: null,
-      bankConsentId: null,
-      bankCalledAt: null,
-      reconcileSince: null,
-      heldToken: null,
-      attempts: 0,
-    };
+    const payment = pendingTestPayment(now, { id });
     const member = `poll:${id}`;
     expect(await machine.create(payment, { member, at: now - 1 })).toBe('ok');
     const [held] = (await scheduler.claim(1)).items;

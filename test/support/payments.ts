@@ -38,3 +38,18 @@ export function newTestPayment(overrides: Partial<PaymentRecord> = {}): {
   };
   return { record, clientSecret };
 }
+
+/** A bare pending payment at `now` (a test clock's time): no items, no metadata, a dummy secret check value. */
+export function pendingTestPayment(now: number, overrides: Partial<PaymentRecord> = {}): PaymentRecord {
+  return newTestPayment({
+    items: [],
+    expiresAt: now + 60_000,
+    createdAt: now,
+    updatedAt: now,
+    metadata: {},
+    secretHash: 'h',
+    authReqId: 'arid',
+    bankConsentId: null,
+    ...overrides,
+  }).record;
+}

@@ -3,8 +3,11 @@ import type { Logger } from '../logger.js';
 import { parseWorkItem } from '../payments/work-items.js';
 import type { ClaimedItem, Scheduler } from './scheduler.js';
 
-/** What a handler wants next for its item: nothing more, or to run again at a time (ms). */
-export type HandlerResult = { done: true } | { at: number };
+/**
+ * What a handler wants next for its item: nothing more, or to run again at a time (ms); `followUp`:
+ * it left other work due now, so the loop looks at once.
+ */
+export type HandlerResult = { done: true; followUp?: true } | { at: number };
 export type Handler = (arg: string, item: ClaimedItem) => Promise<HandlerResult>;
 
 export interface WorkerLoopOptions {
@@ -49,6 +52,8 @@ interface Loop {
   timer: NodeJS.Timeout | null;
   timerAt: number;
   looking: boolean;
+  /** A nudge came while a look was under way: its claim may have missed the new work, so look again at once. */
+  nudged: boolean;
   idleWaiters: (() => void)[];
 }
 
@@ -64,6 +69,7 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
     timer: null,
     timerAt: 0,
     looking: false,
+    nudged: false,
     idleWaiters: [],
   };
   return {
@@ -73,7 +79,7 @@ export function createWorkerLoop(options: WorkerLoopOptions): WorkerLoop {
       schedule(loop, 0);
     },
     nudge() {
-      schedule(loop, 0);
+      nudge(loop);
     },
     stop: (timeoutMs) => stopLoop(loop, timeoutMs),
     inFlight: () => loop.active,
@@ -91,6 +97,9 @@ async function runItem(loop: Loop, item: ClaimedItem): Promise<void> {
       return;
     }
     const result = await handler(parsed.arg, item);
+    // The follow-up is already due in Redis: claim it while this item settles (a ping's reaction
+    // time is token → submit → succeeded, and each hop would otherwise wait out minGapMs).
+    if ('followUp' in result) nudge(loop);
     const renewing = loop.renewal.release(item); // the fencing token may have moved while the handler ran
     if (renewing) await renewing;
     if ('done' in result) await scheduler.complete(item.member, item.leaseUntil);
@@ -111,11 +120,14 @@ async function runItem(loop: Loop, item: ClaimedItem): Promise<void> {
 
 /** Read through a call: `running` changes while a claim is awaited. */
 const stopped = (loop: Loop): boolean => !loop.running;
+/** Read through a call too: `nudged` is set while a claim is awaited. */
+const nudgedMeanwhile = (loop: Loop): boolean => loop.nudged;
 
 async function look(loop: Loop): Promise<void> {
   if (!loop.running || loop.looking) return;
   const { scheduler, concurrency, clock, logger } = loop.options;
   loop.looking = true;
+  loop.nudged = false;
   let delay = loop.idleMs;
   try {
     const free = concurrency - loop.active;
@@ -144,7 +156,14 @@ async function look(loop: Loop): Promise<void> {
   } finally {
     loop.looking = false;
   }
+  if (nudgedMeanwhile(loop)) delay = 0;
   if (loop.active < concurrency) schedule(loop, delay); // schedule() does nothing once stopped
+}
+
+/** Looks now; a look under way when the nudge comes is followed by another one at once. */
+function nudge(loop: Loop): void {
+  loop.nudged = true;
+  schedule(loop, 0);
 }
 
 /** Looks again after `delay` ms, unless a look is already planned sooner. */

@@ -75,8 +75,12 @@ export interface WorkScheduler {
   wake(member: string): Promise<void>;
 }
 
-/** What a use case wants next for its work item: nothing more, or to run again at a time (ms). */
-export type NextStep = { done: true } | { at: number };
+/**
+ * What a use case wants next for its work item: nothing more, or to run again at a time (ms).
+ * `followUp` says the step left other work due now (the bank submission after a token), so the
+ * worker should look at once rather than after its usual gap between claims.
+ */
+export type NextStep = { done: true; followUp?: true } | { at: number };
 
 // ---------------------------------------------------------------------------------------------
 // Checkout admission (src/store/checkout-admission.ts)

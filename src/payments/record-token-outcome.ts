@@ -49,6 +49,8 @@ const FAILURE_RECORD_WINDOW_MS = 60_000;
 /** A second claim of a poll whose answer this process still holds (its lease ran out meanwhile): looked at again this much later. */
 const IN_HAND_RECHECK_MS = 1000;
 const DONE: NextStep = { done: true };
+/** Done, and the payment's bank submission is due now. */
+const DONE_SUBMIT_DUE: NextStep = { done: true, followUp: true };
 const HELD_TOKEN_DEFAULT_LIFE_S = 900;
 
 /** The poll fields of the payment being polled, with its id. */
@@ -197,15 +199,17 @@ async function recordAuthorized(
 ): Promise<NextStep> {
   const sealedAccessToken = deps.sealer.seal(accessToken, sealContext(paymentId, 'token'));
   const until = expiresAt ?? deps.clock.now() + HELD_TOKEN_DEFAULT_LIFE_S * 1000;
+  const recorded = { submitDue: false };
   await recordFinal(deps, until, async () => {
     const current = await deps.store.get(paymentId);
     if (current?.status !== 'pending_authorization') return;
-    await deps.stateMachine.transition(current, 'authorized', {
+    const result = await deps.stateMachine.transition(current, 'authorized', {
       fields: { sealedAccessToken, accessTokenExpiresAt: expiresAt, heldToken: null },
       schedule: { member: workItem.submit(paymentId), at: deps.clock.now() },
     });
+    recorded.submitDue = result === 'ok';
   });
-  return DONE;
+  return recorded.submitDue ? DONE_SUBMIT_DUE : DONE;
 }
 
 /** The bank's keys could not be fetched: keep the token response (sealed) and validate it again soon. */

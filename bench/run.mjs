@@ -8,6 +8,7 @@
 //   npm run bench -- --only=service    run one system (service|naive|bullmq) and skip reaction/checkout
 //   npm run bench -- --n=20000         capacity runs at these N only (comma-separated)
 //   npm run bench -- --only=scaling    only the scaling runs: 1 vs 2 worker processes, single Redis vs cluster
+//   npm run bench -- --only=latency    only the reaction (ping, poll) and checkout runs
 //   npm run bench -- --no-cluster      skip the Redis Cluster runs (they are skipped anyway when no cluster answers)
 import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -969,7 +970,7 @@ async function main() {
         results.scaling.push(r);
       }
     }
-    if (!ONLY) {
+    if (!ONLY || ONLY === 'latency') {
       await stub.call('reset');
       log('reaction, ping…');
       results.reaction_ms.push(await runReaction(stub, 'ping', QUICK ? 20 : 100));

@@ -17,6 +17,11 @@ export interface ClaimedItem {
   leaseUntil?: number;
   /** Fields of its payment's hash read by the claim (work of the `prefetch` kind), in `prefetch.fields` order. */
   fields?: (string | null)[];
+  /**
+   * It came back from an expired lease: the worker that held it may still be running its step (a
+   * stall, a store it could not reach) and may have spent what is spent once (a CIBA auth_req_id).
+   */
+  takenOver?: true;
 }
 
 export interface ClaimResult {
@@ -84,6 +89,11 @@ export interface Scheduler {
 
 /** How often a worker re-reads the shards in use (another process may use more). */
 const SHARDS_REFRESH_MS = 10_000;
+/**
+ * How long claim-4.lua keeps the note that work came back from an expired lease: work put back is
+ * due again within its pace (seconds to minutes), so an older note is of work that never came back.
+ */
+const TAKEOVER_NOTE_KEPT_MS = 3_600_000;
 
 /** What every claim script call needs, built once per scheduler. */
 interface ClaimContext {
@@ -120,7 +130,7 @@ function createShardRegistry(redis: RedisClient, keys: Keys, shards: number) {
   };
 }
 
-/** One claim-3.lua call on one shard: its items (with prefetched fields) leased until `leaseUntil`. */
+/** One claim-4.lua call on one shard: its items (with prefetched fields) leased until `leaseUntil`. */
 async function claimFrom(
   ctx: ClaimContext,
   shard: number,
@@ -133,6 +143,7 @@ async function claimFrom(
     k.dueDir,
     k.leases,
     k.legacyDue,
+    k.takenOver,
     now,
     leaseUntil,
     limit,
@@ -144,12 +155,14 @@ async function claimFrom(
     ctx.paceField,
     ctx.paceDefaultMs,
     DUE_BUCKETS,
+    TAKEOVER_NOTE_KEPT_MS,
     ...ctx.prefetchFields,
   );
   const reply = parseClaimReply(raw);
-  const items = reply.items.map(({ member, dueAt, fields }): ClaimedItem => {
+  const items = reply.items.map(({ member, dueAt, fields, takenOver }): ClaimedItem => {
     const item: ClaimedItem = { member, dueAt, leaseUntil };
     if (fields) item.fields = fields;
+    if (takenOver) item.takenOver = true;
     return item;
   });
   return { items, nextDueAt: reply.nextDueAt, more: items.length === limit };

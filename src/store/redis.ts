@@ -21,25 +21,32 @@ export enum UpdateCode {
   NoPayment = 0,
 }
 
-/** One item claim-3.lua leased: its member, when it was due (ms), and its payment's prefetched fields (or null). */
+/** One item claim-4.lua leased: its member, when it was due (ms), and its payment's prefetched fields (or null). */
 export interface ClaimReplyItem {
   member: string;
   dueAt: number;
   fields: (string | null)[] | null;
+  /** It came back from an expired lease: its earlier worker may still be running it. */
+  takenOver: boolean;
 }
 
-/** claim-3.lua's answer, parsed: the items it leased and when the next unclaimed one is due (ms), or null. */
+/** claim-4.lua's answer, parsed: the items it leased and when the next unclaimed one is due (ms), or null. */
 export interface ClaimReply {
   items: ClaimReplyItem[];
   nextDueAt: number | null;
 }
 
-/** Parses claim-3.lua's flat reply: member, due score, fields or 0, …, then the next due score or ''. */
+/** Parses claim-4.lua's flat reply: member, due score, fields or 0, takeover 1/0, …, then the next due score or ''. */
 export function parseClaimReply(raw: readonly (string | number | (string | null)[])[]): ClaimReply {
   const items: ClaimReplyItem[] = [];
-  for (let i = 0; i + 2 < raw.length; i += 3) {
+  for (let i = 0; i + 3 < raw.length; i += 4) {
     const fields = raw[i + 2];
-    items.push({ member: String(raw[i]), dueAt: Number(raw[i + 1]), fields: Array.isArray(fields) ? fields : null });
+    items.push({
+      member: String(raw[i]),
+      dueAt: Number(raw[i + 1]),
+      fields: Array.isArray(fields) ? fields : null,
+      takenOver: raw[i + 3] === 1,
+    });
   }
   const next = raw[raw.length - 1];
   return { items, nextDueAt: next ? Number(next) : null };
@@ -81,13 +88,15 @@ export interface ScriptCommands {
   /**
    * Claims due work from a shard's due buckets (and legacy due set); members of kind `kind` (e.g.
    * `poll:`) come with `fields` of the payment hash `paymentPrefix + id`; expired leases of kind
-   * `pacedKind` come back no earlier than their lease start + the hash's `paceField` (claim-3.lua).
-   * Reply: member, due score, fields or 0, …, next due score or ''.
+   * `pacedKind` come back no earlier than their lease start + the hash's `paceField`; work from an
+   * expired lease is noted in `takenOver` until claimed again, or for `takeoverKeptMs` (claim-4.lua).
+   * Reply: member, due score, fields or 0, takeover 1/0, …, next due score or ''.
    */
   claim(
     dueDir: string,
     leases: string,
     legacyDue: string,
+    takenOver: string,
     now: number,
     leaseUntil: number,
     limit: number,
@@ -99,6 +108,7 @@ export interface ScriptCommands {
     paceField: string,
     paceDefault: number,
     buckets: number,
+    takeoverKeptMs: number,
     ...fields: string[]
   ): Promise<(string | number | (string | null)[])[]>;
   /**
@@ -223,7 +233,7 @@ function timeouts(commandTimeoutMs: number): RedisOptions {
 
 /** Script files are named `<command>-<numberOfKeys>.lua`, as bullmq names them. */
 const SCRIPTS: Record<keyof ScriptCommands, string> = {
-  claim: 'claim-3.lua',
+  claim: 'claim-4.lua',
   settle: 'settle-3.lua',
   schedule: 'schedule-4.lua',
   depth: 'depth-3.lua',

@@ -979,7 +979,9 @@ async function main() {
     if (!ONLY || ONLY === 'latency') {
       await stub.call('reset');
       log('reaction, ping…');
-      results.reaction_ms.push(await runReaction(stub, 'ping', QUICK ? 20 : Number(process.env.BENCH_PING_COUNT ?? 500)));
+      results.reaction_ms.push(
+        await runReaction(stub, 'ping', QUICK ? 20 : Number(process.env.BENCH_PING_COUNT ?? 500)),
+      );
       log('reaction, poll…');
       results.reaction_ms.push(await runReaction(stub, 'poll', QUICK ? 20 : 100));
       log('checkout throughput…');

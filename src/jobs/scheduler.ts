@@ -67,8 +67,9 @@ export interface Scheduler {
   /** Adds or moves work (not leased) to `at`. */
   schedule(member: string, at: number): Promise<void>;
   /**
-   * Moves waiting work earlier (ping: poll now), or, when it is leased (in flight), makes it due at
-   * once when its worker reschedules it; false when it is neither waiting nor leased.
+   * Moves waiting work earlier (ping: poll now) and wakes the workers that cover its shard, in one
+   * step; or, when it is leased (in flight), makes it due at once when its worker reschedules it;
+   * false when it is neither waiting nor leased.
    */
   advance(member: string, at: number): Promise<boolean>;
   /** Tells the idle workers that cover the member's shard to look at it now. */
@@ -282,11 +283,11 @@ async function putDue(redis: RedisClient, keys: Keys, member: string, at: number
   await redis.schedule(key, k.dueDir, k.leases, k.legacyDue, at, member, bucket, dropLease);
 }
 
-/** advance-5.lua: waiting work moved earlier (in its bucket or the legacy set), or leased work marked. */
+/** advance-5.lua: waiting work moved earlier (in its bucket or the legacy set) and its shard woken, or leased work marked. */
 async function advanceDue(redis: RedisClient, keys: Keys, member: string, at: number): Promise<boolean> {
   const k = keys.scheduleOf(member);
   const { key, bucket } = keys.dueOf(member);
-  return (await redis.advance(key, k.dueDir, k.leases, k.pinged, k.legacyDue, at, member, bucket)) > 0;
+  return (await redis.advance(key, k.dueDir, k.leases, k.pinged, k.legacyDue, at, member, bucket, k.wake)) > 0;
 }
 
 async function pendingOf(redis: RedisClient, keys: Keys, members: readonly string[]): Promise<PendingWork[]> {

@@ -71,7 +71,10 @@ export interface NotificationStore {
 
 /** Moving scheduled work (src/jobs/scheduler.ts implements it). */
 export interface WorkScheduler {
-  /** Moves waiting work earlier, or marks leased work due at once when settled; false when neither. */
+  /**
+   * Moves waiting work earlier and wakes the workers that claim it (one step), or marks leased work
+   * due at once when settled; false when neither.
+   */
   advance(member: string, at: number): Promise<boolean>;
   /** Tells the idle workers that claim the member's work to look now. */
   wake(member: string): Promise<void>;

@@ -138,7 +138,10 @@ export interface ScriptCommands {
   depth(dueDir: string, leases: string, legacyDue: string, bucketPrefix: string): Promise<[number, number]>;
   /** Extends leases still held with the given expiries to `leaseUntil`; per pair 1 when renewed, 0 when lost. */
   renew(leases: string, leaseUntil: number, ...memberAndHeldUntil: (string | number)[]): Promise<number[]>;
-  /** Ping: moves waiting work earlier, or marks leased work to be due at once when it is settled; 1 when either. */
+  /**
+   * Ping: moves waiting work earlier (and wakes its shard's workers on `wakeChannel`), or marks leased
+   * work to be due at once when it is settled; 1 when either.
+   */
   advance(
     dueBucket: string,
     dueDir: string,
@@ -148,6 +151,7 @@ export interface ScriptCommands {
     at: number,
     member: string,
     bucket: number,
+    wakeChannel: string,
   ): Promise<number>;
   transition(...args: TransitionArgs): Promise<TransitionCode>;
   /** Sets `setCount` field/value pairs and deletes the fields after them, only while the payment hash exists: 1, else 0. */

@@ -235,6 +235,17 @@ function timeouts(commandTimeoutMs: number): RedisOptions {
   return { commandTimeout: commandTimeoutMs, connectTimeout: Math.max(commandTimeoutMs, 5000), keepAlive: 5000 };
 }
 
+/**
+ * What a subscriber copy (one Redis or a cluster's nodes) sets over the store's options: the queue
+ * on and no command timeout (ioredis subscribes again by itself after a reconnect, and such a
+ * subscribe refused or timed out must not fail unhandled), and unanswered commands re-sent.
+ */
+const SUBSCRIBER_COPY: RedisOptions = {
+  enableOfflineQueue: true,
+  commandTimeout: undefined,
+  autoResendUnfulfilledCommands: true,
+};
+
 /** Script files are named `<command>-<numberOfKeys>.lua`, as bullmq names them. */
 const SCRIPTS: Record<keyof ScriptCommands, string> = {
   claim: 'claim-4.lua',
@@ -339,15 +350,17 @@ export function createRedisCluster(
   const cluster = new Cluster(nodes, clusterOptions);
   defineScripts(cluster);
   failFastOnceReady(cluster);
-  // Subscribers (pub/sub is cluster-wide) start with the queue on, like the copies of one Redis.
+  // Subscriber copies are set as the copies of one Redis (createRedis): the queue stays on and no
+  // command timeout, so an SSUBSCRIBE sent while the copy or the slot's node reconnects (a restart,
+  // a failover) waits for the connection instead of failing at once or after the store's timeout;
+  // ioredis' sharded subscribers subscribe again by themselves once the node is back.
   cluster.duplicate = (startupNodes?: { host: string; port: number }[], override?: ClusterOptions) => {
     const copy = new Cluster(startupNodes?.length ? startupNodes : nodes, {
       ...clusterOptions,
       enableOfflineQueue: true,
-      redisOptions: { ...clusterOptions.redisOptions, autoResendUnfulfilledCommands: true },
+      redisOptions: { ...clusterOptions.redisOptions, ...SUBSCRIBER_COPY },
       ...override,
     });
-    failFastOnceReady(copy);
     copy.on('error', () => undefined);
     return copy;
   };
@@ -383,12 +396,7 @@ export function createRedis(url: string, options: RedisOptions = {}): RedisClien
     // Not failing fast once ready: ioredis resubscribes by itself after a reconnect, unhandled, and a
     // resubscribe refused because the stream broke again at once would kill the process.
     // Nor a command timeout: a resubscribe waiting for the connection must not time out unhandled.
-    return duplicate({
-      enableOfflineQueue: true,
-      commandTimeout: undefined,
-      autoResendUnfulfilledCommands: true,
-      ...override,
-    });
+    return duplicate({ ...SUBSCRIBER_COPY, ...override });
   };
   // Connection errors are reported by the commands that fail; without a listener ioredis prints each retry.
   redis.on('error', () => undefined);

@@ -25,6 +25,7 @@ const BOTH_MODES = [
   'conformance-reconciliation',
   'conformance-ping',
   'payment-notes',
+  'store-scripts',
 ];
 const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'cluster-ask-wait', 'store-checks', 'sharded-pubsub'];
 const files = (names) => names.map((n) => `<rootDir>/test/integration/${n}.test.ts`);

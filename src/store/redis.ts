@@ -83,7 +83,7 @@ export type IdempotencyClaimReply =
   | ['mismatch']
   | [state: 'replay', status: string, sealedBody: string | null, location: string];
 
-/** The Lua scripts, as commands on every connection (`defineCommand` loads each once, then EVALSHA). */
+/** The Lua scripts, as commands on every store client and its pipelines (defineScripts: EVAL once per connection, then EVALSHA). */
 export interface ScriptCommands {
   /**
    * Claims due work from a shard's due buckets (and legacy due set); members of kind `kind` (e.g.
@@ -274,11 +274,40 @@ function failFastOnceReady(redis: Redis | Cluster): void {
   });
 }
 
-function defineScripts(redis: Redis | Cluster): void {
+/**
+ * The scripts' functions, made once by ioredis' `defineCommand` (on a client that never connects):
+ * EVAL the first time on a connection, EVALSHA after, EVAL again on NOSCRIPT; inside a pipeline or
+ * MULTI too. They depend on no client (the service sets no `keyPrefix`), so every client and
+ * pipeline shares them.
+ */
+const SCRIPT_FUNCTIONS: [name: string, run: unknown][] = (() => {
+  const template = new Redis({ lazyConnect: true });
+  const functions: [string, unknown][] = [];
   for (const [name, file] of Object.entries(SCRIPTS)) {
     const numberOfKeys = Number(/-(\d+)\.lua$/.exec(file)?.[1]);
-    redis.defineCommand(name, { numberOfKeys, lua: readFileSync(join(LUA_DIR, file), 'utf8') });
+    template.defineCommand(name, { numberOfKeys, lua: readFileSync(join(LUA_DIR, file), 'utf8') });
+    functions.push([name, (template as unknown as Record<string, unknown>)[name]]);
   }
+  // Once on the pipeline class (MULTI is one too): see defineScripts. No name may shadow a command
+  // (the commands live on its parent class; a second load of this module replaces its own functions).
+  const pipelineClass = Object.getPrototypeOf(template.pipeline()) as Record<string, unknown>;
+  const commands = Object.getPrototypeOf(pipelineClass) as object;
+  for (const [name, run] of functions) {
+    if (name in commands) throw new Error(`script name ${name} is taken by an ioredis command`);
+    Object.defineProperty(pipelineClass, name, { value: run, writable: true, configurable: true });
+  }
+  return functions;
+})();
+
+/**
+ * Puts the scripts on a client. Not with its `defineCommand`: ioredis' Pipeline constructor copies
+ * every command so defined (two functions each) onto each pipeline it builds, and auto-pipelining
+ * builds one per batch of every client: ~11 µs a batch with 13 scripts, against under 1 µs without
+ * (bench/pipeline-cost.mjs). The pipeline class carries the same functions once instead.
+ */
+function defineScripts(redis: Redis | Cluster): void {
+  const commands = redis as unknown as Record<string, unknown>;
+  for (const [name, run] of SCRIPT_FUNCTIONS) commands[name] = run;
 }
 
 const nodesWithScripts = new WeakSet<Redis>();

@@ -99,6 +99,7 @@ async function measureClaims() {
           `${tag}due:dir`,
           `${tag}leases`,
           `${tag}due`,
+          `${tag}takenover`,
           now,
           now + 30_000,
           16,
@@ -110,6 +111,7 @@ async function measureClaims() {
           'n',
           5000,
           1024,
+          3_600_000,
         ),
       ),
     );

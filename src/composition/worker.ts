@@ -4,7 +4,7 @@ import { createTokenPoller } from '../jobs/token-poller.js';
 import { traceJobs } from '../jobs/trace-jobs.js';
 import { createWorkerLoop, type WorkerLoop } from '../jobs/worker-loop.js';
 import { createReconcilePayment } from '../payments/reconcile-payment.js';
-import { createRecordTokenOutcome } from '../payments/record-token-outcome.js';
+import { createRecordTokenOutcome, holderGraceMs } from '../payments/record-token-outcome.js';
 import { createSubmitPayment } from '../payments/submit-payment.js';
 import type { Parts } from './parts.js';
 
@@ -59,6 +59,7 @@ function recordTokenOutcome(parts: Parts) {
     sealer: parts.sealer,
     merchant: parts.merchant,
     deliveryMode: config.ciba.deliveryMode,
+    takeoverGraceMs: holderGraceMs(config.redisCommandTimeoutMs),
     onAnswer: createCibaAnswerCounter(metrics.cibaAnswers),
     onAlarm: (alarm) => {
       metrics.operatorAlarms.inc({ alarm });

@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 /**
  * FNV-1a (32 bit, over UTF-16 code units), unsigned: a fast, stable spread for keys, not a secret.
- * claim-3.lua has its own copy (bucketOf); the two must agree.
+ * claim-4.lua has its own copy (bucketOf); the two must agree.
  */
 export function fnv1a32(text: string): number {
   let h = 0x811c9dc5;

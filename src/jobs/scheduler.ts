@@ -17,6 +17,11 @@ export interface ClaimedItem {
   leaseUntil?: number;
   /** Fields of its payment's hash read by the claim (work of the `prefetch` kind), in `prefetch.fields` order. */
   fields?: (string | null)[];
+  /**
+   * It came back from an expired lease: the worker that held it may still be running its step (a
+   * stall, a store it could not reach) and may have spent what is spent once (a CIBA auth_req_id).
+   */
+  takenOver?: true;
 }
 
 export interface ClaimResult {
@@ -62,8 +67,9 @@ export interface Scheduler {
   /** Adds or moves work (not leased) to `at`. */
   schedule(member: string, at: number): Promise<void>;
   /**
-   * Moves waiting work earlier (ping: poll now), or, when it is leased (in flight), makes it due at
-   * once when its worker reschedules it; false when it is neither waiting nor leased.
+   * Moves waiting work earlier (ping: poll now) and wakes the workers that cover its shard, in one
+   * step; or, when it is leased (in flight), makes it due at once when its worker reschedules it;
+   * false when it is neither waiting nor leased.
    */
   advance(member: string, at: number): Promise<boolean>;
   /** Tells the idle workers that cover the member's shard to look at it now. */
@@ -84,6 +90,11 @@ export interface Scheduler {
 
 /** How often a worker re-reads the shards in use (another process may use more). */
 const SHARDS_REFRESH_MS = 10_000;
+/**
+ * How long claim-4.lua keeps the note that work came back from an expired lease: work put back is
+ * due again within its pace (seconds to minutes), so an older note is of work that never came back.
+ */
+const TAKEOVER_NOTE_KEPT_MS = 3_600_000;
 
 /** What every claim script call needs, built once per scheduler. */
 interface ClaimContext {
@@ -120,7 +131,7 @@ function createShardRegistry(redis: RedisClient, keys: Keys, shards: number) {
   };
 }
 
-/** One claim-3.lua call on one shard: its items (with prefetched fields) leased until `leaseUntil`. */
+/** One claim-4.lua call on one shard: its items (with prefetched fields) leased until `leaseUntil`. */
 async function claimFrom(
   ctx: ClaimContext,
   shard: number,
@@ -133,6 +144,7 @@ async function claimFrom(
     k.dueDir,
     k.leases,
     k.legacyDue,
+    k.takenOver,
     now,
     leaseUntil,
     limit,
@@ -144,12 +156,14 @@ async function claimFrom(
     ctx.paceField,
     ctx.paceDefaultMs,
     DUE_BUCKETS,
+    TAKEOVER_NOTE_KEPT_MS,
     ...ctx.prefetchFields,
   );
   const reply = parseClaimReply(raw);
-  const items = reply.items.map(({ member, dueAt, fields }): ClaimedItem => {
+  const items = reply.items.map(({ member, dueAt, fields, takenOver }): ClaimedItem => {
     const item: ClaimedItem = { member, dueAt, leaseUntil };
     if (fields) item.fields = fields;
+    if (takenOver) item.takenOver = true;
     return item;
   });
   return { items, nextDueAt: reply.nextDueAt, more: items.length === limit };
@@ -269,11 +283,11 @@ async function putDue(redis: RedisClient, keys: Keys, member: string, at: number
   await redis.schedule(key, k.dueDir, k.leases, k.legacyDue, at, member, bucket, dropLease);
 }
 
-/** advance-5.lua: waiting work moved earlier (in its bucket or the legacy set), or leased work marked. */
+/** advance-5.lua: waiting work moved earlier (in its bucket or the legacy set) and its shard woken, or leased work marked. */
 async function advanceDue(redis: RedisClient, keys: Keys, member: string, at: number): Promise<boolean> {
   const k = keys.scheduleOf(member);
   const { key, bucket } = keys.dueOf(member);
-  return (await redis.advance(key, k.dueDir, k.leases, k.pinged, k.legacyDue, at, member, bucket)) > 0;
+  return (await redis.advance(key, k.dueDir, k.leases, k.pinged, k.legacyDue, at, member, bucket, k.wake)) > 0;
 }
 
 async function pendingOf(redis: RedisClient, keys: Keys, members: readonly string[]): Promise<PendingWork[]> {

@@ -77,8 +77,33 @@ export interface WorkerRegistry {
   readonly id: string;
   /** The live workers (sorted ids, this one included), or null when unknown (not joined, or the last renewal failed). */
   live(): string[] | null;
-  join(onChange: () => void): Promise<void>;
+  /** Enters the registry and renews the entry in the background; `logger` hears when renewals start and stop failing. */
+  join(onChange: () => void, logger?: Logger): Promise<void>;
   leave(): Promise<void>;
+}
+
+/**
+ * A store away fails every renewal (one each `renewEveryMs`, in every worker): the log says so when
+ * they start failing and when they succeed again, not once a tick.
+ */
+function createRenewalHealth() {
+  let failedSince: number | null = null;
+  let failures = 0;
+  return {
+    logger: undefined as Logger | undefined,
+    failed(err: unknown, now: number): void {
+      if (failures++ === 0) {
+        failedSince = now;
+        this.logger?.warn({ err }, 'worker registry not renewed; claiming from every shard until it is');
+      }
+    },
+    renewed(now: number): void {
+      if (failures === 0) return;
+      this.logger?.info({ failures, forMs: now - (failedSince ?? now) }, 'worker registry renewed again');
+      failures = 0;
+      failedSince = null;
+    },
+  };
 }
 
 /**
@@ -89,7 +114,6 @@ export function createWorkerRegistry(deps: {
   redis: RedisClient;
   keys: Keys;
   clock: Clock;
-  logger?: Logger;
   timing?: RegistryTiming;
 }): WorkerRegistry {
   const { redis, clock } = deps;
@@ -98,6 +122,7 @@ export function createWorkerRegistry(deps: {
   const id = randomUUID();
   let live: string[] | null = null;
   let timer: NodeJS.Timeout | null = null;
+  const health = createRenewalHealth();
 
   async function renew(): Promise<boolean> {
     const before = live?.join(',');
@@ -112,8 +137,9 @@ export function createWorkerRegistry(deps: {
         .exec();
       const members = replies?.[3]?.[1];
       live = Array.isArray(members) && members.includes(id) ? (members as string[]).sort() : null;
+      health.renewed(now);
     } catch (err) {
-      deps.logger?.warn({ err }, 'worker registry not renewed; claiming from every shard meanwhile');
+      health.failed(err, now);
       live = null;
     }
     return live?.join(',') !== before;
@@ -122,7 +148,8 @@ export function createWorkerRegistry(deps: {
   return {
     id,
     live: () => live,
-    async join(onChange) {
+    async join(onChange, logger) {
+      health.logger = logger;
       await renew();
       timer = setInterval(() => {
         void renew().then((changed) => {

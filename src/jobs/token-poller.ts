@@ -1,15 +1,20 @@
-import type { NextStep, PollFields } from '../payments/ports.js';
+import type { NextStep } from '../payments/ports.js';
+import type { PollClaim } from '../payments/record-token-outcome.js';
 import { decodePollFields } from '../store/payment-store.js';
 import type { Handler } from './worker-loop.js';
 
 /**
  * `poll:<payment id>`: one token poll and its outcome (payments/record-token-outcome.ts), with the
  * payment's poll fields as the claim read them (scheduler `prefetch` of POLL_FIELDS), when it did
- * and they suffice (else the poll reads the payment itself).
+ * and they suffice (else the poll reads the payment itself), and whether the claim took it over
+ * from an expired lease.
  */
 export function createTokenPoller(
-  recordTokenOutcome: (paymentId: string, prefetched?: PollFields) => Promise<NextStep>,
+  recordTokenOutcome: (paymentId: string, claim: PollClaim) => Promise<NextStep>,
 ): Handler {
   return (paymentId, item) =>
-    recordTokenOutcome(paymentId, (item.fields && decodePollFields(item.fields)) ?? undefined);
+    recordTokenOutcome(paymentId, {
+      prefetched: (item.fields && decodePollFields(item.fields)) ?? undefined,
+      takenOver: item.takenOver,
+    });
 }

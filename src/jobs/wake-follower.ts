@@ -46,7 +46,7 @@ export function createWakeFollower(deps: {
       await deps.workers.join(() => {
         follow(deps.shardRegistry.known());
         onWake(); // coverage moved: look at the new shards now
-      });
+      }, log);
       // Awaited once, so a ping right after start-up wakes this worker.
       following = planner.covered(deps.shardRegistry.known());
       await subscriber.follow(following);

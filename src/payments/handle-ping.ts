@@ -37,7 +37,6 @@ export function createHandlePing(deps: HandlePingDeps): (ping: Ping) => Promise<
     if (!own || !matchesHash(authReqId, sha256(own))) {
       throw new AppError('invalid_request', 'The auth_req_id does not belong to this notification token.');
     }
-    const member = workItem.poll(paymentId);
-    if (await deps.scheduler.advance(member, deps.clock.now())) await deps.scheduler.wake(member);
+    await deps.scheduler.advance(workItem.poll(paymentId), deps.clock.now());
   };
 }

@@ -62,8 +62,20 @@ export interface PaymentRecord {
   reconcileSince: number | null;
   /** A sealed token response received while the bank's keys could not be fetched; validated again later. */
   heldToken: string | null;
+  /**
+   * A taken-over poll heard that the auth_req_id is spent or expired, while the worker that held the
+   * poll before may have the token and still be recording it: unless it does, the payment fails
+   * with `failureCode` at `failAt` (ms). See payments/record-token-outcome.ts `awaitHolder`.
+   */
+  spentGrant?: SpentGrant | null;
   /** Consecutive retryable faults of the current step, for backoff. */
   attempts: number;
+}
+
+/** See PaymentRecord `spentGrant`. */
+export interface SpentGrant {
+  failureCode: FailureCode;
+  failAt: number;
 }
 
 /** The payment as the storefront and the shop see it: never tokens, auth_req_id or secret hashes. */

@@ -3,7 +3,7 @@
  * `src/store`, `src/ciba`, `src/bank` and `src/crypto` implement. Nothing here knows about Redis,
  * HTTP routes or undici; the use cases in this folder import only these.
  */
-import type { PaymentRecord, PaymentStatus } from './payment.js';
+import type { PaymentRecord, PaymentStatus, SpentGrant } from './payment.js';
 import type { FixedAtCreation } from './event-log.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -22,6 +22,8 @@ export interface PollFields {
   bankConsentId: string | null;
   /** A token response received but not yet validated (see TokenOutcome `unverified`). */
   heldToken: string | null;
+  /** A taken-over poll heard the auth_req_id is spent: fail at `failAt` unless recorded meanwhile (PaymentRecord). */
+  spentGrant: SpentGrant | null;
 }
 
 export interface TransitionRequest {
@@ -69,7 +71,10 @@ export interface NotificationStore {
 
 /** Moving scheduled work (src/jobs/scheduler.ts implements it). */
 export interface WorkScheduler {
-  /** Moves waiting work earlier, or marks leased work due at once when settled; false when neither. */
+  /**
+   * Moves waiting work earlier and wakes the workers that claim it (one step), or marks leased work
+   * due at once when settled; false when neither.
+   */
   advance(member: string, at: number): Promise<boolean>;
   /** Tells the idle workers that claim the member's work to look now. */
   wake(member: string): Promise<void>;

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import { authorizationDetailsFor, type Merchant } from './authorization.js';
 import { backoffMs } from './backoff.js';
 import { PING_SAFETY_POLL_MS } from './checkout.js';
-import type { FailureCode } from './payment.js';
+import type { FailureCode, SpentGrant } from './payment.js';
 import {
   sealContext,
   type CibaClient,
@@ -32,6 +32,16 @@ export interface RecordTokenOutcomeDeps {
   deliveryMode: 'poll' | 'ping';
   onAnswer?: (answer: string) => void;
   onAlarm?: (alarm: TokenAlarm) => void;
+  /** How long a taken-over poll that finds the auth_req_id spent waits for the worker before it (`holderGraceMs`). */
+  takeoverGraceMs: number;
+}
+
+/** What the claim of the poll brought along. */
+export interface PollClaim {
+  /** The payment's poll fields as the claim read them, when it did and they suffice. */
+  prefetched?: PollFields | undefined;
+  /** The poll came back from an expired lease: its earlier worker may hold the bank's answer. */
+  takenOver?: boolean | undefined;
 }
 
 /** slow_down: "the interval MUST be increased by at least 5 seconds for this and all subsequent requests" (CIBA Core §11). */
@@ -48,13 +58,30 @@ const RECORD_RETRY_MAX_MS = 1000;
 const FAILURE_RECORD_WINDOW_MS = 60_000;
 /** A second claim of a poll whose answer this process still holds (its lease ran out meanwhile): looked at again this much later. */
 const IN_HAND_RECHECK_MS = 1000;
+/** ioredis' longest wait between reconnection attempts (its default retryStrategy and ours for a cluster). */
+const STORE_RECONNECT_MAX_MS = 2000;
+/** The answers that say the auth_req_id is used up (or timed out): after a takeover, maybe by the worker before. */
+const SPENT_ANSWERS: ReadonlySet<string> = new Set(['invalid_grant', 'expired_token']);
+
+/**
+ * The grace of a taken-over poll that finds the auth_req_id spent (see `awaitHolder`): the longest
+ * the worker that got the token may still need to record it once the store takes its writes again.
+ * This claim shows that the store does; the holder's connection is back within one reconnection
+ * wait; a try it started meanwhile (a read and a transition, each up to the command timeout) fails;
+ * it waits at most RECORD_RETRY_MAX_MS; its next try lands within the same two command timeouts.
+ * 2 s + 4 × 2 s + 1 s = 11 s with the default REDIS_COMMAND_TIMEOUT_MS: short beside the few minutes
+ * the customer waits for at most, and it only ever delays an outcome that is `failed` anyway.
+ */
+export function holderGraceMs(storeCommandTimeoutMs: number): number {
+  return STORE_RECONNECT_MAX_MS + 4 * storeCommandTimeoutMs + RECORD_RETRY_MAX_MS;
+}
 const DONE: NextStep = { done: true };
 /** Done, and the payment's bank submission is due now. */
 const DONE_SUBMIT_DUE: NextStep = { done: true, followUp: true };
 const HELD_TOKEN_DEFAULT_LIFE_S = 900;
 
-/** The poll fields of the payment being polled, with its id. */
-type Poll = PollFields & { id: string };
+/** The poll fields of the payment being polled, with its id and whether its claim was a takeover. */
+type Poll = PollFields & { id: string; takenOver: boolean };
 
 /**
  * One token poll for a pending payment and what its answer means (CIBA Core §7.3, §10, §11), as a
@@ -67,29 +94,31 @@ type Poll = PollFields & { id: string };
  */
 export function createRecordTokenOutcome(
   deps: RecordTokenOutcomeDeps,
-): (paymentId: string, prefetched?: PollFields) => Promise<NextStep> {
+): (paymentId: string, claim?: PollClaim) => Promise<NextStep> {
   const { clock } = deps;
   // Payments whose poll runs here now. The bank's answer is spent once received, so while this
   // process still tries to record it (the store failing over), its poll taken again after the lease
   // ran out must not ask the bank a second time: it only looks again shortly.
   const inHand = new Set<string>();
-  return async function recordTokenOutcome(paymentId, prefetched) {
+  return async function recordTokenOutcome(paymentId, claim = {}) {
     if (inHand.has(paymentId)) return { at: clock.now() + IN_HAND_RECHECK_MS };
     inHand.add(paymentId);
     try {
-      return await pollOnce(deps, paymentId, prefetched);
+      return await pollOnce(deps, paymentId, claim);
     } finally {
       inHand.delete(paymentId);
     }
   };
 }
 
-async function pollOnce(deps: RecordTokenOutcomeDeps, paymentId: string, prefetched?: PollFields): Promise<NextStep> {
+async function pollOnce(deps: RecordTokenOutcomeDeps, paymentId: string, claim: PollClaim): Promise<NextStep> {
   const { store, ciba, clock } = deps;
-  const poll: Poll = { ...(prefetched ?? (await store.getPollFields(paymentId))), id: paymentId };
+  const fields = claim.prefetched ?? (await store.getPollFields(paymentId));
+  const poll: Poll = { ...fields, id: paymentId, takenOver: claim.takenOver === true };
   if (poll.status !== 'pending_authorization' || !poll.authReqId) return DONE;
+  if (poll.spentGrant) return failAfterGrace(deps, poll.id, poll.spentGrant);
   if (poll.heldToken) return validateHeldToken(deps, poll, poll.authReqId);
-  if (clock.now() >= poll.expiresAt) return fail(deps, paymentId, 'expired');
+  if (clock.now() >= poll.expiresAt) return failOrAwaitHolder(deps, poll, 'expired');
   const receivedAt = clock.now();
   return applyOutcome(deps, poll, await ciba.requestToken(expectationFor(deps, poll, poll.authReqId)), receivedAt);
 }
@@ -120,6 +149,7 @@ async function applyOutcome(
       );
       return backOff(deps, poll, undefined);
     case 'failed':
+      if (SPENT_ANSWERS.has(outcome.error)) return failOrAwaitHolder(deps, poll, outcome.failureCode);
       return fail(deps, poll.id, outcome.failureCode);
     case 'unverified':
       return holdToken(deps, poll, outcome.response, outcome.reason);
@@ -166,6 +196,37 @@ async function fail(deps: RecordTokenOutcomeDeps, paymentId: string, failureCode
 }
 
 /**
+ * A poll that would fail because the auth_req_id is spent or expired. After a takeover the worker
+ * that held the poll before may have spent it: received the token just before its lease ran out and
+ * still be recording it (recordFinal, while its store connection is away or its process stalled).
+ * Failing now would turn the customer's approval into a failed payment once that worker's write
+ * finds it no longer pending. So the failure is noted with a deadline (`holderGraceMs`) and the poll
+ * comes back then to read the payment, never to ask the bank again: recorded by then (authorized …),
+ * nothing more; still pending, it fails with the code it would have failed with now. When that
+ * worker died with the token, nobody records it: the grace only delays `failed` (no money moved).
+ */
+async function failOrAwaitHolder(
+  deps: RecordTokenOutcomeDeps,
+  poll: Poll,
+  failureCode: FailureCode,
+): Promise<NextStep> {
+  if (!poll.takenOver) return fail(deps, poll.id, failureCode);
+  const spentGrant: SpentGrant = { failureCode, failAt: deps.clock.now() + deps.takeoverGraceMs };
+  await deps.store.update(poll.id, { spentGrant });
+  deps.logger.warn(
+    { paymentId: poll.id, failureCode, graceMs: deps.takeoverGraceMs },
+    'taken-over poll: the auth_req_id is spent or expired; waiting for the worker that held the poll before failing the payment',
+  );
+  return { at: spentGrant.failAt };
+}
+
+/** After the grace (see `failOrAwaitHolder`): a payment still pending fails; `fail` reads it again first. */
+function failAfterGrace(deps: RecordTokenOutcomeDeps, paymentId: string, spent: SpentGrant): Promise<NextStep> {
+  if (deps.clock.now() < spent.failAt) return Promise.resolve({ at: spent.failAt });
+  return fail(deps, paymentId, spent.failureCode);
+}
+
+/**
  * The bank's final answer is spent the moment it arrives (the auth_req_id must never be sent again,
  * and a token is handed out once), so recording it is retried here, with back-off, until `until`,
  * rather than by polling again. The item stays in hand meanwhile (its lease is renewed while the
@@ -204,7 +265,7 @@ async function recordAuthorized(
     const current = await deps.store.get(paymentId);
     if (current?.status !== 'pending_authorization') return;
     const result = await deps.stateMachine.transition(current, 'authorized', {
-      fields: { sealedAccessToken, accessTokenExpiresAt: expiresAt, heldToken: null },
+      fields: { sealedAccessToken, accessTokenExpiresAt: expiresAt, heldToken: null, spentGrant: null },
       schedule: { member: workItem.submit(paymentId), at: deps.clock.now() },
     });
     recorded.submitDue = result === 'ok';

@@ -32,6 +32,8 @@ export interface ShardKeys {
   leases: string;
   /** Leased work nudged while in flight (a ping during a poll): due at once when settled. */
   pinged: string;
+  /** Work put back from an expired lease, until claimed again: member as in `leases`, score = when (ms). */
+  takenOver: string;
   /** Key prefix of the payment hashes born in this shard: `payment(id)` is `payments + id`. */
   payments: string;
   /** Sharded pub/sub channel (SPUBLISH, in the shard's slot): wake the workers that cover the shard. */
@@ -103,6 +105,7 @@ export function createKeys(prefix: string): Keys {
         legacyDue: `${prefix}{s${k}}due`,
         leases: `${prefix}{s${k}}leases`,
         pinged: `${prefix}{s${k}}pinged`,
+        takenOver: `${prefix}{s${k}}takenover`,
         payments: `${prefix}{s${k}}pay:`,
         wake: `${prefix}{s${k}}wake`,
         changes: `${prefix}{s${k}}changes`,

@@ -1,5 +1,5 @@
 import { STATUS_LETTER, statusOfStored } from '../payments/event-log.js';
-import type { FailureCode, LineItem, PaymentRecord, PaymentStatus } from '../payments/payment.js';
+import type { FailureCode, LineItem, PaymentRecord, PaymentStatus, SpentGrant } from '../payments/payment.js';
 
 /**
  * How a payment record is laid out in its Redis hash (issue 12.4: ≤ 400 B of Redis per pending
@@ -47,6 +47,7 @@ export const PAYMENT_FIELD = {
   reconcileSince: 'R',
   heldToken: 'H',
   attempts: 'N',
+  spentGrant: 'S',
 } as const satisfies Record<keyof PaymentRecord, string>;
 
 const LEGACY_FIELD = {
@@ -73,6 +74,7 @@ const LEGACY_FIELD = {
   reconcileSince: 'reconcile',
   heldToken: 'held',
   attempts: 'attempts',
+  spentGrant: 'S',
 } as const satisfies Record<keyof PaymentRecord, string>;
 
 export type PaymentField = keyof PaymentRecord;
@@ -110,8 +112,21 @@ function encodeValue(name: PaymentField, value: PaymentRecord[PaymentField]): st
   if (value === null || value === undefined) return null;
   if (name === 'status') return storedStatus(value as PaymentStatus);
   if (name === 'items') return JSON.stringify((value as LineItem[]).map((i) => [i.sku, i.quantity, i.unitAmount]));
+  if (name === 'spentGrant') return encodeSpentGrant(value as SpentGrant);
   const encoded = typeof value === 'object' ? JSON.stringify(value) : String(value);
   return encoded === DEFAULTS[name] ? null : encoded;
+}
+
+/** `<failAt>:<failure code>`: short, where JSON would come near the 64 bytes of a compact hash value. */
+function encodeSpentGrant({ failAt, failureCode }: SpentGrant): string {
+  return `${String(failAt)}:${failureCode}`;
+}
+
+/** The stored form of `spentGrant` read back; null when absent. */
+export function decodeSpentGrant(stored: string | null | undefined): SpentGrant | null {
+  if (!stored) return null;
+  const sep = stored.indexOf(':');
+  return { failAt: Number(stored.slice(0, sep)), failureCode: stored.slice(sep + 1) as FailureCode };
 }
 
 /** `s` in parts of at most 64 UTF-8 bytes, never splitting a character. */
@@ -191,6 +206,7 @@ function decodeItems(json: string | undefined): LineItem[] {
 export function decodeRecord(hash: Record<string, string>, id: string): PaymentRecord | null {
   const status = decodeStatus(hash[PAYMENT_FIELD.status]);
   if (!status) return null;
+  const spentGrant = decodeSpentGrant(raw(hash, 'spentGrant'));
   const str = (name: PaymentField) => raw(hash, name) ?? null;
   const num = (name: PaymentField) => {
     const v = raw(hash, name);
@@ -220,5 +236,7 @@ export function decodeRecord(hash: Record<string, string>, id: string): PaymentR
     reconcileSince: num('reconcileSince'),
     heldToken: str('heldToken'),
     attempts: Number(raw(hash, 'attempts')),
+    // Optional (rare, and absent from the records a checkout creates): only there when noted.
+    ...(spentGrant ? { spentGrant } : {}),
   };
 }

@@ -7,6 +7,7 @@ import type { PaymentStore, PollFields, TransitionRequest, TransitionResult } fr
 import {
   DEFAULT_INTERVAL_MS,
   decodeRecord,
+  decodeSpentGrant,
   decodeStatus,
   encodeFields,
   PAYMENT_FIELD,
@@ -32,6 +33,7 @@ export const POLL_FIELDS: readonly string[] = [
   FIELD.currency,
   FIELD.bankConsentId,
   FIELD.heldToken,
+  FIELD.spentGrant,
 ];
 
 /** A poll's pace for the claim script: its interval field and default (a hash of an earlier version reads the default). */
@@ -42,7 +44,7 @@ export const POLL_PACE = { field: FIELD.intervalMs, defaultMs: DEFAULT_INTERVAL_
  * whole hash must be read: a long auth_req_id (in parts), or a hash an earlier version wrote (no `x`).
  */
 export function decodePollFields(values: readonly (string | null | undefined)[]): PollFields | null {
-  const [status, arid, arid1, interval, expiresAt, attempts, amount, currency, consent, held] = values;
+  const [status, arid, arid1, interval, expiresAt, attempts, amount, currency, consent, held, spent] = values;
   // No status: the hash is gone, or (mid slot migration, after ASKING on the importing node) not
   // there yet. Either way the poller reads the whole payment itself, following the redirect.
   const current = decodeStatus(status);
@@ -57,6 +59,7 @@ export function decodePollFields(values: readonly (string | null | undefined)[])
     currency: currency ?? '',
     bankConsentId: consent ?? null,
     heldToken: held ?? null,
+    spentGrant: decodeSpentGrant(spent),
   };
 }
 
@@ -299,6 +302,7 @@ const NO_POLL_FIELDS: PollFields = {
   currency: '',
   bankConsentId: null,
   heldToken: null,
+  spentGrant: null,
 };
 
 function pollFieldsOf(record: PaymentRecord): PollFields {
@@ -312,5 +316,6 @@ function pollFieldsOf(record: PaymentRecord): PollFields {
     currency: record.currency,
     bankConsentId: record.bankConsentId ?? null,
     heldToken: record.heldToken,
+    spentGrant: record.spentGrant ?? null,
   };
 }

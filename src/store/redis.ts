@@ -21,25 +21,32 @@ export enum UpdateCode {
   NoPayment = 0,
 }
 
-/** One item claim-3.lua leased: its member, when it was due (ms), and its payment's prefetched fields (or null). */
+/** One item claim-4.lua leased: its member, when it was due (ms), and its payment's prefetched fields (or null). */
 export interface ClaimReplyItem {
   member: string;
   dueAt: number;
   fields: (string | null)[] | null;
+  /** It came back from an expired lease: its earlier worker may still be running it. */
+  takenOver: boolean;
 }
 
-/** claim-3.lua's answer, parsed: the items it leased and when the next unclaimed one is due (ms), or null. */
+/** claim-4.lua's answer, parsed: the items it leased and when the next unclaimed one is due (ms), or null. */
 export interface ClaimReply {
   items: ClaimReplyItem[];
   nextDueAt: number | null;
 }
 
-/** Parses claim-3.lua's flat reply: member, due score, fields or 0, …, then the next due score or ''. */
+/** Parses claim-4.lua's flat reply: member, due score, fields or 0, takeover 1/0, …, then the next due score or ''. */
 export function parseClaimReply(raw: readonly (string | number | (string | null)[])[]): ClaimReply {
   const items: ClaimReplyItem[] = [];
-  for (let i = 0; i + 2 < raw.length; i += 3) {
+  for (let i = 0; i + 3 < raw.length; i += 4) {
     const fields = raw[i + 2];
-    items.push({ member: String(raw[i]), dueAt: Number(raw[i + 1]), fields: Array.isArray(fields) ? fields : null });
+    items.push({
+      member: String(raw[i]),
+      dueAt: Number(raw[i + 1]),
+      fields: Array.isArray(fields) ? fields : null,
+      takenOver: raw[i + 3] === 1,
+    });
   }
   const next = raw[raw.length - 1];
   return { items, nextDueAt: next ? Number(next) : null };
@@ -81,13 +88,15 @@ export interface ScriptCommands {
   /**
    * Claims due work from a shard's due buckets (and legacy due set); members of kind `kind` (e.g.
    * `poll:`) come with `fields` of the payment hash `paymentPrefix + id`; expired leases of kind
-   * `pacedKind` come back no earlier than their lease start + the hash's `paceField` (claim-3.lua).
-   * Reply: member, due score, fields or 0, …, next due score or ''.
+   * `pacedKind` come back no earlier than their lease start + the hash's `paceField`; work from an
+   * expired lease is noted in `takenOver` until claimed again, or for `takeoverKeptMs` (claim-4.lua).
+   * Reply: member, due score, fields or 0, takeover 1/0, …, next due score or ''.
    */
   claim(
     dueDir: string,
     leases: string,
     legacyDue: string,
+    takenOver: string,
     now: number,
     leaseUntil: number,
     limit: number,
@@ -99,6 +108,7 @@ export interface ScriptCommands {
     paceField: string,
     paceDefault: number,
     buckets: number,
+    takeoverKeptMs: number,
     ...fields: string[]
   ): Promise<(string | number | (string | null)[])[]>;
   /**
@@ -128,7 +138,10 @@ export interface ScriptCommands {
   depth(dueDir: string, leases: string, legacyDue: string, bucketPrefix: string): Promise<[number, number]>;
   /** Extends leases still held with the given expiries to `leaseUntil`; per pair 1 when renewed, 0 when lost. */
   renew(leases: string, leaseUntil: number, ...memberAndHeldUntil: (string | number)[]): Promise<number[]>;
-  /** Ping: moves waiting work earlier, or marks leased work to be due at once when it is settled; 1 when either. */
+  /**
+   * Ping: moves waiting work earlier (and wakes its shard's workers on `wakeChannel`), or marks leased
+   * work to be due at once when it is settled; 1 when either.
+   */
   advance(
     dueBucket: string,
     dueDir: string,
@@ -138,6 +151,7 @@ export interface ScriptCommands {
     at: number,
     member: string,
     bucket: number,
+    wakeChannel: string,
   ): Promise<number>;
   transition(...args: TransitionArgs): Promise<TransitionCode>;
   /** Sets `setCount` field/value pairs and deletes the fields after them, only while the payment hash exists: 1, else 0. */
@@ -221,9 +235,20 @@ function timeouts(commandTimeoutMs: number): RedisOptions {
   return { commandTimeout: commandTimeoutMs, connectTimeout: Math.max(commandTimeoutMs, 5000), keepAlive: 5000 };
 }
 
+/**
+ * What a subscriber copy (one Redis or a cluster's nodes) sets over the store's options: the queue
+ * on and no command timeout (ioredis subscribes again by itself after a reconnect, and such a
+ * subscribe refused or timed out must not fail unhandled), and unanswered commands re-sent.
+ */
+const SUBSCRIBER_COPY: RedisOptions = {
+  enableOfflineQueue: true,
+  commandTimeout: undefined,
+  autoResendUnfulfilledCommands: true,
+};
+
 /** Script files are named `<command>-<numberOfKeys>.lua`, as bullmq names them. */
 const SCRIPTS: Record<keyof ScriptCommands, string> = {
-  claim: 'claim-3.lua',
+  claim: 'claim-4.lua',
   settle: 'settle-3.lua',
   schedule: 'schedule-4.lua',
   depth: 'depth-3.lua',
@@ -325,15 +350,17 @@ export function createRedisCluster(
   const cluster = new Cluster(nodes, clusterOptions);
   defineScripts(cluster);
   failFastOnceReady(cluster);
-  // Subscribers (pub/sub is cluster-wide) start with the queue on, like the copies of one Redis.
+  // Subscriber copies are set as the copies of one Redis (createRedis): the queue stays on and no
+  // command timeout, so an SSUBSCRIBE sent while the copy or the slot's node reconnects (a restart,
+  // a failover) waits for the connection instead of failing at once or after the store's timeout;
+  // ioredis' sharded subscribers subscribe again by themselves once the node is back.
   cluster.duplicate = (startupNodes?: { host: string; port: number }[], override?: ClusterOptions) => {
     const copy = new Cluster(startupNodes?.length ? startupNodes : nodes, {
       ...clusterOptions,
       enableOfflineQueue: true,
-      redisOptions: { ...clusterOptions.redisOptions, autoResendUnfulfilledCommands: true },
+      redisOptions: { ...clusterOptions.redisOptions, ...SUBSCRIBER_COPY },
       ...override,
     });
-    failFastOnceReady(copy);
     copy.on('error', () => undefined);
     return copy;
   };
@@ -369,12 +396,7 @@ export function createRedis(url: string, options: RedisOptions = {}): RedisClien
     // Not failing fast once ready: ioredis resubscribes by itself after a reconnect, unhandled, and a
     // resubscribe refused because the stream broke again at once would kill the process.
     // Nor a command timeout: a resubscribe waiting for the connection must not time out unhandled.
-    return duplicate({
-      enableOfflineQueue: true,
-      commandTimeout: undefined,
-      autoResendUnfulfilledCommands: true,
-      ...override,
-    });
+    return duplicate({ ...SUBSCRIBER_COPY, ...override });
   };
   // Connection errors are reported by the commands that fail; without a listener ioredis prints each retry.
   redis.on('error', () => undefined);

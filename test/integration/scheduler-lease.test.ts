@@ -39,6 +39,8 @@ describe('scheduler leases', () => {
     const b = (await scheduler.claim(10)).items[0]!;
     expect(b.member).toBe('poll:pay_a');
     expect(b.leaseUntil).not.toBe(a.leaseUntil);
+    expect(a.takenOver).toBeUndefined();
+    expect(b.takenOver).toBe(true); // A may still be running it
 
     await scheduler.complete(a.member, a.leaseUntil);
     await scheduler.reschedule(a.member, now + 10, a.leaseUntil);
@@ -50,8 +52,10 @@ describe('scheduler leases', () => {
     expect(await redis.zscore(keys.dueOf('poll:pay_a').key, 'poll:pay_a')).toBe(String(now + 10));
     now += 20;
     const c = (await scheduler.claim(10)).items[0]!;
+    expect(c.takenOver).toBeUndefined(); // B settled it: no takeover
     await scheduler.complete(c.member, c.leaseUntil);
     expect(await scheduler.depth()).toEqual({ due: 0, leased: 0 });
+    expect(await redis.exists(keys.shard(0).takenOver)).toBe(0);
   });
 
   test('when a poll lease expires mid-poll with an interval longer than the lease, then the next poll is not early', async () => {
@@ -82,6 +86,8 @@ describe('scheduler leases', () => {
     now = t0 + 5000;
     const plainAgain = await scheduler.claim(10);
     expect(plainAgain.items.map((i) => i.member)).toEqual([`poll:${plain}`]);
+    // Put back by an earlier claim, taken later: still known as a takeover.
+    expect(plainAgain.items[0]?.takenOver).toBe(true);
     await settle(plainAgain.items);
     now = t0 + 9999;
     const early = await scheduler.claim(10);

@@ -5,6 +5,7 @@ import { newPaymentId } from '../../src/payments/payment-id.js';
 import { createStateMachine } from '../../src/payments/state-machine.js';
 import { createKeys } from '../../src/store/keys.js';
 import { createPaymentStore } from '../../src/store/payment-store.js';
+import { createShardSubscriber } from '../../src/store/shard-subscriber.js';
 import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
 import { waitFor } from '../support/api.js';
 import { clearDue, dueEntries } from '../support/due-work.js';
@@ -103,6 +104,33 @@ describe('scheduler', () => {
     // neither waiting nor leased: nothing to do
     expect(await scheduler.advance('poll:gone', now)).toBe(false);
     expect(await redis.zscore(keys.dueOf('poll:gone').key, 'poll:gone')).toBeNull();
+  });
+
+  test('when a ping moves waiting work earlier, then the same step wakes its shard; a marked lease or a no-op does not', async () => {
+    const wakes: number[] = [];
+    const sub = createShardSubscriber({
+      redis,
+      channelOf: (shard) => keys.shard(shard).wake,
+      onMessage: (shard) => wakes.push(shard),
+      logger: createLogger('silent'),
+    });
+    try {
+      await sub.follow([0]);
+      await scheduler.schedule('poll:w', now + 30_000);
+      expect(await scheduler.advance('poll:w', now)).toBe(true);
+      await waitFor(() => wakes.length === 1);
+      expect(await scheduler.advance('poll:w', now + 10)).toBe(false); // not earlier: no wake-up
+      await scheduler.claim(1);
+      expect(await scheduler.advance('poll:w', now)).toBe(true); // leased: marked, its holder looks again
+      expect(await scheduler.advance('poll:none', now)).toBe(false);
+      // A later wake-up proves the channel still delivers, so the absent ones were never sent.
+      await scheduler.schedule('poll:w2', now + 30_000);
+      expect(await scheduler.advance('poll:w2', now)).toBe(true);
+      await waitFor(() => wakes.length >= 2);
+      expect(wakes).toEqual([0, 0]);
+    } finally {
+      sub.close();
+    }
   });
 
   test('when a payment ends while its poll is leased and pinged, then its ping mark goes with the lease', async () => {

@@ -27,4 +27,17 @@ describe('poll fields as the claim reads them', () => {
     expect(decodePollFields(valuesOf({}))).toBeNull(); // gone, or not yet on this node: read it whole
     expect(decodePollFields(['pending_authorization', 'ar_1', null, '5000', null])).toBeNull();
   });
+
+  test('when a taken-over poll noted the spent grant, then the poll reads it back with its deadline and code', () => {
+    const spentGrant = { failureCode: 'authorization_error' as const, failAt: 1_764_500_000_123 };
+    const { set } = encodeFields(
+      { ...newTestPayment({ authReqId: 'ar_1', expiresAt: 2_000_000 }).record, spentGrant },
+      {
+        fresh: true,
+      },
+    );
+    expect(Buffer.byteLength(set.S ?? '')).toBeLessThanOrEqual(64); // the hash stays compact
+    expect(decodePollFields(valuesOf(set))?.spentGrant).toEqual(spentGrant);
+    expect(decodePollFields(valuesOf(pendingWith('ar_1')))?.spentGrant).toBeNull();
+  });
 });

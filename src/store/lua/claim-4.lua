@@ -14,6 +14,11 @@
   worker that died mid-poll must not make the next poll come early (CIBA Core §7.3, slow_down).
   Other expired work is due at once.
 
+  Work put back from an expired lease is noted in KEYS[4], and the claim that takes it next says so
+  (takeover 1) and drops the note: its earlier worker may still be running the step (a stall, a store
+  it cannot reach) and may have spent what only one attempt can spend (a CIBA auth_req_id). Notes of
+  work that never came back (its payment ended meanwhile) are dropped after ARGV[12] ms.
+
   Members of kind ARGV[4] (e.g. 'poll:') come with fields of their payment hash, read in the same
   call (issue 12.4: no HMGET per token poll). The hash key is ARGV[5] .. the member's payment id
   (its shard's key prefix: a shard's due work only holds work of payments born in that shard, so the
@@ -23,18 +28,20 @@
   KEYS[1] due directory  sorted set, member = bucket number, score = its earliest due time (ms)
   KEYS[2] leases         sorted set, score = lease expiry (ms)
   KEYS[3] legacy due     sorted set, score = due time (ms)
+  KEYS[4] taken over     sorted set, member = work put back after its lease expired, score = when (ms)
   ARGV[1] now (ms)            ARGV[2] lease expiry (ms)       ARGV[3] most members to claim
   ARGV[4] kind prefix whose payment fields are read, or '' for none
   ARGV[5] key prefix of the payment hashes of this shard
   ARGV[6] key prefix of the due buckets of this shard, ARGV[11] the number of buckets
   ARGV[7] kind prefix of paced work, or '' for none; ARGV[8] lease length (ms)
   ARGV[9] hash field of the pace (ms), ARGV[10] its default
-  ARGV[12], … the hash fields to read
+  ARGV[12] how long a takeover note is kept (ms)
+  ARGV[13], … the hash fields to read
 
-  Returns { member1, dueScore1, fields1, member2, dueScore2, fields2, …, nextDueScore or '' }:
-  the claimed members with the time they were due (for lateness) and, for members of kind ARGV[4],
-  the values of ARGV[12…] (nil where absent), else 0; then when the next unclaimed item is due, so
-  the worker knows how long it may sleep.
+  Returns { member1, dueScore1, fields1, takeover1, member2, …, nextDueScore or '' }: the claimed
+  members with the time they were due (for lateness), for members of kind ARGV[4] the values of
+  ARGV[13…] (nil where absent), else 0, and 1 when the member comes from an expired lease, else 0;
+  then when the next unclaimed item is due, so the worker knows how long it may sleep.
 ]]
 local now = tonumber(ARGV[1])
 local limit = tonumber(ARGV[3])
@@ -77,6 +84,7 @@ end
 for i = 1, #expired, 2 do
   local b = bucketOf(expired[i])
   redis.call('ZREM', KEYS[2], expired[i])
+  redis.call('ZADD', KEYS[4], now, expired[i])
   redis.call('ZADD', prefix .. b, backAt[(i + 1) / 2], expired[i])
   redis.call('ZADD', dir, 'LT', backAt[(i + 1) / 2], b)
 end
@@ -100,15 +108,20 @@ if left > 0 then
   end
 end
 
+-- Takeover notes: nearly always none (one EXISTS per claim, no lookup per member).
+local notes = redis.call('EXISTS', KEYS[4]) == 1
+if notes then redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[12])) end
+
 local result = {}
 for i = 1, #due, 3 do
   local fields = 0
-  if startsWith(due[i], kind) and #ARGV >= 12 then
-    fields = redis.call('HMGET', ARGV[5] .. string.sub(due[i], #kind + 1), unpack(ARGV, 12))
+  if startsWith(due[i], kind) and #ARGV >= 13 then
+    fields = redis.call('HMGET', ARGV[5] .. string.sub(due[i], #kind + 1), unpack(ARGV, 13))
   end
   result[#result + 1] = due[i]
   result[#result + 1] = due[i + 1]
   result[#result + 1] = fields
+  result[#result + 1] = notes and redis.call('ZREM', KEYS[4], due[i]) or 0
 end
 for i = 1, #due, 3 do
   redis.call('ZREM', due[i + 2] and prefix .. due[i + 2] or KEYS[3], due[i])

@@ -42,6 +42,8 @@ const SERIAL = [
   'bank-faults',
   'durable-bank-call',
   'token-during-outage',
+  'token-takeover',
+  'worker-registry',
   'redis-restart',
   'redis-hang',
   'sigterm-drain',

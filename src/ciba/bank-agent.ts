@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import type { Config } from '../config.js';
+import { createPollConnections, type PollConnections } from './poll-connections.js';
 
 /** TLS material for the bank connection, read once from the files named in the configuration. */
 export interface BankTlsOptions {
@@ -37,13 +38,27 @@ export function readBankTlsOptions(bank: Config['bank']): BankTlsOptions {
  * `pipelining` (BANK_PIPELINING, opt-in, default 1) lets a connection carry several token polls at once;
  * undici never pipelines a request not marked idempotent (the payment call), so only polls share a
  * connection, and the re-send undici would make of them after a broken connection is refused
- * (whole-response.ts).
+ * (whole-response.ts). Without pipelining, token polls take their own connections of the same TLS
+ * setup instead (pollConnectionsOf, poll-connections.ts), so the token endpoint's origin may have up
+ * to `connections` more.
  */
 export function createBankAgent(bank: Config['bank']): Agent {
   const tls = readBankTlsOptions(bank);
   const connector = buildConnector({ ...tls, rejectUnauthorized: true, timeout: bank.timeoutMs });
   const writes = createWriteCoalescer();
-  return new CoalescingAgent(writes, {
+  const polls =
+    bank.pipelining > 1
+      ? null
+      : (origin: URL) =>
+          createPollConnections({
+            connect: connector,
+            origin,
+            connections: bank.maxConnections,
+            timeoutMs: bank.timeoutMs,
+            keepAliveMs: KEEP_ALIVE_MS,
+            keepAliveMaxMs: KEEP_ALIVE_MAX_MS,
+          });
+  return new BankAgent(writes, polls, {
     connect: (options, callback) => {
       connector(options, (...answer) => {
         if (answer[1]) writes.track(answer[1]);
@@ -52,8 +67,8 @@ export function createBankAgent(bank: Config['bank']): Agent {
     },
     connections: bank.maxConnections,
     pipelining: bank.pipelining,
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 120_000,
+    keepAliveTimeout: KEEP_ALIVE_MS,
+    keepAliveMaxTimeout: KEEP_ALIVE_MAX_MS,
     headersTimeout: bank.timeoutMs,
     bodyTimeout: bank.timeoutMs,
   });
@@ -65,16 +80,65 @@ export function createBankAgent(bank: Config['bank']): Agent {
  * turn of the event loop; holding the bank sockets corked until that turn ends sends the requests
  * pipelined on one connection in one write. Nothing waits longer than the next turn.
  */
-class CoalescingAgent extends Agent {
+class BankAgent extends Agent {
   readonly #writes: WriteCoalescer;
-  constructor(writes: WriteCoalescer, options: Agent.Options) {
+  readonly #createPolls: ((origin: URL) => PollConnections) | null;
+  readonly #polls = new Map<string, PollConnections>();
+  constructor(writes: WriteCoalescer, createPolls: ((origin: URL) => PollConnections) | null, options: Agent.Options) {
     super(options);
     this.#writes = writes;
+    this.#createPolls = createPolls;
+  }
+  // The base's overloads, repeated to override them: the poll connections close with the agent.
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | undefined {
+    this.#closePolls();
+    if (!callback) return super.close();
+    super.close(callback);
+    return undefined;
+  }
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(callback: () => void): void;
+  // eslint-disable-next-line @typescript-eslint/unified-signatures
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(): Promise<void>;
+  override destroy(first?: Error | null | (() => void), callback?: () => void): Promise<void> | undefined {
+    this.#closePolls();
+    const err = typeof first === 'function' ? null : (first ?? null);
+    const done = typeof first === 'function' ? first : callback;
+    if (!done) return super.destroy(err);
+    super.destroy(err, done);
+    return undefined;
+  }
+  #closePolls(): void {
+    for (const polls of this.#polls.values()) polls.close();
+    this.#polls.clear();
   }
   override dispatch(options: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     this.#writes.hold();
     return super.dispatch(options, handler);
   }
+  pollConnections(origin: URL): PollConnections | undefined {
+    if (!this.#createPolls || this.closed || this.destroyed) return undefined;
+    let polls = this.#polls.get(origin.origin);
+    if (!polls) {
+      polls = this.#createPolls(origin);
+      this.#polls.set(origin.origin, polls);
+    }
+    return polls;
+  }
+}
+
+const KEEP_ALIVE_MS = 30_000;
+const KEEP_ALIVE_MAX_MS = 120_000;
+
+/**
+ * The token poll's own connections to `origin` when `agent` is the bank agent and polls are not
+ * pipelined (BANK_PIPELINING=1, the default); undefined otherwise (undici carries them).
+ */
+export function pollConnectionsOf(agent: Dispatcher, origin: URL): PollConnections | undefined {
+  return agent instanceof BankAgent ? agent.pollConnections(origin) : undefined;
 }
 
 interface WriteCoalescer {

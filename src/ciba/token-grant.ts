@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { inSpan, SpanKind, traceHeaders, tracingActive } from '../tracing.js';
 import { findAuthorizationMismatch } from './authorization-details.js';
 import { describeNetworkError } from './backchannel.js';
+import { pollConnectionsOf } from './bank-agent.js';
 import { formEncode, type ClientAuthentication } from './client-auth.js';
 import { CIBA_GRANT_TYPE, type BankMetadata } from './discovery.js';
 import { isJsonContentType, parseJsonObject, parseRetryAfter, readOAuthError } from './http-response.js';
@@ -87,22 +88,34 @@ export function createTokenRequester(
   const bodyPrefix = `grant_type=${formEncode(CIBA_GRANT_TYPE)}${clientAuth.staticBody}&auth_req_id=`;
   const freshBody = clientAuth.freshBody;
   const attributes = { 'http.request.method': 'POST', 'server.address': metadata.tokenEndpoint.hostname };
+  // Not pipelined (the default): the poll's own connections, its request head built once (issue 12.4).
+  const direct = pollConnectionsOf(agent, metadata.tokenEndpoint);
+  const head = direct?.requestHead('POST', path, headers);
   return async function requestToken(expect) {
     const id = URL_SAFE.test(expect.authReqId) ? expect.authReqId : formEncode(expect.authReqId);
     const body = freshBody ? bodyPrefix + id + (await freshBody()) : bodyPrefix + id;
-    if (!tracingActive()) return send(expect, body, headers);
+    if (!tracingActive()) return send(expect, body, headers, head);
     // Tracing on: one CLIENT span per poll, its traceparent sent to the bank; the outcome, never the token.
     return inSpan('ciba token', { kind: SpanKind.CLIENT, attributes }, async (span) => {
-      const outcome = await send(expect, body, { ...headers, ...traceHeaders() });
+      const traced = { ...headers, ...traceHeaders() };
+      const outcome = await send(expect, body, traced, direct?.requestHead('POST', path, traced));
       span.setAttribute('ciba.outcome', outcome.kind);
       return outcome;
     });
   };
 
-  async function send(expect: TokenExpectation, body: string, sent: Record<string, string>): Promise<TokenOutcome> {
+  async function send(
+    expect: TokenExpectation,
+    body: string,
+    sent: Record<string, string>,
+    sentHead: string | undefined,
+  ): Promise<TokenOutcome> {
     let response: WholeResponse;
     try {
-      response = await requestWhole(agent, { origin, path, method: 'POST', headers: sent, body, ...PIPELINED });
+      response =
+        direct && sentHead !== undefined
+          ? await direct.send(sentHead, body)
+          : await requestWhole(agent, { origin, path, method: 'POST', headers: sent, body, ...PIPELINED });
     } catch (cause) {
       // nothing came back, so nothing was decided: polling again is safe (CIBA Core §10.1)
       return { kind: 'retry', reason: `network: ${describeNetworkError(cause)}` };

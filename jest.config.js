@@ -49,6 +49,7 @@ const SERIAL = [
   'sigterm-drain',
   'conformance-token-errors',
   'conformance-ping',
+  'poll-connections',
   'webhooks',
   'sse',
   'sandbox-gotify',

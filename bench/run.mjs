@@ -4,16 +4,19 @@
 //
 //   npm run bench                      full run (N = 1k, 5k, 20k for all three; 50k for the service)
 //   npm run bench -- --quick           N = 1k only, short windows (CI: keeps the code working)
-//   npm run bench -- --profile         also takes a --cpu-prof of the service's 20k run (in the OS temp dir)
+//   npm run bench -- --profile         also takes a --cpu-prof of the service's 20k run and checkout run (OS temp dir)
 //   npm run bench -- --only=service    run one system (service|naive|bullmq) and skip reaction/checkout
 //   npm run bench -- --n=20000         capacity runs at these N only (comma-separated)
 //   npm run bench -- --only=scaling    only the scaling runs: 1 vs 2 worker processes, single Redis vs cluster
 //   npm run bench -- --only=latency    only the reaction (ping, poll) and checkout runs
+//   npm run bench -- --only=checkout   only the checkout run (about 30 s)
+//   npm run bench -- --ab=<tree>       checkout, this tree's service and <tree>'s interleaved (paired; --rounds=4)
+//   BENCH_SERVICE_ROOT=<tree>          start <tree>/dist/main.js instead (paired runs of an older build, same driver)
 //   npm run bench -- --no-cluster      skip the Redis Cluster runs (they are skipped anyway when no cluster answers)
 //   BENCH_PING_COUNT=100 npm run bench  fewer ping reaction payments (default 500, at 50 approvals/s)
 import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -38,6 +41,7 @@ import { clusterTarget, singleTarget } from './redis-target.mjs';
 import { deriveSizing, sizingTable } from './sizing.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SERVICE_ROOT = process.env.BENCH_SERVICE_ROOT ?? ROOT;
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
 const option = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
@@ -192,8 +196,8 @@ function serviceEnv(stub, prefix, extra = {}) {
 const SERVICE_NODE_FLAGS = ['--max-semi-space-size=32'];
 
 /** Starts `node dist/main.js` and waits for its "started" log line. */
-async function startServiceProcess(env, nodeArgs = []) {
-  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...nodeArgs, join(ROOT, 'dist/main.js')], {
+async function startServiceProcess(env, nodeArgs = [], root = SERVICE_ROOT) {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...nodeArgs, join(root, 'dist/main.js')], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -680,7 +684,8 @@ async function load(fn, concurrency, durationMs) {
 async function runCheckout(stub) {
   const prefix = `bench:${runId}:checkout:`;
   const env = serviceEnv(stub, prefix, { ROLE: 'api' });
-  const service = await startServiceProcess(env);
+  const profileDir = PROFILE ? mkdtempSync(join(os.tmpdir(), 'ciba-checkout-bench-checkout-')) : null;
+  const service = await startServiceProcess(env, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []);
   const api = new Pool(service.url, { connections: 32 });
   const bank = new Agent({
     connect: {
@@ -734,7 +739,11 @@ async function runCheckout(stub) {
   await bank.close();
   await service.stop();
   await deleteKeys(prefix);
+  const profileFile = profileDir && readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
   return {
+    profile: profileFile
+      ? { file: join(profileDir, profileFile), top: summarizeProfile(join(profileDir, profileFile), 15) }
+      : null,
     serial: {
       service: serviceSerial,
       direct_bc_authorize: directSerial,
@@ -751,6 +760,73 @@ async function runCheckout(stub) {
     service_cpu_s_per_1k_checkouts: round((cpuS / (serviceSerial.requests + serviceLoaded.requests)) * 1000, 3),
     target_added_p50_ms: 2,
   };
+}
+
+/**
+ * `--ab=<tree>`: this tree's service and `<tree>`'s (built) side by side on the same stub and Redis,
+ * their measurements interleaved (serial, then 32 in flight, each service in turn, `rounds` times),
+ * so both see the same machine load: the paired comparison a shared machine allows.
+ */
+async function runCheckoutAb(stub, otherRoot, rounds = Number(option('rounds') ?? 4)) {
+  const sides = [];
+  for (const [name, root] of [
+    ['this', ROOT],
+    ['other', otherRoot],
+  ]) {
+    const prefix = `bench:${runId}:ab-${name}:`;
+    const env = serviceEnv(stub, prefix, { ROLE: 'api' });
+    const profileDir = PROFILE ? mkdtempSync(join(os.tmpdir(), `ciba-checkout-bench-ab-${name}-`)) : null;
+    const service = await startServiceProcess(
+      env,
+      profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+      root,
+    );
+    const api = new Pool(service.url, { connections: 32 });
+    sides.push({
+      name,
+      root,
+      prefix,
+      service,
+      api,
+      profileDir,
+      run: () => checkout(api, env.SHOP_API_KEY),
+      serial: [],
+      loaded: [],
+      cpuS: 0,
+      n: 0,
+    });
+  }
+  for (const side of sides) await load(side.run, 8, 2500);
+  for (let r = 0; r < rounds; r++) {
+    for (const [kind, concurrency, ms] of [
+      ['serial', 1, 2000],
+      ['loaded', 32, 4000],
+    ]) {
+      for (const side of r % 2 ? [...sides].reverse() : sides) {
+        const cpu0 = procCpu(side.service.child.pid);
+        const m = await load(side.run, concurrency, ms);
+        side.cpuS += procCpu(side.service.child.pid) - cpu0;
+        side.n += m.requests;
+        side[kind].push(m);
+      }
+    }
+  }
+  const out = sides.map((side) => ({
+    service: `${side.name} (${side.root})`,
+    serial_p50_ms: side.serial.map((m) => m.p50_ms),
+    loaded_req_per_s: side.loaded.map((m) => m.req_per_s),
+    service_cpu_s_per_1k_checkouts: round((side.cpuS / side.n) * 1000, 3),
+    pid: side.service.child.pid,
+    checkouts: side.n,
+  }));
+  for (const [i, side] of sides.entries()) {
+    await side.api.close();
+    await side.service.stop();
+    await deleteKeys(side.prefix);
+    const file = side.profileDir && readdirSync(side.profileDir).find((f) => f.endsWith('.cpuprofile'));
+    if (file) out[i].profile = join(side.profileDir, file);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- output
@@ -860,7 +936,7 @@ function printResults(results) {
     ];
     out.push('');
     out.push(
-      `Checkout: the service adds ${c.serial.added_p50_ms} ms p50 alone (×${c.serial.ratio_p50}), ${c.concurrent.added_p50_ms} ms p50 at 32 in flight (×${c.concurrent.ratio_p50}); target ≤ 2 ms`,
+      `Checkout: the service adds ${c.serial.added_p50_ms} ms p50 alone (×${c.serial.ratio_p50}), ${c.concurrent.added_p50_ms} ms p50 at 32 in flight (×${c.concurrent.ratio_p50}); target ≤ 2 ms; service CPU ${c.service_cpu_s_per_1k_checkouts} s per 1k checkouts`,
     );
     out.push(
       table(rows, [
@@ -873,10 +949,14 @@ function printResults(results) {
       ]),
     );
   }
-  const prof = results.capacity.find((r) => r.profile)?.profile;
-  if (prof) {
+  const profiles = [
+    ['20k run', results.capacity.find((r) => r.profile)?.profile],
+    ['checkout run', results.checkout?.profile],
+  ];
+  for (const [run, prof] of profiles) {
+    if (!prof) continue;
     out.push('');
-    out.push(`Service profile, 20k run (${prof.file}), top self time:`);
+    out.push(`Service profile, ${run} (${prof.file}), top self time:`);
     out.push(
       table(prof.top, [
         ['self %', (r) => r.percent],
@@ -905,6 +985,16 @@ async function main() {
   });
   const { issuer } = await stub.ready;
   stub.issuer = issuer;
+  if (option('ab')) {
+    try {
+      for (const side of await runCheckoutAb(stub, option('ab'))) process.stdout.write(`${JSON.stringify(side)}\n`);
+    } finally {
+      await stub.stop();
+      redis.disconnect();
+      single.close();
+    }
+    return;
+  }
   const cluster = flag('no-cluster') ? null : await clusterTarget(CLUSTER_NODES, CLUSTER_SHARDS);
   if (!cluster && !flag('no-cluster')) log(`no healthy Redis Cluster at ${CLUSTER_NODES}: cluster runs skipped`);
   const results = {
@@ -976,14 +1066,16 @@ async function main() {
         results.scaling.push(r);
       }
     }
-    if (!ONLY || ONLY === 'latency') {
+    if (!ONLY || ONLY === 'latency' || ONLY === 'checkout') {
       await stub.call('reset');
-      log('reaction, ping…');
-      results.reaction_ms.push(
-        await runReaction(stub, 'ping', QUICK ? 20 : Number(process.env.BENCH_PING_COUNT ?? 500)),
-      );
-      log('reaction, poll…');
-      results.reaction_ms.push(await runReaction(stub, 'poll', QUICK ? 20 : 100));
+      if (ONLY !== 'checkout') {
+        log('reaction, ping…');
+        results.reaction_ms.push(
+          await runReaction(stub, 'ping', QUICK ? 20 : Number(process.env.BENCH_PING_COUNT ?? 500)),
+        );
+        log('reaction, poll…');
+        results.reaction_ms.push(await runReaction(stub, 'poll', QUICK ? 20 : 100));
+      }
       log('checkout throughput…');
       results.checkout = await runCheckout(stub);
     }

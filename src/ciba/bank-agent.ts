@@ -116,7 +116,10 @@ class BankAgent extends Agent {
     this.#polls.clear();
   }
   override dispatch(options: Agent.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    this.#writes.hold();
+    // Only a pipelined request (a poll, marked idempotent) can share a connection and so a write;
+    // any other (a checkout's backchannel request, a payment call) gains nothing from being held, and
+    // holding would delay it by two turns and cork every bank socket for it (issue 12.4, checkout).
+    if (options.idempotent === true) this.#writes.hold();
     return super.dispatch(options, handler);
   }
   pollConnections(origin: URL): PollConnections | undefined {

@@ -11,6 +11,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * string and no headers: query strings may carry client secrets.
  */
 export function requestContext(logger: Logger, metrics: Metrics): RequestHandler {
+  // The line below is built here from fields that never hold a secret, so it skips redaction: with
+  // REDACT_PATHS, @pinojs/redact parses every path again on each line (~19 µs, a line per request).
+  const requestLog = logger.child({}, { redact: [] });
   return (req, res, next) => {
     const incoming = req.get('x-request-id');
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -21,7 +24,7 @@ export function requestContext(logger: Logger, metrics: Metrics): RequestHandler
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
       metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
       if (route === '/livez' || route === '/readyz' || route === '/metrics') return;
-      logger.info(
+      requestLog.info(
         {
           requestId,
           method: req.method,

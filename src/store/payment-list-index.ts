@@ -21,7 +21,11 @@ import type { RedisClient } from './redis.js';
 export interface PaymentListWriter {
   /** Enters a payment before it is written, so no stored payment is ever missing from the list. */
   add(id: string, createdAt: number, now: number): Promise<void>;
+  /** The `listAdd` arguments of `add`, for a caller that sends it in a pipeline before the payment's write. */
+  addArgs(id: string, createdAt: number, now: number): ListAddArgs;
 }
+
+export type ListAddArgs = Parameters<RedisClient['listAdd']>;
 
 /** Redis' default zset-max-listpack-entries: a leaf is split when it reaches this many entries. */
 const LEAF_SPLIT_AT = 128;
@@ -36,12 +40,20 @@ export function createPaymentListIndex(deps: {
   const { redis, keys } = deps;
   const retentionMs = deps.retentionSeconds * 1000;
   const list = keys.paymentListIndex;
-  const addEntries = async (now: number, entries: (string | number)[]) =>
-    redis.listAdd(list.directory, list.counter, list.leafPrefix, now - retentionMs, LEAF_SPLIT_AT, ...entries);
+  const argsOf = (now: number, entries: (string | number)[]): ListAddArgs => [
+    list.directory,
+    list.counter,
+    list.leafPrefix,
+    now - retentionMs,
+    LEAF_SPLIT_AT,
+    ...entries,
+  ];
+  const addEntries = async (now: number, entries: (string | number)[]) => redis.listAdd(...argsOf(now, entries));
   return {
     async add(id, createdAt, now) {
       await addEntries(now, [createdAt, id]);
     },
+    addArgs: (id, createdAt, now) => argsOf(now, [createdAt, id]),
     async scan(q) {
       let cursorCreated = '';
       if (q.cursor !== null) {

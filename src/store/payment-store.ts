@@ -1,6 +1,6 @@
 import { currentTraceparent } from '../tracing.js';
 import type { Keys } from './keys.js';
-import { createPaymentListIndex } from './payment-list-index.js';
+import { createPaymentListIndex, type ListAddArgs } from './payment-list-index.js';
 import { askedNode, TransitionCode, UpdateCode, type RedisClient, type TransitionArgs } from './redis.js';
 import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
 import type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
@@ -152,6 +152,35 @@ async function execAndWait(
   }
 }
 
+function needsWait(request: TransitionRequest, durability: Durability): boolean {
+  return durability.replicas > 0 && DURABLE_STATUSES.has(request.to);
+}
+
+interface CreatePipeline {
+  listAdd(...args: ListAddArgs): CreatePipeline;
+  transition(...args: TransitionArgs): CreatePipeline;
+  exec(): Promise<[Error | null, unknown][] | null>;
+}
+
+/**
+ * One Redis (no cluster): the list entry and the new payment in one pipeline, one round trip instead
+ * of two per checkout. One connection runs them in the order sent (ioredis loads a pipeline's
+ * scripts before it), so the entry is still in before the payment; the entry's error, like any
+ * store error, fails the checkout.
+ */
+async function createListed(redis: RedisClient, listArgs: ListAddArgs, args: TransitionArgs) {
+  const pipeline = redis.pipeline() as unknown as CreatePipeline;
+  const results = await pipeline
+    .listAdd(...listArgs)
+    .transition(...args)
+    .exec();
+  const [listed, created] = results ?? [];
+  if (!listed || !created) throw new Error('transition-6.lua: no reply');
+  if (listed[0]) throw listed[0];
+  if (created[0]) throw created[0];
+  return transitionResult(Number(created[1]));
+}
+
 /** Runs transition-6.lua; a money transition with `durability.replicas` set waits for that many replicas. */
 async function runTransition(
   redis: RedisClient,
@@ -161,7 +190,7 @@ async function runTransition(
   durability: Durability,
   onUnreplicated: ((status: PaymentStatus) => void) | undefined,
 ): Promise<TransitionResult> {
-  if (durability.replicas === 0 || !DURABLE_STATUSES.has(request.to)) {
+  if (!needsWait(request, durability)) {
     return transitionResult(await redis.transition(...args));
   }
   const write = (pipeline: DurablePipeline) => pipeline.transition(...args);
@@ -206,16 +235,21 @@ export function createPaymentStore(deps: {
         { ...request.fields, status: request.to, updatedAt: request.now },
         { fresh: request.from === null },
       );
-      // Listed before it exists: a crash in between leaves an entry GET /payments skips, never a
-      // payment the list misses. Not in the script: in Redis Cluster the list is in another slot.
       if (request.from === null) {
-        await list.add(request.id, request.fields.createdAt ?? request.now, request.now);
         // The trace of the request creating it (POST /checkout); the worker's spans continue it.
         const traceparent = currentTraceparent();
         if (traceparent) set[TRACE_FIELDS[0]] = traceparent;
       }
       const args = transitionArgs(keys, request, { set, drop }, retentionSeconds);
-      return runTransition(redis, keys, request, args, durability, deps.onUnreplicated);
+      if (request.from !== null) return runTransition(redis, keys, request, args, durability, deps.onUnreplicated);
+      // Listed before it exists: a crash in between leaves an entry GET /payments skips, never a
+      // payment the list misses. Not in the script: in Redis Cluster the list is in another slot.
+      const listArgs = list.addArgs(request.id, request.fields.createdAt ?? request.now, request.now);
+      if (redis.isCluster || needsWait(request, durability)) {
+        await redis.listAdd(...listArgs);
+        return runTransition(redis, keys, request, args, durability, deps.onUnreplicated);
+      }
+      return createListed(redis, listArgs, args);
     },
     async recordBankCall(id, at) {
       // A payment that is gone gets no note, and so no bank call.

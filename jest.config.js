@@ -28,15 +28,51 @@ const BOTH_MODES = [
   'store-scripts',
 ];
 const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'cluster-ask-wait', 'store-checks', 'sharded-pubsub'];
-const files = (names) => names.map((n) => `<rootDir>/test/integration/${n}.test.ts`);
+
+/**
+ * Suites that must have the machine to themselves: they start, kill and restart processes or Redis
+ * nodes, or bound a latency or a poll gap to a few hundred ms. `npm run test:suites` runs the others
+ * two at a time first (TEST_LANE=parallel), then these one at a time (TEST_LANE=serial); most of
+ * those others wait on Redis and sockets, so a second worker roughly halves their wall time. A suite
+ * that starts bounding a latency belongs here. Unset TEST_LANE: every suite (a single suite, e2e).
+ */
+const SERIAL = [
+  ...CLUSTER_ONLY,
+  'chaos',
+  'key-check',
+  'bank-faults',
+  'durable-bank-call',
+  'token-during-outage',
+  'token-takeover',
+  'worker-registry',
+  'redis-restart',
+  'redis-hang',
+  'sigterm-drain',
+  'conformance-token-errors',
+  'conformance-ping',
+  'poll-connections',
+  'webhooks',
+  'sse',
+  'sandbox-gotify',
+];
+const lane = process.env.TEST_LANE;
+if (lane !== undefined && lane !== 'parallel' && lane !== 'serial')
+  throw new Error(`TEST_LANE must be parallel or serial, not ${lane}`);
+const inLane = (name) => lane === undefined || (lane === 'serial') === SERIAL.includes(name);
+const files = (names) => names.filter(inLane).map((n) => `<rootDir>/test/integration/${n}.test.ts`);
+const not = (names) => names.map((n) => `!**/${n}.test.ts`);
+// Negated here, not in testPathIgnorePatterns: npm scripts pass that one on the command line.
+const singleMatch =
+  lane === 'serial'
+    ? files(SERIAL.filter((n) => !CLUSTER_ONLY.includes(n)))
+    : ['<rootDir>/test/**/*.test.ts', ...not(lane === 'parallel' ? SERIAL : CLUSTER_ONLY)];
 
 export default {
   projects: [
     {
       ...base,
       displayName: 'single',
-      // Negated here, not in testPathIgnorePatterns: npm scripts pass that one on the command line.
-      testMatch: ['<rootDir>/test/**/*.test.ts', ...CLUSTER_ONLY.map((n) => `!**/${n}.test.ts`)],
+      testMatch: singleMatch,
     },
     {
       ...base,
@@ -44,6 +80,7 @@ export default {
       testMatch: files([...BOTH_MODES, ...CLUSTER_ONLY]),
       setupFiles: ['<rootDir>/test/support/cluster-mode.mjs'],
       globalSetup: '<rootDir>/test/support/cluster-setup.mjs',
+      globalTeardown: '<rootDir>/test/support/cluster-teardown.mjs',
     },
   ],
   testTimeout: 30000,

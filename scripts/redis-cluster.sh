@@ -12,6 +12,12 @@ DIR=${REDIS_CLUSTER_DIR:-/tmp/ciba-redis-cluster}
 PORTS=$(seq "$BASE" $((BASE + 5)))
 cli() { redis-cli -h 127.0.0.1 -p "$1" "${@:2}"; }
 up() { [ "$(cli "$1" ping 2>/dev/null)" = PONG ]; }
+# One invocation at a time per cluster: the test run creates the private clusters in the background
+# (test/support/cluster-setup.mjs) while their suite may already ask for its own; the second caller
+# waits here and then finds the cluster healthy instead of resetting one that is half created.
+mkdir -p "$DIR"
+exec 9>"$DIR/.lock"
+flock 9
 seeds() { local s=""; for p in $PORTS; do s="$s${s:+,}127.0.0.1:$p"; done; echo "$s"; }
 healthy() {
   for p in $PORTS; do
@@ -36,7 +42,7 @@ for p in $PORTS; do
   # A small node timeout makes a replica take over within a few seconds of its primary's death.
   redis-server --port "$p" --bind 127.0.0.1 --dir "$DIR/$p" --daemonize yes --logfile "$DIR/$p/redis.log" \
     --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
-    --save "" --appendonly no --maxmemory-policy noeviction >/dev/null
+    --save "" --appendonly no --maxmemory-policy noeviction >/dev/null 9>&- # the daemon must not hold the lock
 done
 for p in $PORTS; do for _ in $(seq 1 50); do up "$p" && break; sleep 0.1; done; up "$p" || {
   echo "redis-cluster: node $p did not start (see $DIR/$p/redis.log)" >&2; exit 1; }; done

@@ -21,7 +21,9 @@ const MAX_HEAD_BYTES = 64 * 1024;
 export const MAX_BODY_BYTES = 1024 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
 const CRLF = Buffer.from('\r\n');
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |$)/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?:[ \r]|$)/;
+/** RFC 9110 §5.1: a field name is a token (so no whitespace before the colon, no folded line). */
+const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const DIGITS = /^\d{1,15}$/;
 /** A chunk size (at most 8 hex digits: 4 GiB is past any limit here), then optional extensions (§7.1.1). */
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,8})[\t ]*(?:;.*)?$/;
@@ -92,11 +94,16 @@ export class Http1ResponseReader {
     const end = data.indexOf(HEAD_END);
     if (end < 0) return this.#keep(data, MAX_HEAD_BYTES, 'response head too long');
     if (end > MAX_HEAD_BYTES) throw new ResponseFormatError('response head too long');
-    const lines = data.toString('latin1', 0, end).split('\r\n');
-    const status = STATUS_LINE.exec(lines[0] ?? '');
+    const head = data.toString('latin1', 0, end);
+    const status = STATUS_LINE.exec(head);
     if (!status) throw new ResponseFormatError('not an HTTP/1.1 status line');
     const headers: Record<string, string | string[]> = {};
-    for (let i = 1; i < lines.length; i++) addField(headers, lines[i] ?? '');
+    // One field a line, read in place (no array of lines per answer).
+    for (let at = head.indexOf('\r\n'); at >= 0;) {
+      const next = head.indexOf('\r\n', at + 2);
+      addField(headers, head, at + 2, next < 0 ? head.length : next);
+      at = next;
+    }
     const statusCode = Number(status[2]);
     const rest = data.subarray(end + HEAD_END.length);
     // 1xx: an interim answer (RFC 9110 §15.2); the final one follows on the same connection.
@@ -176,18 +183,18 @@ export class Http1ResponseReader {
   }
 }
 
-/** One header field line into the map (names lower-cased; repeated fields become a list, as undici's). */
-function addField(headers: Record<string, string | string[]>, line: string): void {
-  const colon = line.indexOf(':');
+/** The field line head[start, end) into the map (names lower-cased; repeated fields become a list, as undici's). */
+function addField(headers: Record<string, string | string[]>, head: string, start: number, end: number): void {
+  const colon = head.indexOf(':', start);
+  const name = colon > start && colon < end ? head.slice(start, colon) : '';
   // RFC 9112 §5.1: no whitespace before the colon; §5.2: obsolete line folding is rejected.
-  if (colon <= 0 || /[\s]/.test(line.slice(0, colon)) || /^[\t ]/.test(line))
-    throw new ResponseFormatError('invalid header field');
-  const name = line.slice(0, colon).toLowerCase();
-  const value = line.slice(colon + 1).trim();
-  const seen = headers[name];
-  if (seen === undefined) headers[name] = value;
+  if (!FIELD_NAME.test(name)) throw new ResponseFormatError('invalid header field');
+  const key = name.toLowerCase();
+  const value = head.slice(colon + 1, end).trim();
+  const seen = headers[key];
+  if (seen === undefined) headers[key] = value;
   else if (Array.isArray(seen)) seen.push(value);
-  else headers[name] = [seen, value];
+  else headers[key] = [seen, value];
 }
 
 function joined(value: string | string[] | undefined): string {

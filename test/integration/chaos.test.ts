@@ -78,12 +78,14 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
   });
 
   test('every payment ends terminal; one transfer per succeeded payment, none for the others', async () => {
-    const workers: (ServiceProcess | null)[] = [];
-    for (let i = 0; i < WORKERS; i++) {
-      const w = await spawnService(`worker-${i}`, 'worker', env, logs);
-      procs.add(w);
-      workers.push(w);
-    }
+    // Started together: each start is mostly waiting (Redis, bank discovery), not CPU.
+    const workers: (ServiceProcess | null)[] = await Promise.all(
+      Array.from({ length: WORKERS }, async (_, i) => {
+        const w = await spawnService(`worker-${i}`, 'worker', env, logs);
+        procs.add(w);
+        return w;
+      }),
+    );
     // The windows start once the workers run (starting them takes long on a loaded machine).
     const t0 = Date.now();
 
@@ -91,17 +93,25 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
     let kills = 0;
     let restarts = 0;
     const state = { chaos: true };
+    // Once every payment has settled the killer and the faults stop at once, not after their pause.
+    let endChaos: () => void = () => undefined;
+    const chaosEnded = new Promise<void>((resolve) => {
+      endChaos = resolve;
+    });
+    const pause = (ms: number) => Promise.race([chaosDelay(ms), chaosEnded]);
+    const chaosOn = () => state.chaos; // read after a pause (a plain read would stay narrowed)
     const killer = (async () => {
       while (state.chaos && Date.now() - t0 < KILL_WINDOW_MS) {
-        await chaosDelay(700 + Math.random() * 1800);
+        await pause(700 + Math.random() * 1800);
         const i = Math.floor(Math.random() * WORKERS);
         const victim = workers[i];
-        if (!victim?.alive()) continue;
+        if (!chaosOn() || !victim?.alive()) continue;
         victim.child.kill('SIGKILL');
         await victim.exited;
         kills++;
         workers[i] = null;
-        await chaosDelay(Math.random() * 1500);
+        await pause(Math.random() * 1500);
+        if (!chaosOn()) break;
         const fresh = await spawnService(`worker-${i}-${kills}`, 'worker', env, logs);
         procs.add(fresh);
         workers[i] = fresh;
@@ -112,8 +122,8 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
     // Bank faults: bursts of 500s on the payment API.
     const faults = (async () => {
       while (state.chaos && Date.now() - t0 < KILL_WINDOW_MS) {
-        await chaosDelay(3000 + Math.random() * 4000);
-        await bank.failNextPayments(1 + Math.floor(Math.random() * 8));
+        await pause(3000 + Math.random() * 4000);
+        if (chaosOn()) await bank.failNextPayments(1 + Math.floor(Math.random() * 8));
       }
     })();
 
@@ -216,6 +226,7 @@ describe('chaos: SIGKILLed workers, random approvals, failing bank calls', () =>
       500, // 240 reads a look: leave the machine to the workers
     ).catch(read);
     state.chaos = false;
+    endChaos();
     await killer;
     await faults;
 

@@ -35,16 +35,19 @@ const newKey = () => randomBytes(32).toString('base64');
  */
 const KEY_HOLDER_TTL_MS = 3000;
 
-/** No bank is contacted before the key check; a closed port keeps discovery failing quietly. */
-const env = (key: string, extra: Record<string, string> = {}) =>
+/**
+ * No bank is contacted before the key check; a closed port keeps discovery failing quietly.
+ * `deployment`: another prefix (under this suite's), for a case that runs beside another.
+ */
+const env = (key: string, extra: Record<string, string> = {}, deployment = prefix) =>
   serviceEnv({
     bank: { issuer: 'https://localhost:9', apiUrl: 'https://localhost:9/api' },
     certs,
-    prefix,
+    prefix: deployment,
     extra: { TOKEN_ENCRYPTION_KEY: key, CIBA_INTERNAL_KEY_HOLDER_TTL_MS: String(KEY_HOLDER_TTL_MS), ...extra },
   });
 
-const runToExit = (key: string) => runServiceToExit('worker', env(key));
+const runToExit = (key: string, deployment = prefix) => runServiceToExit('worker', env(key, {}, deployment));
 
 /** No process of an earlier test left, no key of it in Redis. */
 async function startAfresh(): Promise<void> {
@@ -183,20 +186,21 @@ test('when a live process runs another data layout, then a new process refuses t
   const key = newKey();
   const fp = keyFingerprint(Buffer.from(key, 'base64'));
   const live = `${Date.now() + 120_000}|${fp}|${fp}`;
+  // Two deployments, each refusal waiting out one registration lifetime, side by side.
+  const nextLayout = `${prefix}next:`;
+  const layoutOne = `${prefix}one:`;
   // A live process of the next layout, as its registration reads (same key, so only the layout differs).
-  await redis.hset(`${prefix}key-holders`, 'next-release', live);
-  await redis.hset(`${prefix}{${prefix}key-holders}:layouts`, 'next-release', String(DATA_LAYOUT_VERSION + 1));
-  const refused = await runToExit(key);
+  await redis.hset(`${nextLayout}key-holders`, 'next-release', live);
+  await redis.hset(`${nextLayout}{${nextLayout}key-holders}:layouts`, 'next-release', String(DATA_LAYOUT_VERSION + 1));
+  // A process of the release before layouts were recorded (an entry without one: the single due set
+  // per shard, before the due buckets) has layout 1: refused beside it too.
+  await redis.hset(`${layoutOne}key-holders`, 'next-release', live);
+  const [refused, beside] = await Promise.all([runToExit(key, nextLayout), runToExit(key, layoutOne)]);
   expect(refused.code).toBe(1);
   expect(refused.lines.at(-1)).toBe(
     `ciba-checkout: failed to start: data layout ${DATA_LAYOUT_VERSION} of this release cannot run beside 1 running process(es) of data layout ${DATA_LAYOUT_VERSION + 1}; upgrade stop-the-world: stop every process of the old release first (README "Upgrading")`,
   );
-  expect(await redis.hlen(`${prefix}key-holders`)).toBe(1); // nothing written
-
-  // A process of the release before layouts were recorded (an entry without one: the single due set
-  // per shard, before the due buckets) has layout 1: refused beside it too.
-  await redis.del(`${prefix}{${prefix}key-holders}:layouts`);
-  const beside = await runToExit(key);
+  expect(await redis.hlen(`${nextLayout}key-holders`)).toBe(1); // nothing written
   expect(beside.code).toBe(1);
   expect(beside.lines.at(-1)).toMatch(
     new RegExp(`^ciba-checkout: failed to start: data layout ${DATA_LAYOUT_VERSION} .* of data layout 1;`),

@@ -1,9 +1,25 @@
-// Jest project `cluster`: starts (or reuses) the local 6-node Redis Cluster unless one is given.
-import { execFileSync } from 'node:child_process';
+// Jest project `cluster`: starts (or reuses) the local 6-node Redis Cluster unless one is given, and
+// creates in the background the private clusters of the suites in this run that kill nodes or move
+// slots: creating one takes seconds of waiting on its gossip, which then overlap the other suites
+// instead of each suite waiting for its own (scripts/redis-cluster.sh serializes the two callers).
+import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { PRIVATE_CLUSTERS, privateClusterEnv } from './private-clusters.mjs';
 
-export default function clusterSetup() {
-  if (process.env.TEST_REDIS_CLUSTER_NODES) return;
-  const script = fileURLToPath(new URL('../../scripts/redis-cluster.sh', import.meta.url));
-  execFileSync(script, { stdio: ['ignore', 'ignore', 'inherit'] });
+const script = fileURLToPath(new URL('../../scripts/redis-cluster.sh', import.meta.url));
+
+export default function clusterSetup(globalConfig, projectConfig) {
+  if (!process.env.TEST_REDIS_CLUSTER_NODES) execFileSync(script, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const selected = globalConfig.testPathPatterns.toExecutor({ rootDir: projectConfig.rootDir });
+  const ignored = projectConfig.testPathIgnorePatterns.map((p) => new RegExp(p));
+  const started = [];
+  for (const [suite, basePort] of Object.entries(PRIVATE_CLUSTERS)) {
+    const path = `${projectConfig.rootDir}/test/integration/${suite}.test.ts`;
+    if (!selected.isMatch(path) || ignored.some((re) => re.test(path))) continue;
+    // Its output is of no use here: the suite runs the script again and reports what went wrong.
+    spawn(script, [], { env: privateClusterEnv(basePort), stdio: 'ignore', detached: true }).unref();
+    started.push(basePort);
+  }
+  // For cluster-teardown.mjs (same process): it stops only these, never another run's cluster.
+  process.env.CIBA_TEST_PRIVATE_CLUSTERS = started.join(',');
 }

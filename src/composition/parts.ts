@@ -75,6 +75,12 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     onUnreplicated: () => {
       metrics.operatorAlarms.inc({ alarm: 'transition_not_replicated' });
     },
+    onUnlisted: (paymentId, err) => {
+      // The message only: a Redis reply error carries the command's arguments.
+      const reason = err instanceof Error ? err.message : String(err);
+      logger.error({ paymentId, reason }, 'payment created but its list entry failed; GET /payments will not show it');
+      metrics.operatorAlarms.inc({ alarm: 'payment_not_listed' });
+    },
   });
   const bankAgent = createBankAgent(config.bank);
   const bank = createBank({ config, agent: bankAgent, clock });
@@ -110,6 +116,7 @@ function buildStoreClient(config: Config, clock: Clock) {
     leaseMs: config.workerLeaseMs,
     shards: config.schedulerShards,
     prefetch: { kind: 'poll' satisfies WorkKind, fields: POLL_FIELDS, pace: POLL_PACE },
+    followTimeoutMs: config.redisCommandTimeoutMs,
   });
   return { redis, keys, scheduler };
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { DUE_BUCKETS, type Keys, type ShardKeys } from '../store/keys.js';
-import { parseClaimReply, type RedisClient } from '../store/redis.js';
+import { DEFAULT_COMMAND_TIMEOUT_MS, parseClaimReply, type RedisClient } from '../store/redis.js';
 import type { Logger } from '../logger.js';
 import { createSettleBatcher } from './settle-batcher.js';
 import { createWakeFollower } from './wake-follower.js';
@@ -322,6 +322,8 @@ export interface SchedulerDeps {
   prefetch?: { kind: string; fields: readonly string[]; pace?: { field: string; defaultMs: number } };
   /** Live-worker registry timing (tests shorten it); default REGISTRY_TIMING. */
   registry?: RegistryTiming;
+  /** How long joining waits for the wake-up channels (REDIS_COMMAND_TIMEOUT_MS); default the store's. */
+  followTimeoutMs?: number;
 }
 
 function claimContext(deps: SchedulerDeps): ClaimContext {
@@ -344,7 +346,14 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   const of = (member: string): ShardKeys => keys.scheduleOf(member);
   const workers = createWorkerRegistry({ redis, keys, clock, ...(deps.registry ? { timing: deps.registry } : {}) });
   const planner = createLookPlanner(workers);
-  const wakes = createWakeFollower({ redis, keys, planner, workers, shardRegistry });
+  const wakes = createWakeFollower({
+    redis,
+    keys,
+    planner,
+    workers,
+    shardRegistry,
+    followTimeoutMs: deps.followTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+  });
   // Work settled or moved by this worker often leaves follow-up work in its shard: look there next.
   const touched = (member: string): void => {
     planner.touch(keys.shardOf(member));

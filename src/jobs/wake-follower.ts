@@ -15,6 +15,8 @@ export function createWakeFollower(deps: {
   workers: WorkerRegistry;
   /** The shards in use as last read (the scheduler's shard registry). */
   shardRegistry: { known(): number[] };
+  /** How long joining waits for the first follow. */
+  followTimeoutMs: number;
 }) {
   const { planner } = deps;
   let subscriber: ShardSubscriber | null = null;
@@ -47,9 +49,21 @@ export function createWakeFollower(deps: {
         follow(deps.shardRegistry.known());
         onWake(); // coverage moved: look at the new shards now
       }, log);
-      // Awaited once, so a ping right after start-up wakes this worker.
+      // Awaited once, so a ping right after start-up wakes this worker; but bounded: a subscriber copy
+      // has no command timeout, and a node that takes connections but never answers would keep the
+      // worker registered yet never claiming. Nothing depends on wake-ups (looks find the work), so
+      // past the bound it goes on, and the next look follows again.
       following = planner.covered(deps.shardRegistry.known());
-      await subscriber.follow(following);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => { resolve('late'); }, deps.followTimeoutMs);
+      });
+      // A failure before the bound fails the join as before; one after it is left to the next look.
+      const followed = subscriber.follow(following).then(() => 'followed' as const);
+      const outcome = await Promise.race([followed, late]).finally(() => { clearTimeout(timer); });
+      if (outcome === 'followed') return;
+      following = null; // tried again at the next look
+      log.warn('following the wake-up channels is slow at start-up; the worker goes on without them meanwhile');
     },
     async leave() {
       await deps.workers.leave();

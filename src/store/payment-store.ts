@@ -156,16 +156,47 @@ function needsWait(request: TransitionRequest, durability: Durability): boolean 
   return durability.replicas > 0 && DURABLE_STATUSES.has(request.to);
 }
 
+/** Tries of the list entry alone, after it failed beside a payment that was created. */
+const RELIST_ATTEMPTS = 3;
+
 /**
  * One Redis (no cluster): the list entry and the new payment sent together, one round trip instead
  * of two per checkout. One connection runs them in the order sent, so the entry is still in before
- * the payment; the entry's error, like any store error, fails the checkout. Two commands, not an
- * explicit pipeline: the store client's auto-pipelining sends them in the batch of everything else
- * issued this turn, where a pipeline of their own would cost a socket write per checkout.
+ * the payment. Two commands, not an explicit pipeline: the store client's auto-pipelining sends them
+ * in the batch of everything else issued this turn, where a pipeline of their own would cost a
+ * socket write per checkout. A batch is no transaction: the entry can fail (a wrong type, a script
+ * flushed) while the payment is created, its poll due and the customer's phone already asked. Then
+ * the checkout must not fail (its 5xx would hide a payment that can move money): the entry is tried
+ * again alone, and if it still fails, `onUnlisted` tells the operator; the payment goes on unlisted.
  */
-async function createListed(redis: RedisClient, listArgs: ListAddArgs, args: TransitionArgs) {
-  const [, created] = await Promise.all([redis.listAdd(...listArgs), redis.transition(...args)]);
-  return transitionResult(created);
+async function createListed(
+  redis: RedisClient,
+  listArgs: ListAddArgs,
+  args: TransitionArgs,
+  onUnlisted: ((error: unknown) => void) | undefined,
+): Promise<TransitionResult> {
+  const [listed, created] = await Promise.allSettled([redis.listAdd(...listArgs), redis.transition(...args)]);
+  if (created.status === 'rejected') throw created.reason;
+  if (listed.status === 'rejected') await relist(redis, listArgs, listed.reason, onUnlisted);
+  return transitionResult(created.value);
+}
+
+async function relist(
+  redis: RedisClient,
+  listArgs: ListAddArgs,
+  error: unknown,
+  onUnlisted: ((error: unknown) => void) | undefined,
+): Promise<void> {
+  let last = error;
+  for (let attempt = 1; attempt <= RELIST_ATTEMPTS; attempt++) {
+    try {
+      await redis.listAdd(...listArgs);
+      return;
+    } catch (err) {
+      last = err;
+    }
+  }
+  onUnlisted?.(last);
 }
 
 /** Runs transition-6.lua; a money transition with `durability.replicas` set waits for that many replicas. */
@@ -194,6 +225,8 @@ export function createPaymentStore(deps: {
   durability?: Durability;
   /** A money transition a primary took but fewer than `durability.replicas` acknowledged in time. */
   onUnreplicated?: (status: PaymentStatus) => void;
+  /** A new payment created on one Redis whose list entry failed even when tried again: GET /payments misses it. */
+  onUnlisted?: (id: string, error: unknown) => void;
 }): PaymentStore {
   const { redis, keys, retentionSeconds } = deps;
   const durability = deps.durability ?? { replicas: 0, timeoutMs: 0 };
@@ -236,7 +269,7 @@ export function createPaymentStore(deps: {
         await redis.listAdd(...listArgs);
         return runTransition(redis, keys, request, args, durability, deps.onUnreplicated);
       }
-      return createListed(redis, listArgs, args);
+      return createListed(redis, listArgs, args, (error) => deps.onUnlisted?.(request.id, error));
     },
     async recordBankCall(id, at) {
       // A payment that is gone gets no note, and so no bank call.

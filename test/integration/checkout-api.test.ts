@@ -156,6 +156,41 @@ describe('checkout API: validation, idempotency, cancel, expiry', () => {
     expect(res.json.code).toBe('payment_not_cancelable');
   });
 
+  test('when the list entry fails beside the new payment, then the checkout still answers as the payment stands, and an alarm is counted', async () => {
+    // A wrong type on the list's directory: every list entry fails (WRONGTYPE), as after a SCRIPT
+    // FLUSH it could. The phone is asked before the payment is stored, so once the payment exists a
+    // 5xx would hide a payment that can move money.
+    const { redis, keys, metrics } = sys.service;
+    const directory = keys.paymentListIndex.directory;
+    const saved = (await redis.dumpBuffer(directory)) as Buffer | null; // null: no entry yet
+    await redis.del(directory);
+    await redis.set(directory, 'not a sorted set');
+    let res;
+    try {
+      res = await api(sys.url, 'POST', '/checkout', { body: CART });
+    } finally {
+      await redis.del(directory);
+      if (saved) await redis.restore(directory, 0, saved);
+    }
+    const alarms = await metrics.registry.getSingleMetricAsString('operator_alarms_total');
+    if (redis.isCluster) {
+      // In a cluster the entry goes first, on its own: it failed before any payment existed.
+      expect(res.status).toBeGreaterThanOrEqual(500);
+      expect(alarms).not.toMatch(/alarm="payment_not_listed"/);
+      return;
+    }
+    expect(res.status).toBe(202);
+    const stored = await api(sys.url, 'GET', `/payments/${res.json.id}`, {
+      headers: { authorization: `Bearer ${res.json.client_secret}` },
+    });
+    expect(stored.json).toMatchObject({ id: res.json.id, status: 'pending_authorization' });
+    expect(alarms).toMatch(/alarm="payment_not_listed"\} 1/);
+    expect(sys.logs.join('\n')).not.toContain(res.json.client_secret);
+    await api(sys.url, 'POST', `/payments/${res.json.id}/cancel`, {
+      headers: { authorization: `Bearer ${res.json.client_secret}` },
+    });
+  });
+
   test('when nobody answers on the phone before expiry, then the payment fails as expired', async () => {
     const { json: p } = await api(sys.url, 'POST', '/checkout', { body: CART });
     expect(Date.parse(p.expires_at) - Date.parse(p.created_at)).toBeLessThanOrEqual(3000);

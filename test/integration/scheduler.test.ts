@@ -1,3 +1,6 @@
+import { Redis } from 'ioredis';
+import { createServer, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { createLogger } from '../../src/logger.js';
 import { createScheduler, type ClaimedItem } from '../../src/jobs/scheduler.js';
 import { createWorkerLoop, type HandlerResult } from '../../src/jobs/worker-loop.js';
@@ -28,6 +31,47 @@ describe('scheduler', () => {
   beforeEach(async () => {
     await clearDue(redis, keys.shard(0));
     await redis.del(keys.shard(0).leases, keys.shard(0).pinged);
+  });
+
+  test('when the wake-up channels never answer at start-up, then the worker joins within the bound, says so once, and claims', async () => {
+    // A node that takes connections but never answers: the subscriber copy (no command timeout) waits forever.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    const client = createTestStoreClient();
+    const copies: Redis[] = [];
+    (client as unknown as { duplicate: () => Redis }).duplicate = () => {
+      const copy = new Redis(port, '127.0.0.1', { enableReadyCheck: false, lazyConnect: false });
+      copy.on('error', () => undefined);
+      copies.push(copy);
+      return copy;
+    };
+    const lines: string[] = [];
+    const out = new PassThrough().on('data', (chunk: Buffer) => lines.push(String(chunk)));
+    const worker = createScheduler({ redis: client, keys, clock, leaseMs: 5000, followTimeoutMs: 300 });
+    let bound: NodeJS.Timeout | undefined;
+    try {
+      const joined = worker.joinWorkers(() => undefined, createLogger('info', out)).then(() => 'joined');
+      const hung = new Promise(
+        (resolve) =>
+          (bound = setTimeout(() => {
+            resolve('hung');
+          }, 10_000)),
+      );
+      expect(await Promise.race([joined, hung])).toBe('joined');
+      expect(copies.length).toBeGreaterThan(0);
+      expect(lines.filter((l) => l.includes('wake-up channels'))).toHaveLength(1);
+      await worker.schedule('poll:after-silence', now);
+      expect((await worker.claim(10)).items.map((i) => i.member)).toContain('poll:after-silence');
+    } finally {
+      clearTimeout(bound);
+      await worker.leaveWorkers();
+      for (const copy of copies) copy.disconnect();
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+      client.disconnect();
+    }
   });
 
   test('when work is due, then it is claimed once, in due order, and leased', async () => {

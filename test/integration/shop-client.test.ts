@@ -57,7 +57,11 @@ describe('clients/node and the example shop backend', () => {
         res.writeHead(500).end();
         return;
       }
-      req = Object.assign(Readable.from([Buffer.from(body)]), { method: req.method, url: req.url, headers: req.headers }) as any;
+      req = Object.assign(Readable.from([Buffer.from(body)]), {
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+      }) as any;
     }
     await backend.handle(req, res);
   }

@@ -156,29 +156,16 @@ function needsWait(request: TransitionRequest, durability: Durability): boolean 
   return durability.replicas > 0 && DURABLE_STATUSES.has(request.to);
 }
 
-interface CreatePipeline {
-  listAdd(...args: ListAddArgs): CreatePipeline;
-  transition(...args: TransitionArgs): CreatePipeline;
-  exec(): Promise<[Error | null, unknown][] | null>;
-}
-
 /**
- * One Redis (no cluster): the list entry and the new payment in one pipeline, one round trip instead
- * of two per checkout. One connection runs them in the order sent (ioredis loads a pipeline's
- * scripts before it), so the entry is still in before the payment; the entry's error, like any
- * store error, fails the checkout.
+ * One Redis (no cluster): the list entry and the new payment sent together, one round trip instead
+ * of two per checkout. One connection runs them in the order sent, so the entry is still in before
+ * the payment; the entry's error, like any store error, fails the checkout. Two commands, not an
+ * explicit pipeline: the store client's auto-pipelining sends them in the batch of everything else
+ * issued this turn, where a pipeline of their own would cost a socket write per checkout.
  */
 async function createListed(redis: RedisClient, listArgs: ListAddArgs, args: TransitionArgs) {
-  const pipeline = redis.pipeline() as unknown as CreatePipeline;
-  const results = await pipeline
-    .listAdd(...listArgs)
-    .transition(...args)
-    .exec();
-  const [listed, created] = results ?? [];
-  if (!listed || !created) throw new Error('transition-6.lua: no reply');
-  if (listed[0]) throw listed[0];
-  if (created[0]) throw created[0];
-  return transitionResult(Number(created[1]));
+  const [, created] = await Promise.all([redis.listAdd(...listArgs), redis.transition(...args)]);
+  return transitionResult(created);
 }
 
 /** Runs transition-6.lua; a money transition with `durability.replicas` set waits for that many replicas. */

@@ -10,7 +10,8 @@ import { ensureDevCertificates } from '../../src/sandbox/certs.js';
 import { createKeys } from '../../src/store/keys.js';
 import { createPaymentListIndex } from '../../src/store/payment-list-index.js';
 import { createPaymentStore } from '../../src/store/payment-store.js';
-import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
+import { createStoreClient } from '../../src/store/redis.js';
+import { createTestStoreClient, deleteKeysWithPrefix, testStoreTarget } from '../support/redis.js';
 import { pendingTestPayment } from '../support/payments.js';
 import { startScriptedOp, type ScriptedOp } from '../support/scripted-op.js';
 import { uniquePrefix } from '../support/system.js';
@@ -71,6 +72,45 @@ describe('a new payment on one Redis', () => {
       count: 10,
     });
     expect(listed).toContain(payment.id);
+  });
+
+  test("when checkouts are created together on the service's client, then their writes go out in one batch", async () => {
+    // The service's store client auto-pipelines: a pipeline of each checkout's own was a socket write each.
+    const piped = createStoreClient(testStoreTarget(), { autoPipelining: true });
+    const pipedMachine = createStateMachine({
+      store: createPaymentStore({ redis: piped, keys, retentionSeconds: 3600 }),
+      clock,
+      webhookTargets: { global: false },
+    });
+    const createOn = async () => {
+      const payment = pendingTestPayment(clock.now());
+      expect(await pipedMachine.create(payment, { member: `poll:${payment.id}`, at: clock.now() + 60_000 })).toBe('ok');
+      return payment;
+    };
+    try {
+      await createOn(); // connected, the scripts loaded on this connection
+      const write = jest.spyOn(piped.stream, 'write');
+      let payments;
+      try {
+        payments = await Promise.all(Array.from({ length: 5 }, createOn));
+        expect(write).toHaveBeenCalledTimes(1);
+      } finally {
+        write.mockRestore();
+      }
+      const listed = await index.scan({
+        cursor: null,
+        direction: 'older',
+        createdGte: null,
+        createdLt: null,
+        count: 20,
+      });
+      for (const payment of payments) {
+        expect(listed).toContain(payment.id);
+        expect(await store.get(payment.id)).toMatchObject({ status: 'pending_authorization' });
+      }
+    } finally {
+      piped.disconnect();
+    }
   });
 });
 

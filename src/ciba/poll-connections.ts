@@ -52,13 +52,32 @@ export class PollConnectionError extends Error {
 
 /** undici's margin: close an idle connection this long before the bank's advertised keep-alive ends. */
 const KEEP_ALIVE_MARGIN_MS = 2000;
+/** A connection that carried a token answer rests this long before another poll (#settle). */
+const TOKEN_QUIET_MS = 20;
 const KEEP_ALIVE_HINT = /timeout=(\d+)/;
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** origin-form (RFC 9112 §3.2.1) in visible ASCII: nothing that could end the request line. */
+const PATH = /^\/[\x21-\x7e]*$/;
+/** Fields this module writes or that change the framing or the connection: never from the caller. */
+const RESERVED_FIELDS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'expect',
+  'te',
+  'trailer',
+  'upgrade',
+]);
 
 interface Waiting {
   head: string;
   body: string;
+  /** When it was queued or written (ms): a poll gives up after BANK_TIMEOUT_MS waiting, 2× that in all. */
+  since: number;
   resolve: (answer: WholeResponse) => void;
   reject: (err: unknown) => void;
 }
@@ -73,6 +92,8 @@ interface Connection {
   keepAliveMs: number;
   error: Error | null;
   referenced: boolean;
+  /** An answer just completed; not free before the next turn (#settle). */
+  settling: boolean;
 }
 
 export function createPollConnections(options: PollConnectionsOptions): PollConnections {
@@ -85,6 +106,10 @@ class WaitingQueue {
   #start = 0;
   push(waiting: Waiting): void {
     this.#items.push(waiting);
+  }
+  /** The oldest (queued first). */
+  peek(): Waiting | undefined {
+    return this.#items[this.#start];
   }
   shift(): Waiting | undefined {
     if (this.#start >= this.#items.length) return undefined;
@@ -112,9 +137,10 @@ class PollConnectionPool implements PollConnections {
   }
 
   requestHead(method: string, path: string, headers: Readonly<Record<string, string>>): string {
+    if (!FIELD_NAME.test(method) || !PATH.test(path)) throw new Error('invalid request line');
     let head = `${method} ${path} HTTP/1.1\r\nhost: ${this.#options.origin.host}\r\nconnection: keep-alive\r\n`;
     for (const [name, value] of Object.entries(headers)) {
-      if (!FIELD_NAME.test(name) || !FIELD_VALUE.test(value) || name.toLowerCase() === 'content-length')
+      if (!FIELD_NAME.test(name) || !FIELD_VALUE.test(value) || RESERVED_FIELDS.has(name.toLowerCase()))
         throw new Error(`invalid request header: ${name}`);
       head += `${name}: ${value}\r\n`;
     }
@@ -127,10 +153,14 @@ class PollConnectionPool implements PollConnections {
         reject(new PollConnectionError('BANK_CLOSED', 'bank connections closed'));
         return;
       }
-      const waiting: Waiting = { head, body, resolve, reject };
+      const waiting: Waiting = { head, body, since: Date.now(), resolve, reject };
       let conn = this.#idle.pop();
-      // one the bank has just closed (its close event not handled yet) is left to that event
-      while (conn && !conn.socket?.writable) conn = this.#idle.pop();
+      // one the bank has just closed (its close event not handled yet) is left to that event; one idle
+      // past its keep-alive (the sweep has not come by yet) may be closing at the bank's end
+      while (conn && (!conn.socket?.writable || waiting.since - conn.lastActivity >= conn.keepAliveMs)) {
+        if (conn.socket?.writable) conn.socket.destroy();
+        conn = this.#idle.pop();
+      }
       if (conn) this.#write(conn, waiting);
       else if (this.#all.size < this.#options.connections) this.#open(waiting);
       else this.#queue.push(waiting);
@@ -154,11 +184,33 @@ class PollConnectionPool implements PollConnections {
     conn.waiting = waiting;
     conn.reader = new Http1ResponseReader();
     conn.lastActivity = Date.now();
+    waiting.since = conn.lastActivity;
     if (!conn.referenced) {
       socket.ref();
       conn.referenced = true;
     }
-    socket.write(`${waiting.head}content-length: ${Buffer.byteLength(waiting.body)}\r\n\r\n${waiting.body}`);
+    // the head in latin1 (one byte a character, as undici writes it), the body in UTF-8
+    const head = `${waiting.head}content-length: ${Buffer.byteLength(waiting.body)}\r\n\r\n`;
+    const bytes = Buffer.allocUnsafe(head.length + Buffer.byteLength(waiting.body));
+    bytes.write(waiting.body, bytes.write(head, 0, 'latin1'), 'utf8');
+    socket.write(bytes);
+  }
+
+  /**
+   * An answer complete: the connection is used again only from the next turn, and after a token (2xx)
+   * only once it stayed quiet for TOKEN_QUIET_MS; any byte meanwhile drops it (#onData). A second
+   * answer the bank sent behind the first would otherwise be read as the next poll's answer: a token
+   * for another payment. HTTP/1.1 cannot tell a later duplicate apart (undici neither); 2xx answers
+   * are at most one a payment, so only they wait (polls answered pending reuse at once).
+   */
+  #settle(conn: Connection, statusCode: number): void {
+    conn.settling = true;
+    const release = () => {
+      conn.settling = false;
+      if (conn.socket?.writable) this.#release(conn);
+    };
+    if (statusCode < 300) setTimeout(release, TOKEN_QUIET_MS);
+    else setImmediate(release);
   }
 
   /** A connection free again: the next waiting request, else the idle list (unref'd: it holds no work). */
@@ -185,12 +237,15 @@ class PollConnectionPool implements PollConnections {
       keepAliveMs: this.#options.keepAliveMs,
       error: null,
       referenced: true,
+      settling: false,
     };
     this.#all.add(conn);
     this.#startSweeper();
     const { origin } = this.#options;
+    // an IPv6 literal's hostname is bracketed in a URL, not for DNS (undici strips them too)
+    const hostname = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;
     this.#options.connect(
-      { hostname: origin.hostname, host: origin.host, protocol: origin.protocol, port: origin.port },
+      { hostname, host: origin.host, protocol: origin.protocol, port: origin.port },
       (...answer) => {
         const [err, socket] = answer;
         if (err) {
@@ -251,7 +306,7 @@ class PollConnectionPool implements PollConnections {
     conn.reader = null;
     waiting.resolve({ statusCode: reader.statusCode, headers: reader.headers, text: reader.text() });
     conn.keepAliveMs = keepAliveOf(reader.headers['keep-alive'], this.#options);
-    if (reader.reusable && reader.extra === 0 && conn.keepAliveMs > 0 && conn.socket?.writable) this.#release(conn);
+    if (reader.reusable && reader.extra === 0 && conn.keepAliveMs > 0 && conn.socket?.writable) this.#settle(conn, reader.statusCode);
     else conn.socket?.destroy();
   }
 
@@ -264,7 +319,8 @@ class PollConnectionPool implements PollConnections {
     conn.reader = null;
     if (waiting && reader) {
       const { statusCode, headers } = reader;
-      if (reader.end()) waiting.resolve({ statusCode, headers, text: reader.text() });
+      // a body framed by the close is whole only if the close was the bank's (no error, no timeout of ours)
+      if (!conn.error && reader.end()) waiting.resolve({ statusCode, headers, text: reader.text() });
       // The bank answered but the body broke off: its status may already mean it acted (whole-response.ts).
       else if (reader.headed) waiting.resolve({ statusCode, headers, text: undefined });
       else waiting.reject(conn.error ?? new PollConnectionError('BANK_SOCKET_CLOSED', 'closed before an answer'));
@@ -276,18 +332,26 @@ class PollConnectionPool implements PollConnections {
     }
   }
 
-  /** Fails requests the bank stopped answering; closes connections idle past their keep-alive. */
+  /**
+   * Fails requests the bank stopped answering, or answers byte by byte past 2 × BANK_TIMEOUT_MS in all,
+   * and polls queued for a connection longer than BANK_TIMEOUT_MS (never sent: the caller polls again);
+   * closes connections idle past their keep-alive.
+   */
   #sweep(): void {
     const now = Date.now();
     const { timeoutMs } = this.#options;
     for (const conn of this.#all) {
       if (!conn.socket) continue;
-      if (conn.waiting && now - conn.lastActivity >= timeoutMs) {
+      if (conn.waiting && (now - conn.lastActivity >= timeoutMs || now - conn.waiting.since >= 2 * timeoutMs)) {
         conn.error = new PollConnectionError('BANK_TIMEOUT', `no answer within ${String(timeoutMs)} ms`);
         conn.socket.destroy();
-      } else if (!conn.waiting && now - conn.lastActivity >= conn.keepAliveMs) {
+      } else if (!conn.waiting && !conn.settling && now - conn.lastActivity >= conn.keepAliveMs) {
         conn.socket.destroy();
       }
+    }
+    for (let next = this.#queue.peek(); next && now - next.since >= timeoutMs; next = this.#queue.peek()) {
+      this.#queue.shift();
+      next.reject(new PollConnectionError('BANK_TIMEOUT', `no connection free within ${String(timeoutMs)} ms`));
     }
     if (this.#all.size === 0) this.#stopSweeper();
   }

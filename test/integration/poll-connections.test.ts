@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
-import type { Agent } from 'undici';
+import { type Agent, buildConnector } from 'undici';
 import { createBankAgent, pollConnectionsOf } from '../../src/ciba/bank-agent.js';
-import type { PollConnections } from '../../src/ciba/poll-connections.js';
+import { createPollConnections, type PollConnections } from '../../src/ciba/poll-connections.js';
 import type { Config } from '../../src/config.js';
 import { waitFor } from '../support/api.js';
 import { testCertificates } from '../support/system.js';
@@ -139,6 +139,43 @@ describe('token poll connections', () => {
     expect(() => pollsTo().requestHead('POST', '/token', { 'content-length': '5' })).toThrow(/invalid/);
   });
 
+  test.each(['host', 'Transfer-Encoding', 'connection', 'expect', 'te', 'upgrade', 'keep-alive', 'trailer'])(
+    'when the caller sets %s (framing or connection), then the request head is refused',
+    (name) => {
+      expect(() => pollsTo().requestHead('POST', '/token', { [name]: 'x' })).toThrow(/invalid/);
+    },
+  );
+
+  test.each(['token', '/to ken', '/token\r\nx-injected: 1', '/tökén'])(
+    'when the path is %j (not origin-form ASCII), then the request head is refused',
+    (path) => {
+      expect(() => pollsTo().requestHead('POST', path, HEADERS)).toThrow(/invalid/);
+    },
+  );
+
+  test('when a header value has a latin1 character, then it is written as one byte (as undici does)', async () => {
+    const polls = pollsTo();
+    await polls.send(polls.requestHead('POST', '/token', { 'x-name': 'Jos\u00e9' }), 'a=1');
+    expect(received[0]?.head).toContain('x-name: Jos\u00e9\r\n');
+  });
+
+  test('when the token endpoint is an IPv6 literal, then the connector gets the address without brackets', async () => {
+    let hostname: string | undefined;
+    const polls = createPollConnections({
+      connect: (options, callback) => {
+        hostname = options.hostname;
+        callback(new Error('not connecting'), null);
+      },
+      origin: new URL('https://[::1]:8443/token'),
+      connections: 1,
+      timeoutMs: 1000,
+      keepAliveMs: 1000,
+      keepAliveMaxMs: 1000,
+    });
+    await expect(poll(polls, 'ar_v6')).rejects.toThrow('not connecting');
+    expect(hostname).toBe('::1');
+  });
+
   test('when ten polls come at once on two connections, then at most two are open, one poll in flight on each, every answer its own', async () => {
     const inFlight = new Map<number, number>();
     let most = 0;
@@ -211,6 +248,87 @@ describe('token poll connections', () => {
       headers: { 'content-type': 'application/json', 'content-length': '100' },
       text: undefined,
     });
+  });
+
+  test('when the bank sends a token answer twice, 5 ms apart, then the poll queued behind it does not take the copy', async () => {
+    const token = (id: string) => `{"access_token":"${id}"}`;
+    respond = (req) => {
+      const id = /auth_req_id=(\w+)/.exec(req.body)?.[1] ?? '';
+      const answer = `HTTP/1.1 200 OK\r\ncontent-length: ${token(id).length}\r\n\r\n${token(id)}`;
+      req.socket.setNoDelay(true); // the copy really 5 ms later, not held back by Nagle's algorithm
+      if (id === 'ar_a') {
+        req.socket.write(answer);
+        setTimeout(() => req.socket.write(answer), 5);
+      } else setTimeout(() => req.socket.write(answer), 15);
+    };
+    const polls = pollsTo({ maxConnections: 1 });
+    const answers = await Promise.all([poll(polls, 'ar_a'), poll(polls, 'ar_b')]);
+    expect(answers.map((a) => a.text)).toEqual([token('ar_a'), token('ar_b')]);
+    expect(copiesOf('ar_b')).toBe(1);
+    expect(connections).toHaveLength(2);
+  });
+
+  test('when the bank answers a byte at a time, then the poll still fails within 2 × the timeout', async () => {
+    respond = (req) => {
+      req.socket.write('HTTP/1.1 400 x\r\nx-slow: ');
+      const drip = setInterval(() => {
+        req.socket.write('a');
+      }, 100);
+      req.socket.on('close', () => {
+        clearInterval(drip);
+      });
+    };
+    const polls = pollsTo({ timeoutMs: 400 });
+    const started = Date.now();
+    await expect(poll(polls, 'ar_drip')).rejects.toMatchObject({ code: 'BANK_TIMEOUT' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  test('when a poll waits for a connection longer than the timeout, then it fails without ever being sent', async () => {
+    respond = () => undefined;
+    const polls = pollsTo({ maxConnections: 1, timeoutMs: 300 });
+    const outcomes = await Promise.allSettled([poll(polls, 'ar_first'), poll(polls, 'ar_queued')]);
+    expect(outcomes).toMatchObject([
+      { status: 'rejected', reason: { code: 'BANK_TIMEOUT' } },
+      { status: 'rejected', reason: { code: 'BANK_TIMEOUT' } },
+    ]);
+    expect(copiesOf('ar_queued')).toBe(0);
+  });
+
+  test('when a body framed by the close is cut by our timeout, then it is not taken as whole', async () => {
+    respond = (req) => {
+      req.socket.write('HTTP/1.1 400 x\r\ncontent-type: application/json\r\n\r\n{"error":"access_de');
+    };
+    await expect(poll(pollsTo({ timeoutMs: 300 }), 'ar_close')).resolves.toMatchObject({
+      statusCode: 400,
+      text: undefined,
+    });
+  });
+
+  test('when an idle connection is past its keep-alive before the sweep comes, then a poll does not reuse it', async () => {
+    const polls = createPollConnections({
+      connect: buildConnector({
+        ca: readFileSync(certs.caCert),
+        cert: readFileSync(certs.clientCert),
+        key: readFileSync(certs.clientKey),
+        rejectUnauthorized: true,
+      }),
+      origin,
+      connections: 2,
+      timeoutMs: 4000, // the sweep every 500 ms
+      keepAliveMs: 100,
+      keepAliveMaxMs: 100,
+    });
+    try {
+      await poll(polls, 'ar_1');
+      const idleSince = Date.now();
+      await waitFor(() => Date.now() - idleSince >= 150, 1000, '150 ms idle');
+      await poll(polls, 'ar_2');
+      expect(connections).toHaveLength(2);
+    } finally {
+      polls.close();
+    }
   });
 
   test('when the bank answers what is not HTTP, then the poll fails (nothing read as an answer)', async () => {

@@ -96,15 +96,72 @@ describe('reading one HTTP/1.1 answer', () => {
     ['a bad chunk size', 'HTTP/1.1 400 x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n'],
     ['a chunk without its CRLF', 'HTTP/1.1 400 x\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}xx\r\n'],
     ['a protocol switch', 'HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\n\r\n'],
+    ['HTTP/1.0 with chunked (faulty framing)', 'HTTP/1.0 400 x\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n'],
+    ['chunked twice', 'HTTP/1.1 400 x\r\ntransfer-encoding: chunked, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n'],
+    ['a bare CR in a value', 'HTTP/1.1 400 x\r\nx-a: 1\rx-b: 2\r\ncontent-length: 0\r\n\r\n'],
+    ['a bare LF in a value', 'HTTP/1.1 400 x\r\nx-a: 1\nx-b: 2\r\ncontent-length: 0\r\n\r\n'],
+    ['a NUL in a value', 'HTTP/1.1 400 x\r\nx-a: 1\0\r\ncontent-length: 0\r\n\r\n'],
   ])('when the answer has %s, then it is refused', (_name, answer) => {
     expect(() => feedAll(new Http1ResponseReader(), answer)).toThrow(ResponseFormatError);
   });
 
-  test('when the head never ends, then it is refused past 64 KiB instead of buffered forever', () => {
+  test('when the head never ends, then it is refused past 16 KiB instead of buffered forever', () => {
     const reader = new Http1ResponseReader();
     reader.feed(Buffer.from('HTTP/1.1 400 x\r\n'));
     expect(() => {
-      for (let i = 0; i < 100; i++) reader.feed(Buffer.from(`x-pad-${i}: ${'a'.repeat(1000)}\r\n`));
+      for (let i = 0; i < 20; i++) reader.feed(Buffer.from(`x-pad-${i}: ${'a'.repeat(1000)}\r\n`));
+    }).toThrow(ResponseFormatError);
+  });
+
+  test('when a head of 15 KiB comes a byte at a time, then it is read whole (held bytes searched once)', () => {
+    const fields = Array.from({ length: 150 }, (_, i) => `x-pad-${i}: ${'a'.repeat(90)}\r\n`).join('');
+    const reader = new Http1ResponseReader();
+    expect(feedAll(reader, pending(fields), 1)).toBe(true);
+    expect(reader.headers['x-pad-149']).toBe('a'.repeat(90));
+    expect(reader.text()).toBe(PENDING);
+  });
+
+  test('when a 200 has conflicting lengths, then it is not an answer (headed stays false: discarded, RFC 9112 §6.3)', () => {
+    const reader = new Http1ResponseReader();
+    expect(() => feedAll(reader, 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}')).toThrow(
+      ResponseFormatError,
+    );
+    expect(reader.headed).toBe(false);
+  });
+
+  test('when a field is named __proto__, then it is a field like any other (the map has no prototype)', () => {
+    const reader = new Http1ResponseReader();
+    expect(feedAll(reader, pending('__proto__: x\r\n'))).toBe(true);
+    expect(reader.headers.__proto__).toBe('x');
+    expect(Object.getPrototypeOf(reader.headers)).toBeNull();
+  });
+
+  test('when a bank sends more interim answers than any does, then the answer is refused', () => {
+    expect(() => feedAll(new Http1ResponseReader(), 'HTTP/1.1 100 Continue\r\n\r\n'.repeat(6) + pending())).toThrow(
+      ResponseFormatError,
+    );
+  });
+
+  test('when the trailers never end, then they are refused past 64 KiB', () => {
+    const reader = new Http1ResponseReader();
+    reader.feed(Buffer.from('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n'));
+    expect(() => {
+      for (let i = 0; i < 100; i++) reader.feed(Buffer.from(`x-t-${i}: ${'a'.repeat(1000)}\r\n`));
+    }).toThrow(ResponseFormatError);
+  });
+
+  test('when a body comes in thousands of 1-byte chunks, then it is refused (a step and a view each)', () => {
+    const reader = new Http1ResponseReader();
+    reader.feed(Buffer.from('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n'));
+    expect(() => reader.feed(Buffer.from('1\r\na\r\n'.repeat(5000)))).toThrow(ResponseFormatError);
+  });
+
+  test('when chunk extensions make the answer far larger than its body, then it is refused by its wire size', () => {
+    const reader = new Http1ResponseReader();
+    reader.feed(Buffer.from('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n'));
+    const chunk = Buffer.from(`1;x=${'e'.repeat(4000)}\r\na\r\n`);
+    expect(() => {
+      for (let i = 0; i < 400; i++) reader.feed(chunk);
     }).toThrow(ResponseFormatError);
   });
 

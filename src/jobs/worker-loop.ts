@@ -39,6 +39,8 @@ export interface WorkerLoop {
 }
 
 const MAX_BATCH = 500;
+/** The pause after a failed claim (the store away or failing over). */
+const CLAIM_RETRY_MS = 1000;
 
 /** A loop's options and mutable state, shared by the steps below (one object per loop, no per-poll closures). */
 interface Loop {
@@ -152,11 +154,12 @@ async function look(loop: Loop): Promise<void> {
     }
   } catch (err) {
     logger.warn({ err }, 'claiming work failed; trying again shortly');
-    delay = 1000;
+    delay = CLAIM_RETRY_MS;
   } finally {
     loop.looking = false;
   }
-  if (nudgedMeanwhile(loop)) delay = 0;
+  // A store that just failed a claim gets its pause even when wake-ups keep coming.
+  if (nudgedMeanwhile(loop) && delay !== CLAIM_RETRY_MS) delay = 0;
   if (loop.active < concurrency) schedule(loop, delay); // schedule() does nothing once stopped
 }
 

@@ -19,7 +19,7 @@ import type { StateMachine } from './state-machine.js';
 import { workItem } from './work-items.js';
 
 /** Conditions an operator must hear about, counted by `operator_alarms_total{alarm}`. */
-export type TokenAlarm = 'token_client_rejected' | 'bank_keys_unavailable';
+export type TokenAlarm = 'token_client_rejected' | 'bank_keys_unavailable' | 'token_after_failure';
 
 export interface RecordTokenOutcomeDeps {
   store: PaymentStore;
@@ -42,6 +42,11 @@ export interface PollClaim {
   prefetched?: PollFields | undefined;
   /** The poll came back from an expired lease: its earlier worker may hold the bank's answer. */
   takenOver?: boolean | undefined;
+  /**
+   * When this worker's lease on the poll ends, as last renewed (the clock's ms). Past it, another
+   * worker may have taken the poll over and spent the auth_req_id while this one waited on the bank.
+   */
+  leaseUntil?: (() => number | undefined) | undefined;
 }
 
 /** slow_down: "the interval MUST be increased by at least 5 seconds for this and all subsequent requests" (CIBA Core §11). */
@@ -62,15 +67,24 @@ const IN_HAND_RECHECK_MS = 1000;
 const STORE_RECONNECT_MAX_MS = 2000;
 /** The answers that say the auth_req_id is used up (or timed out): after a takeover, maybe by the worker before. */
 const SPENT_ANSWERS: ReadonlySet<string> = new Set(['invalid_grant', 'expired_token']);
+/**
+ * The answer that says the grant is used up: from a bank that follows the spec, only ever because
+ * another poll got the token (this process's own polls of one payment never overlap: `inHand`). Its
+ * grace does not depend on this worker knowing of a takeover, which it may not (the takeover's first
+ * poll got a transient answer, or the previous release put the lease back).
+ */
+const SPENT_GRANT = 'invalid_grant';
 
 /**
- * The grace of a taken-over poll that finds the auth_req_id spent (see `awaitHolder`): the longest
+ * The grace of a poll that finds the auth_req_id spent (see `failOrAwaitHolder`): the longest
  * the worker that got the token may still need to record it once the store takes its writes again.
  * This claim shows that the store does; the holder's connection is back within one reconnection
  * wait; a try it started meanwhile (a read and a transition, each up to the command timeout) fails;
  * it waits at most RECORD_RETRY_MAX_MS; its next try lands within the same two command timeouts.
  * 2 s + 4 × 2 s + 1 s = 11 s with the default REDIS_COMMAND_TIMEOUT_MS: short beside the few minutes
- * the customer waits for at most, and it only ever delays an outcome that is `failed` anyway.
+ * the customer waits for at most. Not a hard bound: a worker cut off or stalled for longer (or whose
+ * write follows cluster redirects) records too late, finds the payment failed and raises the
+ * `token_after_failure` alarm; no money moves either way.
  */
 export function holderGraceMs(storeCommandTimeoutMs: number): number {
   return STORE_RECONNECT_MAX_MS + 4 * storeCommandTimeoutMs + RECORD_RETRY_MAX_MS;
@@ -80,8 +94,8 @@ const DONE: NextStep = { done: true };
 const DONE_SUBMIT_DUE: NextStep = { done: true, followUp: true };
 const HELD_TOKEN_DEFAULT_LIFE_S = 900;
 
-/** The poll fields of the payment being polled, with its id and whether its claim was a takeover. */
-type Poll = PollFields & { id: string; takenOver: boolean };
+/** The poll fields of the payment being polled, with its id, whether its claim was a takeover, and its lease. */
+type Poll = PollFields & { id: string; takenOver: boolean; leaseUntil: () => number | undefined };
 
 /**
  * One token poll for a pending payment and what its answer means (CIBA Core §7.3, §10, §11), as a
@@ -114,10 +128,16 @@ export function createRecordTokenOutcome(
 async function pollOnce(deps: RecordTokenOutcomeDeps, paymentId: string, claim: PollClaim): Promise<NextStep> {
   const { store, ciba, clock } = deps;
   const fields = claim.prefetched ?? (await store.getPollFields(paymentId));
-  const poll: Poll = { ...fields, id: paymentId, takenOver: claim.takenOver === true };
+  const poll: Poll = {
+    ...fields,
+    id: paymentId,
+    takenOver: claim.takenOver === true,
+    leaseUntil: claim.leaseUntil ?? (() => undefined),
+  };
   if (poll.status !== 'pending_authorization' || !poll.authReqId) return DONE;
-  if (poll.spentGrant) return failAfterGrace(deps, poll.id, poll.spentGrant);
+  // A token in hand (validated again once the bank's keys are back) beats a grant noted as spent.
   if (poll.heldToken) return validateHeldToken(deps, poll, poll.authReqId);
+  if (poll.spentGrant) return failAfterGrace(deps, poll.id, poll.spentGrant);
   if (clock.now() >= poll.expiresAt) return failOrAwaitHolder(deps, poll, 'expired');
   const receivedAt = clock.now();
   return applyOutcome(deps, poll, await ciba.requestToken(expectationFor(deps, poll, poll.authReqId)), receivedAt);
@@ -149,6 +169,7 @@ async function applyOutcome(
       );
       return backOff(deps, poll, undefined);
     case 'failed':
+      if (outcome.error === SPENT_GRANT) return awaitOtherWorker(deps, poll, outcome.failureCode);
       if (SPENT_ANSWERS.has(outcome.error)) return failOrAwaitHolder(deps, poll, outcome.failureCode);
       return fail(deps, poll.id, outcome.failureCode);
     case 'unverified':
@@ -190,7 +211,7 @@ async function fail(deps: RecordTokenOutcomeDeps, paymentId: string, failureCode
   await recordFinal(deps, deps.clock.now() + FAILURE_RECORD_WINDOW_MS, async () => {
     const current = await deps.store.get(paymentId);
     if (current?.status === 'pending_authorization')
-      await deps.stateMachine.transition(current, 'failed', { failureCode });
+      await deps.stateMachine.transition(current, 'failed', { failureCode, fields: { spentGrant: null } });
   });
   return DONE;
 }
@@ -199,6 +220,9 @@ async function fail(deps: RecordTokenOutcomeDeps, paymentId: string, failureCode
  * A poll that would fail because the auth_req_id is spent or expired. After a takeover the worker
  * that held the poll before may have spent it: received the token just before its lease ran out and
  * still be recording it (recordFinal, while its store connection is away or its process stalled).
+ * The same holds the other way round when this worker's own lease lapsed while it waited on the
+ * bank (its renewals failed, or it stalled): another worker may have taken the poll over and got
+ * the token first, and be recording it now.
  * Failing now would turn the customer's approval into a failed payment once that worker's write
  * finds it no longer pending. So the failure is noted with a deadline (`holderGraceMs`) and the poll
  * comes back then to read the payment, never to ask the bank again: recorded by then (authorized …),
@@ -210,14 +234,25 @@ async function failOrAwaitHolder(
   poll: Poll,
   failureCode: FailureCode,
 ): Promise<NextStep> {
-  if (!poll.takenOver) return fail(deps, poll.id, failureCode);
+  if (!mayBeSharedWithAnotherWorker(deps, poll)) return fail(deps, poll.id, failureCode);
+  return awaitOtherWorker(deps, poll, failureCode);
+}
+
+/** Notes the failure with its deadline and comes back then to read the payment (see `failOrAwaitHolder`). */
+async function awaitOtherWorker(deps: RecordTokenOutcomeDeps, poll: Poll, failureCode: FailureCode): Promise<NextStep> {
   const spentGrant: SpentGrant = { failureCode, failAt: deps.clock.now() + deps.takeoverGraceMs };
   await deps.store.update(poll.id, { spentGrant });
   deps.logger.warn(
     { paymentId: poll.id, failureCode, graceMs: deps.takeoverGraceMs },
-    'taken-over poll: the auth_req_id is spent or expired; waiting for the worker that held the poll before failing the payment',
+    'poll taken over (or its lease lapsed): the auth_req_id is spent or expired; waiting for the other worker before failing the payment',
   );
   return { at: spentGrant.failAt };
+}
+
+/** Whether another worker may have polled this auth_req_id too: a takeover, or this worker's lease ran out meanwhile. */
+function mayBeSharedWithAnotherWorker(deps: RecordTokenOutcomeDeps, poll: Poll): boolean {
+  const leaseUntil = poll.leaseUntil();
+  return poll.takenOver || (leaseUntil !== undefined && deps.clock.now() >= leaseUntil);
 }
 
 /** After the grace (see `failOrAwaitHolder`): a payment still pending fails; `fail` reads it again first. */
@@ -263,6 +298,12 @@ async function recordAuthorized(
   const recorded = { submitDue: false };
   await recordFinal(deps, until, async () => {
     const current = await deps.store.get(paymentId);
+    if (current?.status === 'failed') {
+      // The customer approved, but another worker's grace ran out first (this one was cut off for
+      // longer): no money moved; the shop sees failed. Rare, and worth an operator's look.
+      deps.onAlarm?.('token_after_failure');
+      deps.logger.error({ paymentId }, 'a token arrived for a payment already failed; no money moved');
+    }
     if (current?.status !== 'pending_authorization') return;
     const result = await deps.stateMachine.transition(current, 'authorized', {
       fields: { sealedAccessToken, accessTokenExpiresAt: expiresAt, heldToken: null, spentGrant: null },
@@ -287,7 +328,9 @@ async function holdToken(
   );
   const heldToken = deps.sealer.seal(JSON.stringify(response), sealContext(poll.id, 'held_token'));
   const until = response.receivedAt + (response.expiresIn ?? HELD_TOKEN_DEFAULT_LIFE_S) * 1000;
-  await recordFinal(deps, until, () => deps.store.update(poll.id, { heldToken, attempts: poll.attempts + 1 }));
+  await recordFinal(deps, until, () =>
+    deps.store.update(poll.id, { heldToken, attempts: poll.attempts + 1, spentGrant: null }),
+  );
   return { at: deps.clock.now() + backoffMs(poll.attempts, { baseMs: 1000, maxMs: 30_000 }) };
 }
 

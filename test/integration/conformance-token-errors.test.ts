@@ -121,6 +121,8 @@ describe('final token errors: failed, the auth_req_id never sent again, no payme
     const p = await h.svc.start();
     arrange(p);
     await firstPoll(h.svc, p);
+    // invalid_grant fails after a grace (another worker may hold the token): driven through it by the clock.
+    await h.svc.drive(p, async () => (await h.svc.status(p)).status === 'failed');
     expect(await h.svc.settle(p)).toMatchObject({ status: 'failed', failure_code: failureCode });
     expect(p.polls()).toHaveLength(1);
     expect(p.paymentCalls()).toHaveLength(0);

@@ -3,7 +3,7 @@ import { PAYMENT_FIELD } from '../../src/store/payment-hash.js';
 import { waitFor } from '../support/api.js';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 import { SINGLE_URL } from '../support/redis.js';
-import { startScriptedOp, type RecordedRequest, type Reply, type ScriptedOp } from '../support/scripted-op.js';
+import { replies, startScriptedOp, type RecordedRequest, type Reply, type ScriptedOp } from '../support/scripted-op.js';
 import {
   createTestClock,
   startServiceAgainst,
@@ -37,6 +37,7 @@ describe('a token spent by the worker whose poll was taken over', () => {
         REDIS_URL: `redis://127.0.0.1:${String(proxy.port)}`,
         REDIS_CLUSTER_NODES: '',
         WORKER_LEASE_MS: String(LEASE_MS),
+        BANK_TIMEOUT_MS: '10000', // a poll the test holds at the bank for a few seconds is not timed out
       },
       { clock },
     );
@@ -109,6 +110,53 @@ describe('a token spent by the worker whose poll was taken over', () => {
 
     expect((await b.store.get(p.id))?.failureCode).toBe('authorization_error');
     expect(p.paymentCalls()).toHaveLength(0);
+    expect(p.polls()).toHaveLength(2);
+  }, 60_000);
+  test('when a worker hears invalid_grant after its own lease lapsed, then it waits for the worker that took the poll over and got the token', async () => {
+    // A's poll reaches the bank and waits there; meanwhile A loses its store (its renewals fail) and
+    // its lease runs out. B takes the poll over and gets the token, but its answer is still on the way
+    // when A's invalid_grant arrives. A is no takeover itself, yet it must not fail the payment.
+    const p = await a.start();
+    op.approve(p.authReqId);
+    let answerA: (reply: Reply) => void = () => undefined;
+    let answerB: () => void = () => undefined;
+    let askedB = false;
+    op.script(
+      'token',
+      () => {
+        proxy.setMode('reset');
+        return new Promise<Reply>((resolve) => (answerA = resolve));
+      },
+      async (req) => {
+        askedB = true;
+        const reply = await (op.tokenSuccess() as (r: RecordedRequest) => Reply | Promise<Reply>)(req);
+        p.grant.state = 'consumed'; // the token is B's: asked again, the bank says invalid_grant
+        await new Promise<void>((resolve) => (answerB = resolve));
+        return reply;
+      },
+    );
+    clock.advance(Math.max(0, (await a.nextPollAt(p))! - clock.now()));
+    await waitFor(() => p.polls().length === 1, 10_000, "A's poll at the bank");
+    const renewalFailures = () => a.logs.filter((l) => l.includes('renewing leases failed')).length;
+    await waitFor(() => renewalFailures() > 0, 10_000, "A's renewals to fail");
+    clock.advance(2 * LEASE_MS); // A's lease runs out
+    b = await a.startAnother({ REDIS_URL: SINGLE_URL });
+    await waitFor(() => askedB, 10_000, "B's poll after the takeover");
+
+    proxy.setMode('pass'); // A's store is back before its answer comes
+    await waitFor(() => a.service.redis.status === 'ready', 10_000, "A's store connection");
+    answerA(replies.tokenError('invalid_grant'));
+    await waitFor(
+      async () => (await spentGrantOf(p)) !== null || (await statusOf(p)) !== 'pending_authorization',
+      10_000,
+      "A's answer to be handled",
+    );
+    expect(await statusOf(p)).toBe('pending_authorization');
+
+    answerB(); // B's token arrives and is recorded
+    await waitFor(async () => (await statusOf(p)) === 'succeeded', 15_000, 'the payment to succeed');
+    expect(p.paymentCalls()).toHaveLength(1);
+    expect(op.bookings.filter((x) => x.idempotencyKey === p.id)).toHaveLength(1);
     expect(p.polls()).toHaveLength(2);
   }, 60_000);
 });

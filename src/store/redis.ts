@@ -274,11 +274,19 @@ function failFastOnceReady(redis: Redis | Cluster): void {
   });
 }
 
+/** Marks a script function on ioredis' pipeline class (global: a second load of this module sees it). */
+const SCRIPT_MARK = Symbol.for('ciba-checkout.script');
+
+function isScriptFunction(value: unknown): boolean {
+  return typeof value === 'function' && SCRIPT_MARK in value;
+}
+
 /**
  * The scripts' functions, made once by ioredis' `defineCommand` (on a client that never connects):
  * EVAL the first time on a connection, EVALSHA after, EVAL again on NOSCRIPT; inside a pipeline or
- * MULTI too. They depend on no client (the service sets no `keyPrefix`), so every client and
- * pipeline shares them.
+ * MULTI too. They depend on no client, so every client and pipeline shares them; but they ignore a
+ * `keyPrefix` (defineCommand would prefix the keys per client), so createRedis and createRedisCluster
+ * refuse one.
  */
 const SCRIPT_FUNCTIONS: [name: string, run: unknown][] = (() => {
   const template = new Redis({ lazyConnect: true });
@@ -289,11 +297,14 @@ const SCRIPT_FUNCTIONS: [name: string, run: unknown][] = (() => {
     functions.push([name, (template as unknown as Record<string, unknown>)[name]]);
   }
   // Once on the pipeline class (MULTI is one too): see defineScripts. No name may shadow a command
-  // (the commands live on its parent class; a second load of this module replaces its own functions).
+  // (on its parent class) nor the pipeline's own methods (exec, multi, addBatch…); what a second
+  // load of this module finds there under a script's name is its own mark, replaced.
   const pipelineClass = Object.getPrototypeOf(template.pipeline()) as Record<string, unknown>;
   const commands = Object.getPrototypeOf(pipelineClass) as object;
   for (const [name, run] of functions) {
-    if (name in commands) throw new Error(`script name ${name} is taken by an ioredis command`);
+    const own = Object.hasOwn(pipelineClass, name) && !isScriptFunction(pipelineClass[name]);
+    if (own || name in commands) throw new Error(`script name ${name} is taken by an ioredis command`);
+    Object.defineProperty(run, SCRIPT_MARK, { value: true });
     Object.defineProperty(pipelineClass, name, { value: run, writable: true, configurable: true });
   }
   return functions;
@@ -376,6 +387,7 @@ export function createRedisCluster(
     redisOptions: { maxRetriesPerRequest: 2, ...nodeOptions },
     ...options,
   };
+  refuseKeyPrefix(clusterOptions.keyPrefix, clusterOptions.redisOptions?.keyPrefix);
   const cluster = new Cluster(nodes, clusterOptions);
   defineScripts(cluster);
   failFastOnceReady(cluster);
@@ -410,7 +422,14 @@ export function createShardedSubscriber(redis: RedisClient): RedisClient {
   return redis.duplicate({ enableReadyCheck: false }) as RedisClient;
 }
 
+/** The shared script functions send their keys as given: a prefix would apply to every other command only. */
+function refuseKeyPrefix(...prefixes: (string | undefined)[]): void {
+  if (prefixes.some((prefix) => prefix)) throw new Error('keyPrefix is not supported: prefix keys with createKeys');
+}
+
 export function createRedis(url: string, options: RedisOptions = {}): RedisClient {
+  // ioredis takes options from the URL's query too.
+  refuseKeyPrefix(options.keyPrefix, URL.canParse(url) ? (new URL(url).searchParams.get('keyPrefix') ?? '') : '');
   const redis = new Redis(url, {
     maxRetriesPerRequest: 2,
     enableOfflineQueue: true,

@@ -1,4 +1,10 @@
-import { createStoreClient, UpdateCode, type RedisClient } from '../../src/store/redis.js';
+import {
+  createRedis,
+  createRedisCluster,
+  createStoreClient,
+  UpdateCode,
+  type RedisClient,
+} from '../../src/store/redis.js';
 import { deleteKeysWithPrefix, testStoreTarget } from '../support/redis.js';
 import { uniquePrefix } from '../support/system.js';
 
@@ -55,6 +61,14 @@ describe('store scripts', () => {
         expect(commands[name]).toBe((redis as unknown as Record<string, unknown>)[name]);
       }
     }
+  });
+
+  test('a client with a keyPrefix is refused: the shared scripts would write its keys unprefixed', () => {
+    const seed = [{ host: '127.0.0.1', port: 1 }];
+    expect(() => createRedis('redis://127.0.0.1:1', { keyPrefix: 'p:', lazyConnect: true })).toThrow(/keyPrefix/);
+    expect(() => createRedis('redis://127.0.0.1:1/?keyPrefix=p:', { lazyConnect: true })).toThrow(/keyPrefix/);
+    expect(() => createRedisCluster(seed, { keyPrefix: 'p:', lazyConnect: true })).toThrow(/keyPrefix/);
+    expect(() => createRedisCluster(seed, { lazyConnect: true }, { keyPrefix: 'p:' })).toThrow(/keyPrefix/);
   });
 
   test('on new connections, scripts run auto-pipelined, in a pipeline, in a MULTI and alone', async () => {

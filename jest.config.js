@@ -60,6 +60,8 @@ if (lane !== undefined && lane !== 'parallel' && lane !== 'serial')
   throw new Error(`TEST_LANE must be parallel or serial, not ${lane}`);
 const inLane = (name) => lane === undefined || (lane === 'serial') === SERIAL.includes(name);
 const files = (names) => names.filter(inLane).map((n) => `<rootDir>/test/integration/${n}.test.ts`);
+/** The cluster project's suites in this lane (test/support/cluster-setup.mjs creates their private clusters). */
+export const clusterSuites = [...BOTH_MODES, ...CLUSTER_ONLY].filter(inLane);
 const not = (names) => names.map((n) => `!**/${n}.test.ts`);
 // Negated here, not in testPathIgnorePatterns: npm scripts pass that one on the command line.
 const singleMatch =
@@ -77,7 +79,7 @@ export default {
     {
       ...base,
       displayName: 'cluster',
-      testMatch: files([...BOTH_MODES, ...CLUSTER_ONLY]),
+      testMatch: files(clusterSuites),
       setupFiles: ['<rootDir>/test/support/cluster-mode.mjs'],
       globalSetup: '<rootDir>/test/support/cluster-setup.mjs',
       globalTeardown: '<rootDir>/test/support/cluster-teardown.mjs',

@@ -5,6 +5,10 @@
 # nodes.conf and rejoins, and only when no cluster exists one is created.
 #   scripts/redis-cluster.sh          start or reuse; prints the seed nodes (host:port,…)
 #   scripts/redis-cluster.sh stop     stops the nodes this script started
+# With REDIS_CLUSTER_OWNER=<token> (the test run's background creation, test/support/cluster-setup.mjs):
+# when this call starts every node, the token is written to $DIR/owner, and `stop` with the same
+# token stops the cluster only if it is still that owner's; a cluster another run created and this one
+# merely reused is left running.
 set -euo pipefail
 
 BASE=${REDIS_CLUSTER_BASE_PORT:-7101}
@@ -17,7 +21,8 @@ up() { [ "$(cli "$1" ping 2>/dev/null)" = PONG ]; }
 # waits here and then finds the cluster healthy instead of resetting one that is half created.
 mkdir -p "$DIR"
 exec 9>"$DIR/.lock"
-flock 9
+# Bounded: a caller stuck holding the lock must fail this run, not hang it.
+flock -w 120 9 || { echo "redis-cluster: $DIR/.lock still held after 120 s" >&2; exit 1; }
 seeds() { local s=""; for p in $PORTS; do s="$s${s:+,}127.0.0.1:$p"; done; echo "$s"; }
 healthy() {
   for p in $PORTS; do
@@ -29,15 +34,21 @@ healthy() {
 }
 
 if [ "${1:-}" = stop ]; then
+  if [ -n "${REDIS_CLUSTER_OWNER:-}" ] && [ "$(cat "$DIR/owner" 2>/dev/null)" != "$REDIS_CLUSTER_OWNER" ]; then
+    exit 0
+  fi
   for p in $PORTS; do up "$p" && cli "$p" shutdown nosave >/dev/null 2>&1 || true; done
+  rm -f "$DIR/owner"
   exit 0
 fi
 
 command -v redis-server >/dev/null || { echo "redis-cluster: redis-server is not installed" >&2; exit 1; }
 healthy && { seeds; exit 0; }
 
+started=0
 for p in $PORTS; do
   up "$p" && continue
+  started=$((started + 1))
   mkdir -p "$DIR/$p"
   # A small node timeout makes a replica take over within a few seconds of its primary's death.
   redis-server --port "$p" --bind 127.0.0.1 --dir "$DIR/$p" --daemonize yes --logfile "$DIR/$p/redis.log" \
@@ -46,6 +57,10 @@ for p in $PORTS; do
 done
 for p in $PORTS; do for _ in $(seq 1 50); do up "$p" && break; sleep 0.1; done; up "$p" || {
   echo "redis-cluster: node $p did not start (see $DIR/$p/redis.log)" >&2; exit 1; }; done
+# Every node started by this call: the cluster is this caller's (see REDIS_CLUSTER_OWNER above).
+if [ "$started" = 6 ]; then
+  if [ -n "${REDIS_CLUSTER_OWNER:-}" ]; then echo "$REDIS_CLUSTER_OWNER" >"$DIR/owner"; else rm -f "$DIR/owner"; fi
+fi
 
 # No slots assigned anywhere: a fresh set of nodes, so make the cluster.
 if ! cli "$BASE" cluster info | grep -q '^cluster_slots_assigned:16384'; then

@@ -65,6 +65,9 @@ const WARM_INTERVALS = Number(process.env.BENCH_WARM ?? (QUICK ? 1 : 2));
 const SIZES = option('n')?.split(',').map(Number) ?? (QUICK ? [1000] : [1000, 5000, 20_000, 50_000]);
 /** Baselines stop at 20k: the issue's aim of 50k is for the service. */
 const BASELINE_MAX_N = 20_000;
+const MAX_CONNECTIONS = Number(process.env.BENCH_MAX_CONNECTIONS ?? 32);
+// The stub bank handles HTTP/1.1 pipelining, so the bench opts in (the service's default is 1, off).
+const PIPELINING = Number(process.env.BANK_PIPELINING ?? 8);
 /**
  * Scaling runs: the service with 2 worker processes on one Redis, and with 1 and 2 on the cluster, at
  * these N (the single-Redis, 1-worker figure at the same N comes from the capacity runs).
@@ -74,13 +77,12 @@ const SCALING_SETUPS = QUICK
   ? [{ redis: 'cluster', workers: 2 }]
   : [
       { redis: 'single', workers: 2 },
+      // The service's own default transport (no pipelining), with twice the bench's connections.
+      { redis: 'single', workers: 1, pipelining: 1, connections: 2 * MAX_CONNECTIONS },
       { redis: 'cluster', workers: 1 },
       { redis: 'cluster', workers: 2 },
     ];
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 256);
-const MAX_CONNECTIONS = Number(process.env.BENCH_MAX_CONNECTIONS ?? 32);
-// The stub bank handles HTTP/1.1 pipelining, so the bench opts in (the service's default is 1, off).
-const PIPELINING = Number(process.env.BANK_PIPELINING ?? 8);
 
 const now = () => performance.timeOrigin + performance.now();
 const log = (line) => process.stderr.write(`[bench] ${line}\n`);
@@ -414,8 +416,12 @@ async function seedPayments(prefix, n, target) {
  * The service's worker(s) against N seeded payments: `workers` processes (ROLE=worker) on the
  * `target` store (one Redis with 1 scheduler shard, or the cluster with its SCHEDULER_SHARDS).
  */
-async function runService(stub, n, { target = single, workers = 1, scaling = false } = {}) {
-  const prefix = `bench:${runId}:${scaling ? `${target.name}x${workers}-` : 'svc'}${n}:`;
+async function runService(
+  stub,
+  n,
+  { target = single, workers = 1, scaling = false, pipelining = PIPELINING, connections = MAX_CONNECTIONS } = {},
+) {
+  const prefix = `bench:${runId}:${scaling ? `${target.name}x${workers}p${pipelining}-` : 'svc'}${n}:`;
   const memBefore = await target.usedMemory();
   const seedStart = now();
   const { client, keys, members } = await seedPayments(prefix, n, target);
@@ -424,7 +430,12 @@ async function runService(stub, n, { target = single, workers = 1, scaling = fal
   const profiling = PROFILE && n === 20_000 && target === single && workers === 1;
   const profileDir = join(os.tmpdir(), 'ciba-checkout-bench-profiles');
   if (profiling) mkdirSync(profileDir, { recursive: true });
-  const env = serviceEnv(stub, prefix, { ...target.env, ROLE: process.env.BENCH_METRICS ? 'all' : 'worker' });
+  const env = serviceEnv(stub, prefix, {
+    ...target.env,
+    ROLE: process.env.BENCH_METRICS ? 'all' : 'worker',
+    BANK_PIPELINING: String(pipelining),
+    BANK_MAX_CONNECTIONS: String(connections),
+  });
   const services = [];
   for (let i = 0; i < workers; i++)
     services.push(
@@ -490,6 +501,8 @@ async function runService(stub, n, { target = single, workers = 1, scaling = fal
     ...result,
     redis: target.name,
     workers,
+    bank_pipelining: pipelining,
+    bank_max_connections: connections,
     redis_primaries: target.primaries,
     scheduler_shards: target.shards,
     redis_replica_cpu_cores: round(measured.replicaCpuS / measured.windowS, 3),
@@ -886,7 +899,15 @@ function printResults(results) {
     const ns = new Set(results.scaling.map((r) => r.n));
     const reference = results.capacity
       .filter((r) => r.system === 'service' && ns.has(r.n))
-      .map((r) => ({ ...r, redis: 'single', workers: 1, redis_primaries: 1, scheduler_shards: 1 }));
+      .map((r) => ({
+        ...r,
+        redis: 'single',
+        workers: 1,
+        redis_primaries: 1,
+        scheduler_shards: 1,
+        bank_pipelining: PIPELINING,
+        bank_max_connections: MAX_CONNECTIONS,
+      }));
     out.push('');
     out.push(
       'Scaling: the service with 1 or 2 worker processes, one Redis or the cluster (CPU summed over processes / primaries)',
@@ -899,6 +920,8 @@ function printResults(results) {
           ['primaries', (r) => r.redis_primaries],
           ['shards', (r) => r.scheduler_shards],
           ['workers', (r) => r.workers],
+          ['pipelining', (r) => r.bank_pipelining],
+          ['bank conns', (r) => r.bank_max_connections],
           ['N', (r) => r.n],
           ...POLL_COLUMNS,
           ['replica cores', (r) => r.redis_replica_cpu_cores],
@@ -1056,10 +1079,16 @@ async function main() {
     for (const n of SCALING_SIZES) {
       for (const setup of scaling) {
         await stub.call('reset');
-        const what = `service, ${setup.redis} Redis, ${setup.workers} worker${setup.workers > 1 ? 's' : ''}`;
+        const transport = setup.pipelining ? `, pipelining ${setup.pipelining}, ${setup.connections} connections` : '';
+        const what = `service, ${setup.redis} Redis, ${setup.workers} worker${setup.workers > 1 ? 's' : ''}${transport}`;
         log(`${what} N=${n}…`);
         const target = setup.redis === 'cluster' ? cluster : single;
-        const r = await runService(stub, n, { target, workers: setup.workers, scaling: true });
+        const r = await runService(stub, n, {
+          target,
+          workers: setup.workers,
+          scaling: true,
+          ...(setup.pipelining ? { pipelining: setup.pipelining, connections: setup.connections } : {}),
+        });
         log(
           `${what} N=${n}: ${r.polls_per_s} polls/s (due ${r.due_per_s}), lateness p99 ${r.lateness_ms.p99} ms, ${r.service_cpu_cores} cores, Redis ${r.redis_cpu_cores} cores, load ${r.load_avg_1m.join('→')}`,
         );

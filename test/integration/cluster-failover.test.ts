@@ -1,7 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createSealer } from '../../src/crypto/sealing.js';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
+import { createIdempotencyStore } from '../../src/store/idempotency-store.js';
 import { createKeys } from '../../src/store/keys.js';
+import { createStoreClient } from '../../src/store/redis.js';
 import { api, waitFor } from '../support/api.js';
-import { clusterServiceEnv, settleAll, startCheckoutLoad } from '../support/checkout-load.js';
+import { clusterServiceEnv, settleAll, startCheckoutLoad, type CheckoutLoad } from '../support/checkout-load.js';
 import { startPrivateCluster, type PrivateCluster } from '../support/private-cluster.js';
 import { killAll, spawnService, type ServiceProcess } from '../support/processes.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
@@ -28,6 +33,10 @@ describe('Redis Cluster failover under load', () => {
   let cluster: PrivateCluster;
   let bank: SandboxBank;
   let env: Record<string, string>;
+  // Stopped and closed in afterAll too: after a failed expectation, the load would keep sending into
+  // the killed API and the admin client keep refreshing slots from a stopped cluster.
+  let load: CheckoutLoad | undefined;
+  const admins = new Set<{ disconnect(): void }>();
 
   beforeAll(async () => {
     cluster = startPrivateCluster(BASE_PORT);
@@ -36,6 +45,8 @@ describe('Redis Cluster failover under load', () => {
   }, 60_000);
 
   afterAll(async () => {
+    await load?.stop();
+    for (const admin of admins) admin.disconnect();
     await killAll(procs);
     await bank.close();
     await deleteKeysWithPrefix(prefix);
@@ -75,6 +86,7 @@ describe('Redis Cluster failover under load', () => {
     procs.add(await spawnService('worker', 'worker', env));
     const url = apiProc.url ?? '';
     const admin = cluster.admin();
+    admins.add(admin);
     const slot = await admin.cluster('KEYSLOT', '{s0}');
     const victim = await cluster.primaryOf(slot);
     // The payments stored on the victim's slots (their shard's hash tag is served by it).
@@ -83,7 +95,7 @@ describe('Redis Cluster failover under load', () => {
     for (let k = 0; k < 16; k++) {
       if ((await cluster.primaryOf(await admin.cluster('KEYSLOT', `{s${k}}`))) === victim) victimShards.add(k);
     }
-    const load = startCheckoutLoad(url, prefix, PAYMENTS);
+    load = startCheckoutLoad(url, prefix, PAYMENTS);
     const { created } = load;
     const onVictim = () => created.filter((p) => victimShards.has(shardKeys.shardOf(p.id)));
     let killedAt = 0;
@@ -129,6 +141,8 @@ describe('Redis Cluster failover under load', () => {
     await prober;
     const servedAgainMs = Date.now() - killedAt;
     await load.checkedOut;
+    // A checkout refused 30 times: what it was answered, each at its ms since the load began.
+    expect(load.refused).toEqual([]);
     expect(created).toHaveLength(PAYMENTS);
     // The promoted primary has no replica: no bank call is made for its payments (their note of the
     // call could not be WAITed for, see store/payment-store.ts) until the killed node is restarted
@@ -181,4 +195,61 @@ describe('Redis Cluster failover under load', () => {
     // The customers approved every payment: with the money transitions on a replica, none is lost.
     expect(figures.succeeded).toBe(PAYMENTS);
   }, 240_000);
+  test('a claim ended while its node is down: free again, or its answer replayed, once the replica took over', async () => {
+    // A checkout in flight when the primary of its Idempotency-Key's slot dies: the claim is on the
+    // replica, but freeing it (a 503) or storing the 202 fails; the retry must not get 409 for the
+    // claim's whole hold (a minute) after the failover.
+    await cluster.heal();
+    const redis = createStoreClient({
+      redisUrl: '',
+      redisClusterNodes: cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
+    });
+    redis.on('error', () => undefined);
+    const keys = createKeys(`${prefix}idem:`);
+    const idempotency = createIdempotencyStore({
+      redis,
+      keys,
+      inFlightSeconds: 60,
+      sealer: createSealer([randomBytes(32)]),
+    });
+    const admin = cluster.admin();
+    const scope = 'ip:127.0.0.1';
+    const slotOf = async (key: string) => admin.cluster('KEYSLOT', keys.idempotency(scope, key));
+    const victim = await cluster.primaryOf(await slotOf('freed'));
+    let answered = '';
+    for (let i = 0; !answered; i++) {
+      if ((await cluster.primaryOf(await slotOf(`answered${i}`))) === victim) answered = `answered${i}`;
+    }
+    expect(await idempotency.claim(scope, 'freed', 'print')).toEqual({ state: 'new' });
+    expect(await idempotency.claim(scope, answered, 'print')).toEqual({ state: 'new' });
+    // Both claims on the replica before the crash.
+    const direct = new Redis(victim);
+    expect(await direct.call('WAIT', 1, 5000)).toBe(1);
+    direct.disconnect();
+
+    cluster.kill(victim);
+    const accepted = { status: 202, body: '{"id":"pay_x"}', location: '/payments/pay_x' };
+    await expect(idempotency.release(scope, 'freed')).rejects.toThrow();
+    await expect(idempotency.complete(scope, answered, accepted)).rejects.toThrow();
+    const killedAt = Date.now();
+
+    // A claim taken again stays taken: each key is claimed until its first success.
+    const claimed = (key: string, state: string) =>
+      waitFor(
+        async () => {
+          const claim = await idempotency.claim(scope, key, 'print').catch(() => null);
+          return claim?.state === state ? claim : undefined;
+        },
+        20_000,
+        `${key} to be ${state} after the failover`,
+        200,
+      );
+    await claimed('freed', 'new');
+    expect(await claimed(answered, 'replay')).toEqual({ state: 'replay', response: accepted });
+    // Well before the claim's hold (60 s) would have let the key go.
+    expect(Date.now() - killedAt).toBeLessThan(20_000);
+    admin.disconnect();
+    redis.disconnect();
+    await cluster.heal();
+  }, 120_000);
 });

@@ -39,42 +39,57 @@ export interface CheckoutLoad {
   /** "status code" → count */
   answers: Map<string, number>;
   badAnswers: string[];
-  record(res: Answer): void;
+  /** Checkouts never accepted: their Idempotency-Key and every answer they got (ms since the load began). */
+  refused: { key: string; answers: string[] }[];
+  record(res: Answer): string;
   /** Resolves when every checkout was accepted (or retried 30 times). */
   checkedOut: Promise<void>;
   stopReading(): Promise<void>;
+  /**
+   * Stops shoppers and reader, ignoring what they fail with: for afterAll after a failed test, so no
+   * request is left running into the processes it kills (a `read ECONNRESET` blamed on the test).
+   */
+  stop(): Promise<void>;
 }
 
 export function startCheckoutLoad(url: string, idempotencyPrefix: string, payments: number): CheckoutLoad {
   const created: CheckoutLoad['created'] = [];
   const answers = new Map<string, number>();
   const badAnswers: string[] = [];
+  const refused: CheckoutLoad['refused'] = [];
   const record = (res: Answer) => {
     const json = res.json as { code?: string } | null;
     const key = `${res.status} ${json?.code ?? ''}`.trim();
     answers.set(key, (answers.get(key) ?? 0) + 1);
     if (res.status >= 500 && (res.status !== 503 || !res.headers['retry-after'])) badAnswers.push(key);
+    return key;
   };
+  const began = Date.now();
+  const state = { reading: true, shopping: true };
+  const stopped = () => !state.shopping;
   let next = 0;
   const shoppers = Array.from({ length: 4 }, async () => {
-    while (next < payments) {
+    while (state.shopping && next < payments) {
       const n = next++;
+      const got: string[] = [];
       for (let attempt = 0; attempt < 30; attempt++) {
         const res = await api(url, 'POST', '/checkout', {
           body: { items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' },
           headers: { 'idempotency-key': `${idempotencyPrefix}${n}` },
         });
-        record(res);
+        got.push(`${Date.now() - began} ${record(res)}`);
         if (res.status === 202) {
           created.push({ id: res.json.id as string, secret: res.json.client_secret as string, at: Date.now() });
           break;
         }
+        if (stopped()) break;
         await sleep(300);
       }
+      if (!stopped() && got.at(-1)?.endsWith(' 202') !== true)
+        refused.push({ key: `${idempotencyPrefix}${n}`, answers: got });
       await sleep(400);
     }
   });
-  const state = { reading: true };
   const reader = (async () => {
     while (state.reading) {
       const p = created[Math.floor(Math.random() * created.length)];
@@ -82,15 +97,22 @@ export function startCheckoutLoad(url: string, idempotencyPrefix: string, paymen
       await sleep(50);
     }
   })();
+  const checkedOut = Promise.all(shoppers).then(() => undefined);
   return {
     created,
     answers,
     badAnswers,
+    refused,
     record,
-    checkedOut: Promise.all(shoppers).then(() => undefined),
+    checkedOut,
     async stopReading() {
       state.reading = false;
       await reader;
+    },
+    async stop() {
+      state.shopping = false;
+      state.reading = false;
+      await Promise.allSettled([checkedOut, reader]);
     },
   };
 }

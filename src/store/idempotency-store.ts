@@ -1,4 +1,4 @@
-import type { IdempotencyStore } from '../payments/idempotency.js';
+import type { IdempotencyStore, StoredResponse } from '../payments/idempotency.js';
 import type { Sealer } from '../payments/ports.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
@@ -28,6 +28,38 @@ function endInBackground(write: () => Promise<void>, untilMs: number): void {
   setTimeout(again, RETRY_EVERY_MS).unref();
 }
 
+/** Runs `write`; when it fails, `later` is tried in the background (endInBackground) and the error thrown. */
+async function endClaim(inFlightSeconds: number, write: () => Promise<void>, later = write): Promise<void> {
+  const untilMs = Date.now() + (inFlightSeconds * 1000) / 2;
+  try {
+    await write();
+  } catch (err) {
+    endInBackground(later, untilMs);
+    throw err;
+  }
+}
+
+/** The claim becomes the stored answer, kept for replay; a failed command of the transaction throws. */
+async function storeAnswer(redis: RedisClient, key: string, sealedBody: string, response: StoredResponse) {
+  const replies = await redis
+    .multi()
+    .hset(
+      key,
+      'state',
+      'done',
+      'status',
+      String(response.status),
+      'body',
+      sealedBody,
+      'location',
+      response.location ?? '',
+    )
+    .expire(key, KEEP_SECONDS)
+    .exec();
+  const failed = replies?.find(([err]) => err !== null)?.[0];
+  if (failed) throw failed;
+}
+
 /**
  * `inFlightSeconds`: how long a claim holds before a crashed request's key can be taken again; it must
  * outlast the longest checkout (the bank call with all its timeouts), or a retry would run beside it.
@@ -40,19 +72,6 @@ export function createIdempotencyStore(deps: {
   sealer: Sealer;
 }): IdempotencyStore {
   const { redis, keys } = deps;
-  /**
-   * Runs `write`; when it fails, `later` is tried in the background (endInBackground) and the error
-   * thrown.
-   */
-  const endClaim = async (write: () => Promise<void>, later = write): Promise<void> => {
-    const untilMs = Date.now() + (deps.inFlightSeconds * 1000) / 2;
-    try {
-      await write();
-    } catch (err) {
-      endInBackground(later, untilMs);
-      throw err;
-    }
-  };
   return {
     async claim(scope, key, fingerprint) {
       const reply = await redis.idempotencyClaim(
@@ -75,33 +94,15 @@ export function createIdempotencyStore(deps: {
     async complete(scope, key, response) {
       const k = keys.idempotency(scope, key);
       const sealed = deps.sealer.seal(response.body, k);
-      const store = async () => {
-        const replies = await redis
-          .multi()
-          .hset(
-            k,
-            'state',
-            'done',
-            'status',
-            String(response.status),
-            'body',
-            sealed,
-            'location',
-            response.location ?? '',
-          )
-          .expire(k, KEEP_SECONDS)
-          .exec();
-        const failed = replies?.find(([err]) => err !== null)?.[0];
-        if (failed) throw failed;
-      };
+      const store = () => storeAnswer(redis, k, sealed, response);
       // Later, only onto the claim: one lost with its node would come back without its fingerprint
       // (a retry of the same body refused as a mismatch); without it the retry runs as new, as before.
-      await endClaim(store, async () => {
+      await endClaim(deps.inFlightSeconds, store, async () => {
         if ((await redis.exists(k)) === 1) await store();
       });
     },
     async release(scope, key) {
-      await endClaim(async () => {
+      await endClaim(deps.inFlightSeconds, async () => {
         await redis.del(keys.idempotency(scope, key));
       });
     },

@@ -131,6 +131,7 @@ async function look(loop: Loop): Promise<void> {
   loop.looking = true;
   loop.nudged = false;
   let delay = loop.idleMs;
+  let claimFailed = false;
   try {
     const free = concurrency - loop.active;
     if (free > 0) {
@@ -155,11 +156,12 @@ async function look(loop: Loop): Promise<void> {
   } catch (err) {
     logger.warn({ err }, 'claiming work failed; trying again shortly');
     delay = CLAIM_RETRY_MS;
+    claimFailed = true;
   } finally {
     loop.looking = false;
   }
   // A store that just failed a claim gets its pause even when wake-ups keep coming.
-  if (nudgedMeanwhile(loop) && delay !== CLAIM_RETRY_MS) delay = 0;
+  if (nudgedMeanwhile(loop) && !claimFailed) delay = 0;
   if (loop.active < concurrency) schedule(loop, delay); // schedule() does nothing once stopped
 }
 

@@ -16,6 +16,6 @@ export function createTokenPoller(
     recordTokenOutcome(paymentId, {
       prefetched: (item.fields && decodePollFields(item.fields)) ?? undefined,
       takenOver: item.takenOver,
-      leaseUntil: () => item.leaseUntil, // renewals move it forward while the poll is in hand
+      lease: item, // renewals move its leaseUntil forward while the poll is in hand
     });
 }

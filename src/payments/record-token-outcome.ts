@@ -43,10 +43,11 @@ export interface PollClaim {
   /** The poll came back from an expired lease: its earlier worker may hold the bank's answer. */
   takenOver?: boolean | undefined;
   /**
-   * When this worker's lease on the poll ends, as last renewed (the clock's ms). Past it, another
-   * worker may have taken the poll over and spent the auth_req_id while this one waited on the bank.
+   * This worker's lease on the poll: the claimed item, whose `leaseUntil` (the clock's ms) renewals
+   * move forward. Past it, another worker may have taken the poll over and spent the auth_req_id
+   * while this one waited on the bank.
    */
-  leaseUntil?: (() => number | undefined) | undefined;
+  lease?: { readonly leaseUntil?: number | undefined } | undefined;
 }
 
 /** slow_down: "the interval MUST be increased by at least 5 seconds for this and all subsequent requests" (CIBA Core §11). */
@@ -65,8 +66,8 @@ const FAILURE_RECORD_WINDOW_MS = 60_000;
 const IN_HAND_RECHECK_MS = 1000;
 /** ioredis' longest wait between reconnection attempts (its default retryStrategy and ours for a cluster). */
 const STORE_RECONNECT_MAX_MS = 2000;
-/** The answers that say the auth_req_id is used up (or timed out): after a takeover, maybe by the worker before. */
-const SPENT_ANSWERS: ReadonlySet<string> = new Set(['invalid_grant', 'expired_token']);
+/** The answer that says the auth_req_id timed out: after a takeover, maybe spent by the worker before just in time. */
+const EXPIRED_GRANT = 'expired_token';
 /**
  * The answer that says the grant is used up: from a bank that follows the spec, only ever because
  * another poll got the token (this process's own polls of one payment never overlap: `inHand`). Its
@@ -74,6 +75,8 @@ const SPENT_ANSWERS: ReadonlySet<string> = new Set(['invalid_grant', 'expired_to
  * poll got a transient answer, or the previous release put the lease back).
  */
 const SPENT_GRANT = 'invalid_grant';
+/** A poll claimed without a lease (tests, tools): never lapsed. */
+const NO_LEASE: NonNullable<PollClaim['lease']> = {};
 
 /**
  * The grace of a poll that finds the auth_req_id spent (see `failOrAwaitHolder`): the longest
@@ -95,7 +98,7 @@ const DONE_SUBMIT_DUE: NextStep = { done: true, followUp: true };
 const HELD_TOKEN_DEFAULT_LIFE_S = 900;
 
 /** The poll fields of the payment being polled, with its id, whether its claim was a takeover, and its lease. */
-type Poll = PollFields & { id: string; takenOver: boolean; leaseUntil: () => number | undefined };
+type Poll = PollFields & { id: string; takenOver: boolean; lease: NonNullable<PollClaim['lease']> };
 
 /**
  * One token poll for a pending payment and what its answer means (CIBA Core §7.3, §10, §11), as a
@@ -132,7 +135,7 @@ async function pollOnce(deps: RecordTokenOutcomeDeps, paymentId: string, claim: 
     ...fields,
     id: paymentId,
     takenOver: claim.takenOver === true,
-    leaseUntil: claim.leaseUntil ?? (() => undefined),
+    lease: claim.lease ?? NO_LEASE,
   };
   if (poll.status !== 'pending_authorization' || !poll.authReqId) return DONE;
   // A token in hand (validated again once the bank's keys are back) beats a grant noted as spent.
@@ -170,7 +173,7 @@ async function applyOutcome(
       return backOff(deps, poll, undefined);
     case 'failed':
       if (outcome.error === SPENT_GRANT) return awaitOtherWorker(deps, poll, outcome.failureCode);
-      if (SPENT_ANSWERS.has(outcome.error)) return failOrAwaitHolder(deps, poll, outcome.failureCode);
+      if (outcome.error === EXPIRED_GRANT) return failOrAwaitHolder(deps, poll, outcome.failureCode);
       return fail(deps, poll.id, outcome.failureCode);
     case 'unverified':
       return holdToken(deps, poll, outcome.response, outcome.reason);
@@ -251,7 +254,7 @@ async function awaitOtherWorker(deps: RecordTokenOutcomeDeps, poll: Poll, failur
 
 /** Whether another worker may have polled this auth_req_id too: a takeover, or this worker's lease ran out meanwhile. */
 function mayBeSharedWithAnotherWorker(deps: RecordTokenOutcomeDeps, poll: Poll): boolean {
-  const leaseUntil = poll.leaseUntil();
+  const { leaseUntil } = poll.lease;
   return poll.takenOver || (leaseUntil !== undefined && deps.clock.now() >= leaseUntil);
 }
 

@@ -19,6 +19,8 @@ export enum UpdateCode {
   Written = 1,
   /** There is no payment hash: nothing was written. */
   NoPayment = 0,
+  /** Its status is not one of the allowed ones: nothing was written. */
+  WrongStatus = -2,
 }
 
 /** One item claim-4.lua leased: its member, when it was due (ms), and its payment's prefetched fields (or null). */
@@ -154,8 +156,16 @@ export interface ScriptCommands {
     wakeChannel: string,
   ): Promise<number>;
   transition(...args: TransitionArgs): Promise<TransitionCode>;
-  /** Sets `setCount` field/value pairs and deletes the fields after them, only while the payment hash exists: 1, else 0. */
-  update(payment: string, setCount: number, ...fieldsValuesThenDropped: string[]): Promise<UpdateCode>;
+  /**
+   * Sets `setCount` field/value pairs and deletes the fields after them, only while the payment hash
+   * exists (else 0) and, unless `allowedStatuses` is '', its status is one of them (else -2): 1.
+   */
+  update(
+    payment: string,
+    allowedStatuses: string,
+    setCount: number,
+    ...fieldsValuesThenDropped: string[]
+  ): Promise<UpdateCode>;
   idempotencyClaim(
     key: string,
     fingerprint: string,

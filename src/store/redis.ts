@@ -141,7 +141,7 @@ export interface ScriptCommands {
   ): Promise<number>;
   /** Work waiting and leased in one shard: [due, leased]. */
   depth(dueDir: string, leases: string, legacyDue: string, bucketPrefix: string): Promise<[number, number]>;
-  /** Extends leases still held with the given expiries (or already `leaseUntil`) to `leaseUntil`; per pair 1 when renewed, 0 when lost. */
+  /** Extends leases still held with the given expiries to `leaseUntil`; per pair 1 when renewed, 0 when lost. */
   renew(leases: string, leaseUntil: number, ...memberAndHeldUntil: (string | number)[]): Promise<number[]>;
   /**
    * Ping: moves waiting work earlier (and wakes its shard's workers on `wakeChannel`), or marks leased

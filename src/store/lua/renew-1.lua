@@ -8,15 +8,12 @@
   ARGV[1] the new lease expiry (ms)
   ARGV[2], ARGV[3], … pairs of member and the lease expiry this worker holds it with
 
-  A lease already at the new expiry is this very renewal's, run before (a client re-sending the call
-  after a lost reply): renewed, not lost, or the worker would give up work whose lease it holds.
-
   Returns one integer per pair, in order: 1 when renewed, 0 when the lease is no longer this worker's.
 ]]
 local result = {}
 for i = 2, #ARGV, 2 do
-  local held = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i]))
-  if held and (held == tonumber(ARGV[i + 1]) or held == tonumber(ARGV[1])) then
+  local held = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if held and tonumber(held) == tonumber(ARGV[i + 1]) then
     redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i])
     result[#result + 1] = 1
   else

@@ -9,7 +9,7 @@ import { request, type Agent } from 'undici';
 import { ensureDevCertificates } from '../../src/sandbox/certs.js';
 import { waitFor } from '../support/api.js';
 import { deleteKeysWithPrefix } from '../support/redis.js';
-import { mtlsAgent } from '../support/system.js';
+import { freePort, mtlsAgent } from '../support/system.js';
 import type { DevCertificates } from '../../src/sandbox/certs.js';
 import { startSandboxBank } from '../../src/sandbox/bank.js';
 import type { GotifyOptions, SandboxBank } from '../../src/sandbox/bank.js';
@@ -67,11 +67,12 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-/** A free port nobody listens on: bound, then released. */
+/**
+ * A port nobody listens on. From freePort, not a released listen(0) port: the bank started next
+ * draws its own two ports from that pool and could get this one, and the push would then reach it.
+ */
 async function closedPortUrl(): Promise<string> {
-  const { server, url } = await startFakeGotify((_req, res) => res.end());
-  await closeServer(server);
-  return url;
+  return `http://127.0.0.1:${String(await freePort())}`;
 }
 
 async function startBank(gotify: GotifyOptions, logLines: string[]): Promise<SandboxBank> {

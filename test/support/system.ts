@@ -1,5 +1,5 @@
-import { createPublicKey, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createPublicKey, randomBytes, randomInt } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,24 +8,64 @@ import { Agent } from 'undici';
 import { ensureDevCertificates, type DevCertificates } from '../../src/sandbox/certs.js';
 import { startSandboxBank, type SandboxBank, type SandboxBankOptions } from '../../src/sandbox/bank.js';
 
-/** One dev PKI for the whole test run (made once, reused by every file). */
+const TEST_CERTS_DIR = join(tmpdir(), 'ciba-checkout-test-certs');
+
+/**
+ * One dev PKI for the whole test run (made once, reused by every file). On a fresh machine two jest
+ * workers may both find it missing: made in place, the second rewrote the CA and keys under the first
+ * (an openssl error, or a suite's TLS peers holding certificates of two different CAs). So each makes
+ * one in a directory of its own and renames it into place; a rename onto the finished one fails, and
+ * that worker uses the one already there.
+ */
 export function testCertificates(): DevCertificates {
-  return ensureDevCertificates(join(tmpdir(), 'ciba-checkout-test-certs'));
+  // certs.ts makes this file last: when it is there, the rest is too.
+  if (!existsSync(join(TEST_CERTS_DIR, 'signing-es256.key'))) {
+    const draft = mkdtempSync(`${TEST_CERTS_DIR}-draft-`);
+    ensureDevCertificates(draft);
+    try {
+      renameSync(draft, TEST_CERTS_DIR);
+    } catch {
+      rmSync(draft, { recursive: true, force: true });
+    }
+  }
+  return ensureDevCertificates(TEST_CERTS_DIR);
 }
 
 export function uniquePrefix(name: string): string {
   return `test:${name}:${randomBytes(4).toString('hex')}:`;
 }
 
+/**
+ * freePort's ports: 8 blocks of 1,500 from 20000, below Linux's ephemeral range (32768–60999) and
+ * clear of the test clusters (7101–7186, bus ports 17101–17186). A port from listen(0) went back to
+ * the pool listen(0) draws from (odd ports of 32768–46883: 1 in ~7,000), so any server started on the
+ * machine before the test's own bind could take it (EADDRINUSE); here only freePort hands ports out,
+ * and each jest worker from its own block.
+ */
+export const FREE_PORT_RANGE = { from: 20_000, blockSize: 1500, blocks: 8 } as const;
+let nextPortInBlock = randomInt(FREE_PORT_RANGE.blockSize);
+
+/** A port nothing listens on, for a server the test starts later (a service given PORT, a child process). */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const { from, blockSize, blocks } = FREE_PORT_RANGE;
+  const block = Number(process.env.JEST_WORKER_ID ?? 0) % blocks;
+  for (let tries = 0; tries < blockSize; tries++) {
+    const port = from + block * blockSize + (nextPortInBlock++ % blockSize);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in block ${String(block)} of ${String(from)}+`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
+    server.once('error', () => {
+      resolve(false);
+    });
+    // All addresses, as the service binds (composition/api.ts).
+    server.listen(port, '0.0.0.0', () => {
       server.close(() => {
-        resolve(port);
+        resolve(true);
       });
     });
   });

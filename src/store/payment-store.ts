@@ -302,11 +302,7 @@ const UPDATE_RESULTS: Record<UpdateCode, TransitionResult> = {
   [UpdateCode.WrongStatus]: 'conflict',
 };
 
-function updateResult(code: number): TransitionResult {
-  const result = (UPDATE_RESULTS as Partial<Record<number, TransitionResult>>)[code];
-  if (result === undefined) throw new Error(`update-1.lua answered ${code}`);
-  return result;
-}
+const updateResult = (code: number) => scriptResult(UPDATE_RESULTS, code, 'update-1.lua');
 
 /** The statuses a script may find, each as its letter and as the name an earlier version wrote. */
 function allowedStatusesArg(statuses: readonly PaymentStatus[]): string {
@@ -320,9 +316,12 @@ const TRANSITION_RESULTS: Record<TransitionCode, TransitionResult> = {
   [TransitionCode.WrongStatus]: 'conflict',
 };
 
-function transitionResult(code: number): TransitionResult {
-  const result = (TRANSITION_RESULTS as Partial<Record<number, TransitionResult>>)[code];
-  if (result === undefined) throw new Error(`transition-6.lua answered ${code}`);
+const transitionResult = (code: number) => scriptResult(TRANSITION_RESULTS, code, 'transition-6.lua');
+
+/** What a script's answer means, from its table of every answer; an answer not in it is a bug. */
+function scriptResult(results: Record<number, TransitionResult>, code: number, script: string): TransitionResult {
+  const result = (results as Partial<Record<number, TransitionResult>>)[code];
+  if (result === undefined) throw new Error(`${script} answered ${code}`);
   return result;
 }
 

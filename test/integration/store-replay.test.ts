@@ -327,24 +327,18 @@ function listArgs(w: ReturnType<typeof world>, id: string, now: number): Paramet
   return [list.directory, list.counter, list.leafPrefix, now - 3_600_000, 128, now, id];
 }
 
+/** A delivery record as the webhook sender makes one for a new event. */
 function deliveryRecord(paymentId: string, now: number): DeliveryRecord {
+  const times = { createdAt: now, updatedAt: now, roundStartedAt: now, nextAttemptAt: now, deliveredAt: null };
+  const attempts = { attempts: 0, roundAttempts: 0, lastStatus: null, lastError: null, history: [] };
+  const event = { eventId: 'evt_1', eventType: 'payment.pending_authorization', paymentId };
   return {
     id: deliveryIdFor('evt_1', 'g'),
-    eventId: 'evt_1',
-    eventType: 'payment.pending_authorization',
-    paymentId,
+    ...event,
     target: 'g',
     url: 'https://shop.example/hook',
     state: 'pending',
-    attempts: 0,
-    roundAttempts: 0,
-    roundStartedAt: now,
-    lastStatus: null,
-    lastError: null,
-    nextAttemptAt: now,
-    createdAt: now,
-    updatedAt: now,
-    deliveredAt: null,
-    history: [],
+    ...times,
+    ...attempts,
   };
 }

@@ -26,6 +26,7 @@ const BOTH_MODES = [
   'conformance-ping',
   'payment-notes',
   'store-scripts',
+  'store-replay',
   'idempotency-claims',
 ];
 const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'cluster-ask-wait', 'store-checks', 'sharded-pubsub'];

@@ -19,6 +19,8 @@ export enum UpdateCode {
   Written = 1,
   /** There is no payment hash: nothing was written. */
   NoPayment = 0,
+  /** Its status is not one of the allowed ones: nothing was written. */
+  WrongStatus = -2,
 }
 
 /** One item claim-4.lua leased: its member, when it was due (ms), and its payment's prefetched fields (or null). */
@@ -124,7 +126,10 @@ export interface ScriptCommands {
     bucketPrefix: string,
     ...memberLeaseAtBucket: (string | number)[]
   ): Promise<number[]>;
-  /** Puts work into its due bucket at `at` (earlier or later), out of the legacy set, and its lease with dropLease '1'. */
+  /**
+   * Puts work into its due bucket at `at` (earlier or later), out of the legacy set, and its lease
+   * with dropLease '1': 1. With dropLease '0' leased work is left alone: 0.
+   */
   schedule(
     dueBucket: string,
     dueDir: string,
@@ -155,8 +160,16 @@ export interface ScriptCommands {
     wakeChannel: string,
   ): Promise<number>;
   transition(...args: TransitionArgs): Promise<TransitionCode>;
-  /** Sets `setCount` field/value pairs and deletes the fields after them, only while the payment hash exists: 1, else 0. */
-  update(payment: string, setCount: number, ...fieldsValuesThenDropped: string[]): Promise<UpdateCode>;
+  /**
+   * Sets `setCount` field/value pairs and deletes the fields after them, only while the payment hash
+   * exists (else 0) and, unless `allowedStatuses` is '', its status is one of them (else -2): 1.
+   */
+  update(
+    payment: string,
+    allowedStatuses: string,
+    setCount: number,
+    ...fieldsValuesThenDropped: string[]
+  ): Promise<UpdateCode>;
   idempotencyClaim(
     key: string,
     fingerprint: string,
@@ -374,8 +387,15 @@ export function createStoreClient(target: StoreTarget, options: { autoPipelining
   const enableAutoPipelining = options.autoPipelining ?? false;
   // "Timed out" does not mean "not run": the command may have reached Redis. ioredis would also send
   // it again after a reconnect, so a script the caller already gave up on (503 store_unavailable, a
-  // worker back-off) could run later, or twice. Unanswered commands fail with the connection instead.
-  // Subscriber copies set it back (createRedis, createRedisCluster): their SUBSCRIBE must get through.
+  // worker back-off) could run later, or twice. On one Redis, unanswered commands fail with the
+  // connection instead. Subscriber copies set it back (createRedis, createRedisCluster): their
+  // SUBSCRIBE must get through.
+  // A cluster client sends such a command again all the same (ioredis 5.11): a node's connection
+  // has no retryStrategy (cluster/ConnectionPool.js:60), so when it closes every command written to it
+  // and unanswered is rejected "Connection is closed." (redis/event_handler.js:212-214), one that
+  // already timed out too; the cluster's reject (cluster/index.js:388-415) takes that as a failover and
+  // sends it to the slot's owner 100 ms later (index.js:594-600; a pipeline: Pipeline.js:80-162). So
+  // every store write is safe to run twice (test/integration/store-replay.test.ts).
   const perNode = {
     ...timeouts(target.redisCommandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS),
     autoResendUnfulfilledCommands: false,

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createSealer } from '../../src/crypto/sealing.js';
 import { createScheduler } from '../../src/jobs/scheduler.js';
+import { createLogger } from '../../src/logger.js';
 import type { PaymentRecord } from '../../src/payments/payment.js';
 import { newPaymentId } from '../../src/payments/payment-id.js';
+import { sealContext, type BankClient, type BankPaymentRequest, type PaymentStore } from '../../src/payments/ports.js';
 import { createStateMachine } from '../../src/payments/state-machine.js';
+import { createSubmitPayment } from '../../src/payments/submit-payment.js';
 import { workItem } from '../../src/payments/work-items.js';
 import { createCheckoutAdmission } from '../../src/store/checkout-admission.js';
 import { createIdempotencyStore } from '../../src/store/idempotency-store.js';
@@ -341,6 +344,52 @@ describe('store writes run twice', () => {
     await w.scheduler.schedule(workItem.submit(id), w.clock.now());
     await w.scheduler.claim(10);
     await sameAfterSecond(w.prefix, () => w.scheduler.complete(workItem.submit(id))); // the drop without a lease
+  });
+});
+
+describe('a money step whose transition runs twice', () => {
+  test('when the move to processing is sent again and answers conflict, then the payment is still paid, once', async () => {
+    const w = world();
+    const sealer = createSealer([randomBytes(32)]);
+    const payment = await w.created();
+    const authorized = await w.machine.transition(payment, 'authorized', {
+      fields: {
+        sealedAccessToken: sealer.seal('at', sealContext(payment.id, 'token')),
+        accessTokenExpiresAt: w.clock.now() + 300_000,
+      },
+    });
+    expect(authorized).toBe('ok');
+    // The store as a cluster client drives it when a connection closes before the reply: the same
+    // transition runs again, and the caller hears the second run's answer.
+    const resent: PaymentStore = {
+      ...w.store,
+      transition: async (request) => {
+        await w.store.transition(request);
+        return w.store.transition(request);
+      },
+    };
+    const stateMachine = createStateMachine({ store: resent, clock: w.clock, webhookTargets: { global: true } });
+    const calls: BankPaymentRequest[] = [];
+    const bank = {
+      createPayment: (request: BankPaymentRequest) => {
+        calls.push(request); // the bank is not what is tested here: its calls are counted
+        return Promise.resolve({ kind: 'accepted', bankPaymentId: 'bank-1' } as const);
+      },
+    } as unknown as BankClient;
+    const submit = createSubmitPayment({
+      store: resent,
+      stateMachine,
+      bank,
+      sealer,
+      clock: w.clock,
+      logger: createLogger('silent'),
+      merchant: { name: 'Demo Tea Shop', iban: 'DE89370400440532013000' },
+      reconcile: () => Promise.reject(new Error('no reconciliation expected')),
+    });
+
+    expect(await submit(payment.id)).toEqual({ done: true });
+    expect((await w.store.get(payment.id))?.status).toBe('succeeded'); // before: stuck in processing, no work left
+    expect(calls.map((c) => c.idempotencyKey)).toEqual([payment.id]); // before: the bank never asked
   });
 });
 

@@ -146,7 +146,7 @@ describe('checkout whose create reply is lost', () => {
   let bank: SandboxBank;
   let parts: Parts;
   let app: Express;
-  const faults = { createRunsThenFails: 0, createFailsBeforeRunning: 0, settleFails: 0 };
+  const faults = { createRunsThenFails: 0, createFailsBeforeRunning: 0, createSentTwice: 0, settleFails: 0 };
   const created: string[] = [];
 
   beforeAll(async () => {
@@ -165,6 +165,11 @@ describe('checkout whose create reply is lost', () => {
       }
       const result = await create(record, firstWork);
       created.push(record.id);
+      if (faults.createSentTwice > 0) {
+        // The cluster client's resend after "Connection is closed": the second run's answer is the one heard.
+        faults.createSentTwice--;
+        return create(record, firstWork);
+      }
       if (faults.createRunsThenFails > 0) {
         faults.createRunsThenFails--;
         throw new Error('Connection is closed.');
@@ -214,6 +219,16 @@ describe('checkout whose create reply is lost', () => {
       .get(`/payments/${id ?? ''}`)
       .set('authorization', `Bearer ${first.body.client_secret}`);
     expect(read.status).toBe(200);
+  });
+
+  test('when the create is sent again after it ran, then the checkout answers the payment it made, not an error', async () => {
+    const asked = await cibaRequests();
+    faults.createSentTwice = 1;
+    const first = await checkout(`${prefix}resent`);
+    expect(first.status).toBe(202);
+    expect(first.body.id).toBe(created.at(-1));
+    expect((await checkout(`${prefix}resent`)).body.id).toBe(first.body.id);
+    expect(await cibaRequests()).toBe(asked + 1);
   });
 
   test('when the store cannot tell for a while, then retries get 409 with Retry-After until it is settled, then the same payment', async () => {

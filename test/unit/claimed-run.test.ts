@@ -1,15 +1,21 @@
 import { AppError } from '../../src/errors.js';
-import { runOnce, type ClaimedRunDeps } from '../../src/payments/claimed-run.js';
-import type { ClaimRef, IdempotencyStore, NotedPayment, StoredResponse } from '../../src/payments/idempotency.js';
+import { claimKey, runOnce, type ClaimedRunDeps } from '../../src/payments/claimed-run.js';
+import type {
+  ClaimRef,
+  IdempotencyClaim,
+  IdempotencyStore,
+  NotedPayment,
+  StoredResponse,
+} from '../../src/payments/idempotency.js';
 import type { PaymentRecord } from '../../src/payments/payment.js';
 import { waitFor } from '../support/api.js';
 import { newTestPayment } from '../support/payments.js';
 
 /** What the use case did with its claim: the decisions only (the scripts are tested on real Redis). */
-function recordingDeps(found: () => Promise<PaymentRecord | null>) {
+function recordingDeps(found: () => Promise<PaymentRecord | null>, claimed: IdempotencyClaim = { state: 'new' }) {
   const ends: string[] = [];
   const idempotency: IdempotencyStore = {
-    claim: () => Promise.resolve({ state: 'new' }),
+    claim: () => Promise.resolve(claimed),
     note: (_c: ClaimRef, p: NotedPayment) => {
       ends.push(`note ${p.paymentId}`);
       return Promise.resolve(true);
@@ -81,5 +87,23 @@ describe('a claimed checkout (claimed-run.ts)', () => {
       }),
     ).rejects.toBe(refusal);
     expect(ends).toEqual([`note ${record.id}`, `complete ${String(refusal.status)}`]);
+  });
+
+  test('when a retry takes over a noted claim whose payment exists, then it answers that payment and stores it', async () => {
+    const { record, clientSecret } = newTestPayment();
+    const noted = { paymentId: record.id, clientSecret };
+    const { deps, ends } = recordingDeps(() => Promise.resolve(record), { state: 'unsettled', noted });
+    const answer = await claimKey(deps, claim, 'print');
+    expect(answer?.location).toBe(`/payments/${record.id}`);
+    expect(JSON.parse(answer?.body ?? '{}')).toMatchObject({ id: record.id, client_secret: clientSecret });
+    expect(ends).toEqual(['complete 202']);
+  });
+
+  test('when a retry takes over a noted claim whose payment never came, then it runs afresh under the claim', async () => {
+    const { record, clientSecret } = newTestPayment();
+    const noted = { paymentId: record.id, clientSecret };
+    const { deps, ends } = recordingDeps(() => Promise.resolve(null), { state: 'unsettled', noted });
+    expect(await claimKey(deps, claim, 'print')).toBeNull();
+    expect(ends).toEqual([]);
   });
 });

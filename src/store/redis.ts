@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { followAskPastRedirectionBudget } from './cluster-ask-budget.js';
 
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
@@ -389,6 +390,7 @@ export function createRedisCluster(
   };
   refuseKeyPrefix(clusterOptions.keyPrefix, clusterOptions.redisOptions?.keyPrefix);
   const cluster = new Cluster(nodes, clusterOptions);
+  followAskPastRedirectionBudget(cluster);
   defineScripts(cluster);
   failFastOnceReady(cluster);
   // Subscriber copies are set as the copies of one Redis (createRedis): the queue stays on and no
@@ -402,6 +404,7 @@ export function createRedisCluster(
       redisOptions: { ...clusterOptions.redisOptions, ...SUBSCRIBER_COPY },
       ...override,
     });
+    followAskPastRedirectionBudget(copy);
     copy.on('error', () => undefined);
     return copy;
   };

@@ -367,8 +367,9 @@ export function createStoreClient(target: StoreTarget, options: { autoPipelining
   // has no retryStrategy (cluster/ConnectionPool.js:60), so when it closes every command written to it
   // and unanswered is rejected "Connection is closed." (redis/event_handler.js:212-214), one that
   // already timed out too; the cluster's reject (cluster/index.js:388-415) takes that as a failover and
-  // sends it to the slot's owner 100 ms later (index.js:594-600; a pipeline: Pipeline.js:80-162). So
-  // every store write is safe to run twice (test/integration/store-replay.test.ts).
+  // sends it to the slot's owner 100 ms later (index.js:594-600; a pipeline: Pipeline.js:80-162), as
+  // test/integration/cluster-resend.test.ts shows. So every store write is safe to run twice
+  // (store-replay.test.ts).
   const perNode = {
     ...timeouts(target.redisCommandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS),
     autoResendUnfulfilledCommands: false,

@@ -27,6 +27,7 @@ const BOTH_MODES = [
   'payment-notes',
   'store-scripts',
   'store-replay',
+  'idempotency-claims',
 ];
 const CLUSTER_ONLY = [
   'cluster-failover',

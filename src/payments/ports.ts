@@ -66,6 +66,11 @@ export interface PaymentStore {
   recordBankCall(id: string, at: number): Promise<boolean>;
   /** The W3C traceparent stored at creation (tracing on), for the worker's spans of this payment. */
   getTraceparent(id: string): Promise<string | null>;
+  /**
+   * Settles a creation in doubt (its reply lost, or it may still land late): the payment when it
+   * exists; else null, and its id is voided so that no create of it can ever succeed.
+   */
+  voidUnlessCreated(id: string): Promise<PaymentRecord | null>;
 }
 
 /** Ping mode: which payment a client_notification_token (its SHA-256) belongs to. */

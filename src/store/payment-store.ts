@@ -161,6 +161,14 @@ function needsWait(request: TransitionRequest, durability: Durability): boolean 
   return durability.replicas > 0 && DURABLE_STATUSES.has(request.to);
 }
 
+/**
+ * The mark of a payment id whose creation was in doubt and is now refused (void-payment-1.lua): no
+ * status of any version, so decodeRecord reads no payment. Kept a day: far longer than any create
+ * could still arrive (a command sent again, a node resuming).
+ */
+const VOID_STATUS = 'void';
+const VOID_KEPT_SECONDS = 24 * 3600;
+
 /** Tries of the list entry alone, after it failed beside a payment that was created. */
 const RELIST_ATTEMPTS = 3;
 
@@ -239,9 +247,7 @@ export function createPaymentStore(deps: {
   const get = async (id: string) => decodeRecord(await redis.hgetall(keys.payment(id)), id);
   return {
     get,
-    async getMany(ids) {
-      return Promise.all(ids.map(async (id) => decodeRecord(await redis.hgetall(keys.payment(id)), id)));
-    },
+    getMany: (ids) => Promise.all(ids.map(get)),
     async getPollFields(id) {
       const values = await redis.hmget(keys.payment(id), ...POLL_FIELDS);
       const fields = decodePollFields(values);
@@ -283,7 +289,16 @@ export function createPaymentStore(deps: {
       const [current, legacy] = await redis.hmget(keys.payment(id), ...TRACE_FIELDS);
       return current ?? legacy ?? null;
     },
+    voidUnlessCreated: (id) => voidUnlessCreated(redis, keys, id),
   };
+}
+
+/** PaymentStore.voidUnlessCreated: void-payment-1.lua, then the payment it found. */
+async function voidUnlessCreated(redis: RedisClient, keys: Keys, id: string): Promise<PaymentRecord | null> {
+  if ((await redis.voidPayment(keys.payment(id), VOID_STATUS, VOID_KEPT_SECONDS)) === 1) return null;
+  const record = decodeRecord(await redis.hgetall(keys.payment(id)), id);
+  if (!record) throw new Error(`payment ${id} exists in a status this version cannot read`);
+  return record;
 }
 
 /** `bank_at` written with update-1.lua, WAITed for the required replicas (see Durability): true when both. */

@@ -78,12 +78,13 @@ export type TransitionArgs = [
   bucket: number,
 ];
 
-/** What idempotency-claim-1.lua answers: run, wait, refuse, or replay the stored response. */
+/** What idempotency-claim-1.lua answers: run, wait, refuse, replay the stored response, or settle a noted claim. */
 export type IdempotencyClaimReply =
   | ['new']
   | ['in_flight']
   | ['mismatch']
-  | [state: 'replay', status: string, sealedBody: string | null, location: string];
+  | [state: 'replay', status: string, sealedBody: string | null, location: string]
+  | [state: 'unsettled', paymentId: string, sealedSecret: string];
 
 /** The Lua scripts, as commands on every store client and its pipelines (defineScripts: EVAL once per connection, then EVALSHA). */
 export interface ScriptCommands {
@@ -173,8 +174,30 @@ export interface ScriptCommands {
     key: string,
     fingerprint: string,
     inFlightSeconds: number,
-    keepSeconds: number,
+    owner: string,
+    now: number,
   ): Promise<IdempotencyClaimReply>;
+  /** Notes the payment of a claim still in flight and the owner's, and keeps the claim `keepSeconds`: 1, else 0. */
+  idempotencyNote(
+    key: string,
+    owner: string,
+    paymentId: string,
+    sealedSecret: string,
+    keepSeconds: number,
+  ): Promise<0 | 1>;
+  /** Stores the answer of a claim still in flight and the owner's: 1, else 0 (nothing changed). */
+  idempotencyComplete(
+    key: string,
+    owner: string,
+    status: number,
+    sealedBody: string,
+    location: string,
+    keepSeconds: number,
+  ): Promise<0 | 1>;
+  /** Deletes a claim still in flight and the owner's: 1, else 0 (nothing changed). */
+  idempotencyRelease(key: string, owner: string): Promise<0 | 1>;
+  /** Whether a payment whose creation is in doubt is void: 1 (voided now or before), 0 (it exists). */
+  voidPayment(payment: string, voidStatus: string, keepSeconds: number): Promise<0 | 1>;
   /** Enters (created_at, id) pairs into the payment list index and trims it; the number of leaves. */
   listAdd(
     directory: string,
@@ -270,6 +293,10 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   transition: 'transition-6.lua',
   update: 'update-1.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
+  idempotencyNote: 'idempotency-note-1.lua',
+  idempotencyComplete: 'idempotency-complete-1.lua',
+  idempotencyRelease: 'idempotency-release-1.lua',
+  voidPayment: 'void-payment-1.lua',
   listAdd: 'list-add-2.lua',
   listPage: 'list-page-1.lua',
   reservePending: 'reserve-pending-1.lua',

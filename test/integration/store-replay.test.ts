@@ -9,6 +9,7 @@ import { createStateMachine } from '../../src/payments/state-machine.js';
 import { createSubmitPayment } from '../../src/payments/submit-payment.js';
 import { workItem } from '../../src/payments/work-items.js';
 import { createCheckoutAdmission } from '../../src/store/checkout-admission.js';
+import { createIdempotencyStore } from '../../src/store/idempotency-store.js';
 import { createKeys } from '../../src/store/keys.js';
 import { createNotificationStore } from '../../src/store/notification-store.js';
 import { createPaymentStore } from '../../src/store/payment-store.js';
@@ -32,8 +33,9 @@ import { uniquePrefix } from '../support/system.js';
  * forward). Settle and renew are fenced by the lease score they were given; claim moves what it
  * leased out of the due sets, so a second claim finds it leased; schedule, advance, update, the
  * list index and the key registry write sets, members and fields to the values of their arguments.
- * Not here: the Idempotency-Key scripts (claims with an owner, the idem work), read-only scripts
- * (depth, listPage), and rate-limiter-flexible's counters (a point counted twice refuses a
+ * The Idempotency-Key scripts act only on the caller's claim still in flight (note, complete,
+ * release), or find the claim already taken (claim); a void mark is written once. Not here:
+ * read-only scripts (depth, listPage), and rate-limiter-flexible's counters (a point counted twice refuses a
  * checkout a little early: it moves no money and changes no payment).
  */
 const SCRIPTS = new Set<string>([
@@ -47,6 +49,11 @@ const SCRIPTS = new Set<string>([
   'listAdd',
   'reservePending',
   'registerKeyHolder',
+  'idempotencyClaim',
+  'idempotencyNote',
+  'idempotencyComplete',
+  'idempotencyRelease',
+  'voidPayment',
 ] satisfies (keyof ScriptCommands)[]);
 
 interface ScriptCall {
@@ -297,6 +304,27 @@ describe('store writes run twice', () => {
     const register = () =>
       w.client.registerKeyHolder(w.keys.keyHolders, w.keys.layoutHolders, now, now + 10_000, 'p1', 'ab', 'ab', '2');
     expect((await w.twice(register)).again).toEqual([[0, 0, '']]);
+  });
+
+  test("when Idempotency-Key claim scripts run twice, then each acts once: the second finds the claim taken or no longer the caller's", async () => {
+    const w = world();
+    const sealer = createSealer([randomBytes(32)]);
+    const idempotency = createIdempotencyStore({
+      redis: w.client,
+      keys: w.keys,
+      inFlightSeconds: 60,
+      sealer,
+      clock: w.clock,
+    });
+    const claim = (key: string) => ({ scope: 'shop', key, owner: 'o1' });
+    expect((await w.twice(() => idempotency.claim(claim('k'), 'print'))).again).toEqual([['in_flight']]);
+    const note = () => idempotency.note(claim('k'), { paymentId: 'pay_1', clientSecret: 's' });
+    expect((await w.twice(note)).again).toEqual([1]);
+    const answer = { status: 202, body: '{}', location: '/payments/pay_1' };
+    expect((await w.twice(() => idempotency.complete(claim('k'), answer))).again).toEqual([0]);
+    await idempotency.claim(claim('r'), 'print');
+    expect((await w.twice(() => idempotency.release(claim('r')))).again).toEqual([0]);
+    expect((await w.twice(() => w.store.voidUnlessCreated(newPaymentId(0)))).again).toEqual([1]);
   });
 
   test('when the list index, notification, delivery and shard writes run twice, then each is there once', async () => {

@@ -87,7 +87,9 @@ function startCheckout(parts: Parts, catalog: Catalog) {
       storeAvailable: () => redis.status === 'ready',
       schedulerShards: config.schedulerShards,
     }),
-    idempotency: createIdempotencyStore({ redis, keys, inFlightSeconds, sealer: parts.sealer }),
+    idempotency: createIdempotencyStore({ redis, keys, inFlightSeconds, sealer: parts.sealer, clock }),
+    payments: store,
+    holdMs: inFlightSeconds * 1000,
     admission: createCheckoutAdmission({
       redis,
       keys,

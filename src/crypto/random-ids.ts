@@ -30,3 +30,8 @@ export function newBindingMessage(): string {
   const pick = (n: number) => Array.from({ length: n }, () => alphabet[randomInt(alphabet.length)]).join('');
   return `${pick(4)}-${pick(2)}`;
 }
+
+/** Who holds an Idempotency-Key claim: one per request (100 bits), so a request ends only its own claim. */
+export function newClaimOwner(): string {
+  return randomBase32(20);
+}

@@ -137,7 +137,9 @@ function documentCheckout(b: OpenApiBuilder): void {
       'With `Idempotency-Key` (scoped to the shop, or else to the client address), the same key and body replay the ' +
       "stored answer (header `Idempotent-Replayed: true`); only the bank's own answers are stored: a refusal before the " +
       'bank is asked (validation, `shop_key_required`, an unknown sku, a limit), a 429 or a 5xx stores nothing, so a ' +
-      'retry with a fixed request runs afresh.',
+      'retry with a fixed request runs afresh; but a fault after the bank was asked is first settled: if the payment ' +
+      'was created after all, its 202 is the answer (replayed to the retry), never a second payment. Until then a ' +
+      'retry gets 409 `idempotency_key_in_use` with `Retry-After`.',
     security: [{}, { shopKey: [] }],
     request: checkoutRequestDoc(b, checkoutRequest),
     responses: checkoutResponsesDoc(b, checkoutResponse),

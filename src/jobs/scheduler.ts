@@ -64,8 +64,8 @@ export interface Scheduler {
    * was no longer this worker's (expired and taken over, or settled), which are left alone.
    */
   renew(items: readonly ClaimedItem[]): Promise<ClaimedItem[]>;
-  /** Adds or moves work (not leased) to `at`. */
-  schedule(member: string, at: number): Promise<void>;
+  /** Adds or moves work to `at`; false when it is leased (in flight): left alone, never due beside its lease. */
+  schedule(member: string, at: number): Promise<boolean>;
   /**
    * Moves waiting work earlier (ping: poll now) and wakes the workers that cover its shard, in one
    * step; or, when it is leased (in flight), makes it due at once when its worker reschedules it;
@@ -276,11 +276,14 @@ async function depthOf(redis: RedisClient, keys: Keys, shards: number[]): Promis
   };
 }
 
-/** schedule-4.lua: `member` into its due bucket at `at` (out of the legacy set), its lease dropped too with `dropLease`. */
-async function putDue(redis: RedisClient, keys: Keys, member: string, at: number, dropLease: '0' | '1'): Promise<void> {
+/**
+ * schedule-4.lua: `member` into its due bucket at `at` (out of the legacy set), its lease dropped too
+ * with `dropLease`; without, false when it is leased (left alone).
+ */
+async function putDue(redis: RedisClient, keys: Keys, member: string, at: number, dropLease: '0' | '1') {
   const k = keys.scheduleOf(member);
   const { key, bucket } = keys.dueOf(member);
-  await redis.schedule(key, k.dueDir, k.leases, k.legacyDue, at, member, bucket, dropLease);
+  return (await redis.schedule(key, k.dueDir, k.leases, k.legacyDue, at, member, bucket, dropLease)) === 1;
 }
 
 /** advance-5.lua: waiting work moved earlier (in its bucket or the legacy set) and its shard woken, or leased work marked. */
@@ -375,7 +378,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     renew: (items) => renewLeases(redis, keys, items, clock.now() + leaseMs),
     async schedule(member, at) {
       touched(member);
-      await putDue(redis, keys, member, at, '0');
+      return putDue(redis, keys, member, at, '0');
     },
     async advance(member, at) {
       // Waiting work only ever moves earlier; leased work is never copied, but marked so that it is

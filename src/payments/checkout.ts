@@ -19,6 +19,12 @@ export interface CheckoutInput {
   callbackUrl?: string | undefined;
   metadata?: Record<string, string> | undefined;
   requestId?: string | undefined;
+  /**
+   * Awaited with the new payment's id and client secret just before the bank is asked: the caller
+   * notes them (its Idempotency-Key claim) so a fault afterwards can be settled; if it throws, the
+   * bank is not asked.
+   */
+  beforeBank?: ((payment: { paymentId: string; clientSecret: string }) => Promise<void>) | undefined;
 }
 
 export interface CheckoutResult {
@@ -69,13 +75,14 @@ async function startCheckout(deps: CheckoutServiceDeps, input: CheckoutInput): P
   const payment = { id: newPaymentId(randomInt(deps.schedulerShards)), amount, currency: deps.currency };
   const bindingMessage = newBindingMessage();
   const notificationToken = deps.deliveryMode === 'ping' ? newNotificationToken() : undefined;
+  const clientSecret = newClientSecret(payment.id);
+  await input.beforeBank?.({ paymentId: payment.id, clientSecret });
   const { prepared, started } = await askBank(deps, input, { payment, bindingMessage, notificationToken });
 
   // Counted from the receipt of the backchannel answer (CIBA Core §7.3).
   const receivedAt = deps.clock.now();
   const intervalMs = started.interval * 1000;
   const expiresAt = receivedAt + started.expiresIn * 1000;
-  const clientSecret = newClientSecret(payment.id);
   const record = pendingPayment({
     ...payment,
     items,
@@ -94,7 +101,14 @@ async function startCheckout(deps: CheckoutServiceDeps, input: CheckoutInput): P
     await deps.notifications.remember(sha256(notificationToken), payment.id, started.expiresIn);
   }
   const firstPoll = receivedAt + (notificationToken ? Math.max(intervalMs, PING_SAFETY_POLL_MS) : intervalMs);
-  await deps.stateMachine.create(record, { member: workItem.poll(payment.id), at: Math.min(firstPoll, expiresAt) });
+  const created = await deps.stateMachine.create(record, {
+    member: workItem.poll(payment.id),
+    at: Math.min(firstPoll, expiresAt),
+  });
+  // The id is taken: by this very create (the cluster client sent it again after its first reply was
+  // lost with a failed node), or voided by whoever settled this checkout meanwhile. The caller
+  // settles which (PaymentStore.voidUnlessCreated) rather than this answering for a payment unread.
+  if (created !== 'ok') throw new Error(`payment ${payment.id} was not created: its id is taken (${created})`);
   return { payment: toPaymentView(record), clientSecret };
 }
 

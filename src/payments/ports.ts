@@ -50,7 +50,12 @@ export interface PaymentStore {
   /** Several payments at once (one round trip with auto-pipelining); null where one is gone. */
   getMany(ids: readonly string[]): Promise<(PaymentRecord | null)[]>;
   getPollFields(id: string): Promise<PollFields>;
-  update(id: string, fields: MutableFields): Promise<void>;
+  /**
+   * Writes notes while the payment exists ('not_found' when not) and, with `whileIn`, only while its
+   * status is one of those ('conflict' when not): a note that must not outlive the payment's wait
+   * (a held token) is then never written onto a payment that ended meanwhile, nor again after it.
+   */
+  update(id: string, fields: MutableFields, whileIn?: readonly PaymentStatus[]): Promise<TransitionResult>;
   transition(request: TransitionRequest): Promise<TransitionResult>;
   /**
    * Records that a bank payment call is about to be made (`bankCalledAt`). True once that write, and
@@ -61,6 +66,11 @@ export interface PaymentStore {
   recordBankCall(id: string, at: number): Promise<boolean>;
   /** The W3C traceparent stored at creation (tracing on), for the worker's spans of this payment. */
   getTraceparent(id: string): Promise<string | null>;
+  /**
+   * Settles a creation in doubt (its reply lost, or it may still land late): the payment when it
+   * exists; else null, and its id is voided so that no create of it can ever succeed.
+   */
+  voidUnlessCreated(id: string): Promise<PaymentRecord | null>;
 }
 
 /** Ping mode: which payment a client_notification_token (its SHA-256) belongs to. */

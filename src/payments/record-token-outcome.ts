@@ -14,6 +14,7 @@ import {
   type Sealer,
   type TokenExpectation,
   type TokenOutcome,
+  type TransitionResult,
 } from './ports.js';
 import type { StateMachine } from './state-machine.js';
 import { workItem } from './work-items.js';
@@ -301,12 +302,7 @@ async function recordAuthorized(
   const recorded = { submitDue: false };
   await recordFinal(deps, until, async () => {
     const current = await deps.store.get(paymentId);
-    if (current?.status === 'failed') {
-      // The customer approved, but another worker's grace ran out first (this one was cut off for
-      // longer): no money moved; the shop sees failed. Rare, and worth an operator's look.
-      deps.onAlarm?.('token_after_failure');
-      deps.logger.error({ paymentId }, 'a token arrived for a payment already failed; no money moved');
-    }
+    if (current?.status === 'failed') alarmTokenAfterFailure(deps, paymentId);
     if (current?.status !== 'pending_authorization') return;
     const result = await deps.stateMachine.transition(current, 'authorized', {
       fields: { sealedAccessToken, accessTokenExpiresAt: expiresAt, heldToken: null, spentGrant: null },
@@ -317,7 +313,22 @@ async function recordAuthorized(
   return recorded.submitDue ? DONE_SUBMIT_DUE : DONE;
 }
 
-/** The bank's keys could not be fetched: keep the token response (sealed) and validate it again soon. */
+/**
+ * The customer approved, but the payment had already failed (another worker's grace ran out first
+ * while this one was cut off for longer): no money moved; the shop sees failed. Rare, and worth an
+ * operator's look.
+ */
+function alarmTokenAfterFailure(deps: RecordTokenOutcomeDeps, paymentId: string): void {
+  deps.onAlarm?.('token_after_failure');
+  deps.logger.error({ paymentId }, 'a token arrived for a payment already failed; no money moved');
+}
+
+/**
+ * The bank's keys could not be fetched: keep the token response (sealed) and validate it again soon.
+ * Kept only while the payment still waits for it: a payment that ended meanwhile (failed after
+ * another worker's grace, canceled, or authorized by the worker that took the poll over) gets no
+ * token at rest, and a failed one raises the same alarm as a token that could be checked.
+ */
 async function holdToken(
   deps: RecordTokenOutcomeDeps,
   poll: Poll,
@@ -331,9 +342,15 @@ async function holdToken(
   );
   const heldToken = deps.sealer.seal(JSON.stringify(response), sealContext(poll.id, 'held_token'));
   const until = response.receivedAt + (response.expiresIn ?? HELD_TOKEN_DEFAULT_LIFE_S) * 1000;
-  await recordFinal(deps, until, () =>
-    deps.store.update(poll.id, { heldToken, attempts: poll.attempts + 1, spentGrant: null }),
-  );
+  const held = { result: 'ok' as TransitionResult };
+  await recordFinal(deps, until, async () => {
+    const note = { heldToken, attempts: poll.attempts + 1, spentGrant: null };
+    held.result = await deps.store.update(poll.id, note, ['pending_authorization']);
+  });
+  if (held.result !== 'ok') {
+    if ((await deps.store.getPollFields(poll.id)).status === 'failed') alarmTokenAfterFailure(deps, poll.id);
+    return DONE;
+  }
   return { at: deps.clock.now() + backoffMs(poll.attempts, { baseMs: 1000, maxMs: 30_000 }) };
 }
 

@@ -3,9 +3,11 @@ import { addressLimitKey } from '../net-address.js';
 import type { Catalog } from './catalog.js';
 import type { CheckoutAdmission } from './ports.js';
 import type { CheckoutService } from './checkout.js';
-import type { IdempotencyStore, StoredResponse } from './idempotency.js';
+import { claimKey, runOnce, type ClaimedRunDeps } from './claimed-run.js';
+import type { StoredResponse } from './idempotency.js';
 import { normaliseLoginHint } from './login-hint.js';
 import { sha256 } from '../crypto/hashing.js';
+import { newClaimOwner } from '../crypto/random-ids.js';
 
 /**
  * Who calls: the shop's backend with `SHOP_API_KEY`, an anonymous storefront, or a caller whose
@@ -34,14 +36,11 @@ export interface CheckoutAnswer extends StoredResponse {
   replayed: boolean;
 }
 
-export interface StartCheckoutDeps {
+export interface StartCheckoutDeps extends ClaimedRunDeps {
   catalog: Catalog;
   checkout: CheckoutService;
-  idempotency: IdempotencyStore;
   admission: CheckoutAdmission;
   callbackAllowedOrigins: readonly string[];
-  /** Renders a refusal as the problem document a replay sends again. */
-  renderProblem: (err: AppError) => string;
   countOutcome: (outcome: string) => void;
 }
 
@@ -49,7 +48,8 @@ export interface StartCheckoutDeps {
  * POST /checkout as a story: check who may say what, price the cart, claim the Idempotency-Key,
  * admit the customer (limits, pending requests, cool-down), ask the bank, and keep the answer for
  * a retry. Everything refused before the bank is asked (validation, `shop_key_required`, an unknown
- * sku, a limit) stores no idempotency record: a retry with a fixed request runs afresh.
+ * sku, a limit) stores no idempotency record: a retry with a fixed request runs afresh. After the
+ * bank may have been asked, the claim is settled, never freed blindly (claimed-run.ts).
  */
 export function createStartCheckout(deps: StartCheckoutDeps) {
   return async function startCheckout(request: StartCheckoutRequest): Promise<CheckoutAnswer> {
@@ -61,24 +61,25 @@ export function createStartCheckout(deps: StartCheckoutDeps) {
       const customer = normaliseLoginHint(order.loginHint);
       const scope = caller === 'shop' ? 'shop' : `ip:${request.clientAddress}`;
       const key = request.idempotencyKey;
-      if (key !== null) {
-        const replay = await claimKey(deps.idempotency, scope, key, fingerprint(order));
+      // The owner id is this request's alone: it ends its own claim, never a newer request's.
+      const claim = key === null ? null : { scope, key, owner: newClaimOwner() };
+      if (claim) {
+        const replay = await claimKey(deps, claim, fingerprint(order));
         if (replay) return { ...replay, replayed: true };
       }
-      const claimed = key === null ? null : { scope, key };
-      const answer = await runOnce(deps, claimed, async (bankAsked) => {
+      const answer = await runOnce(deps, claim, async (beforeBank) => {
         const ticket = await deps.admission.admit({
           clientAddress: caller === 'shop' ? null : addressLimitKey(request.clientAddress),
           customerKey: customer.limitKey,
         });
         try {
-          bankAsked();
           const started = await deps.checkout.startCheckout({
             priced,
             loginHint: customer.loginHint,
             callbackUrl: order.callbackUrl,
             metadata: order.metadata,
             requestId: request.requestId,
+            beforeBank,
           });
           await ticket.confirm(started.payment.id, Date.parse(started.payment.expires_at));
           return started;
@@ -136,64 +137,4 @@ function fingerprint(order: CheckoutOrder): string {
   return sha256(
     JSON.stringify([order.items, order.loginHint, order.callbackUrl ?? null, Object.entries(order.metadata ?? {})]),
   );
-}
-
-/** Claims the key; returns the stored answer for a replay, throws for a mismatch or a request in flight. */
-async function claimKey(
-  store: IdempotencyStore,
-  scope: string,
-  key: string,
-  print: string,
-): Promise<StoredResponse | null> {
-  const claim = await store.claim(scope, key, print);
-  switch (claim.state) {
-    case 'new':
-      return null;
-    case 'replay':
-      return claim.response;
-    case 'mismatch':
-      throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body.');
-    case 'in_flight':
-      throw new AppError('idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed.', {
-        retryAfterSeconds: 1,
-      });
-  }
-}
-
-/**
- * Runs the claimed request and keeps its answer. Once the payment exists the key is never freed
- * (a retry would start a second payment); the bank's definite refusals (4xx) are kept for replay;
- * a refusal before the bank was asked (a limit, a pending request), a 429 or a fault (5xx) frees
- * the key for the retry.
- */
-async function runOnce(
-  deps: StartCheckoutDeps,
-  claimed: { scope: string; key: string } | null,
-  start: (bankAsked: () => void) => Promise<Awaited<ReturnType<CheckoutService['startCheckout']>>>,
-): Promise<StoredResponse> {
-  let started;
-  const progress = { askedBank: false };
-  try {
-    started = await start(() => {
-      progress.askedBank = true;
-    });
-  } catch (err) {
-    if (claimed) {
-      if (progress.askedBank && err instanceof AppError && err.status < 500 && err.status !== 429)
-        await deps.idempotency.complete(claimed.scope, claimed.key, {
-          status: err.status,
-          body: deps.renderProblem(err),
-          location: null,
-        });
-      else await deps.idempotency.release(claimed.scope, claimed.key);
-    }
-    throw err;
-  }
-  const response = {
-    status: 202,
-    body: JSON.stringify({ ...started.payment, client_secret: started.clientSecret }),
-    location: `/payments/${started.payment.id}`,
-  };
-  if (claimed) await deps.idempotency.complete(claimed.scope, claimed.key, response);
-  return response;
 }

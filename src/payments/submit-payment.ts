@@ -91,9 +91,14 @@ async function toProcessing(deps: SubmitPaymentDeps, paymentId: string): Promise
   const current = await deps.store.get(paymentId);
   if (current?.status === 'processing') return current; // a retry, or a crash after the bank call
   if (current?.status !== 'authorized') return null;
-  return (await deps.stateMachine.transition(current, 'processing')) === 'ok'
-    ? { ...current, status: 'processing', attempts: 0 }
-    : null;
+  if ((await deps.stateMachine.transition(current, 'processing')) === 'ok') {
+    return { ...current, status: 'processing', attempts: 0 };
+  }
+  // Refused: canceled meanwhile, or this very move run twice (a cluster client re-sends a command
+  // whose connection closed before the reply, and the second run finds it done). Ending here then
+  // would leave the payment in `processing` with no work to finish it.
+  const after = await deps.store.get(paymentId);
+  return after?.status === 'processing' ? after : null;
 }
 
 function openAccessToken(deps: SubmitPaymentDeps, payment: PaymentRecord): string | null {

@@ -1,62 +1,87 @@
-import type { IdempotencyStore } from '../payments/idempotency.js';
+import type { Clock } from '../clock.js';
+import type { ClaimRef, IdempotencyStore } from '../payments/idempotency.js';
 import type { Sealer } from '../payments/ports.js';
+import { retryInBackground } from '../payments/backoff.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
-/** Stored responses are replayed for 24 h (issue 5). */
+/** Stored responses are replayed for 24 h (issue 5); a noted claim is kept as long (idempotency-note-1.lua). */
 const KEEP_SECONDS = 24 * 3600;
+/** Background tries of a failed end: from 200 ms, doubling (with jitter) up to 5 s. */
+const RETRY_BACKOFF = { baseMs: 200, maxMs: 5000 };
 
 /**
  * `inFlightSeconds`: how long a claim holds before a crashed request's key can be taken again; it must
  * outlast the longest checkout (the bank call with all its timeouts), or a retry would run beside it.
- * Stored bodies are sealed with the token keys: a 202 body holds the payment's client secret.
+ * Stored bodies and noted client secrets are sealed with the token keys (the key name as associated
+ * data): a 202 body holds the payment's client secret.
  */
 export function createIdempotencyStore(deps: {
   redis: RedisClient;
   keys: Keys;
   inFlightSeconds: number;
   sealer: Sealer;
+  clock: Clock;
 }): IdempotencyStore {
-  const { redis, keys } = deps;
+  const { redis, keys, sealer } = deps;
+  const holdMs = deps.inFlightSeconds * 1000;
+  const nameOf = (claim: ClaimRef) => keys.idempotency(claim.scope, claim.key);
   return {
-    async claim(scope, key, fingerprint) {
-      const reply = await redis.idempotencyClaim(
-        keys.idempotency(scope, key),
-        fingerprint,
-        deps.inFlightSeconds,
-        KEEP_SECONDS,
-      );
-      if (reply[0] !== 'replay') return { state: reply[0] };
-      const [, status, sealedBody, location] = reply;
-      return {
-        state: 'replay',
-        response: {
-          status: Number(status),
-          body: deps.sealer.open(sealedBody ?? '', keys.idempotency(scope, key)),
-          location: location ? location : null,
-        },
-      };
+    async claim(claim, fingerprint) {
+      const k = nameOf(claim);
+      const reply = await redis.idempotencyClaim(k, fingerprint, deps.inFlightSeconds, claim.owner, deps.clock.now());
+      switch (reply[0]) {
+        case 'new':
+        case 'in_flight':
+        case 'mismatch':
+          return { state: reply[0] };
+        case 'unsettled':
+          return { state: 'unsettled', noted: { paymentId: reply[1], clientSecret: sealer.open(reply[2], k) } };
+        case 'replay': {
+          const [, status, sealedBody, location] = reply;
+          const body = sealer.open(sealedBody ?? '', k);
+          return { state: 'replay', response: { status: Number(status), body, location: location ? location : null } };
+        }
+      }
     },
-    async complete(scope, key, response) {
-      const k = keys.idempotency(scope, key);
-      await redis
-        .multi()
-        .hset(
+    async note(claim, payment) {
+      const k = nameOf(claim);
+      const sealed = sealer.seal(payment.clientSecret, k);
+      return (await redis.idempotencyNote(k, claim.owner, payment.paymentId, sealed, KEEP_SECONDS)) === 1;
+    },
+    async complete(claim, response) {
+      const k = nameOf(claim);
+      const sealed = sealer.seal(response.body, k);
+      const store = async () =>
+        (await redis.idempotencyComplete(
           k,
-          'state',
-          'done',
-          'status',
-          String(response.status),
-          'body',
-          deps.sealer.seal(response.body, k),
-          'location',
+          claim.owner,
+          response.status,
+          sealed,
           response.location ?? '',
-        )
-        .expire(k, KEEP_SECONDS)
-        .exec();
+          KEEP_SECONDS,
+        )) === 1;
+      return endClaim(store, Date.now() + holdMs);
     },
-    async release(scope, key) {
-      await redis.del(keys.idempotency(scope, key));
+    async release(claim) {
+      const k = nameOf(claim);
+      return endClaim(async () => (await redis.idempotencyRelease(k, claim.owner)) === 1, Date.now() + holdMs);
     },
   };
+}
+
+/**
+ * Runs an end of a claim; when it fails (a store fault: the primary died, a timeout), tries it again
+ * in the background until it gets an answer or the claim's hold is over, and throws. Safe to send
+ * again: the scripts act only on the caller's claim still in flight, so a try whose reply was lost
+ * and a later one cannot free or overwrite a newer request's claim. Not for ever: after the hold a
+ * plain claim expires by itself, and a noted one is taken over by the next request.
+ */
+async function endClaim(end: () => Promise<boolean>, untilMs: number): Promise<boolean> {
+  try {
+    return await end();
+  } catch (err) {
+    retryInBackground(end, untilMs, RETRY_BACKOFF);
+    throw err;
+  }
 }

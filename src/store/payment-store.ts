@@ -101,7 +101,12 @@ export interface Durability {
 
 interface DurablePipeline {
   transition(...args: TransitionArgs): DurablePipeline;
-  update(payment: string, setCount: number, ...fieldsValuesThenDropped: string[]): DurablePipeline;
+  update(
+    payment: string,
+    allowedStatuses: string,
+    setCount: number,
+    ...fieldsValuesThenDropped: string[]
+  ): DurablePipeline;
   call(command: string, ...args: (string | number)[]): DurablePipeline;
   exec(): Promise<[Error | null, unknown][] | null>;
 }
@@ -155,6 +160,14 @@ async function execAndWait(
 function needsWait(request: TransitionRequest, durability: Durability): boolean {
   return durability.replicas > 0 && DURABLE_STATUSES.has(request.to);
 }
+
+/**
+ * The mark of a payment id whose creation was in doubt and is now refused (void-payment-1.lua): no
+ * status of any version, so decodeRecord reads no payment. Kept a day: far longer than any create
+ * could still arrive (a command sent again, a node resuming).
+ */
+const VOID_STATUS = 'void';
+const VOID_KEPT_SECONDS = 24 * 3600;
 
 /** Tries of the list entry alone, after it failed beside a payment that was created. */
 const RELIST_ATTEMPTS = 3;
@@ -234,9 +247,7 @@ export function createPaymentStore(deps: {
   const get = async (id: string) => decodeRecord(await redis.hgetall(keys.payment(id)), id);
   return {
     get,
-    async getMany(ids) {
-      return Promise.all(ids.map(async (id) => decodeRecord(await redis.hgetall(keys.payment(id)), id)));
-    },
+    getMany: (ids) => Promise.all(ids.map(get)),
     async getPollFields(id) {
       const values = await redis.hmget(keys.payment(id), ...POLL_FIELDS);
       const fields = decodePollFields(values);
@@ -244,11 +255,12 @@ export function createPaymentStore(deps: {
       const record = await get(id);
       return record ? pollFieldsOf(record) : { ...NO_POLL_FIELDS };
     },
-    async update(id, fields) {
+    async update(id, fields, whileIn) {
       const { set, drop } = encodeFields(fields);
       const pairs = Object.entries(set).flat();
       // Never a plain HSET: after the payment expired it would leave an orphan hash without a TTL.
-      await redis.update(keys.payment(id), pairs.length / 2, ...pairs, ...drop);
+      const allowed = allowedStatusesArg(whileIn ?? []);
+      return updateResult(await redis.update(keys.payment(id), allowed, pairs.length / 2, ...pairs, ...drop));
     },
     async transition(request) {
       const { set, drop } = encodeFields(
@@ -271,31 +283,45 @@ export function createPaymentStore(deps: {
       }
       return createListed(redis, listArgs, args, (error) => deps.onUnlisted?.(request.id, error));
     },
-    async recordBankCall(id, at) {
-      // A payment that is gone gets no note, and so no bank call.
-      const key = keys.payment(id);
-      if (durability.replicas === 0) return written(await redis.update(key, 1, FIELD.bankCalledAt, String(at)));
-      const write = (pipeline: DurablePipeline) => pipeline.update(key, 1, FIELD.bankCalledAt, String(at));
-      const [code, acknowledged] = await execAndWait(redis, key, write, durability);
-      return written(Number(code)) && acknowledged >= durability.replicas;
-    },
+    // A payment that is gone gets no note, and so no bank call.
+    recordBankCall: (id, at) => recordBankCall(redis, keys.payment(id), at, durability),
     async getTraceparent(id) {
       const [current, legacy] = await redis.hmget(keys.payment(id), ...TRACE_FIELDS);
       return current ?? legacy ?? null;
     },
+    voidUnlessCreated: (id) => voidUnlessCreated(redis, keys, id),
   };
 }
 
-/** Every answer of update-1.lua: whether the fields were written. */
-const UPDATE_RESULTS: Record<UpdateCode, boolean> = {
-  [UpdateCode.Written]: true,
-  [UpdateCode.NoPayment]: false,
+/** PaymentStore.voidUnlessCreated: void-payment-1.lua, then the payment it found. */
+async function voidUnlessCreated(redis: RedisClient, keys: Keys, id: string): Promise<PaymentRecord | null> {
+  if ((await redis.voidPayment(keys.payment(id), VOID_STATUS, VOID_KEPT_SECONDS)) === 1) return null;
+  const record = decodeRecord(await redis.hgetall(keys.payment(id)), id);
+  if (!record) throw new Error(`payment ${id} exists in a status this version cannot read`);
+  return record;
+}
+
+/** `bank_at` written with update-1.lua, WAITed for the required replicas (see Durability): true when both. */
+async function recordBankCall(redis: RedisClient, key: string, at: number, durability: Durability): Promise<boolean> {
+  const note = [FIELD.bankCalledAt, String(at)];
+  if (durability.replicas === 0) return updateResult(await redis.update(key, '', 1, ...note)) === 'ok';
+  const write = (pipeline: DurablePipeline) => pipeline.update(key, '', 1, ...note);
+  const [code, acknowledged] = await execAndWait(redis, key, write, durability);
+  return updateResult(Number(code)) === 'ok' && acknowledged >= durability.replicas;
+}
+
+/** Every answer of update-1.lua, as the answers of a transition: written, no payment, or not in an allowed status. */
+const UPDATE_RESULTS: Record<UpdateCode, TransitionResult> = {
+  [UpdateCode.Written]: 'ok',
+  [UpdateCode.NoPayment]: 'not_found',
+  [UpdateCode.WrongStatus]: 'conflict',
 };
 
-function written(code: number): boolean {
-  const result = (UPDATE_RESULTS as Partial<Record<number, boolean>>)[code];
-  if (result === undefined) throw new Error(`update-1.lua answered ${code}`);
-  return result;
+const updateResult = (code: number) => scriptResult(UPDATE_RESULTS, code, 'update-1.lua');
+
+/** The statuses a script may find, each as its letter and as the name an earlier version wrote. */
+function allowedStatusesArg(statuses: readonly PaymentStatus[]): string {
+  return statuses.flatMap((s) => [storedStatus(s), s]).join(',');
 }
 
 /** Every answer of transition-6.lua, and what it means to the state machine. */
@@ -305,9 +331,12 @@ const TRANSITION_RESULTS: Record<TransitionCode, TransitionResult> = {
   [TransitionCode.WrongStatus]: 'conflict',
 };
 
-function transitionResult(code: number): TransitionResult {
-  const result = (TRANSITION_RESULTS as Partial<Record<number, TransitionResult>>)[code];
-  if (result === undefined) throw new Error(`transition-6.lua answered ${code}`);
+const transitionResult = (code: number) => scriptResult(TRANSITION_RESULTS, code, 'transition-6.lua');
+
+/** What a script's answer means, from its table of every answer; an answer not in it is a bug. */
+function scriptResult(results: Record<number, TransitionResult>, code: number, script: string): TransitionResult {
+  const result = (results as Partial<Record<number, TransitionResult>>)[code];
+  if (result === undefined) throw new Error(`${script} answered ${code}`);
   return result;
 }
 
@@ -328,7 +357,7 @@ function transitionArgs(
     shard.dueDir,
     shard.legacyDue,
     // The stored status is a letter, or a name an earlier version wrote: both are allowed.
-    request.from === null ? '-' : request.from.flatMap((s) => [storedStatus(s), s]).join(','),
+    request.from === null ? '-' : allowedStatusesArg(request.from),
     JSON.stringify(fields.set),
     fields.drop.join(','),
     request.event?.entry ?? '',

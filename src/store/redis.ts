@@ -20,6 +20,8 @@ export enum UpdateCode {
   Written = 1,
   /** There is no payment hash: nothing was written. */
   NoPayment = 0,
+  /** Its status is not one of the allowed ones: nothing was written. */
+  WrongStatus = -2,
 }
 
 /** One item claim-4.lua leased: its member, when it was due (ms), and its payment's prefetched fields (or null). */
@@ -77,12 +79,13 @@ export type TransitionArgs = [
   bucket: number,
 ];
 
-/** What idempotency-claim-1.lua answers: run, wait, refuse, or replay the stored response. */
+/** What idempotency-claim-1.lua answers: run, wait, refuse, replay the stored response, or settle a noted claim. */
 export type IdempotencyClaimReply =
   | ['new']
   | ['in_flight']
   | ['mismatch']
-  | [state: 'replay', status: string, sealedBody: string | null, location: string];
+  | [state: 'replay', status: string, sealedBody: string | null, location: string]
+  | [state: 'unsettled', paymentId: string, sealedSecret: string];
 
 /** The Lua scripts, as commands on every store client and its pipelines (defineScripts: EVAL once per connection, then EVALSHA). */
 export interface ScriptCommands {
@@ -124,7 +127,10 @@ export interface ScriptCommands {
     bucketPrefix: string,
     ...memberLeaseAtBucket: (string | number)[]
   ): Promise<number[]>;
-  /** Puts work into its due bucket at `at` (earlier or later), out of the legacy set, and its lease with dropLease '1'. */
+  /**
+   * Puts work into its due bucket at `at` (earlier or later), out of the legacy set, and its lease
+   * with dropLease '1': 1. With dropLease '0' leased work is left alone: 0.
+   */
   schedule(
     dueBucket: string,
     dueDir: string,
@@ -155,14 +161,44 @@ export interface ScriptCommands {
     wakeChannel: string,
   ): Promise<number>;
   transition(...args: TransitionArgs): Promise<TransitionCode>;
-  /** Sets `setCount` field/value pairs and deletes the fields after them, only while the payment hash exists: 1, else 0. */
-  update(payment: string, setCount: number, ...fieldsValuesThenDropped: string[]): Promise<UpdateCode>;
+  /**
+   * Sets `setCount` field/value pairs and deletes the fields after them, only while the payment hash
+   * exists (else 0) and, unless `allowedStatuses` is '', its status is one of them (else -2): 1.
+   */
+  update(
+    payment: string,
+    allowedStatuses: string,
+    setCount: number,
+    ...fieldsValuesThenDropped: string[]
+  ): Promise<UpdateCode>;
   idempotencyClaim(
     key: string,
     fingerprint: string,
     inFlightSeconds: number,
-    keepSeconds: number,
+    owner: string,
+    now: number,
   ): Promise<IdempotencyClaimReply>;
+  /** Notes the payment of a claim still in flight and the owner's, and keeps the claim `keepSeconds`: 1, else 0. */
+  idempotencyNote(
+    key: string,
+    owner: string,
+    paymentId: string,
+    sealedSecret: string,
+    keepSeconds: number,
+  ): Promise<0 | 1>;
+  /** Stores the answer of a claim still in flight and the owner's: 1, else 0 (nothing changed). */
+  idempotencyComplete(
+    key: string,
+    owner: string,
+    status: number,
+    sealedBody: string,
+    location: string,
+    keepSeconds: number,
+  ): Promise<0 | 1>;
+  /** Deletes a claim still in flight and the owner's: 1, else 0 (nothing changed). */
+  idempotencyRelease(key: string, owner: string): Promise<0 | 1>;
+  /** Whether a payment whose creation is in doubt is void: 1 (voided now or before), 0 (it exists). */
+  voidPayment(payment: string, voidStatus: string, keepSeconds: number): Promise<0 | 1>;
   /** Enters (created_at, id) pairs into the payment list index and trims it; the number of leaves. */
   listAdd(
     directory: string,
@@ -258,6 +294,10 @@ const SCRIPTS: Record<keyof ScriptCommands, string> = {
   transition: 'transition-6.lua',
   update: 'update-1.lua',
   idempotencyClaim: 'idempotency-claim-1.lua',
+  idempotencyNote: 'idempotency-note-1.lua',
+  idempotencyComplete: 'idempotency-complete-1.lua',
+  idempotencyRelease: 'idempotency-release-1.lua',
+  voidPayment: 'void-payment-1.lua',
   listAdd: 'list-add-2.lua',
   listPage: 'list-page-1.lua',
   reservePending: 'reserve-pending-1.lua',
@@ -348,8 +388,16 @@ export function createStoreClient(target: StoreTarget, options: { autoPipelining
   const enableAutoPipelining = options.autoPipelining ?? false;
   // "Timed out" does not mean "not run": the command may have reached Redis. ioredis would also send
   // it again after a reconnect, so a script the caller already gave up on (503 store_unavailable, a
-  // worker back-off) could run later, or twice. Unanswered commands fail with the connection instead.
-  // Subscriber copies set it back (createRedis, createRedisCluster): their SUBSCRIBE must get through.
+  // worker back-off) could run later, or twice. On one Redis, unanswered commands fail with the
+  // connection instead. Subscriber copies set it back (createRedis, createRedisCluster): their
+  // SUBSCRIBE must get through.
+  // A cluster client sends such a command again all the same (ioredis 5.11): a node's connection
+  // has no retryStrategy (cluster/ConnectionPool.js:60), so when it closes every command written to it
+  // and unanswered is rejected "Connection is closed." (redis/event_handler.js:212-214), one that
+  // already timed out too; the cluster's reject (cluster/index.js:388-415) takes that as a failover and
+  // sends it to the slot's owner 100 ms later (index.js:594-600; a pipeline: Pipeline.js:80-162), as
+  // test/integration/cluster-resend.test.ts shows. So every store write is safe to run twice
+  // (store-replay.test.ts).
   const perNode = {
     ...timeouts(target.redisCommandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS),
     autoResendUnfulfilledCommands: false,

@@ -41,7 +41,9 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
     updatedAt: now,
   };
   await deps.deliveries.save(restarted);
-  await deps.scheduler.schedule(member, now);
+  // Claimed since the look above: that attempt runs, and this one is not made beside it.
+  if (!(await deps.scheduler.schedule(member, now)))
+    throw new AppError('delivery_in_progress', 'An attempt of this delivery is in progress.');
   await deps.scheduler.wake(member);
   return restarted;
 }

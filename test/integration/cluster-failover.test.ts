@@ -1,5 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createSealer } from '../../src/crypto/sealing.js';
 import type { SandboxBank } from '../../src/sandbox/bank.js';
+import { createIdempotencyStore } from '../../src/store/idempotency-store.js';
 import { createKeys } from '../../src/store/keys.js';
+import { createStoreClient } from '../../src/store/redis.js';
 import { api, waitFor } from '../support/api.js';
 import { clusterServiceEnv, settleAll, startCheckoutLoad, type CheckoutLoad } from '../support/checkout-load.js';
 import { startPrivateCluster, type PrivateCluster } from '../support/private-cluster.js';
@@ -191,4 +196,61 @@ describe('Redis Cluster failover under load', () => {
     // The customers approved every payment: with the money transitions on a replica, none is lost.
     expect(figures.succeeded).toBe(PAYMENTS);
   }, 240_000);
+
+  test('a claim ended while its primary is down: free again, or its 202 replayed, once the replica took over', async () => {
+    // Checkouts in flight when the primary of their Idempotency-Key's slot dies: the claims are on the
+    // replica, but freeing one (a 503 before the bank) or storing the other's 202 fails. The ends are
+    // tried again in the background (they act only on their own claim, so that is safe): a retry after
+    // the failover must run afresh or get its 202 replayed, not 409 for the claim's whole hold.
+    await cluster.heal();
+    const redis = createStoreClient({
+      redisUrl: '',
+      redisClusterNodes: cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
+    });
+    const keys = createKeys(`${prefix}idem:`);
+    const sealer = createSealer([randomBytes(32)]);
+    const idempotency = createIdempotencyStore({ redis, keys, inFlightSeconds: 60, sealer, clock: { now: Date.now } });
+    const admin = cluster.admin();
+    admins.add(admin);
+    const scope = 'ip:127.0.0.1';
+    const slotOf = async (key: string) => admin.cluster('KEYSLOT', keys.idempotency(scope, key));
+    const victim = await cluster.primaryOf(await slotOf('freed'));
+    let answered = '';
+    for (let i = 0; !answered; i++) {
+      if ((await cluster.primaryOf(await slotOf(`answered${String(i)}`))) === victim) answered = `answered${String(i)}`;
+    }
+    const first = (key: string) => ({ scope, key, owner: 'first' });
+    expect(await idempotency.claim(first('freed'), 'print')).toEqual({ state: 'new' });
+    expect(await idempotency.claim(first(answered), 'print')).toEqual({ state: 'new' });
+    const paid = { paymentId: 'pay_failover', clientSecret: 'pay_failover_secret_x' };
+    expect(await idempotency.note(first(answered), paid)).toBe(true);
+    // Both claims on the replica before the crash.
+    const direct = new Redis(victim);
+    expect(await direct.call('WAIT', 1, 5000)).toBe(1);
+    direct.disconnect();
+
+    cluster.kill(victim);
+    const accepted = { status: 202, body: '{"id":"pay_failover"}', location: '/payments/pay_failover' };
+    await expect(idempotency.release(first('freed'))).rejects.toThrow();
+    await expect(idempotency.complete(first(answered), accepted)).rejects.toThrow();
+    const killedAt = Date.now();
+
+    // The retries (owners of their own); a claim taken again stays taken, so each waits for its first success.
+    const retried = (key: string, state: string) =>
+      waitFor(
+        async () => {
+          const claim = await idempotency.claim({ scope, key, owner: 'retry' }, 'print').catch(() => null);
+          return claim?.state === state ? claim : undefined;
+        },
+        20_000,
+        `${key} to be ${state} after the failover`,
+        200,
+      );
+    await retried('freed', 'new');
+    expect(await retried(answered, 'replay')).toEqual({ state: 'replay', response: accepted });
+    // Well before the claim's hold (60 s) would have let the key go.
+    expect(Date.now() - killedAt).toBeLessThan(20_000);
+    redis.disconnect();
+    await cluster.heal();
+  }, 120_000);
 });

@@ -18,6 +18,10 @@ const SCRIPT_NAMES = [
   'transition',
   'update',
   'idempotencyClaim',
+  'idempotencyNote',
+  'idempotencyComplete',
+  'idempotencyRelease',
+  'voidPayment',
   'listAdd',
   'listPage',
   'reservePending',
@@ -26,7 +30,7 @@ const SCRIPT_NAMES = [
 
 /** A pipeline or MULTI with the update script (ioredis types them without the scripts). */
 interface Batch {
-  update(payment: string, setCount: number, ...fieldsValuesThenDropped: string[]): Batch;
+  update(payment: string, allowedStatuses: string, setCount: number, ...fieldsValuesThenDropped: string[]): Batch;
   hget(key: string, field: string): Batch;
   hgetall(key: string): Batch;
   exec(): Promise<[Error | null, unknown][] | null>;
@@ -82,18 +86,18 @@ describe('store scripts', () => {
     const redis = fresh();
     expect(
       await Promise.all([
-        redis.update(key, 1, 'a', '1'),
-        redis.update(gone, 1, 'a', '1'),
-        redis.update(key, 1, 'b', '2'),
+        redis.update(key, '', 1, 'a', '1'),
+        redis.update(gone, '', 1, 'a', '1'),
+        redis.update(key, '', 1, 'b', '2'),
       ]),
     ).toEqual([UpdateCode.Written, UpdateCode.NoPayment, UpdateCode.Written]);
 
     const piped = fresh();
     expect(
       await (piped.pipeline() as unknown as Batch)
-        .update(key, 1, 'c', '3')
+        .update(key, '', 1, 'c', '3')
         .hget(key, 'a')
-        .update(gone, 1, 'c', '3')
+        .update(gone, '', 1, 'c', '3')
         .exec(),
     ).toEqual([
       [null, UpdateCode.Written],
@@ -102,11 +106,11 @@ describe('store scripts', () => {
     ]);
 
     const atomic = fresh();
-    expect(await (atomic.multi() as unknown as Batch).update(key, 1, 'd', '4', 'a').hgetall(key).exec()).toEqual([
+    expect(await (atomic.multi() as unknown as Batch).update(key, '', 1, 'd', '4', 'a').hgetall(key).exec()).toEqual([
       [null, UpdateCode.Written],
       [null, { status: 'pending', b: '2', c: '3', d: '4' }],
     ]);
-    expect(await atomic.update(key, 0, 'b')).toBe(UpdateCode.Written);
+    expect(await atomic.update(key, '', 0, 'b')).toBe(UpdateCode.Written);
     expect(await atomic.hgetall(key)).toEqual({ status: 'pending', c: '3', d: '4' });
     expect(await atomic.exists(gone)).toBe(0);
   });

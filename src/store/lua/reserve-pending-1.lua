@@ -11,9 +11,13 @@
   ARGV[4] its score (ms)
   ARGV[5] key lifetime (ms), longer than any member's score
 
+  A member already held is this very call's place, held before (a client re-sending the call after a
+  lost reply): held, not refused as full by its own place, nor counted twice.
+
   Returns { 1 } when the place is held; { 0, ms } when full, with ms until the earliest member stops counting.
 ]]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return { 1 } end
 local max = tonumber(ARGV[2])
 if max > 0 and redis.call('ZCARD', KEYS[1]) >= max then
   local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')

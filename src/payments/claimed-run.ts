@@ -1,0 +1,142 @@
+import { AppError } from '../errors.js';
+import { retryInBackground } from './backoff.js';
+import type { CheckoutResult } from './checkout.js';
+import type { ClaimRef, IdempotencyStore, NotedPayment, StoredResponse } from './idempotency.js';
+import { toPaymentView } from './payment.js';
+import type { PaymentStore } from './ports.js';
+
+/** Background tries of settling a checkout whose creation is in doubt: from 200 ms, up to 5 s apart. */
+const SETTLE_BACKOFF = { baseMs: 200, maxMs: 5000 };
+
+export interface ClaimedRunDeps {
+  idempotency: IdempotencyStore;
+  /** Settles a payment whose creation is in doubt. */
+  payments: Pick<PaymentStore, 'voidUnlessCreated'>;
+  /** Renders a refusal as the problem document a replay sends again. */
+  renderProblem: (err: AppError) => string;
+  /** A claim's hold (ms): how long settling is retried in the background before a retry takes it over. */
+  holdMs: number;
+}
+
+/** The checkout, told to call `beforeBank` with the payment it is about to create just before the bank is asked. */
+export type Checkout = (beforeBank: (payment: NotedPayment) => Promise<void>) => Promise<CheckoutResult>;
+
+/**
+ * Claims the key; returns the answer for a retry (stored, or of the payment a takeover found), null
+ * when this request runs; throws for a mismatch or a request in flight.
+ */
+export async function claimKey(deps: ClaimedRunDeps, claim: ClaimRef, print: string): Promise<StoredResponse | null> {
+  const claimed = await deps.idempotency.claim(claim, print);
+  switch (claimed.state) {
+    case 'new':
+      return null;
+    case 'replay':
+      return claimed.response;
+    case 'mismatch':
+      throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body.');
+    case 'in_flight':
+      throw keyInUse();
+    case 'unsettled':
+      // Its owner outlived the hold with a payment noted; the claim is now this request's. The payment
+      // exists (its 202 is the answer), or its id is voided and this request runs afresh: the note is
+      // overwritten by its own before the bank is asked.
+      return settle(deps, claim, claimed.noted, null).catch((err: unknown) => {
+        settleLater(deps, claim, claimed.noted, err);
+        throw err;
+      });
+  }
+}
+
+/**
+ * Runs the checkout and keeps its answer under the claim. Until the bank may be asked, a fault frees
+ * the key (nothing was created). From then on a fault never frees it blindly: the payment id was
+ * noted in the claim, and the create may have run with its reply lost, or may still land (a command
+ * the cluster client sends again, a node resuming). So the payment is settled first (voidUnlessCreated):
+ * if it exists, the answer is its 202, kept for replay, whatever the fault said; if not, its id is
+ * voided so it can never appear, and only then is the key freed (or the bank's definite refusal
+ * stored). While the store cannot tell, settling is retried in the background for the claim's hold
+ * and a retry gets 409 idempotency_key_in_use (or 503 store_unavailable); after the hold a retry
+ * takes the claim over and settles it itself (claimKey). A retry never creates a payment id beside one
+ * that might still appear.
+ */
+export async function runOnce(
+  deps: ClaimedRunDeps,
+  claim: ClaimRef | null,
+  checkout: Checkout,
+): Promise<StoredResponse> {
+  const progress: { noted: NotedPayment | null } = { noted: null };
+  let started;
+  try {
+    started = await checkout(async (payment) => {
+      if (claim && !(await deps.idempotency.note(claim, payment))) throw keyInUse();
+      progress.noted = payment;
+    });
+  } catch (err) {
+    const { noted } = progress;
+    if (!noted) {
+      if (claim) await quietly(deps.idempotency.release(claim));
+      throw err;
+    }
+    const found = await settle(deps, claim, noted, err).catch(() => {
+      settleLater(deps, claim, noted, err);
+      return null;
+    });
+    if (found) return found;
+    throw err;
+  }
+  const response = accepted(started.payment, started.clientSecret);
+  // The payment exists whatever the store says now: answered; a failed end is retried by the store.
+  if (claim) await quietly(deps.idempotency.complete(claim, response));
+  return response;
+}
+
+/**
+ * Whether the noted payment exists (its 202, stored under the claim) or is now void: then, after a
+ * `fault`, the claim keeps the bank's definite refusal (a 4xx other than 429) or is freed; without
+ * one (a takeover) the request goes on under it. Null when void; throws while the store cannot tell.
+ */
+async function settle(
+  deps: ClaimedRunDeps,
+  claim: ClaimRef | null,
+  noted: NotedPayment,
+  fault: unknown,
+): Promise<StoredResponse | null> {
+  const record = await deps.payments.voidUnlessCreated(noted.paymentId);
+  if (record) {
+    const response = accepted(toPaymentView(record), noted.clientSecret);
+    if (claim) await quietly(deps.idempotency.complete(claim, response));
+    return response;
+  }
+  if (!claim) return null;
+  if (fault instanceof AppError && fault.status < 500 && fault.status !== 429)
+    await quietly(
+      deps.idempotency.complete(claim, { status: fault.status, body: deps.renderProblem(fault), location: null }),
+    );
+  else if (fault !== null) await quietly(deps.idempotency.release(claim));
+  return null;
+}
+
+/** Settles in the background while the store cannot tell (a failover), for at most the claim's hold. */
+function settleLater(deps: ClaimedRunDeps, claim: ClaimRef | null, noted: NotedPayment, fault: unknown): void {
+  retryInBackground(() => settle(deps, claim, noted, fault), Date.now() + deps.holdMs, SETTLE_BACKOFF);
+}
+
+/** The 202 of a checkout: the payment with its client secret (DESIGN.md POST /checkout). */
+function accepted(payment: { id: string }, clientSecret: string): StoredResponse {
+  return {
+    status: 202,
+    body: JSON.stringify({ ...payment, client_secret: clientSecret }),
+    location: `/payments/${payment.id}`,
+  };
+}
+
+/** An end the store failed is tried again in the background by the store; the request goes on with its answer. */
+async function quietly(end: Promise<boolean>): Promise<void> {
+  await end.catch(() => false);
+}
+
+function keyInUse(): AppError {
+  return new AppError('idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed.', {
+    retryAfterSeconds: 1,
+  });
+}

@@ -1,0 +1,85 @@
+import { AppError } from '../../src/errors.js';
+import { runOnce, type ClaimedRunDeps } from '../../src/payments/claimed-run.js';
+import type { ClaimRef, IdempotencyStore, NotedPayment, StoredResponse } from '../../src/payments/idempotency.js';
+import type { PaymentRecord } from '../../src/payments/payment.js';
+import { waitFor } from '../support/api.js';
+import { newTestPayment } from '../support/payments.js';
+
+/** What the use case did with its claim: the decisions only (the scripts are tested on real Redis). */
+function recordingDeps(found: () => Promise<PaymentRecord | null>) {
+  const ends: string[] = [];
+  const idempotency: IdempotencyStore = {
+    claim: () => Promise.resolve({ state: 'new' }),
+    note: (_c: ClaimRef, p: NotedPayment) => {
+      ends.push(`note ${p.paymentId}`);
+      return Promise.resolve(true);
+    },
+    complete: (_c: ClaimRef, r: StoredResponse) => {
+      ends.push(`complete ${String(r.status)}`);
+      return Promise.resolve(true);
+    },
+    release: () => {
+      ends.push('release');
+      return Promise.resolve(true);
+    },
+  };
+  const deps: ClaimedRunDeps = {
+    idempotency,
+    payments: { voidUnlessCreated: found },
+    renderProblem: (err) => JSON.stringify({ code: err.code }),
+    holdMs: 60_000,
+  };
+  return { deps, ends };
+}
+
+const claim = { scope: 'shop', key: 'k', owner: 'o' };
+const storeFault = () => new Error('Connection is closed.');
+
+describe('a claimed checkout (claimed-run.ts)', () => {
+  test('when the store fails before the bank is asked, then the key is freed and the fault answered', async () => {
+    const { deps, ends } = recordingDeps(() => Promise.reject(new Error('not asked')));
+    await expect(runOnce(deps, claim, () => Promise.reject(storeFault()))).rejects.toThrow('Connection is closed.');
+    expect(ends).toEqual(['release']);
+  });
+
+  test('when the create ran but its reply was lost, then the answer is that payment, stored, and the key never freed', async () => {
+    const { record, clientSecret } = newTestPayment();
+    const { deps, ends } = recordingDeps(() => Promise.resolve(record));
+    const answer = await runOnce(deps, claim, async (beforeBank) => {
+      await beforeBank({ paymentId: record.id, clientSecret });
+      throw storeFault();
+    });
+    expect(answer.status).toBe(202);
+    expect(JSON.parse(answer.body)).toMatchObject({ id: record.id, client_secret: clientSecret });
+    expect(ends).toEqual([`note ${record.id}`, 'complete 202']);
+  });
+
+  test('when the store cannot tell whether the payment exists, then the key is kept until it can, then settled', async () => {
+    const { record, clientSecret } = newTestPayment();
+    let tries = 0;
+    const { deps, ends } = recordingDeps(() => (++tries < 3 ? Promise.reject(storeFault()) : Promise.resolve(null)));
+    await expect(
+      runOnce(deps, claim, async (beforeBank) => {
+        await beforeBank({ paymentId: record.id, clientSecret });
+        throw storeFault();
+      }),
+    ).rejects.toThrow('Connection is closed.');
+    expect(ends).toEqual([`note ${record.id}`]);
+    // Voided at the third try: only then is the key freed.
+    await waitFor(() => ends.length > 1, 5000, 'the background settling');
+    expect(ends).toEqual([`note ${record.id}`, 'release']);
+  });
+
+  test('when the bank refused after the id was noted, then the refusal is stored once the payment is known void', async () => {
+    const { record, clientSecret } = newTestPayment();
+    const { deps, ends } = recordingDeps(() => Promise.resolve(null));
+    const refusal = new AppError('unknown_bank_user', 'The bank does not know this customer.');
+    await expect(
+      runOnce(deps, claim, async (beforeBank) => {
+        await beforeBank({ paymentId: record.id, clientSecret });
+        throw refusal;
+      }),
+    ).rejects.toBe(refusal);
+    expect(ends).toEqual([`note ${record.id}`, `complete ${String(refusal.status)}`]);
+  });
+});

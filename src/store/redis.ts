@@ -11,7 +11,7 @@ export enum TransitionCode {
   Done = 1,
   /** The payment does not exist (or exists, when it had to be new). */
   NotFound = -1,
-  /** Its status is not one of the allowed ones. */
+  /** Its status is not one of the allowed ones, or a fenced field changed (TransitionRequest.whileUnchanged). */
   WrongStatus = -2,
 }
 
@@ -77,6 +77,8 @@ export type TransitionArgs = [
   changesChannel: string,
   paymentId: string,
   bucket: number,
+  guardFields: string,
+  guardValue: string,
 ];
 
 /** What idempotency-claim-1.lua answers: run, wait, refuse, replay the stored response, or settle a noted claim. */

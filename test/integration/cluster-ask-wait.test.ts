@@ -100,7 +100,7 @@ describe('a money transition during a slot migration (ASK inside the WAIT pipeli
     const authorized = await store.get(payment.id);
     expect(authorized?.status).toBe('authorized');
     expect(await machine.transition(authorized!, 'processing')).toBe('ok');
-    expect(await store.recordBankCall(payment.id, clock.now())).toBe(true);
+    expect(await store.recordBankCall(payment.id, clock.now())).toBe('noted');
     expect(unreplicated).toEqual([]);
 
     const written = await store.get(payment.id); // a single read follows ASK by itself

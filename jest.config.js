@@ -28,6 +28,7 @@ const BOTH_MODES = [
   'store-scripts',
   'store-replay',
   'idempotency-claims',
+  'webhook-resend',
 ];
 const CLUSTER_ONLY = [
   'cluster-failover',

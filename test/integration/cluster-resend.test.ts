@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Cluster } from 'ioredis';
 import { waitFor } from '../support/api.js';
 import { startPrivateCluster, type PrivateCluster } from '../support/private-cluster.js';
+import { uniquePrefix } from '../support/system.js';
 import { createRedisCluster, isStoreUnavailableError, type RedisClient } from '../../src/store/redis.js';
 
 const BASE_PORT = 7141;
@@ -47,7 +48,8 @@ describe('a cluster client and a command whose connection closes', () => {
   });
 
   test('when a command timed out and its node connection then closes, then the cluster client runs it again', async () => {
-    const key = 'resend:count';
+    // Its own key: the private cluster is kept between runs while healthy, and an aborted run leaves its count.
+    const key = `${uniquePrefix('cluster-resend')}count`;
     const admin = cluster.admin();
     try {
       const owner = await cluster.primaryOf(await admin.cluster('KEYSLOT', key));

@@ -1,6 +1,14 @@
 import type { Cluster } from 'ioredis';
 
-type RedirectHandlers = { ask: (slot: string, address: string) => void };
+interface RedirectHandlers {
+  ask: (slot: string, address: string) => void;
+}
+/** ioredis' redirection budget of one command or pipeline, plus our mark (see below). */
+interface RedirectBudget {
+  value?: number;
+  askFollowedPastBudget?: boolean;
+}
+type HandleError = (error: Error, ttl: RedirectBudget, handlers: RedirectHandlers) => void;
 
 /**
  * Works around an ioredis 5.11 pipeline bug (lib/Pipeline.ts fillResult, unchanged in 6.0) that
@@ -10,18 +18,21 @@ type RedirectHandlers = { ask: (slot: string, address: string) => void };
  * TRYAGAIN rounds a half-migrated multi-key script meets) has just run out, it resolves the pipeline
  * from the rebuilt queue against the old replies: N commands get fewer than N results (none for one
  * command), and auto-pipelining then throws "results[i] is not iterable" in a nextTick, an uncaught
- * exception that ends the process. So an ASK is followed even when the budget is spent. That is
- * bounded: the ASKINGs of the followed round succeed, and a pipeline with a successful non-read
- * command is never retried again (its replies, errors included, go back to the caller); a single
- * command spends its budget on the importing node's next answer (TRYAGAIN or MOVED), which is not ASK.
+ * exception that ends the process. So the first ASK met with the budget spent is followed once more;
+ * anything after it goes to ioredis as before (the budget stays spent: an error for the caller).
+ * A pipeline so followed is not retried again anyway: its ASKINGs succeed, and ioredis retries a
+ * pipeline only when no command other than a read succeeded.
  */
 export function followAskPastRedirectionBudget(cluster: Cluster): void {
-  const handleError = cluster.handleError.bind(cluster);
-  cluster.handleError = (error: Error, ttl: { value?: number }, handlers: RedirectHandlers) => {
+  const handleError: HandleError = cluster.handleError.bind(cluster);
+  const withOneMoreAsk: HandleError = (error, ttl, handlers) => {
     const ask = /^ASK (\d+) (\S+)$/.exec(error.message);
     // handleError sets the budget on the first redirection and spends one on each later one.
     const spent = ttl.value === undefined ? (cluster.options.maxRedirections ?? 16) <= 0 : ttl.value <= 1;
-    if (ask && spent) handlers.ask(ask[1] ?? '', ask[2] ?? '');
-    else handleError(error, ttl, handlers);
+    if (ask && spent && !ttl.askFollowedPastBudget) {
+      ttl.askFollowedPastBudget = true;
+      handlers.ask(ask[1] ?? '', ask[2] ?? '');
+    } else handleError(error, ttl, handlers);
   };
+  cluster.handleError = withOneMoreAsk;
 }

@@ -194,6 +194,12 @@ describe('a bank call noted by a worker whose lease was taken over', () => {
     });
   }
 
+  /** Reconciliation against `bank`'s lookup (the payment port only: the lookup's timing is what is tested). */
+  function reconciler(bank: BankClient) {
+    const logger = createLogger('silent');
+    return createReconcilePayment({ store, stateMachine: machine, bank, clock, logger, inFlightGraceMs: graceMs });
+  }
+
   test('when reconciliation failed the payment after the stale worker read it, then its note is refused and the bank is not called', async () => {
     const payment = await processing();
     // The stale worker reads the payment; reconciliation (another worker) then settles it as failed.
@@ -230,14 +236,7 @@ describe('a bank call noted by a worker whose lease was taken over', () => {
         return { kind: 'found', payments: [] } as const;
       },
     } as unknown as BankClient;
-    const reconcile = createReconcilePayment({
-      store,
-      stateMachine: machine,
-      bank,
-      clock,
-      logger: createLogger('silent'),
-      inFlightGraceMs: graceMs,
-    });
+    const reconcile = reconciler(bank);
 
     expect(await reconcile(read)).toEqual({ at: calledAt + graceMs }); // before: { done: true }
     expect(noted).toBe('noted');
@@ -250,14 +249,7 @@ describe('a bank call noted by a worker whose lease was taken over', () => {
     await store.update(payment.id, { reconcileSince: now });
     now += graceMs + 1;
     const bank = { findPayment: () => Promise.resolve({ kind: 'found', payments: [] }) } as unknown as BankClient;
-    const reconcile = createReconcilePayment({
-      store,
-      stateMachine: machine,
-      bank,
-      clock,
-      logger: createLogger('silent'),
-      inFlightGraceMs: graceMs,
-    });
+    const reconcile = reconciler(bank);
 
     expect(await reconcile((await store.get(payment.id))!)).toEqual({ done: true });
     expect(await store.get(payment.id)).toMatchObject({ status: 'failed', failureCode: 'bank_rejected' });

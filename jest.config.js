@@ -28,8 +28,16 @@ const BOTH_MODES = [
   'store-scripts',
   'store-replay',
   'idempotency-claims',
+  'webhook-resend',
 ];
-const CLUSTER_ONLY = ['cluster-failover', 'cluster-migration', 'cluster-ask-wait', 'store-checks', 'sharded-pubsub'];
+const CLUSTER_ONLY = [
+  'cluster-failover',
+  'cluster-migration',
+  'cluster-ask-wait',
+  'cluster-resend',
+  'store-checks',
+  'sharded-pubsub',
+];
 
 /**
  * Suites that must have the machine to themselves: they start, kill and restart processes or Redis

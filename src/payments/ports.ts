@@ -38,9 +38,17 @@ export interface TransitionRequest {
   unschedule: string[];
   terminal: boolean;
   now: number;
+  /**
+   * A fence: the move is made only while `bankCalledAt` is still the value read (null: still none),
+   * else 'conflict'. A bank call noted meanwhile must get its own in-flight grace first.
+   */
+  whileUnchanged?: Pick<PaymentRecord, 'bankCalledAt'>;
 }
 
 export type TransitionResult = 'ok' | 'not_found' | 'conflict';
+
+/** What PaymentStore.recordBankCall found. */
+export type BankCallNote = 'noted' | 'not_replicated' | 'not_processing';
 
 /** Fields a use case may update outside a transition: never those of the payment view (events are rebuilt from them). */
 export type MutableFields = Partial<Omit<PaymentRecord, FixedAtCreation | 'status' | 'failureCode' | 'updatedAt'>>;
@@ -58,12 +66,14 @@ export interface PaymentStore {
   update(id: string, fields: MutableFields, whileIn?: readonly PaymentStatus[]): Promise<TransitionResult>;
   transition(request: TransitionRequest): Promise<TransitionResult>;
   /**
-   * Records that a bank payment call is about to be made (`bankCalledAt`). True once that write, and
-   * with it everything written to the payment before (the access token, `processing`), is on the
-   * replicas the deployment requires (REDIS_WAIT_REPLICAS); false when fewer acknowledged it in time:
-   * then the call must not be made, since a failover could forget that it ever was.
+   * Records that a bank payment call is about to be made (`bankCalledAt`), only while the payment is
+   * `processing`. 'noted' once that write, and with it everything written to the payment before (the
+   * access token, `processing`), is on the replicas the deployment requires (REDIS_WAIT_REPLICAS);
+   * 'not_replicated' when fewer acknowledged it in time (a failover could forget the call ever was);
+   * 'not_processing' when the payment ended or is gone (reconciliation may have settled it on the
+   * notes it read). Only after 'noted' may the call be made.
    */
-  recordBankCall(id: string, at: number): Promise<boolean>;
+  recordBankCall(id: string, at: number): Promise<BankCallNote>;
   /** The W3C traceparent stored at creation (tracing on), for the worker's spans of this payment. */
   getTraceparent(id: string): Promise<string | null>;
   /**

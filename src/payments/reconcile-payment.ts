@@ -54,9 +54,35 @@ export function createReconcilePayment(deps: ReconcileDeps): (payment: PaymentRe
     return { at: clock.now() + delay };
   }
 
+  /** When an empty lookup is believed: no call noted on `payment` can still be in flight. */
+  const believableAt = (payment: PaymentRecord) => (payment.bankCalledAt ?? 0) + deps.inFlightGraceMs;
+
+  /**
+   * Nothing booked: `failed/bank_rejected`, but only while no bank call was noted since the payment
+   * was read: a worker whose lease was taken over may have noted one during the lookup and be
+   * calling the bank now. Then the payment is read again and looked up after that call's grace.
+   */
+  async function failUnlessCalledSince(payment: PaymentRecord, listed: number): Promise<NextStep> {
+    const moved = await stateMachine.transition(payment, 'failed', {
+      failureCode: 'bank_rejected',
+      whileUnchanged: { bankCalledAt: payment.bankCalledAt },
+    });
+    if (moved === 'conflict') {
+      const current = await store.get(payment.id);
+      if (current?.status !== 'processing') return { done: true };
+      logger.warn(
+        { paymentId: payment.id },
+        'a bank call was noted during the lookup; it is looked up again after its grace',
+      );
+      return { at: Math.max(clock.now(), believableAt(current)) };
+    }
+    deps.onReconciled?.('failed');
+    logger.warn({ paymentId: payment.id, listed }, 'reconciled: the bank booked nothing');
+    return { done: true };
+  }
+
   return async function reconcilePayment(payment) {
-    const believableAt = (payment.bankCalledAt ?? 0) + deps.inFlightGraceMs;
-    if (clock.now() < believableAt) return { at: believableAt };
+    if (clock.now() < believableAt(payment)) return { at: believableAt(payment) };
 
     const answer = await bank.findPayment(payment.id, {
       bankPaymentId: payment.bankPaymentId,
@@ -74,12 +100,7 @@ export function createReconcilePayment(deps: ReconcileDeps): (payment: PaymentRe
       await stateMachine.transition(payment, 'succeeded', { fields: { bankPaymentId: booked.bankPaymentId } });
       return { done: true };
     }
-    if (ours.every((p) => p.status === 'rejected')) {
-      deps.onReconciled?.('failed');
-      logger.warn({ paymentId: payment.id, listed: ours.length }, 'reconciled: the bank booked nothing');
-      await stateMachine.transition(payment, 'failed', { failureCode: 'bank_rejected' });
-      return { done: true };
-    }
+    if (ours.every((p) => p.status === 'rejected')) return failUnlessCalledSince(payment, ours.length);
     // Listed but neither accepted nor rejected (still being processed at the bank): look again.
     deps.onReconciled?.('pending');
     await store.update(payment.id, { attempts: payment.attempts + 1 });

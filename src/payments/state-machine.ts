@@ -11,6 +11,8 @@ export interface TransitionOptions {
   failureCode?: FailureCode;
   /** Work to schedule in the same step (e.g. the payment submit after `authorized`). */
   schedule?: { member: string; at: number };
+  /** Made only while these fields still hold what was read, else 'conflict' (TransitionRequest.whileUnchanged). */
+  whileUnchanged?: Pick<PaymentRecord, 'bankCalledAt'>;
 }
 
 export interface StateMachine {
@@ -89,6 +91,7 @@ export function createStateMachine(deps: {
         unschedule: terminal ? [workItem.poll(current.id), workItem.submit(current.id)] : [],
         terminal,
         now,
+        ...(options.whileUnchanged ? { whileUnchanged: options.whileUnchanged } : {}),
       });
     },
   };

@@ -42,8 +42,9 @@ export interface SubmitPaymentDeps {
  * 1. move it to `processing` (from then on it can no longer be canceled);
  * 2. if its outcome is already unknown, only reconciliation may settle it;
  * 3. open the access token; an unopenable or expired one cannot pay, so reconciliation decides;
- * 4. note, before the call, that an attempt may reach the bank, and call only once the replicas
- *    have that note (store/payment-store.ts: what a failover can lose); else wait and try again;
+ * 4. note, before the call, that an attempt may reach the bank, while the payment is still
+ *    `processing` (else no call), and call only once the replicas have that note
+ *    (store/payment-store.ts: what a failover can lose); else wait and try again;
  * 5. call with the payment id as Idempotency-Key (a retry gets the bank's first answer back);
  * 6. accepted → `succeeded`; the bank's `rejected` → `failed/bank_rejected`; a refusal of the
  *    request → reconciliation: one lookup decides (at once when no earlier attempt is known, after
@@ -69,7 +70,11 @@ export function createSubmitPayment(deps: SubmitPaymentDeps): (paymentId: string
 
     const earlierAttempt = payment.bankCalledAt !== null;
     const calledAt = clock.now();
-    if (!(await store.recordBankCall(paymentId, calledAt))) return waitForReplicas(deps, payment, expiresAt);
+    const note = await store.recordBankCall(paymentId, calledAt);
+    // Ended meanwhile (this worker's lease was taken over; reconciliation may have settled it on
+    // notes that lack this call): no call.
+    if (note === 'not_processing') return DONE;
+    if (note === 'not_replicated') return waitForReplicas(deps, payment, expiresAt);
     const outcome = await bank.createPayment({
       accessToken,
       idempotencyKey: payment.id,

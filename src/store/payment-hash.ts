@@ -79,6 +79,11 @@ const LEGACY_FIELD = {
 
 export type PaymentField = keyof PaymentRecord;
 
+/** A field's name and the one earlier versions wrote, as a script reads it: the first present one. */
+export function storedNames(name: PaymentField): string {
+  return `${PAYMENT_FIELD[name]},${LEGACY_FIELD[name]}`;
+}
+
 /** Not part of the record: the creating request's traceparent (tracing on), read by the worker's spans. */
 export const TRACE_FIELDS = ['p', 'trace'] as const;
 

@@ -3,7 +3,7 @@ import type { Keys } from './keys.js';
 import { createPaymentListIndex, type ListAddArgs } from './payment-list-index.js';
 import { askedNode, TransitionCode, UpdateCode, type RedisClient, type TransitionArgs } from './redis.js';
 import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
-import type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
+import type { BankCallNote, PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 import {
   DEFAULT_INTERVAL_MS,
   decodeRecord,
@@ -12,6 +12,7 @@ import {
   encodeFields,
   PAYMENT_FIELD,
   partField,
+  storedNames,
   storedStatus,
   TRACE_FIELDS,
 } from './payment-hash.js';
@@ -283,7 +284,7 @@ export function createPaymentStore(deps: {
       }
       return createListed(redis, listArgs, args, (error) => deps.onUnlisted?.(request.id, error));
     },
-    // A payment that is gone gets no note, and so no bank call.
+    // A payment that ended or is gone gets no note, and so no bank call.
     recordBankCall: (id, at) => recordBankCall(redis, keys.payment(id), at, durability),
     async getTraceparent(id) {
       const [current, legacy] = await redis.hmget(keys.payment(id), ...TRACE_FIELDS);
@@ -301,13 +302,27 @@ async function voidUnlessCreated(redis: RedisClient, keys: Keys, id: string): Pr
   return record;
 }
 
-/** `bank_at` written with update-1.lua, WAITed for the required replicas (see Durability): true when both. */
-async function recordBankCall(redis: RedisClient, key: string, at: number, durability: Durability): Promise<boolean> {
-  const note = [FIELD.bankCalledAt, String(at)];
-  if (durability.replicas === 0) return updateResult(await redis.update(key, '', 1, ...note)) === 'ok';
-  const write = (pipeline: DurablePipeline) => pipeline.update(key, '', 1, ...note);
+/**
+ * `bank_at` written with update-1.lua while the payment is `processing` (a worker whose lease was
+ * taken over must not note a call on a payment reconciliation already settled), WAITed for the
+ * required replicas (see Durability).
+ */
+async function recordBankCall(
+  redis: RedisClient,
+  key: string,
+  at: number,
+  durability: Durability,
+): Promise<BankCallNote> {
+  const args = [key, allowedStatusesArg(['processing']), 1, FIELD.bankCalledAt, String(at)] as const;
+  if (durability.replicas === 0) return bankCallNote(await redis.update(...args), true);
+  const write = (pipeline: DurablePipeline) => pipeline.update(...args);
   const [code, acknowledged] = await execAndWait(redis, key, write, durability);
-  return updateResult(Number(code)) === 'ok' && acknowledged >= durability.replicas;
+  return bankCallNote(Number(code), acknowledged >= durability.replicas);
+}
+
+function bankCallNote(code: number, replicated: boolean): BankCallNote {
+  if (updateResult(code) !== 'ok') return 'not_processing';
+  return replicated ? 'noted' : 'not_replicated';
 }
 
 /** Every answer of update-1.lua, as the answers of a transition: written, no payment, or not in an allowed status. */
@@ -371,7 +386,15 @@ function transitionArgs(
     shard.changes,
     request.id,
     due.bucket,
+    ...guardArgs(request.whileUnchanged),
   ];
+}
+
+/** transition-6.lua's fence: the field's names (current, then an earlier version's) and the value it must hold. */
+function guardArgs(unchanged: TransitionRequest['whileUnchanged']): [guardFields: string, guardValue: string] {
+  if (!unchanged) return ['', ''];
+  const encoded = encodeFields({ bankCalledAt: unchanged.bankCalledAt }).set[FIELD.bankCalledAt] ?? '';
+  return [storedNames('bankCalledAt'), encoded];
 }
 
 /** What a poll finds of a payment that is gone. */

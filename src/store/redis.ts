@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { followAskPastRedirectionBudget } from './cluster-ask-budget.js';
 
 const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
@@ -10,7 +11,7 @@ export enum TransitionCode {
   Done = 1,
   /** The payment does not exist (or exists, when it had to be new). */
   NotFound = -1,
-  /** Its status is not one of the allowed ones. */
+  /** Its status is not one of the allowed ones, or a fenced field changed (TransitionRequest.whileUnchanged). */
   WrongStatus = -2,
 }
 
@@ -76,6 +77,8 @@ export type TransitionArgs = [
   changesChannel: string,
   paymentId: string,
   bucket: number,
+  guardFields: string,
+  guardValue: string,
 ];
 
 /** What idempotency-claim-1.lua answers: run, wait, refuse, replay the stored response, or settle a noted claim. */
@@ -394,8 +397,9 @@ export function createStoreClient(target: StoreTarget, options: { autoPipelining
   // has no retryStrategy (cluster/ConnectionPool.js:60), so when it closes every command written to it
   // and unanswered is rejected "Connection is closed." (redis/event_handler.js:212-214), one that
   // already timed out too; the cluster's reject (cluster/index.js:388-415) takes that as a failover and
-  // sends it to the slot's owner 100 ms later (index.js:594-600; a pipeline: Pipeline.js:80-162). So
-  // every store write is safe to run twice (test/integration/store-replay.test.ts).
+  // sends it to the slot's owner 100 ms later (index.js:594-600; a pipeline: Pipeline.js:80-162), as
+  // test/integration/cluster-resend.test.ts shows. So every store write is safe to run twice
+  // (store-replay.test.ts).
   const perNode = {
     ...timeouts(target.redisCommandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS),
     autoResendUnfulfilledCommands: false,
@@ -436,6 +440,7 @@ export function createRedisCluster(
   };
   refuseKeyPrefix(clusterOptions.keyPrefix, clusterOptions.redisOptions?.keyPrefix);
   const cluster = new Cluster(nodes, clusterOptions);
+  followAskPastRedirectionBudget(cluster);
   defineScripts(cluster);
   failFastOnceReady(cluster);
   // Subscriber copies are set as the copies of one Redis (createRedis): the queue stays on and no
@@ -449,6 +454,7 @@ export function createRedisCluster(
       redisOptions: { ...clusterOptions.redisOptions, ...SUBSCRIBER_COPY },
       ...override,
     });
+    followAskPastRedirectionBudget(copy);
     copy.on('error', () => undefined);
     return copy;
   };

@@ -7,6 +7,9 @@ import type { RedisClient } from '../store/redis.js';
 import { parseDeliveryId, type DeliveryRecord, type DeliveryStore } from './delivery-store.js';
 import { findEventPosition } from './event-log-reader.js';
 
+/** How long a resent delivery waits for its restarted record at most (a crash in between: it is sent a minute late). */
+const SAVE_HOLD_MS = 60_000;
+
 export interface ResendDeps {
   redis: RedisClient;
   keys: Keys;
@@ -32,6 +35,11 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
   if ((await deps.redis.zscore(deps.keys.scheduleOf(member).leases, member)) !== null)
     throw new AppError('delivery_in_progress', 'An attempt of this delivery is in progress.');
   const now = deps.clock.now();
+  // Claimed since the look above: that attempt runs, this one is not made beside it, and its record
+  // is left as it is. Held back until the restarted record is saved: a worker claiming it sooner
+  // would read the old one (a finished delivery: nothing sent).
+  if (!(await deps.scheduler.schedule(member, now + SAVE_HOLD_MS)))
+    throw new AppError('delivery_in_progress', 'An attempt of this delivery is in progress.');
   const restarted: DeliveryRecord = {
     ...record,
     state: 'pending',
@@ -41,10 +49,7 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
     updatedAt: now,
   };
   await deps.deliveries.save(restarted);
-  // Claimed since the look above: that attempt runs, and this one is not made beside it.
-  if (!(await deps.scheduler.schedule(member, now)))
-    throw new AppError('delivery_in_progress', 'An attempt of this delivery is in progress.');
-  await deps.scheduler.wake(member);
+  await deps.scheduler.advance(member, now); // due now, and the workers of its shard woken
   return restarted;
 }
 

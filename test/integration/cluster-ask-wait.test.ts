@@ -100,7 +100,7 @@ describe('a money transition during a slot migration (ASK inside the WAIT pipeli
     const authorized = await store.get(payment.id);
     expect(authorized?.status).toBe('authorized');
     expect(await machine.transition(authorized!, 'processing')).toBe('ok');
-    expect(await store.recordBankCall(payment.id, clock.now())).toBe(true);
+    expect(await store.recordBankCall(payment.id, clock.now())).toBe('noted');
     expect(unreplicated).toEqual([]);
 
     const written = await store.get(payment.id); // a single read follows ASK by itself
@@ -115,6 +115,32 @@ describe('a money transition during a slot migration (ASK inside the WAIT pipeli
     } finally {
       target.disconnect();
       source.disconnect();
+    }
+  }, 60_000);
+
+  test('a pipeline answered ASK after its redirection budget ran out still gets one reply per command', async () => {
+    // The budget already spent when the ASK comes (as after the TRYAGAIN rounds of a half-moved
+    // multi-key script): ioredis resolved such a pipeline with fewer replies than commands, and an
+    // auto-pipelined batch then threw in a nextTick, which ended the worker (store/cluster-ask-budget.ts).
+    const spentBudget = createRedisCluster(
+      cluster.ports.map((port) => ({ host: '127.0.0.1', port })),
+      { maxRedirections: 0 },
+    );
+    try {
+      const tag = `{${prefix}budget}`;
+      await redis.set(`${tag}a`, 'one');
+      await redis.set(`${tag}b`, 'two');
+      await halfMigrate(await redis.cluster('KEYSLOT', `${tag}a`));
+
+      const replies = await spentBudget.pipeline().get(`${tag}a`).get(`${tag}b`).exec();
+      expect(replies).toEqual([
+        [null, 'one'],
+        [null, 'two'],
+      ]);
+      spentBudget.options.enableAutoPipelining = true;
+      expect(await Promise.all([spentBudget.get(`${tag}a`), spentBudget.get(`${tag}b`)])).toEqual(['one', 'two']);
+    } finally {
+      spentBudget.disconnect();
     }
   }, 60_000);
 

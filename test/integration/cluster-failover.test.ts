@@ -231,8 +231,11 @@ describe('Redis Cluster failover under load', () => {
 
     cluster.kill(victim);
     const accepted = { status: 202, body: '{"id":"pay_failover"}', location: '/payments/pay_failover' };
-    await expect(idempotency.release(first('freed'))).rejects.toThrow();
-    await expect(idempotency.complete(first(answered), accepted)).rejects.toThrow();
+    // Each end throws while ioredis' retries (6 × 100 ms) end before the replica is promoted; on a
+    // stalled box they can outlast the promotion and the end succeeds there. Either way (the point
+    // here) the retry below gets its answer, not 409 for the claim's hold.
+    await idempotency.release(first('freed')).catch(() => undefined);
+    await idempotency.complete(first(answered), accepted).catch(() => undefined);
     const killedAt = Date.now();
 
     // The retries (owners of their own); a claim taken again stays taken, so each waits for its first success.

@@ -185,6 +185,8 @@ describe('store writes run twice', () => {
     expect((await w.twice(() => w.store.update(payment.id, { attempts: 3, intervalMs: 10_000 }))).again).toEqual([1]);
     const hold = () => w.store.update(payment.id, { heldToken: 'sealed', spentGrant: null }, ['pending_authorization']);
     expect((await w.twice(hold)).again).toEqual([1]);
+    expect(await w.machine.transition(payment, 'authorized')).toBe('ok');
+    expect(await w.machine.transition({ ...payment, status: 'authorized' }, 'processing')).toBe('ok');
     expect((await w.twice(() => w.store.recordBankCall(payment.id, w.clock.now()))).again).toEqual([1]);
   });
 

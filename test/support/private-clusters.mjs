@@ -2,6 +2,7 @@
 export const PRIVATE_CLUSTERS = {
   'cluster-failover': 7111,
   'cluster-migration': 7121,
+  'cluster-resend': 7141,
   'cluster-ask-wait': 7161,
   'sharded-pubsub': 7181,
 };

@@ -36,24 +36,57 @@ export function uniquePrefix(name: string): string {
 }
 
 /**
- * freePort's ports: 8 blocks of 1,500 from 20000, below Linux's ephemeral range (32768–60999) and
- * clear of the test clusters (7101–7186, bus ports 17101–17186). A port from listen(0) went back to
- * the pool listen(0) draws from (odd ports of 32768–46883: 1 in ~7,000), so any server started on the
- * machine before the test's own bind could take it (EADDRINUSE); here only freePort hands ports out,
- * and each jest worker from its own block.
+ * freePort's ports: 12,000 outside the kernel's ephemeral range. A port from listen(0) goes back to
+ * the pool listen(0) and outgoing connections draw from, so any socket opened on the machine before
+ * the test's own bind could take it (EADDRINUSE); here only freePort hands ports out, each jest
+ * worker from a block of its own. 20000–31999 (below Linux's default 32768–60999) unless this
+ * machine's range reaches into it; then right below or right above the range. Always clear of Redis
+ * and the test clusters (6379, 7101–7186, bus ports 17101–17186).
  */
-export const FREE_PORT_RANGE = { from: 20_000, blockSize: 1500, blocks: 8 } as const;
-let nextPortInBlock = randomInt(FREE_PORT_RANGE.blockSize);
+export const FREE_PORT_POOL = { size: 12_000, blockSize: 100 } as const;
+const CLEAR_OF_CLUSTERS = 17_200;
+
+/** The kernel's ephemeral port range (listen(0), outgoing connections); Linux's default where it cannot be read. */
+export function ephemeralPortRange(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return { low: low ?? 0, high: high ?? 0 };
+  } catch {
+    // not Linux: its default
+  }
+  return { low: 32_768, high: 60_999 };
+}
+
+/** The first port of freePort's pool on this machine. */
+export function freePortPoolStart(range = ephemeralPortRange()): number {
+  const { size } = FREE_PORT_POOL;
+  const outside = (from: number) =>
+    from >= CLEAR_OF_CLUSTERS && from + size - 1 <= 65_535 && (from + size - 1 < range.low || from > range.high);
+  const from = [20_000, range.low - size, range.high + 1].find(outside);
+  if (from === undefined)
+    throw new Error(
+      `no ${String(size)} test ports outside the ephemeral range ${String(range.low)}-${String(range.high)}`,
+    );
+  return from;
+}
+
+const poolStart = freePortPoolStart();
+let nextPortInBlock = randomInt(FREE_PORT_POOL.blockSize);
 
 /** A port nothing listens on, for a server the test starts later (a service given PORT, a child process). */
 export async function freePort(): Promise<number> {
-  const { from, blockSize, blocks } = FREE_PORT_RANGE;
-  const block = Number(process.env.JEST_WORKER_ID ?? 0) % blocks;
+  const { size, blockSize } = FREE_PORT_POOL;
+  const blocks = size / blockSize;
+  // Jest numbers its workers from 1; sharing a block, two could hand out one port before either binds it.
+  const worker = Number(process.env.JEST_WORKER_ID ?? 1);
+  if (worker > blocks)
+    throw new Error(`jest worker ${String(worker)}: only ${String(blocks)} port blocks; run fewer workers`);
+  const block = worker - 1;
   for (let tries = 0; tries < blockSize; tries++) {
-    const port = from + block * blockSize + (nextPortInBlock++ % blockSize);
+    const port = poolStart + block * blockSize + (nextPortInBlock++ % blockSize);
     if (await canListen(port)) return port;
   }
-  throw new Error(`no free port in block ${String(block)} of ${String(from)}+`);
+  throw new Error(`no free port in block ${String(block)} of ${String(poolStart)}+`);
 }
 
 function canListen(port: number): Promise<boolean> {

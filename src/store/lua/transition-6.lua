@@ -35,9 +35,12 @@
   ARGV[11] '1' when the new status is terminal
   ARGV[12] changes channel (the payment's shard's, in this script's slot: SPUBLISH), ARGV[13] payment id (the message)
   ARGV[14] the bucket number of KEYS[2]
+  ARGV[15] a fence: a field's names, comma-separated (current, then an earlier version's; the first
+           present one is read), that must still hold ARGV[16] ('' = absent); '' = no fence. So
+           reconciliation fails a payment only if no bank call was noted since it read the payment.
 
   Returns 1 on success; -1 when the payment does not exist (or exists, when '-' was expected);
-  -2 when its status is not one of the allowed ones.
+  -2 when its status is not one of the allowed ones, or the fenced field changed.
 ]]
 local function split(s)
   local out = {}
@@ -55,6 +58,17 @@ else
     if s == current then allowed = true end
   end
   if not allowed then return -2 end
+end
+if ARGV[15] ~= '' then
+  local held = ''
+  for _, name in ipairs(split(ARGV[15])) do
+    local value = redis.call('HGET', KEYS[1], name)
+    if value then
+      held = value
+      break
+    end
+  end
+  if held ~= ARGV[16] then return -2 end
 end
 
 local fields = cjson.decode(ARGV[2])

@@ -25,6 +25,8 @@ export interface CheckoutInput {
    * bank is not asked.
    */
   beforeBank?: ((payment: { paymentId: string; clientSecret: string }) => Promise<void>) | undefined;
+  /** Called just before the payment's create is sent to the store (from then on it may exist). */
+  beforeCreate?: (() => void) | undefined;
 }
 
 export interface CheckoutResult {
@@ -101,6 +103,7 @@ async function startCheckout(deps: CheckoutServiceDeps, input: CheckoutInput): P
     await deps.notifications.remember(sha256(notificationToken), payment.id, started.expiresIn);
   }
   const firstPoll = receivedAt + (notificationToken ? Math.max(intervalMs, PING_SAFETY_POLL_MS) : intervalMs);
+  input.beforeCreate?.();
   const created = await deps.stateMachine.create(record, {
     member: workItem.poll(payment.id),
     at: Math.min(firstPoll, expiresAt),

@@ -18,8 +18,14 @@ export interface ClaimedRunDeps {
   holdMs: number;
 }
 
-/** The checkout, told to call `beforeBank` with the payment it is about to create just before the bank is asked. */
-export type Checkout = (beforeBank: (payment: NotedPayment) => Promise<void>) => Promise<CheckoutResult>;
+/**
+ * The checkout, told to call `beforeBank` with the payment it is about to create just before the bank
+ * is asked, and `beforeCreate` just before it sends the payment's create to the store.
+ */
+export type Checkout = (hooks: {
+  beforeBank: (payment: NotedPayment) => Promise<void>;
+  beforeCreate: () => void;
+}) => Promise<CheckoutResult>;
 
 /**
  * Claims the key; returns the answer for a retry (stored, or of the payment a takeover found), null
@@ -64,17 +70,24 @@ export async function runOnce(
   claim: ClaimRef | null,
   checkout: Checkout,
 ): Promise<StoredResponse> {
-  const progress: { noted: NotedPayment | null } = { noted: null };
+  const progress: { noted: NotedPayment | null; createSent: boolean } = { noted: null, createSent: false };
   let started;
   try {
-    started = await checkout(async (payment) => {
-      if (claim && !(await deps.idempotency.note(claim, payment))) throw keyInUse();
-      progress.noted = payment;
+    started = await checkout({
+      beforeBank: async (payment) => {
+        if (claim && !(await deps.idempotency.note(claim, payment))) throw keyInUse();
+        progress.noted = payment;
+      },
+      beforeCreate: () => {
+        progress.createSent = true;
+      },
     });
   } catch (err) {
     const { noted } = progress;
-    if (!noted) {
-      if (claim) await quietly(deps.idempotency.release(claim));
+    // No create was sent, and none will be (only this request sends it): the payment cannot exist,
+    // so nothing is voided (a refused checkout leaves nothing in the store but its stored refusal).
+    if (!noted || !progress.createSent) {
+      if (claim) await endWithoutPayment(deps, claim, err);
       throw err;
     }
     const found = await settle(deps, claim, noted, err).catch(() => {
@@ -107,13 +120,17 @@ async function settle(
     if (claim) await quietly(deps.idempotency.complete(claim, response));
     return response;
   }
-  if (!claim) return null;
+  if (claim && fault !== null) await endWithoutPayment(deps, claim, fault);
+  return null;
+}
+
+/** No payment came of the request: the claim keeps the bank's definite refusal (a 4xx other than 429) or is freed. */
+async function endWithoutPayment(deps: ClaimedRunDeps, claim: ClaimRef, fault: unknown): Promise<void> {
   if (fault instanceof AppError && fault.status < 500 && fault.status !== 429)
     await quietly(
       deps.idempotency.complete(claim, { status: fault.status, body: deps.renderProblem(fault), location: null }),
     );
-  else if (fault !== null) await quietly(deps.idempotency.release(claim));
-  return null;
+  else await quietly(deps.idempotency.release(claim));
 }
 
 /** Settles in the background while the store cannot tell (a failover), for at most the claim's hold. */

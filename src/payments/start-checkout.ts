@@ -67,7 +67,7 @@ export function createStartCheckout(deps: StartCheckoutDeps) {
         const replay = await claimKey(deps, claim, fingerprint(order));
         if (replay) return { ...replay, replayed: true };
       }
-      const answer = await runOnce(deps, claim, async (beforeBank) => {
+      const answer = await runOnce(deps, claim, async ({ beforeBank, beforeCreate }) => {
         const ticket = await deps.admission.admit({
           clientAddress: caller === 'shop' ? null : addressLimitKey(request.clientAddress),
           customerKey: customer.limitKey,
@@ -80,6 +80,7 @@ export function createStartCheckout(deps: StartCheckoutDeps) {
             metadata: order.metadata,
             requestId: request.requestId,
             beforeBank,
+            beforeCreate,
           });
           await ticket.confirm(started.payment.id, Date.parse(started.payment.expires_at));
           return started;

@@ -51,8 +51,9 @@ describe('a claimed checkout (claimed-run.ts)', () => {
   test('when the create ran but its reply was lost, then the answer is that payment, stored, and the key never freed', async () => {
     const { record, clientSecret } = newTestPayment();
     const { deps, ends } = recordingDeps(() => Promise.resolve(record));
-    const answer = await runOnce(deps, claim, async (beforeBank) => {
+    const answer = await runOnce(deps, claim, async ({ beforeBank, beforeCreate }) => {
       await beforeBank({ paymentId: record.id, clientSecret });
+      beforeCreate();
       throw storeFault();
     });
     expect(answer.status).toBe(202);
@@ -65,8 +66,9 @@ describe('a claimed checkout (claimed-run.ts)', () => {
     let tries = 0;
     const { deps, ends } = recordingDeps(() => (++tries < 3 ? Promise.reject(storeFault()) : Promise.resolve(null)));
     await expect(
-      runOnce(deps, claim, async (beforeBank) => {
+      runOnce(deps, claim, async ({ beforeBank, beforeCreate }) => {
         await beforeBank({ paymentId: record.id, clientSecret });
+        beforeCreate();
         throw storeFault();
       }),
     ).rejects.toThrow('Connection is closed.');
@@ -76,17 +78,30 @@ describe('a claimed checkout (claimed-run.ts)', () => {
     expect(ends).toEqual([`note ${record.id}`, 'release']);
   });
 
-  test('when the bank refused after the id was noted, then the refusal is stored once the payment is known void', async () => {
+  test('when the bank refused after the id was noted, then the refusal is stored and nothing is voided (no create was sent)', async () => {
     const { record, clientSecret } = newTestPayment();
-    const { deps, ends } = recordingDeps(() => Promise.resolve(null));
+    const { deps, ends } = recordingDeps(() => Promise.reject(new Error('voided a payment never sent')));
     const refusal = new AppError('unknown_bank_user', 'The bank does not know this customer.');
     await expect(
-      runOnce(deps, claim, async (beforeBank) => {
+      runOnce(deps, claim, async ({ beforeBank }) => {
         await beforeBank({ paymentId: record.id, clientSecret });
         throw refusal;
       }),
     ).rejects.toBe(refusal);
     expect(ends).toEqual([`note ${record.id}`, `complete ${String(refusal.status)}`]);
+  });
+
+  test('when the bank is down after the id was noted, then the key is freed at once and nothing is voided', async () => {
+    const { record, clientSecret } = newTestPayment();
+    const { deps, ends } = recordingDeps(() => Promise.reject(new Error('voided a payment never sent')));
+    const down = new AppError('bank_unavailable', 'The bank is unavailable.', { retryAfterSeconds: 2 });
+    await expect(
+      runOnce(deps, claim, async ({ beforeBank }) => {
+        await beforeBank({ paymentId: record.id, clientSecret });
+        throw down;
+      }),
+    ).rejects.toBe(down);
+    expect(ends).toEqual([`note ${record.id}`, 'release']);
   });
 
   test('when a retry takes over a noted claim whose payment exists, then it answers that payment and stores it', async () => {

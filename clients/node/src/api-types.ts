@@ -65,7 +65,7 @@ export interface paths {
          *
          *     Two flows. **Storefront, anonymous:** the browser sends the cart and `login_hint`, nothing else; the payment is the catalog-priced cart. **Shop backend, with `Authorization: Bearer <SHOP_API_KEY>`:** may add `metadata` (e.g. its order id) and `callback_url`, which come back in the signed webhooks, and hands the `client_secret` of the answer to its own frontend. An anonymous request carrying `metadata` or `callback_url` is refused with 401 `shop_key_required` before the bank is asked; a key that is not the shop key counts as anonymous.
          *
-         *     With `Idempotency-Key` (scoped to the shop, or else to the client address), the same key and body replay the stored answer (header `Idempotent-Replayed: true`); only the bank's own answers are stored: a refusal before the bank is asked (validation, `shop_key_required`, an unknown sku, a limit), a 429 or a 5xx stores nothing, so a retry with a fixed request runs afresh.
+         *     With `Idempotency-Key` (scoped to the shop, or else to the client address), the same key and body replay the stored answer (header `Idempotent-Replayed: true`); only the bank's own answers are stored: a refusal before the bank is asked (validation, `shop_key_required`, an unknown sku, a limit), a 429 or a 5xx stores nothing, so a retry with a fixed request runs afresh; but a fault after the bank was asked is first settled: if the payment was created after all, its 202 is the answer (replayed to the retry), never a second payment. Until then a retry gets 409 `idempotency_key_in_use` with `Retry-After`.
          */
         post: {
             parameters: {

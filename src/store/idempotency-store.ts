@@ -29,7 +29,14 @@ export function createIdempotencyStore(deps: {
   return {
     async claim(claim, fingerprint) {
       const k = nameOf(claim);
-      const reply = await redis.idempotencyClaim(k, fingerprint, deps.inFlightSeconds, claim.owner, deps.clock.now());
+      const reply = await redis
+        .idempotencyClaim(k, fingerprint, deps.inFlightSeconds, claim.owner, deps.clock.now())
+        .catch((err: unknown) => {
+          // The claim may have run (or may still: sent again, a node resuming) for a request answered
+          // with the fault: its own claim is freed (owner-checked), else it would block the key for the hold.
+          retryInBackground(() => redis.idempotencyRelease(k, claim.owner), Date.now() + holdMs, RETRY_BACKOFF);
+          throw err;
+        });
       switch (reply[0]) {
         case 'new':
         case 'in_flight':

@@ -105,6 +105,41 @@ describe('Idempotency-Key claims: owners, lost replies, settled creations', () =
     expect(await idempotency.claim(ref('k3', 'c'), 'print')).toEqual({ state: 'replay', response: accepted });
   });
 
+  test('when a claim is sent again after its reply was lost, then its request hears the first answer and can end it', async () => {
+    // ioredis' cluster client sends a script again when its connection closes before the reply.
+    expect(await idempotency.claim(ref('k5', 'a'), 'print')).toEqual({ state: 'new' });
+    expect(await idempotency.claim(ref('k5', 'a'), 'print')).toEqual({ state: 'new' }); // before: in_flight (409)
+    expect(await idempotency.claim(ref('k5', 'b'), 'print')).toEqual({ state: 'in_flight' });
+    expect(await idempotency.note(ref('k5', 'a'), { paymentId: 'pay_5', clientSecret: 's5' })).toBe(true);
+    time.now += HOLD_SECONDS * 1000 + 1;
+    const takenOver = { state: 'unsettled', noted: { paymentId: 'pay_5', clientSecret: 's5' } };
+    expect(await idempotency.claim(ref('k5', 'b'), 'print')).toEqual(takenOver);
+    expect(await idempotency.claim(ref('k5', 'b'), 'print')).toEqual(takenOver); // the takeover sent again
+    expect(await idempotency.claim(ref('k5', 'c'), 'print')).toEqual({ state: 'in_flight' });
+    expect(await idempotency.complete(ref('k5', 'b'), accepted)).toBe(true);
+    expect(await idempotency.claim(ref('k5', 'b'), 'print')).toEqual({ state: 'replay', response: accepted });
+  });
+
+  test('when a claim ran but its caller heard a fault, then its claim is freed in the background, not held for the hold', async () => {
+    // The claim runs, then the caller hears a fault (a timeout, the connection closed): it answers 503.
+    const faulty = new Proxy(redis, {
+      get(target, name, receiver) {
+        const value: unknown = Reflect.get(target, name, receiver);
+        if (name !== 'idempotencyClaim' || typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          throw new Error('Command timed out');
+        };
+      },
+    });
+    const sealer = createSealer([randomBytes(32)]);
+    const deps = { keys, inFlightSeconds: HOLD_SECONDS, sealer, clock };
+    const timingOut = createIdempotencyStore({ ...deps, redis: faulty });
+    await expect(timingOut.claim(ref('k6', 'a'), 'print')).rejects.toThrow('Command timed out');
+    await waitFor(async () => (await raw('k6')).state === undefined, 5000, 'the claim freed');
+    expect(await idempotency.claim(ref('k6', 'b'), 'print')).toEqual({ state: 'new' });
+  });
+
   test('when a claim was written by the release before owners, then it stays in flight until its hold frees it, and no end of this release touches it', async () => {
     const k = keys.idempotency('ip:127.0.0.1', 'k4');
     // What the previous idempotency-claim-1.lua wrote.

@@ -34,7 +34,7 @@ import { uniquePrefix } from '../support/system.js';
  * leased out of the due sets, so a second claim finds it leased; schedule, advance, update, the
  * list index and the key registry write sets, members and fields to the values of their arguments.
  * The Idempotency-Key scripts act only on the caller's claim still in flight (note, complete,
- * release), or find the claim already taken (claim); a void mark is written once. Not here:
+ * release), or answer its own claim again (claim); a void mark is written once. Not here:
  * read-only scripts (depth, listPage), and rate-limiter-flexible's counters (a point counted twice refuses a
  * checkout a little early: it moves no money and changes no payment).
  */
@@ -319,7 +319,8 @@ describe('store writes run twice', () => {
       clock: w.clock,
     });
     const claim = (key: string) => ({ scope: 'shop', key, owner: 'o1' });
-    expect((await w.twice(() => idempotency.claim(claim('k'), 'print'))).again).toEqual([['in_flight']]);
+    // The caller hears the second run's answer: its own claim again, not in_flight (409 to itself).
+    expect((await w.twice(() => idempotency.claim(claim('k'), 'print'))).again).toEqual([['new']]);
     const note = () => idempotency.note(claim('k'), { paymentId: 'pay_1', clientSecret: 's' });
     expect((await w.twice(note)).again).toEqual([1]);
     const answer = { status: 202, body: '{}', location: '/payments/pay_1' };

@@ -19,6 +19,9 @@
   ARGV[3] the claiming request's owner id
   ARGV[4] now (ms)
 
+  Sent again by the same owner (a lost reply), it answers what its first run answered and changes
+  nothing.
+
   Returns { 'new' } when this request may run; { 'in_flight' } while another holds it;
   { 'mismatch' } when the key was used with another body; { 'replay', status, body, location };
   { 'unsettled', payment id, sealed client secret } when this request took over a noted claim.
@@ -33,7 +36,14 @@ if not state then
 end
 if redis.call('HGET', KEYS[1], 'fingerprint') ~= ARGV[1] then return { 'mismatch' } end
 if state == 'in_flight' then
-  local noted = redis.call('HMGET', KEYS[1], 'payment', 'secret', 'held_until')
+  local noted = redis.call('HMGET', KEYS[1], 'payment', 'secret', 'held_until', 'owner')
+  -- This very claim sent again (the cluster client resends a script whose connection closed before
+  -- the reply): the first run's answer again, never 'in_flight' against its own request. A claim
+  -- that already holds a note when it is its owner's was a takeover ('unsettled').
+  if noted[4] == ARGV[3] then
+    if noted[1] then return { 'unsettled', noted[1], noted[2] or '' } end
+    return { 'new' }
+  end
   if noted[1] and tonumber(noted[3] or '0') <= now then
     redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'held_until', heldUntil)
     return { 'unsettled', noted[1], noted[2] or '' }

@@ -38,6 +38,17 @@ export interface CheckoutService {
   startCheckout(input: CheckoutInput): Promise<CheckoutResult>;
 }
 
+/**
+ * The new payment's create found its id taken: by this very create sent again, or voided by the
+ * request that took the Idempotency-Key over (claimed-run.ts settles which and answers for it).
+ */
+export class PaymentIdTakenError extends Error {
+  override readonly name = 'PaymentIdTakenError';
+  constructor(paymentId: string, result: string) {
+    super(`payment ${paymentId} was not created: its id is taken (${result})`);
+  }
+}
+
 /** Ping mode polls too, slowly, so a lost notification only delays the payment (DESIGN.md). */
 export const PING_SAFETY_POLL_MS = 30_000;
 
@@ -111,7 +122,7 @@ async function startCheckout(deps: CheckoutServiceDeps, input: CheckoutInput): P
   // The id is taken: by this very create (the cluster client sent it again after its first reply was
   // lost with a failed node), or voided by whoever settled this checkout meanwhile. The caller
   // settles which (PaymentStore.voidUnlessCreated) rather than this answering for a payment unread.
-  if (created !== 'ok') throw new Error(`payment ${payment.id} was not created: its id is taken (${created})`);
+  if (created !== 'ok') throw new PaymentIdTakenError(payment.id, created);
   return { payment: toPaymentView(record), clientSecret };
 }
 

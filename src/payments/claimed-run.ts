@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js';
 import { retryInBackground } from './backoff.js';
-import type { CheckoutResult } from './checkout.js';
+import { PaymentIdTakenError, type CheckoutResult } from './checkout.js';
 import type { ClaimRef, IdempotencyStore, NotedPayment, StoredResponse } from './idempotency.js';
 import { toPaymentView } from './payment.js';
 import type { PaymentStore } from './ports.js';
@@ -95,7 +95,7 @@ export async function runOnce(
       return null;
     });
     if (found) return found;
-    throw err;
+    throw claim && err instanceof PaymentIdTakenError ? takenOver(err) : err;
   }
   const response = accepted(started.payment, started.clientSecret);
   // The payment exists whatever the store says now: answered; a failed end is retried by the store.
@@ -150,6 +150,21 @@ function accepted(payment: { id: string }, clientSecret: string): StoredResponse
 /** An end the store failed is tried again in the background by the store; the request goes on with its answer. */
 async function quietly(end: Promise<boolean>): Promise<void> {
   await end.catch(() => false);
+}
+
+/**
+ * This request outlived its hold and a newer one with the same key took the claim over and voided
+ * this payment id: the key is that request's now, and it answers for it. So the answer is the one a
+ * request beside it gets: 409 with Retry-After, and the retry hears the newer request's answer
+ * (its 202 or refusal, replayed), never a 500 for a checkout that created nothing.
+ */
+function takenOver(cause: PaymentIdTakenError): AppError {
+  return new AppError(
+    'idempotency_key_in_use',
+    'A newer request with this Idempotency-Key took it over; retry to get its answer.',
+    { retryAfterSeconds: 1 },
+    { cause },
+  );
 }
 
 function keyInUse(): AppError {

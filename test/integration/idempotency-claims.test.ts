@@ -18,7 +18,7 @@ import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { waitFor } from '../support/api.js';
 import { pendingTestPayment } from '../support/payments.js';
-import { createTestStoreClient, deleteKeysWithPrefix } from '../support/redis.js';
+import { createTestStoreClient, deleteKeysWithPrefix, scanKeys } from '../support/redis.js';
 import { serviceEnv } from '../support/service-env.js';
 import { startTestBank, testCertificates, uniquePrefix } from '../support/system.js';
 
@@ -181,7 +181,13 @@ describe('checkout whose create reply is lost', () => {
   let bank: SandboxBank;
   let parts: Parts;
   let app: Express;
-  const faults = { createRunsThenFails: 0, createFailsBeforeRunning: 0, createSentTwice: 0, settleFails: 0 };
+  const faults = {
+    createRunsThenFails: 0,
+    createFailsBeforeRunning: 0,
+    createSentTwice: 0,
+    settleFails: 0,
+    beforeCreate: undefined as (() => Promise<void>) | undefined,
+  };
   const created: string[] = [];
 
   beforeAll(async () => {
@@ -193,6 +199,9 @@ describe('checkout whose create reply is lost', () => {
     });
     const create = parts.stateMachine.create.bind(parts.stateMachine);
     parts.stateMachine.create = async (record, firstWork) => {
+      const before = faults.beforeCreate;
+      faults.beforeCreate = undefined;
+      await before?.();
       if (faults.createFailsBeforeRunning > 0) {
         faults.createFailsBeforeRunning--;
         created.push(record.id);
@@ -303,5 +312,23 @@ describe('checkout whose create reply is lost', () => {
     expect(await parts.store.get(voided)).toBeNull();
     const late = pendingTestPayment(Date.now(), { id: voided });
     expect(await parts.stateMachine.create(late, { member: workItem.poll(voided), at: 0 })).not.toBe('ok');
+  });
+
+  test('when a request outlives its hold and a retry takes its key over, then it answers 409 with Retry-After and the key answers the retry', async () => {
+    let retried: request.Response | undefined;
+    faults.beforeCreate = async () => {
+      // The request outlived its hold just before its create: a retry takes the claim over and voids its id.
+      for (const k of await scanKeys(parts.redis, `${prefix}svc:idem:*`))
+        if ((await parts.redis.hget(k, 'state')) === 'in_flight') await parts.redis.hset(k, 'held_until', 0);
+      retried = await checkout(`${prefix}outlived`);
+    };
+    const first = await checkout(`${prefix}outlived`);
+    expect(first.status).toBe(409); // before: 500 internal_error
+    expect(first.body.code).toBe('idempotency_key_in_use');
+    expect(first.headers['retry-after']).toBeDefined();
+    expect(retried?.status).toBe(202);
+    const replay = await checkout(`${prefix}outlived`);
+    expect(replay.status).toBe(202);
+    expect(replay.body.id).toBe(retried?.body.id);
   });
 });

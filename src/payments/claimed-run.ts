@@ -2,7 +2,7 @@ import { AppError } from '../errors.js';
 import { retryInBackground } from './backoff.js';
 import { PaymentIdTakenError, type CheckoutResult } from './checkout.js';
 import type { ClaimRef, IdempotencyStore, NotedPayment, StoredResponse } from './idempotency.js';
-import { toPaymentView } from './payment.js';
+import { toPaymentView, type PaymentView } from './payment.js';
 import type { PaymentStore } from './ports.js';
 
 /** Background tries of settling a checkout whose creation is in doubt: from 200 ms, up to 5 s apart. */
@@ -28,6 +28,18 @@ export type Checkout = (hooks: {
 }) => Promise<CheckoutResult>;
 
 /**
+ * Told what came of the checkout's payment once that is known (at once, or when settled in the
+ * background): whoever holds something for it (the customer's pending place) keeps it for the
+ * payment that exists, and gives it back only when no payment can exist.
+ */
+export interface PaymentOutcome {
+  created(payment: PaymentView): Promise<void>;
+  none(): Promise<void>;
+}
+
+const NO_OUTCOME: PaymentOutcome = { created: () => Promise.resolve(), none: () => Promise.resolve() };
+
+/**
  * Claims the key; returns the answer for a retry (stored, or of the payment a takeover found), null
  * when this request runs; throws for a mismatch or a request in flight.
  */
@@ -46,8 +58,8 @@ export async function claimKey(deps: ClaimedRunDeps, claim: ClaimRef, print: str
       // Its owner outlived the hold with a payment noted; the claim is now this request's. The payment
       // exists (its 202 is the answer), or its id is voided and this request runs afresh: the note is
       // overwritten by its own before the bank is asked.
-      return settle(deps, claim, claimed.noted, null).catch((err: unknown) => {
-        settleLater(deps, claim, claimed.noted, err);
+      return settle(deps, claim, claimed.noted, null, NO_OUTCOME).catch((err: unknown) => {
+        settleLater(deps, claim, claimed.noted, err, NO_OUTCOME);
         throw err;
       });
   }
@@ -63,12 +75,13 @@ export async function claimKey(deps: ClaimedRunDeps, claim: ClaimRef, print: str
  * stored). While the store cannot tell, settling is retried in the background for the claim's hold
  * and a retry gets 409 idempotency_key_in_use (or 503 store_unavailable); after the hold a retry
  * takes the claim over and settles it itself (claimKey). A retry never creates a payment id beside one
- * that might still appear.
+ * that might still appear. `outcome` hears what came of the payment, when that is known.
  */
 export async function runOnce(
   deps: ClaimedRunDeps,
   claim: ClaimRef | null,
   checkout: Checkout,
+  outcome: PaymentOutcome = NO_OUTCOME,
 ): Promise<StoredResponse> {
   const progress: { noted: NotedPayment | null; createSent: boolean } = { noted: null, createSent: false };
   let started;
@@ -87,11 +100,13 @@ export async function runOnce(
     // No create was sent, and none will be (only this request sends it): the payment cannot exist,
     // so nothing is voided (a refused checkout leaves nothing in the store but its stored refusal).
     if (!noted || !progress.createSent) {
-      if (claim) await endWithoutPayment(deps, claim, err);
+      await quietly(outcome.none());
+      // Refused before the bank was asked (a limit, a pending request): no record, a retry runs afresh.
+      if (claim) await (noted ? endWithoutPayment(deps, claim, err) : quietly(deps.idempotency.release(claim)));
       throw err;
     }
-    const found = await settle(deps, claim, noted, err).catch(() => {
-      settleLater(deps, claim, noted, err);
+    const found = await settle(deps, claim, noted, err, outcome).catch(() => {
+      settleLater(deps, claim, noted, err, outcome);
       return null;
     });
     if (found) return found;
@@ -99,6 +114,7 @@ export async function runOnce(
   }
   const response = accepted(started.payment, started.clientSecret);
   // The payment exists whatever the store says now: answered; a failed end is retried by the store.
+  await quietly(outcome.created(started.payment));
   if (claim) await quietly(deps.idempotency.complete(claim, response));
   return response;
 }
@@ -113,13 +129,17 @@ async function settle(
   claim: ClaimRef | null,
   noted: NotedPayment,
   fault: unknown,
+  outcome: PaymentOutcome,
 ): Promise<StoredResponse | null> {
   const record = await deps.payments.voidUnlessCreated(noted.paymentId);
   if (record) {
-    const response = accepted(toPaymentView(record), noted.clientSecret);
+    const payment = toPaymentView(record);
+    const response = accepted(payment, noted.clientSecret);
+    await quietly(outcome.created(payment));
     if (claim) await quietly(deps.idempotency.complete(claim, response));
     return response;
   }
+  await quietly(outcome.none());
   if (claim && fault !== null) await endWithoutPayment(deps, claim, fault);
   return null;
 }
@@ -134,8 +154,14 @@ async function endWithoutPayment(deps: ClaimedRunDeps, claim: ClaimRef, fault: u
 }
 
 /** Settles in the background while the store cannot tell (a failover), for at most the claim's hold. */
-function settleLater(deps: ClaimedRunDeps, claim: ClaimRef | null, noted: NotedPayment, fault: unknown): void {
-  retryInBackground(() => settle(deps, claim, noted, fault), Date.now() + deps.holdMs, SETTLE_BACKOFF);
+function settleLater(
+  deps: ClaimedRunDeps,
+  claim: ClaimRef | null,
+  noted: NotedPayment,
+  fault: unknown,
+  outcome: PaymentOutcome,
+): void {
+  retryInBackground(() => settle(deps, claim, noted, fault, outcome), Date.now() + deps.holdMs, SETTLE_BACKOFF);
 }
 
 /** The 202 of a checkout: the payment with its client secret (DESIGN.md POST /checkout). */
@@ -147,8 +173,11 @@ function accepted(payment: { id: string }, clientSecret: string): StoredResponse
   };
 }
 
-/** An end the store failed is tried again in the background by the store; the request goes on with its answer. */
-async function quietly(end: Promise<boolean>): Promise<void> {
+/**
+ * An end the store failed is tried again in the background by the store; the request goes on with its
+ * answer. A pending place that fails to follow stays a hold until the hold ends.
+ */
+async function quietly(end: Promise<unknown>): Promise<void> {
   await end.catch(() => false);
 }
 

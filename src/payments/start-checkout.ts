@@ -1,9 +1,9 @@
 import { AppError } from '../errors.js';
 import { addressLimitKey } from '../net-address.js';
 import type { Catalog } from './catalog.js';
-import type { CheckoutAdmission } from './ports.js';
+import type { AdmissionTicket, CheckoutAdmission } from './ports.js';
 import type { CheckoutService } from './checkout.js';
-import { claimKey, runOnce, type ClaimedRunDeps } from './claimed-run.js';
+import { claimKey, runOnce, type Checkout, type ClaimedRunDeps } from './claimed-run.js';
 import type { StoredResponse } from './idempotency.js';
 import { normaliseLoginHint } from './login-hint.js';
 import { sha256 } from '../crypto/hashing.js';
@@ -67,27 +67,27 @@ export function createStartCheckout(deps: StartCheckoutDeps) {
         const replay = await claimKey(deps, claim, fingerprint(order));
         if (replay) return { ...replay, replayed: true };
       }
-      const answer = await runOnce(deps, claim, async ({ beforeBank, beforeCreate }) => {
-        const ticket = await deps.admission.admit({
+      let ticket: AdmissionTicket | null = null;
+      const run = async ({ beforeBank, beforeCreate }: Parameters<Checkout>[0]) => {
+        ticket = await deps.admission.admit({
           clientAddress: caller === 'shop' ? null : addressLimitKey(request.clientAddress),
           customerKey: customer.limitKey,
         });
-        try {
-          const started = await deps.checkout.startCheckout({
-            priced,
-            loginHint: customer.loginHint,
-            callbackUrl: order.callbackUrl,
-            metadata: order.metadata,
-            requestId: request.requestId,
-            beforeBank,
-            beforeCreate,
-          });
-          await ticket.confirm(started.payment.id, Date.parse(started.payment.expires_at));
-          return started;
-        } catch (err) {
-          await ticket.release();
-          throw err;
-        }
+        return deps.checkout.startCheckout({
+          priced,
+          loginHint: customer.loginHint,
+          callbackUrl: order.callbackUrl,
+          metadata: order.metadata,
+          requestId: request.requestId,
+          beforeBank,
+          beforeCreate,
+        });
+      };
+      // The customer's place follows the payment: kept (confirmed) whenever it exists, even when a
+      // fault hid its create, and given back only when none can exist (push bombing, issue 11.6).
+      const answer = await runOnce(deps, claim, run, {
+        created: async (payment) => ticket?.confirm(payment.id, Date.parse(payment.expires_at)),
+        none: async () => ticket?.release(),
       });
       deps.countOutcome('accepted');
       return { ...answer, replayed: false };

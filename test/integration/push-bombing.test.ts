@@ -67,6 +67,31 @@ describe('one pending request per customer', () => {
   });
 });
 
+describe("a checkout whose create's reply was lost", () => {
+  test('when the payment was created but the checkout heard a fault, then its customer place is kept for that payment', async () => {
+    const { store } = h.svc.service;
+    const transition = store.transition.bind(store);
+    // The create runs in Redis, then its reply is lost (a failover): the checkout settles, finds the payment.
+    store.transition = async (request) => {
+      const result = await transition(request);
+      if (request.from !== null) return result;
+      store.transition = transition;
+      throw new Error('Connection is closed.');
+    };
+    try {
+      const first = await checkout('lostreply', { 'idempotency-key': 'lost-reply' });
+      expect(first.status).toBe(202);
+      const sent = backchannels();
+      const second = await checkout('LostReply');
+      expect(second.status).toBe(409); // before: 202, a second push while the first waits for approval
+      expect(second.json.code).toBe('checkout_pending');
+      expect(backchannels()).toBe(sent);
+    } finally {
+      store.transition = transition;
+    }
+  });
+});
+
 describe('a growing wait after each denial', () => {
   test('when the customer declines, then the next request waits, and longer after a second denial', async () => {
     await denied('bob');

@@ -1,5 +1,5 @@
 import { AppError } from '../../src/errors.js';
-import { claimKey, runOnce, type ClaimedRunDeps } from '../../src/payments/claimed-run.js';
+import { claimKey, runOnce, type Checkout, type ClaimedRunDeps } from '../../src/payments/claimed-run.js';
 import type {
   ClaimRef,
   IdempotencyClaim,
@@ -76,6 +76,24 @@ describe('a claimed checkout (claimed-run.ts)', () => {
     // Voided at the third try: only then is the key freed.
     await waitFor(() => ends.length > 1, 5000, 'the background settling');
     expect(ends).toEqual([`note ${record.id}`, 'release']);
+  });
+
+  test('when the store can tell only later that the payment exists, then the place held for it is kept for it, never given back', async () => {
+    const { record, clientSecret } = newTestPayment();
+    let tries = 0;
+    const { deps, ends } = recordingDeps(() => (++tries < 2 ? Promise.reject(storeFault()) : Promise.resolve(record)));
+    const outcome = {
+      created: (p: { id: string }) => Promise.resolve(void ends.push(`place kept for ${p.id}`)),
+      none: () => Promise.resolve(void ends.push('place given back')),
+    };
+    const checkout: Checkout = async ({ beforeBank, beforeCreate }) => {
+      await beforeBank({ paymentId: record.id, clientSecret });
+      beforeCreate();
+      throw storeFault();
+    };
+    await expect(runOnce(deps, claim, checkout, outcome)).rejects.toThrow('Connection is closed.');
+    await waitFor(() => ends.length > 1, 5000, 'the background settling');
+    expect(ends).toEqual([`note ${record.id}`, `place kept for ${record.id}`, 'complete 202']);
   });
 
   test('when the bank refused after the id was noted, then the refusal is stored and nothing is voided (no create was sent)', async () => {

@@ -86,7 +86,12 @@ export async function runOnce(
     const { noted } = progress;
     // No create was sent, and none will be (only this request sends it): the payment cannot exist,
     // so nothing is voided (a refused checkout leaves nothing in the store but its stored refusal).
-    if (!noted || !progress.createSent) {
+    if (!noted) {
+      // Refused before the bank was asked (a limit, a pending request): a retry runs afresh.
+      if (claim) await quietly(deps.idempotency.release(claim));
+      throw err;
+    }
+    if (!progress.createSent) {
       if (claim) await endWithoutPayment(deps, claim, err);
       throw err;
     }

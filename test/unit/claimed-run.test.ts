@@ -48,6 +48,13 @@ describe('a claimed checkout (claimed-run.ts)', () => {
     expect(ends).toEqual(['release']);
   });
 
+  test('when a limit refuses before the bank is asked, then the key is freed, not kept with the refusal', async () => {
+    const { deps, ends } = recordingDeps(() => Promise.reject(new Error('not asked')));
+    const pending = new AppError('checkout_pending', 'A request for this customer is already pending.');
+    await expect(runOnce(deps, claim, () => Promise.reject(pending))).rejects.toBe(pending);
+    expect(ends).toEqual(['release']);
+  });
+
   test('when the create ran but its reply was lost, then the answer is that payment, stored, and the key never freed', async () => {
     const { record, clientSecret } = newTestPayment();
     const { deps, ends } = recordingDeps(() => Promise.resolve(record));

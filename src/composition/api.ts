@@ -87,7 +87,14 @@ function startCheckout(parts: Parts, catalog: Catalog) {
       storeAvailable: () => redis.status === 'ready',
       schedulerShards: config.schedulerShards,
     }),
-    idempotency: createIdempotencyStore({ redis, keys, inFlightSeconds, sealer: parts.sealer, clock }),
+    idempotency: createIdempotencyStore({
+      redis,
+      keys,
+      inFlightSeconds,
+      sealer: parts.sealer,
+      clock,
+      durability: config.redisWait,
+    }),
     payments: store,
     holdMs: inFlightSeconds * 1000,
     admission: createCheckoutAdmission({

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import type { ClaimRef, IdempotencyStore } from '../payments/idempotency.js';
 import type { Sealer } from '../payments/ports.js';
 import { retryInBackground } from '../payments/backoff.js';
+import { execAndWait, notReplicated, type Durability } from './durable-write.js';
 import type { Keys } from './keys.js';
 import type { RedisClient } from './redis.js';
 
@@ -13,6 +14,7 @@ const RETRY_BACKOFF = { baseMs: 200, maxMs: 5000 };
 /**
  * `inFlightSeconds`: how long a claim holds before a crashed request's key can be taken again; it must
  * outlast the longest checkout (the bank call with all its timeouts), or a retry would run beside it.
+ * The note is WAITed for `durability.replicas` (a lost note would let a retry create a second payment).
  * Stored bodies and noted client secrets are sealed with the token keys (the key name as associated
  * data): a 202 body holds the payment's client secret.
  */
@@ -22,8 +24,11 @@ export function createIdempotencyStore(deps: {
   inFlightSeconds: number;
   sealer: Sealer;
   clock: Clock;
+  /** The note WAITs for `replicas` (as the payment store's money writes); none by default. */
+  durability?: Durability;
 }): IdempotencyStore {
   const { redis, keys, sealer } = deps;
+  const durability = deps.durability ?? { replicas: 0, timeoutMs: 0 };
   const holdMs = deps.inFlightSeconds * 1000;
   const nameOf = (claim: ClaimRef) => keys.idempotency(claim.scope, claim.key);
   return {
@@ -54,7 +59,7 @@ export function createIdempotencyStore(deps: {
     async note(claim, payment) {
       const k = nameOf(claim);
       const sealed = sealer.seal(payment.clientSecret, k);
-      return (await redis.idempotencyNote(k, claim.owner, payment.paymentId, sealed, KEEP_SECONDS)) === 1;
+      return noteReplicated(redis, [k, claim.owner, payment.paymentId, sealed, KEEP_SECONDS], durability);
     },
     async complete(claim, response) {
       const k = nameOf(claim);
@@ -75,6 +80,23 @@ export function createIdempotencyStore(deps: {
       return endClaim(async () => (await redis.idempotencyRelease(k, claim.owner)) === 1, Date.now() + holdMs);
     },
   };
+}
+
+/**
+ * idempotency-note-1.lua, WAITed for `durability.replicas`. Lost in a failover, the note would leave
+ * the claim to expire with its hold while the bank pushes the payment, and a retry would create a
+ * second one: with too few acknowledgements it throws, and the bank is not asked.
+ */
+async function noteReplicated(
+  redis: RedisClient,
+  args: Parameters<RedisClient['idempotencyNote']>,
+  durability: Durability,
+): Promise<boolean> {
+  if (durability.replicas === 0) return (await redis.idempotencyNote(...args)) === 1;
+  const [noted, acknowledged] = await execAndWait(redis, args[0], (p) => p.idempotencyNote(...args), durability);
+  if (Number(noted) !== 1) return false;
+  if (acknowledged < durability.replicas) throw notReplicated('claim note');
+  return true;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { currentTraceparent } from '../tracing.js';
 import type { Keys } from './keys.js';
 import { createPaymentListIndex, type ListAddArgs } from './payment-list-index.js';
-import { askedNode, TransitionCode, UpdateCode, type RedisClient, type TransitionArgs } from './redis.js';
+import { execAndWait, notReplicated, type DurablePipeline, type Durability } from './durable-write.js';
+import { TransitionCode, UpdateCode, type RedisClient, type TransitionArgs } from './redis.js';
 import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
 import type { BankCallNote, PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 import {
@@ -19,6 +20,7 @@ import {
 
 export type { PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
 export { decodeRecord, encodeFields } from './payment-hash.js';
+export type { Durability } from './durable-write.js';
 
 const FIELD = PAYMENT_FIELD;
 
@@ -93,70 +95,6 @@ export function decodePollFields(values: readonly (string | null | undefined)[])
  * replica to promote, and only the loss of the Redis itself (persistence) loses writes.
  */
 const DURABLE_STATUSES: ReadonlySet<PaymentStatus> = new Set(['authorized', 'processing', 'succeeded', 'canceled']);
-
-export interface Durability {
-  /** Replicas that must acknowledge a money write (0: no WAIT, e.g. one Redis without replicas). */
-  replicas: number;
-  timeoutMs: number;
-}
-
-interface DurablePipeline {
-  transition(...args: TransitionArgs): DurablePipeline;
-  update(
-    payment: string,
-    allowedStatuses: string,
-    setCount: number,
-    ...fieldsValuesThenDropped: string[]
-  ): DurablePipeline;
-  call(command: string, ...args: (string | number)[]): DurablePipeline;
-  exec(): Promise<[Error | null, unknown][] | null>;
-}
-
-/** Redis Cluster's answers for a command that did not run because its slot is elsewhere or moving. */
-const NOT_RUN_HERE = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /;
-const REDIRECT_ATTEMPTS = 6;
-
-/**
- * Runs the write queued by `write` followed by WAIT, on the write's node in one round trip: the
- * write's reply and how many replicas acknowledged. ioredis retries a cluster pipeline after MOVED or
- * ASK only when every command failed alike; here WAIT, which has no key, succeeds beside the
- * redirected write, so the redirect is followed here (a redirected write did not run, so sending it
- * again is safe):
- * - MOVED (and TRYAGAIN, CLUSTERDOWN): a plain read of `key` teaches ioredis where the slot lives
- *   now, and the pair is sent again;
- * - ASK (the slot is being migrated and the key is already on the importing node, which only serves
- *   it after ASKING): the pair goes to that node as ASKING, write, WAIT, on the cluster's own
- *   connection to it, so WAIT counts the write. The slot map does not change during a migration, so
- *   before this every try met ASK again until the migration ended.
- */
-async function execAndWait(
-  redis: RedisClient,
-  key: string,
-  write: (pipeline: DurablePipeline) => DurablePipeline,
-  durability: Durability,
-): Promise<[unknown, number]> {
-  let pipeline = () => redis.pipeline() as unknown as DurablePipeline;
-  for (let attempt = 1; ; attempt++) {
-    const results = await write(pipeline()).call('WAIT', durability.replicas, durability.timeoutMs).exec();
-    // The write is the command before WAIT (after ASKING when asked).
-    const [err, value] = results?.at(-2) ?? [new Error('no reply'), null];
-    if (err && attempt < REDIRECT_ATTEMPTS && NOT_RUN_HERE.test(err.message)) {
-      const asked = err.message.startsWith('ASK ') ? askedNode(redis, err.message) : null;
-      pipeline = asked
-        ? () => (asked.pipeline() as unknown as DurablePipeline).call('ASKING')
-        : () => redis.pipeline() as unknown as DurablePipeline;
-      if (!asked) {
-        await redis.exists(key);
-        await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
-      }
-      continue;
-    }
-    if (err) throw err;
-    const [waitErr, acknowledged] = results?.at(-1) ?? [new Error('WAIT: no reply'), null];
-    if (waitErr) throw waitErr;
-    return [value, Number(acknowledged)];
-  }
-}
 
 function needsWait(request: TransitionRequest, durability: Durability): boolean {
   return durability.replicas > 0 && DURABLE_STATUSES.has(request.to);
@@ -290,14 +228,33 @@ export function createPaymentStore(deps: {
       const [current, legacy] = await redis.hmget(keys.payment(id), ...TRACE_FIELDS);
       return current ?? legacy ?? null;
     },
-    voidUnlessCreated: (id) => voidUnlessCreated(redis, keys, id),
+    voidUnlessCreated: (id) => voidUnlessCreated(redis, keys.payment(id), id, durability),
   };
 }
 
-/** PaymentStore.voidUnlessCreated: void-payment-1.lua, then the payment it found. */
-async function voidUnlessCreated(redis: RedisClient, keys: Keys, id: string): Promise<PaymentRecord | null> {
-  if ((await redis.voidPayment(keys.payment(id), VOID_STATUS, VOID_KEPT_SECONDS)) === 1) return null;
-  const record = decodeRecord(await redis.hgetall(keys.payment(id)), id);
+/**
+ * PaymentStore.voidUnlessCreated: void-payment-1.lua, then the payment it found. A void mark is
+ * WAITed for `durability.replicas`: lost in a failover, it would let the create (sent again, or
+ * late) land on the promoted replica after the key was freed and a retry made a second payment. Too
+ * few acknowledgements: the store cannot tell yet (it throws; the caller settles again later).
+ */
+async function voidUnlessCreated(
+  redis: RedisClient,
+  key: string,
+  id: string,
+  durability: Durability,
+): Promise<PaymentRecord | null> {
+  const args = [key, VOID_STATUS, VOID_KEPT_SECONDS] as const;
+  if (durability.replicas === 0) {
+    if ((await redis.voidPayment(...args)) === 1) return null;
+  } else {
+    const [voided, acknowledged] = await execAndWait(redis, key, (p) => p.voidPayment(...args), durability);
+    if (Number(voided) === 1) {
+      if (acknowledged < durability.replicas) throw notReplicated(`void mark of ${id}`);
+      return null;
+    }
+  }
+  const record = decodeRecord(await redis.hgetall(key), id);
   if (!record) throw new Error(`payment ${id} exists in a status this version cannot read`);
   return record;
 }

@@ -18,11 +18,15 @@ import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { waitFor } from '../support/api.js';
 import { pendingTestPayment } from '../support/payments.js';
-import { createTestStoreClient, deleteKeysWithPrefix, scanKeys } from '../support/redis.js';
+import { createTestStoreClient, deleteKeysWithPrefix, scanKeys, testRedisMode } from '../support/redis.js';
 import { serviceEnv } from '../support/service-env.js';
 import { startTestBank, testCertificates, uniquePrefix } from '../support/system.js';
 
 const HOLD_SECONDS = 60;
+/** What every primary of the test Redis has: the shared cluster one replica each, the single Redis none. */
+const REPLICAS = testRedisMode() === 'cluster' ? 1 : 0;
+/** More than any node has: WAIT falls short (after its timeout), as when a replica is down or behind. */
+const TOO_MANY = 16;
 const accepted = { status: 202, body: '{"id":"pay_x","client_secret":"s"}', location: '/payments/pay_x' };
 
 /**
@@ -140,6 +144,33 @@ describe('Idempotency-Key claims: owners, lost replies, settled creations', () =
     expect(await idempotency.claim(ref('k6', 'b'), 'print')).toEqual({ state: 'new' });
   });
 
+  test('when fewer replicas than required acknowledge a note or a void mark, then the note fails and the void cannot tell', async () => {
+    const durability = (replicas: number) => ({ replicas, timeoutMs: replicas === TOO_MANY ? 50 : 2000 });
+    const sealer = createSealer([randomBytes(32)]);
+    const claims = (replicas: number) =>
+      createIdempotencyStore({
+        redis,
+        keys,
+        inFlightSeconds: HOLD_SECONDS,
+        sealer,
+        clock,
+        durability: durability(replicas),
+      });
+    const noted = { paymentId: 'pay_7', clientSecret: 's7' };
+    expect(await claims(TOO_MANY).claim(ref('k7', 'a'), 'print')).toEqual({ state: 'new' });
+    // Before: true, and the bank was asked with a note a failover could lose (a retry then made a second payment).
+    await expect(claims(TOO_MANY).note(ref('k7', 'a'), noted)).rejects.toMatchObject({ code: 'store_unavailable' });
+    expect(await claims(REPLICAS).note(ref('k7', 'a'), noted)).toBe(true);
+
+    const payments = (replicas: number) =>
+      createPaymentStore({ redis, keys, retentionSeconds: 3600, durability: durability(replicas) });
+    const doubtful = pendingTestPayment(time.now);
+    await expect(payments(TOO_MANY).voidUnlessCreated(doubtful.id)).rejects.toMatchObject({
+      code: 'store_unavailable',
+    });
+    expect(await payments(REPLICAS).voidUnlessCreated(doubtful.id)).toBeNull();
+  });
+
   test('when a claim was written by the release before owners, then it stays in flight until its hold frees it, and no end of this release touches it', async () => {
     const k = keys.idempotency('ip:127.0.0.1', 'k4');
     // What the previous idempotency-claim-1.lua wrote.
@@ -189,10 +220,11 @@ describe('checkout whose create reply is lost', () => {
     beforeCreate: undefined as (() => Promise<void>) | undefined,
   };
   const created: string[] = [];
+  let env: Record<string, string>;
 
   beforeAll(async () => {
     bank = await startTestBank(prefix);
-    const env = serviceEnv({ bank, certs: testCertificates(), prefix: `${prefix}svc:` });
+    env = serviceEnv({ bank, certs: testCertificates(), prefix: `${prefix}svc:` });
     parts = buildParts(loadConfig(env), {
       logger: createLogger('silent'),
       metrics: createMetrics({ defaultMetrics: false }),
@@ -330,5 +362,31 @@ describe('checkout whose create reply is lost', () => {
     const replay = await checkout(`${prefix}outlived`);
     expect(replay.status).toBe(202);
     expect(replay.body.id).toBe(retried?.body.id);
+  });
+
+  test('when no replica acknowledges the claim note in time, then 503 with Retry-After, the bank is not asked and the key is free', async () => {
+    const wanting = buildParts(
+      loadConfig({ ...env, REDIS_WAIT_REPLICAS: String(TOO_MANY), REDIS_WAIT_TIMEOUT_MS: '50' }),
+      {
+        logger: createLogger('silent'),
+        metrics: createMetrics({ defaultMetrics: false }),
+      },
+    );
+    try {
+      const asked = await cibaRequests();
+      const res = await request(createApiApp(wanting, { isDraining: () => false }))
+        .post('/checkout')
+        .set('idempotency-key', `${prefix}unreplicated`)
+        .send({ items: [{ sku: 'tea-01', quantity: 1 }], login_hint: 'user' });
+      expect(res.status).toBe(503); // before: 202, the phone asked on a note a failover could lose
+      expect(res.body.code).toBe('store_unavailable');
+      expect(res.headers['retry-after']).toBeDefined();
+      expect(await cibaRequests()).toBe(asked);
+      const retry = await checkout(`${prefix}unreplicated`);
+      expect(retry.status).toBe(202);
+      expect(retry.headers['idempotent-replayed']).toBeUndefined();
+    } finally {
+      await closeParts(wanting, { cutBankCalls: true });
+    }
   });
 });

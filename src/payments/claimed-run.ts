@@ -5,8 +5,12 @@ import type { ClaimRef, IdempotencyStore, NotedPayment, StoredResponse } from '.
 import { toPaymentView, type PaymentView } from './payment.js';
 import type { PaymentStore } from './ports.js';
 
-/** Background tries of settling a checkout whose creation is in doubt: from 200 ms, up to 5 s apart. */
-const SETTLE_BACKOFF = { baseMs: 200, maxMs: 5000 };
+/**
+ * Background tries of settling a checkout whose creation is in doubt: from 200 ms, up to 2 s apart.
+ * Its retries get 409 until it is settled, so not longer: once the store can tell again (a replica
+ * acknowledges the void), the key should follow within a client's retry or two.
+ */
+const SETTLE_BACKOFF = { baseMs: 200, maxMs: 2000 };
 
 export interface ClaimedRunDeps {
   idempotency: IdempotencyStore;

@@ -141,15 +141,17 @@ describe('Redis Cluster failover under load', () => {
     probing.on = false;
     await prober;
     const servedAgainMs = Date.now() - killedAt;
+    // The promoted primary has no replica: nothing on its slots that a failover must not lose goes
+    // ahead until the killed node is restarted and rejoins as its replica, as a supervisor would
+    // restart it: no bank call for its payments (the note of the call, store/payment-store.ts), no
+    // checkout whose Idempotency-Key claim lives there (503: its note), and a checkout in doubt at
+    // the kill whose id it would void stays unsettled (409) until a replica acknowledges the void.
+    await cluster.heal();
+    const healedMs = Date.now() - killedAt;
     await load.checkedOut;
     // A checkout refused 30 times: what it was answered, each at its ms since the load began.
     expect(load.refused).toEqual([]);
     expect(created).toHaveLength(PAYMENTS);
-    // The promoted primary has no replica: no bank call is made for its payments (their note of the
-    // call could not be WAITed for, see store/payment-store.ts) until the killed node is restarted
-    // and rejoins as its replica, as a supervisor would restart it.
-    await cluster.heal();
-    const healedMs = Date.now() - killedAt;
 
     // Every payment ends, once.
     const settled = await settleAll(admin, createKeys(env.REDIS_PREFIX ?? ''), created, bank);

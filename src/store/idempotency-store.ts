@@ -37,9 +37,7 @@ export function createIdempotencyStore(deps: {
       const reply = await redis
         .idempotencyClaim(k, fingerprint, deps.inFlightSeconds, claim.owner, deps.clock.now())
         .catch((err: unknown) => {
-          // The claim may have run (or may still: sent again, a node resuming) for a request answered
-          // with the fault: its own claim is freed (owner-checked), else it would block the key for the hold.
-          retryInBackground(() => redis.idempotencyRelease(k, claim.owner), Date.now() + holdMs, RETRY_BACKOFF);
+          releaseUnheard(() => redis.idempotencyRelease(k, claim.owner), Date.now() + holdMs);
           throw err;
         });
       switch (reply[0]) {
@@ -97,6 +95,20 @@ async function noteReplicated(
   if (Number(noted) !== 1) return false;
   if (acknowledged < durability.replicas) throw notReplicated('claim note');
   return true;
+}
+
+/**
+ * A claim whose caller heard a fault (a timeout, a closed connection) may have run, or may still run
+ * (the cluster client sends it again, a node resumes), for a request answered with that fault: left,
+ * it would block the key for the hold. So its owner's claim is freed in the background (owner-checked:
+ * never a newer request's), and freeing is tried again until it frees one or the hold is over, as the
+ * claim may land only after a first try found nothing.
+ */
+function releaseUnheard(release: () => Promise<number>, untilMs: number): void {
+  const step = async () => {
+    if ((await release()) !== 1) throw new Error('no claim of this owner (yet)');
+  };
+  retryInBackground(step, untilMs, RETRY_BACKOFF);
 }
 
 /**

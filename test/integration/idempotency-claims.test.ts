@@ -144,6 +144,38 @@ describe('Idempotency-Key claims: owners, lost replies, settled creations', () =
     expect(await idempotency.claim(ref('k6', 'b'), 'print')).toEqual({ state: 'new' });
   });
 
+  test('when a claim whose caller heard a fault lands only later (sent again), then it is freed all the same', async () => {
+    const late: { send?: () => Promise<unknown>; releases: number } = { releases: 0 };
+    const resending = new Proxy(redis, {
+      get(target, name, receiver) {
+        const value: unknown = Reflect.get(target, name, receiver);
+        if (typeof value !== 'function') return value;
+        const run = (...args: unknown[]) => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        if (name === 'idempotencyRelease')
+          return (...args: unknown[]) => {
+            late.releases++;
+            return run(...args);
+          };
+        if (name !== 'idempotencyClaim') return value;
+        return (...args: unknown[]) => {
+          // Not run yet: the cluster client holds it to send again once the slot's new primary is known.
+          late.send = () => run(...args);
+          return Promise.reject(new Error('Connection is closed.'));
+        };
+      },
+    });
+    const sealer = createSealer([randomBytes(32)]);
+    const deps = { keys, inFlightSeconds: HOLD_SECONDS, sealer, clock };
+    await expect(createIdempotencyStore({ ...deps, redis: resending }).claim(ref('k8', 'a'), 'print')).rejects.toThrow(
+      'Connection is closed.',
+    );
+    await waitFor(() => late.releases > 0, 5000, 'a first try at freeing it, which finds nothing');
+    await late.send?.();
+    expect((await raw('k8')).owner).toBe('a');
+    await waitFor(async () => (await raw('k8')).state === undefined, 10_000, 'the late claim freed');
+    expect(await idempotency.claim(ref('k8', 'b'), 'print')).toEqual({ state: 'new' });
+  });
+
   test('when fewer replicas than required acknowledge a note or a void mark, then the note fails and the void cannot tell', async () => {
     const durability = (replicas: number) => ({ replicas, timeoutMs: replicas === TOO_MANY ? 50 : 2000 });
     const sealer = createSealer([randomBytes(32)]);

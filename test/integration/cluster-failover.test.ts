@@ -166,6 +166,7 @@ describe('Redis Cluster failover under load', () => {
       promotedPort: promoted,
       recoveredMs,
       servedAgainMs,
+      slowestCheckoutMs: load.slowestAcceptMs(),
       healedMs,
       probes: probes.length,
       probes503: probes.filter((r) => r.status === 503).length,

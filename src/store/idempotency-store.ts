@@ -37,7 +37,7 @@ export function createIdempotencyStore(deps: {
       const reply = await redis
         .idempotencyClaim(k, fingerprint, deps.inFlightSeconds, claim.owner, deps.clock.now())
         .catch((err: unknown) => {
-          releaseUnheard(() => redis.idempotencyRelease(k, claim.owner), Date.now() + holdMs);
+          releaseUnheard(() => redis.idempotencyRelease(k, claim.owner, 'unnoted'), Date.now() + holdMs);
           throw err;
         });
       switch (reply[0]) {
@@ -102,7 +102,9 @@ async function noteReplicated(
  * (the cluster client sends it again, a node resumes), for a request answered with that fault: left,
  * it would block the key for the hold. So its owner's claim is freed in the background (owner-checked:
  * never a newer request's), and freeing is tried again until it frees one or the hold is over, as the
- * claim may land only after a first try found nothing.
+ * claim may land only after a first try found nothing. Never deleted when it holds a payment note (it
+ * took over a noted claim: deleting it would let a retry create a second payment); that claim is made
+ * takeable at once, for the next retry to settle (mode 'unnoted').
  */
 function releaseUnheard(release: () => Promise<number>, untilMs: number): void {
   const step = async () => {

@@ -197,8 +197,11 @@ export interface ScriptCommands {
     location: string,
     keepSeconds: number,
   ): Promise<0 | 1>;
-  /** Deletes a claim still in flight and the owner's: 1, else 0 (nothing changed). */
-  idempotencyRelease(key: string, owner: string): Promise<0 | 1>;
+  /**
+   * Deletes a claim still in flight and the owner's: 1, else 0 (nothing changed). In mode 'unnoted' a
+   * noted claim is not deleted but made takeable at once (idempotency-release-1.lua).
+   */
+  idempotencyRelease(key: string, owner: string, mode?: 'unnoted'): Promise<0 | 1>;
   /** Whether a payment whose creation is in doubt is void: 1 (voided now or before), 0 (it exists). */
   voidPayment(payment: string, voidStatus: string, keepSeconds: number): Promise<0 | 1>;
   /** Enters (created_at, id) pairs into the payment list index and trims it; the number of leaves. */

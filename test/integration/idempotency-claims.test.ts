@@ -176,6 +176,46 @@ describe('Idempotency-Key claims: owners, lost replies, settled creations', () =
     expect(await idempotency.claim(ref('k8', 'b'), 'print')).toEqual({ state: 'new' });
   });
 
+  test('when a takeover of a noted claim is unheard by its caller, then the note is kept and the next request settles it, never runs afresh', async () => {
+    expect(await idempotency.claim(ref('k9', 'x'), 'print')).toEqual({ state: 'new' });
+    expect(await idempotency.note(ref('k9', 'x'), { paymentId: 'pay_9', clientSecret: 's9' })).toBe(true);
+    time.now += HOLD_SECONDS * 1000 + 1; // x crashed before complete; its hold ran out
+    // a's takeover runs, then its caller hears a fault (a timeout, the connection closed): it answers 503.
+    const freed = { releases: 0 };
+    const faulty = new Proxy(redis, {
+      get(target, name, receiver) {
+        const value: unknown = Reflect.get(target, name, receiver);
+        if (typeof value !== 'function') return value;
+        const run = (...args: unknown[]) => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        if (name === 'idempotencyRelease')
+          return async (...args: unknown[]) => {
+            const answer = await run(...args);
+            freed.releases++;
+            return answer;
+          };
+        if (name !== 'idempotencyClaim') return value;
+        return async (...args: unknown[]) => {
+          await run(...args);
+          throw new Error('Command timed out');
+        };
+      },
+    });
+    const sealer = createSealer([randomBytes(32)]);
+    const timingOut = createIdempotencyStore({ keys, inFlightSeconds: HOLD_SECONDS, sealer, clock, redis: faulty });
+    await expect(timingOut.claim(ref('k9', 'a'), 'print')).rejects.toThrow('Command timed out');
+    await waitFor(() => freed.releases > 0, 5000, 'the unheard claim released');
+
+    // Before: the release deleted the claim with pay_9's note, and b got 'new' (a second payment).
+    expect(await idempotency.claim(ref('k9', 'b'), 'print')).toEqual({
+      state: 'unsettled',
+      noted: { paymentId: 'pay_9', clientSecret: 's9' },
+    });
+    expect(await idempotency.claim(ref('k9', 'c'), 'print')).toEqual({ state: 'in_flight' });
+    // The release after a void still frees it.
+    expect(await idempotency.release(ref('k9', 'b'))).toBe(true);
+    expect(await idempotency.claim(ref('k9', 'c'), 'print')).toEqual({ state: 'new' });
+  });
+
   test('when fewer replicas than required acknowledge a note or a void mark, then the note fails and the void cannot tell', async () => {
     const durability = (replicas: number) => ({ replicas, timeoutMs: replicas === TOO_MANY ? 50 : 2000 });
     const sealer = createSealer([randomBytes(32)]);

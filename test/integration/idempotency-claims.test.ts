@@ -29,6 +29,28 @@ const REPLICAS = testRedisMode() === 'cluster' ? 1 : 0;
 const TOO_MANY = 16;
 const accepted = { status: 202, body: '{"id":"pay_x","client_secret":"s"}', location: '/payments/pay_x' };
 
+type Command = (...args: unknown[]) => Promise<unknown>;
+
+/** The client with some commands wrapped (a fault after or instead of the real run); each wrapper gets the real command. */
+function withCommands(redis: RedisClient, wraps: Partial<Record<keyof RedisClient, (run: Command) => Command>>) {
+  return new Proxy(redis, {
+    get(target, name, receiver) {
+      const value: unknown = Reflect.get(target, name, receiver);
+      const wrap = wraps[name as keyof RedisClient];
+      if (!wrap || typeof value !== 'function') return value;
+      return wrap((...args) => (value as Command).apply(target, args));
+    },
+  });
+}
+
+/** A command that runs, then its caller hears a fault (a timeout, the connection closed): it answers 503. */
+const ranThenTimedOut =
+  (run: Command): Command =>
+  async (...args) => {
+    await run(...args);
+    throw new Error('Command timed out');
+  };
+
 /**
  * Idempotency-Key claims carry an owner (random per request): complete, release and note act only on
  * the caller's claim still in flight, so an end sent again after a lost reply never frees or
@@ -126,15 +148,8 @@ describe('Idempotency-Key claims: owners, lost replies, settled creations', () =
 
   test('when a claim ran but its caller heard a fault, then its claim is freed in the background, not held for the hold', async () => {
     // The claim runs, then the caller hears a fault (a timeout, the connection closed): it answers 503.
-    const faulty = new Proxy(redis, {
-      get(target, name, receiver) {
-        const value: unknown = Reflect.get(target, name, receiver);
-        if (name !== 'idempotencyClaim' || typeof value !== 'function') return value;
-        return async (...args: unknown[]) => {
-          await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-          throw new Error('Command timed out');
-        };
-      },
+    const faulty = withCommands(redis, {
+      idempotencyClaim: ranThenTimedOut,
     });
     const sealer = createSealer([randomBytes(32)]);
     const deps = { keys, inFlightSeconds: HOLD_SECONDS, sealer, clock };
@@ -146,23 +161,20 @@ describe('Idempotency-Key claims: owners, lost replies, settled creations', () =
 
   test('when a claim whose caller heard a fault lands only later (sent again), then it is freed all the same', async () => {
     const late: { send?: () => Promise<unknown>; releases: number } = { releases: 0 };
-    const resending = new Proxy(redis, {
-      get(target, name, receiver) {
-        const value: unknown = Reflect.get(target, name, receiver);
-        if (typeof value !== 'function') return value;
-        const run = (...args: unknown[]) => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        if (name === 'idempotencyRelease')
-          return (...args: unknown[]) => {
-            late.releases++;
-            return run(...args);
-          };
-        if (name !== 'idempotencyClaim') return value;
-        return (...args: unknown[]) => {
+    const resending = withCommands(redis, {
+      idempotencyRelease:
+        (run) =>
+        (...args) => {
+          late.releases++;
+          return run(...args);
+        },
+      idempotencyClaim:
+        (run) =>
+        (...args) => {
           // Not run yet: the cluster client holds it to send again once the slot's new primary is known.
           late.send = () => run(...args);
           return Promise.reject(new Error('Connection is closed.'));
-        };
-      },
+        },
     });
     const sealer = createSealer([randomBytes(32)]);
     const deps = { keys, inFlightSeconds: HOLD_SECONDS, sealer, clock };
@@ -182,23 +194,15 @@ describe('Idempotency-Key claims: owners, lost replies, settled creations', () =
     time.now += HOLD_SECONDS * 1000 + 1; // x crashed before complete; its hold ran out
     // a's takeover runs, then its caller hears a fault (a timeout, the connection closed): it answers 503.
     const freed = { releases: 0 };
-    const faulty = new Proxy(redis, {
-      get(target, name, receiver) {
-        const value: unknown = Reflect.get(target, name, receiver);
-        if (typeof value !== 'function') return value;
-        const run = (...args: unknown[]) => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        if (name === 'idempotencyRelease')
-          return async (...args: unknown[]) => {
-            const answer = await run(...args);
-            freed.releases++;
-            return answer;
-          };
-        if (name !== 'idempotencyClaim') return value;
-        return async (...args: unknown[]) => {
-          await run(...args);
-          throw new Error('Command timed out');
-        };
-      },
+    const faulty = withCommands(redis, {
+      idempotencyRelease:
+        (run) =>
+        async (...args) => {
+          const answer = await run(...args);
+          freed.releases++;
+          return answer;
+        },
+      idempotencyClaim: ranThenTimedOut,
     });
     const sealer = createSealer([randomBytes(32)]);
     const timingOut = createIdempotencyStore({ keys, inFlightSeconds: HOLD_SECONDS, sealer, clock, redis: faulty });

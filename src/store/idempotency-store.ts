@@ -46,6 +46,8 @@ export function createIdempotencyStore(deps: {
         case 'mismatch':
           return { state: reply[0] };
         case 'unsettled':
+          // Both parts of the note, or nothing to answer with (idempotency-claim-1.lua): a 409, not a 500.
+          if (!reply[1] || !reply[2]) return { state: 'in_flight' };
           return { state: 'unsettled', noted: { paymentId: reply[1], clientSecret: sealer.open(reply[2], k) } };
         case 'replay': {
           const [, status, sealedBody, location] = reply;

@@ -220,6 +220,29 @@ describe('Idempotency-Key claims: owners, lost replies, settled creations', () =
     expect(await idempotency.claim(ref('k9', 'c'), 'print')).toEqual({ state: 'new' });
   });
 
+  test('when a claim holds a payment without its secret, then it is answered in flight, never taken over nor run', async () => {
+    const k = keys.idempotency('ip:127.0.0.1', 'k10');
+    await redis.hset(
+      k,
+      'state',
+      'in_flight',
+      'fingerprint',
+      'print',
+      'owner',
+      'a',
+      'held_until',
+      0,
+      'payment',
+      'pay_10',
+    );
+    await redis.expire(k, HOLD_SECONDS);
+
+    // Before: 'unsettled' with an empty secret, which the sealer refused (a 500).
+    expect(await idempotency.claim(ref('k10', 'b'), 'print')).toEqual({ state: 'in_flight' });
+    expect(await idempotency.claim(ref('k10', 'a'), 'print')).toEqual({ state: 'in_flight' });
+    expect((await raw('k10')).owner).toBe('a');
+  });
+
   test('when fewer replicas than required acknowledge a note or a void mark, then the note fails and the void cannot tell', async () => {
     const durability = (replicas: number) => ({ replicas, timeoutMs: replicas === TOO_MANY ? 50 : 2000 });
     const sealer = createSealer([randomBytes(32)]);

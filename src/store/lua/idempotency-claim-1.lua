@@ -40,13 +40,17 @@ if state == 'in_flight' then
   -- This very claim sent again (the cluster client resends a script whose connection closed before
   -- the reply): the first run's answer again, never 'in_flight' against its own request. A claim
   -- that already holds a note when it is its owner's was a takeover ('unsettled').
+  -- A note is its payment id and its sealed client secret, always written together: one without the
+  -- other cannot be answered (no secret for the 202), so such a claim is left in flight, never run.
+  local complete = noted[1] and noted[2]
   if noted[4] == ARGV[3] then
-    if noted[1] then return { 'unsettled', noted[1], noted[2] or '' } end
+    if complete then return { 'unsettled', noted[1], noted[2] } end
+    if noted[1] then return { 'in_flight' } end
     return { 'new' }
   end
-  if noted[1] and tonumber(noted[3] or '0') <= now then
+  if complete and tonumber(noted[3] or '0') <= now then
     redis.call('HSET', KEYS[1], 'owner', ARGV[3], 'held_until', heldUntil)
-    return { 'unsettled', noted[1], noted[2] or '' }
+    return { 'unsettled', noted[1], noted[2] }
   end
   return { 'in_flight' }
 end

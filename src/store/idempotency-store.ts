@@ -1,10 +1,10 @@
 import type { Clock } from '../clock.js';
-import type { ClaimRef, IdempotencyStore } from '../payments/idempotency.js';
+import type { ClaimRef, IdempotencyClaim, IdempotencyStore } from '../payments/idempotency.js';
 import type { Sealer } from '../payments/ports.js';
 import { retryInBackground } from '../payments/backoff.js';
 import { execAndWait, notReplicated, type Durability } from './durable-write.js';
 import type { Keys } from './keys.js';
-import type { RedisClient } from './redis.js';
+import type { IdempotencyClaimReply, RedisClient } from './redis.js';
 
 /** Stored responses are replayed for 24 h (issue 5); a noted claim is kept as long (idempotency-note-1.lua). */
 const KEEP_SECONDS = 24 * 3600;
@@ -40,21 +40,7 @@ export function createIdempotencyStore(deps: {
           releaseUnheard(() => redis.idempotencyRelease(k, claim.owner, 'unnoted'), Date.now() + holdMs);
           throw err;
         });
-      switch (reply[0]) {
-        case 'new':
-        case 'in_flight':
-        case 'mismatch':
-          return { state: reply[0] };
-        case 'unsettled':
-          // Both parts of the note, or nothing to answer with (idempotency-claim-1.lua): a 409, not a 500.
-          if (!reply[1] || !reply[2]) return { state: 'in_flight' };
-          return { state: 'unsettled', noted: { paymentId: reply[1], clientSecret: sealer.open(reply[2], k) } };
-        case 'replay': {
-          const [, status, sealedBody, location] = reply;
-          const body = sealer.open(sealedBody ?? '', k);
-          return { state: 'replay', response: { status: Number(status), body, location: location ? location : null } };
-        }
-      }
+      return claimed(reply, (sealed) => sealer.open(sealed, k));
     },
     async note(claim, payment) {
       const k = nameOf(claim);
@@ -80,6 +66,27 @@ export function createIdempotencyStore(deps: {
       return endClaim(async () => (await redis.idempotencyRelease(k, claim.owner)) === 1, Date.now() + holdMs);
     },
   };
+}
+
+/** What idempotency-claim-1.lua answered, its sealed parts opened with `open`. */
+function claimed(reply: IdempotencyClaimReply, open: (sealed: string) => string): IdempotencyClaim {
+  switch (reply[0]) {
+    case 'new':
+    case 'in_flight':
+    case 'mismatch':
+      return { state: reply[0] };
+    case 'unsettled':
+      // Both parts of the note, or nothing to answer with (idempotency-claim-1.lua): a 409, not a 500.
+      if (!reply[1] || !reply[2]) return { state: 'in_flight' };
+      return { state: 'unsettled', noted: { paymentId: reply[1], clientSecret: open(reply[2]) } };
+    case 'replay': {
+      const [, status, sealedBody, location] = reply;
+      return {
+        state: 'replay',
+        response: { status: Number(status), body: open(sealedBody ?? ''), location: location ? location : null },
+      };
+    }
+  }
 }
 
 /**

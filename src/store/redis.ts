@@ -411,6 +411,18 @@ export function createStoreClient(target: StoreTarget, options: { autoPipelining
   return createRedisCluster(target.redisClusterNodes, { enableAutoPipelining }, perNode);
 }
 
+/** How often, and how far apart, the cluster client sends a command again (createRedisCluster). */
+const CLUSTER_RETRIES = { maxRedirections: 6, retryDelayMs: 100 };
+
+/**
+ * How long after its caller heard a fault a command may still be sent (and run) by this client: the
+ * node's `commandTimeout`, then the cluster client's redirections, one retry delay apart (a few
+ * seconds). A command the client gave up on is not sent again (no automatic resend per node).
+ */
+export function resendWindowMs(commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): number {
+  return commandTimeoutMs + CLUSTER_RETRIES.maxRedirections * CLUSTER_RETRIES.retryDelayMs;
+}
+
 /**
  * Redis Cluster (issue 12.1, 12.2). ioredis follows MOVED and ASK during a slot migration and retries
  * TRYAGAIN (keys of a script half migrated) and CLUSTERDOWN; a command whose primary died is retried
@@ -429,10 +441,10 @@ export function createRedisCluster(
   const clusterOptions: ClusterOptions = {
     enableOfflineQueue: true,
     scaleReads: 'master',
-    maxRedirections: 6,
-    retryDelayOnFailover: 100,
-    retryDelayOnClusterDown: 100,
-    retryDelayOnTryAgain: 100,
+    maxRedirections: CLUSTER_RETRIES.maxRedirections,
+    retryDelayOnFailover: CLUSTER_RETRIES.retryDelayMs,
+    retryDelayOnClusterDown: CLUSTER_RETRIES.retryDelayMs,
+    retryDelayOnTryAgain: CLUSTER_RETRIES.retryDelayMs,
     slotsRefreshTimeout: 2000,
     // A MOVED inside a pipeline (the worker's claim over every shard) is handed back, not followed, so
     // ioredis would keep a moved slot's old owner for good: the slot map is also read every 2 s.

@@ -53,7 +53,7 @@ export function createMetrics(
     ),
     operatorAlarms: counter(
       'operator_alarms_total',
-      'Conditions needing an operator: token_client_rejected, bank_keys_unavailable, token_after_failure, reconciliation_unavailable, bank_call_not_replicated, transition_not_replicated, payment_not_listed.',
+      'Conditions needing an operator: token_client_rejected, bank_keys_unavailable, token_after_failure, reconciliation_unavailable, bank_call_not_replicated, transition_not_replicated, claim_note_not_replicated, void_mark_not_replicated, payment_not_listed.',
       ['alarm'],
     ),
     dueDepth: queueDepthGauge(registry, options.depth),

@@ -95,6 +95,9 @@ function startCheckout(parts: Parts, catalog: Catalog) {
       clock,
       durability: config.redisWait,
       resendWindowMs: resendWindowMs(config.redisCommandTimeoutMs),
+      onNoteUnreplicated: () => {
+        metrics.operatorAlarms.inc({ alarm: 'claim_note_not_replicated' });
+      },
     }),
     payments: store,
     holdMs: inFlightSeconds * 1000,

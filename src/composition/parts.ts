@@ -75,6 +75,9 @@ export function buildParts(config: Config, options: PartsOptions): Parts {
     onUnreplicated: () => {
       metrics.operatorAlarms.inc({ alarm: 'transition_not_replicated' });
     },
+    onVoidUnreplicated: () => {
+      metrics.operatorAlarms.inc({ alarm: 'void_mark_not_replicated' });
+    },
     onUnlisted: (paymentId, err) => {
       // The message only: a Redis reply error carries the command's arguments.
       const reason = err instanceof Error ? err.message : String(err);

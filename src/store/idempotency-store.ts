@@ -11,6 +11,8 @@ const KEEP_SECONDS = 24 * 3600;
 /** Background tries of a failed end: from 200 ms, doubling (with jitter) up to 5 s. */
 const RETRY_BACKOFF = { baseMs: 200, maxMs: 5000 };
 
+type NoteArgs = Parameters<RedisClient['idempotencyNote']>;
+
 /**
  * `inFlightSeconds`: how long a claim holds before a crashed request's key can be taken again; it must
  * outlast the longest checkout (the bank call with all its timeouts), or a retry would run beside it.
@@ -28,6 +30,8 @@ export function createIdempotencyStore(deps: {
   durability?: Durability;
   /** How long the client may still send a command its caller gave up on (resendWindowMs). */
   resendWindowMs?: number;
+  /** A claim note fewer than `durability.replicas` acknowledged in time (the checkout fails before the bank). */
+  onNoteUnreplicated?: () => void;
 }): IdempotencyStore {
   const { redis, keys, sealer } = deps;
   const durability = deps.durability ?? { replicas: 0, timeoutMs: 0 };
@@ -48,7 +52,8 @@ export function createIdempotencyStore(deps: {
     async note(claim, payment) {
       const k = nameOf(claim);
       const sealed = sealer.seal(payment.clientSecret, k);
-      return noteReplicated(redis, [k, claim.owner, payment.paymentId, sealed, KEEP_SECONDS], durability);
+      const args: NoteArgs = [k, claim.owner, payment.paymentId, sealed, KEEP_SECONDS];
+      return noteReplicated(redis, args, durability, deps.onNoteUnreplicated);
     },
     async complete(claim, response) {
       const k = nameOf(claim);
@@ -99,13 +104,17 @@ function claimed(reply: IdempotencyClaimReply, open: (sealed: string) => string)
  */
 async function noteReplicated(
   redis: RedisClient,
-  args: Parameters<RedisClient['idempotencyNote']>,
+  args: NoteArgs,
   durability: Durability,
+  onUnreplicated: (() => void) | undefined,
 ): Promise<boolean> {
   if (durability.replicas === 0) return (await redis.idempotencyNote(...args)) === 1;
   const [noted, acknowledged] = await execAndWait(redis, args[0], (p) => p.idempotencyNote(...args), durability);
   if (Number(noted) !== 1) return false;
-  if (acknowledged < durability.replicas) throw notReplicated('claim note');
+  if (acknowledged < durability.replicas) {
+    onUnreplicated?.();
+    throw notReplicated('claim note');
+  }
   return true;
 }
 

@@ -177,6 +177,8 @@ export function createPaymentStore(deps: {
   durability?: Durability;
   /** A money transition a primary took but fewer than `durability.replicas` acknowledged in time. */
   onUnreplicated?: (status: PaymentStatus) => void;
+  /** A void mark fewer than `durability.replicas` acknowledged in time (settling counts it as cannot-tell). */
+  onVoidUnreplicated?: () => void;
   /** A new payment created on one Redis whose list entry failed even when tried again: GET /payments misses it. */
   onUnlisted?: (id: string, error: unknown) => void;
 }): PaymentStore {
@@ -228,7 +230,7 @@ export function createPaymentStore(deps: {
       const [current, legacy] = await redis.hmget(keys.payment(id), ...TRACE_FIELDS);
       return current ?? legacy ?? null;
     },
-    voidUnlessCreated: (id) => voidUnlessCreated(redis, keys.payment(id), id, durability),
+    voidUnlessCreated: (id) => voidUnlessCreated(redis, keys.payment(id), id, durability, deps.onVoidUnreplicated),
   };
 }
 
@@ -243,6 +245,7 @@ async function voidUnlessCreated(
   key: string,
   id: string,
   durability: Durability,
+  onUnreplicated: (() => void) | undefined,
 ): Promise<PaymentRecord | null> {
   const args = [key, VOID_STATUS, VOID_KEPT_SECONDS] as const;
   if (durability.replicas === 0) {
@@ -250,7 +253,10 @@ async function voidUnlessCreated(
   } else {
     const [voided, acknowledged] = await execAndWait(redis, key, (p) => p.voidPayment(...args), durability);
     if (Number(voided) === 1) {
-      if (acknowledged < durability.replicas) throw notReplicated(`void mark of ${id}`);
+      if (acknowledged < durability.replicas) {
+        onUnreplicated?.();
+        throw notReplicated(`void mark of ${id}`);
+      }
       return null;
     }
   }

@@ -243,7 +243,8 @@ describe('Idempotency-Key claims: owners, lost replies, settled creations', () =
     expect((await raw('k10')).owner).toBe('a');
   });
 
-  test('when fewer replicas than required acknowledge a note or a void mark, then the note fails and the void cannot tell', async () => {
+  test('when fewer replicas than required acknowledge a note or a void mark, then the note fails and the void cannot tell, each raising an alarm', async () => {
+    const alarms: string[] = [];
     const durability = (replicas: number) => ({ replicas, timeoutMs: replicas === TOO_MANY ? 50 : 2000 });
     const sealer = createSealer([randomBytes(32)]);
     const claims = (replicas: number) =>
@@ -254,20 +255,29 @@ describe('Idempotency-Key claims: owners, lost replies, settled creations', () =
         sealer,
         clock,
         durability: durability(replicas),
+        onNoteUnreplicated: () => alarms.push('note'),
       });
     const noted = { paymentId: 'pay_7', clientSecret: 's7' };
     expect(await claims(TOO_MANY).claim(ref('k7', 'a'), 'print')).toEqual({ state: 'new' });
     // Before: true, and the bank was asked with a note a failover could lose (a retry then made a second payment).
     await expect(claims(TOO_MANY).note(ref('k7', 'a'), noted)).rejects.toMatchObject({ code: 'store_unavailable' });
     expect(await claims(REPLICAS).note(ref('k7', 'a'), noted)).toBe(true);
+    expect(alarms).toEqual(['note']); // before: no alarm
 
     const payments = (replicas: number) =>
-      createPaymentStore({ redis, keys, retentionSeconds: 3600, durability: durability(replicas) });
+      createPaymentStore({
+        redis,
+        keys,
+        retentionSeconds: 3600,
+        durability: durability(replicas),
+        onVoidUnreplicated: () => alarms.push('void'),
+      });
     const doubtful = pendingTestPayment(time.now);
     await expect(payments(TOO_MANY).voidUnlessCreated(doubtful.id)).rejects.toMatchObject({
       code: 'store_unavailable',
     });
     expect(await payments(REPLICAS).voidUnlessCreated(doubtful.id)).toBeNull();
+    expect(alarms).toEqual(['note', 'void']);
   });
 
   test('when a claim was written by the release before owners, then it stays in flight until its hold frees it, and no end of this release touches it', async () => {

@@ -45,9 +45,15 @@ const NO_OUTCOME: PaymentOutcome = { created: () => Promise.resolve(), none: () 
 
 /**
  * Claims the key; returns the answer for a retry (stored, or of the payment a takeover found), null
- * when this request runs; throws for a mismatch or a request in flight.
+ * when this request runs; throws for a mismatch or a request in flight. `outcome` hears of the payment
+ * a takeover found (its request may have crashed before keeping the customer's place for it).
  */
-export async function claimKey(deps: ClaimedRunDeps, claim: ClaimRef, print: string): Promise<StoredResponse | null> {
+export async function claimKey(
+  deps: ClaimedRunDeps,
+  claim: ClaimRef,
+  print: string,
+  outcome: PaymentOutcome = NO_OUTCOME,
+): Promise<StoredResponse | null> {
   const claimed = await deps.idempotency.claim(claim, print);
   switch (claimed.state) {
     case 'new':
@@ -62,8 +68,8 @@ export async function claimKey(deps: ClaimedRunDeps, claim: ClaimRef, print: str
       // Its owner outlived the hold with a payment noted; the claim is now this request's. The payment
       // exists (its 202 is the answer), or its id is voided and this request runs afresh: the note is
       // overwritten by its own before the bank is asked.
-      return settle(deps, claim, claimed.noted, null, NO_OUTCOME).catch((err: unknown) => {
-        settleLater(deps, claim, claimed.noted, err, NO_OUTCOME);
+      return settle(deps, claim, claimed.noted, null, outcome).catch((err: unknown) => {
+        settleLater(deps, claim, claimed.noted, err, outcome);
         throw err;
       });
   }

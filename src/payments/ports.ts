@@ -122,6 +122,11 @@ export interface CheckoutAdmission {
    * limited per address (its one address serves every customer).
    */
   admit(request: { clientAddress: string | null; customerKey: string }): Promise<AdmissionTicket>;
+  /**
+   * Keeps the customer's place for a payment found by another request than the one that held it (a
+   * retry that took its claim over): the place then ends with the payment, not with the lost hold.
+   */
+  keep(request: { customerKey: string; paymentId: string; expiresAt: number }): Promise<void>;
 }
 
 /** A place held for one checkout: confirmed with the payment the bank accepted, else released. */

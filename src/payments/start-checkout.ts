@@ -5,6 +5,7 @@ import type { AdmissionTicket, CheckoutAdmission } from './ports.js';
 import type { CheckoutService } from './checkout.js';
 import { claimKey, runOnce, type Checkout, type ClaimedRunDeps } from './claimed-run.js';
 import type { StoredResponse } from './idempotency.js';
+import type { PaymentView } from './payment.js';
 import { normaliseLoginHint } from './login-hint.js';
 import { sha256 } from '../crypto/hashing.js';
 import { newClaimOwner } from '../crypto/random-ids.js';
@@ -64,7 +65,9 @@ export function createStartCheckout(deps: StartCheckoutDeps) {
       // The owner id is this request's alone: it ends its own claim, never a newer request's.
       const claim = key === null ? null : { scope, key, owner: newClaimOwner() };
       if (claim) {
-        const replay = await claimKey(deps, claim, fingerprint(order));
+        // A takeover that finds the payment keeps the customer's place for it (push bombing, issue 11.6).
+        const found = { created: keepPlace(deps.admission, customer.limitKey), none: () => Promise.resolve() };
+        const replay = await claimKey(deps, claim, fingerprint(order), found);
         if (replay) return { ...replay, replayed: true };
       }
       let ticket: AdmissionTicket | null = null;
@@ -96,6 +99,11 @@ export function createStartCheckout(deps: StartCheckoutDeps) {
       throw err;
     }
   };
+}
+
+function keepPlace(admission: CheckoutAdmission, customerKey: string) {
+  return (payment: PaymentView) =>
+    admission.keep({ customerKey, paymentId: payment.id, expiresAt: Date.parse(payment.expires_at) });
 }
 
 /**

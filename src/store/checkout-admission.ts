@@ -105,6 +105,9 @@ export function createCheckoutAdmission(deps: CheckoutAdmissionDeps): CheckoutAd
       }
       return ticketFor(admission, customerKey, member);
     },
+    async keep({ customerKey, paymentId, expiresAt }) {
+      if (tracksPending) await placeFor(redis, keys.pendingCheckouts(customerKey), paymentId, expiresAt).exec();
+    },
   };
 }
 
@@ -172,17 +175,20 @@ async function hold(admission: Admission, customerKey: string): Promise<string> 
   return member;
 }
 
+/** The customer's place held by the payment until it expires (or ends: forgetFinished), in one MULTI. */
+function placeFor(redis: RedisClient, pendingKey: string, paymentId: string, expiresAt: number) {
+  return redis
+    .multi()
+    .zadd(pendingKey, expiresAt, paymentId)
+    .pexpire(pendingKey, DAY_SECONDS * 1000);
+}
+
 function ticketFor(admission: Admission, customerKey: string, member: string): AdmissionTicket {
   const { redis } = admission;
   const pendingKey = admission.keys.pendingCheckouts(customerKey);
   return {
     async confirm(paymentId, expiresAt) {
-      await redis
-        .multi()
-        .zrem(pendingKey, member)
-        .zadd(pendingKey, expiresAt, paymentId)
-        .pexpire(pendingKey, DAY_SECONDS * 1000)
-        .exec();
+      await placeFor(redis, pendingKey, paymentId, expiresAt).zrem(pendingKey, member).exec();
     },
     async release() {
       await redis.zrem(pendingKey, member);

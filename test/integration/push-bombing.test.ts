@@ -1,3 +1,4 @@
+import { normaliseLoginHint } from '../../src/payments/login-hint.js';
 import { api, waitFor } from '../support/api.js';
 import { replies } from '../support/scripted-op.js';
 import { ONE_TEA, type StartedPayment, useConformanceHarness } from '../support/service-against-op.js';
@@ -88,6 +89,52 @@ describe("a checkout whose create's reply was lost", () => {
       expect(backchannels()).toBe(sent);
     } finally {
       store.transition = transition;
+    }
+  });
+});
+
+describe('a checkout taken over after its request crashed', () => {
+  test('when the retry that takes the key over finds the payment, then the customer place is kept for that payment', async () => {
+    const { store, redis } = h.svc.service;
+    const transition = store.transition.bind(store);
+    const crash = { now: (): void => undefined };
+    const crashed = new Promise<void>((resolve) => {
+      crash.now = resolve;
+    });
+    // The create runs in Redis, then its request hangs (a crash before it keeps the place or ends its claim).
+    store.transition = async (request) => {
+      const result = await transition(request);
+      if (request.from !== null) return result;
+      store.transition = transition;
+      await crashed;
+      throw new Error('Connection is closed.');
+    };
+    const first = checkout('crashed', { 'idempotency-key': 'crashed' });
+    try {
+      let claim = '';
+      await waitFor(
+        async () => {
+          for (const k of await idempotencyKeys())
+            if ((await redis.hget(k, 'payment')) !== null && (await redis.hget(k, 'owner')) !== null) claim = k;
+          return claim !== '' && store.transition === transition;
+        },
+        5000,
+        'the payment created, its request hung',
+      );
+      await redis.hset(claim, 'held_until', 0); // its hold ran out
+      const retry = await checkout('crashed', { 'idempotency-key': 'crashed' });
+      expect(retry.status).toBe(202);
+      const payment = String(retry.json.id);
+
+      // Its place, held until the payment ends: the crashed request's hold (its only place before)
+      // runs out with the claim's hold, while the payment may wait for approval for longer.
+      const place = h.svc.service.keys.pendingCheckouts(normaliseLoginHint('crashed').limitKey);
+      const expiresAt = (await store.get(payment))?.expiresAt;
+      expect(await redis.zscore(place, payment)).toBe(String(expiresAt)); // before: null
+    } finally {
+      store.transition = transition;
+      crash.now();
+      await first;
     }
   });
 });

@@ -16,7 +16,7 @@ import { createStartCheckout } from '../payments/start-checkout.js';
 import { createCheckoutAdmission } from '../store/checkout-admission.js';
 import { createIdempotencyStore } from '../store/idempotency-store.js';
 import { createPaymentListIndex } from '../store/payment-list-index.js';
-import { isStoreUnavailableError, resendWindowMs } from '../store/redis.js';
+import { isStoreUnavailableError } from '../store/redis.js';
 import type { Parts } from './parts.js';
 
 export interface RunningApi {
@@ -94,7 +94,6 @@ function startCheckout(parts: Parts, catalog: Catalog) {
       sealer: parts.sealer,
       clock,
       durability: config.redisWait,
-      resendWindowMs: resendWindowMs(config.redisCommandTimeoutMs),
       onNoteUnreplicated: () => {
         metrics.operatorAlarms.inc({ alarm: 'claim_note_not_replicated' });
       },

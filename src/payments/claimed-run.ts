@@ -117,9 +117,12 @@ export async function runOnce(
     }
     const found = await settle(deps, claim, noted, err, outcome).catch(() => {
       settleLater(deps, claim, noted, err, outcome);
-      return null;
+      return undefined;
     });
     if (found) return found;
+    // The store cannot tell yet whether the payment exists: a 503 for the retry, whatever the fault
+    // was (our own create found its id taken by itself, sent again, is no internal error).
+    if (found === undefined && err instanceof PaymentIdTakenError) throw storeUnavailable(err);
     throw claim && err instanceof PaymentIdTakenError ? takenOver(err) : err;
   }
   const response = accepted(started.payment, started.clientSecret);
@@ -197,6 +200,15 @@ async function quietly(end: Promise<unknown>): Promise<void> {
  * request beside it gets: 409 with Retry-After, and the retry hears the newer request's answer
  * (its 202 or refusal, replayed), never a 500 for a checkout that created nothing.
  */
+function storeUnavailable(cause: Error): AppError {
+  return new AppError(
+    'store_unavailable',
+    'The payment store is unavailable right now; try again shortly.',
+    { retryAfterSeconds: 2 },
+    { cause },
+  );
+}
+
 function takenOver(cause: PaymentIdTakenError): AppError {
   return new AppError(
     'idempotency_key_in_use',

@@ -4,7 +4,7 @@ import type { Sealer } from '../payments/ports.js';
 import { retryInBackground } from '../payments/backoff.js';
 import { execAndWait, notReplicated, type Durability } from './durable-write.js';
 import type { Keys } from './keys.js';
-import { resendWindowMs, type IdempotencyClaimReply, type RedisClient } from './redis.js';
+import type { IdempotencyClaimReply, RedisClient } from './redis.js';
 
 /** Stored responses are replayed for 24 h (issue 5); a noted claim is kept as long (idempotency-note-1.lua). */
 const KEEP_SECONDS = 24 * 3600;
@@ -28,15 +28,12 @@ export function createIdempotencyStore(deps: {
   clock: Clock;
   /** The note WAITs for `replicas` (as the payment store's money writes); none by default. */
   durability?: Durability;
-  /** How long the client may still send a command its caller gave up on (resendWindowMs). */
-  resendWindowMs?: number;
   /** A claim note fewer than `durability.replicas` acknowledged in time (the checkout fails before the bank). */
   onNoteUnreplicated?: () => void;
 }): IdempotencyStore {
   const { redis, keys, sealer } = deps;
   const durability = deps.durability ?? { replicas: 0, timeoutMs: 0 };
   const holdMs = deps.inFlightSeconds * 1000;
-  const resendMs = deps.resendWindowMs ?? resendWindowMs();
   const nameOf = (claim: ClaimRef) => keys.idempotency(claim.scope, claim.key);
   return {
     async claim(claim, fingerprint) {
@@ -44,7 +41,7 @@ export function createIdempotencyStore(deps: {
       const reply = await redis
         .idempotencyClaim(k, fingerprint, deps.inFlightSeconds, claim.owner, deps.clock.now())
         .catch((err: unknown) => {
-          releaseUnheard(() => redis.idempotencyRelease(k, claim.owner, 'unnoted'), Date.now() + resendMs);
+          releaseUnheard(() => redis.idempotencyRelease(k, claim.owner, 'unnoted'), Date.now() + holdMs);
           throw err;
         });
       return claimed(reply, (sealed) => sealer.open(sealed, k));
@@ -118,24 +115,26 @@ async function noteReplicated(
   return true;
 }
 
+/** Freeing an unheard claim: soon at first (a reply lost at once), then every 10 s at most. */
+const UNHEARD_BACKOFF = { baseMs: 200, maxMs: 10_000 };
+
 /**
  * A claim whose caller heard a fault (a timeout, a closed connection) may have run, or may still run
- * (the cluster client sends it again, a node resumes), for a request answered with that fault: left,
- * it would block the key for the hold. So its owner's claim is freed in the background (owner-checked:
- * never a newer request's), and freeing is tried again until it frees one, as the claim may land only
- * after a first try found nothing; but only while the client may still send it (`untilMs`, a few
- * seconds), not for the whole hold: a try every few seconds per failed claim for a minute would load
- * the store when it is weakest (a failover). A claim landing later (a node resuming) is a fresh one,
- * with no note, and expires with its hold; a takeover so late keeps its note and is taken over again
- * after the hold. Never deleted when it holds a payment note (it
- * took over a noted claim: deleting it would let a retry create a second payment); that claim is made
- * takeable at once, for the next retry to settle (mode 'unnoted').
+ * for a request answered with that fault: left, it would block the key for the hold. So its owner's
+ * claim is freed in the background (owner-checked: never a newer request's), and freeing is tried
+ * until it frees one or the hold is over, as the claim may land long after a first try found
+ * nothing: the cluster client sends a command that already timed out again once its node's
+ * connection closes (test/integration/cluster-resend.test.ts), which in a failover is the node
+ * timeout and an election later. About a dozen small calls per such claim, 10 s apart at most.
+ * Never deleted when it holds a payment note (it took over a noted claim: deleting it would let a
+ * retry create a second payment); that claim is made takeable at once, for the next retry to settle
+ * (mode 'unnoted').
  */
 function releaseUnheard(release: () => Promise<number>, untilMs: number): void {
   const step = async () => {
     if ((await release()) !== 1) throw new Error('no claim of this owner (yet)');
   };
-  retryInBackground(step, untilMs, RETRY_BACKOFF);
+  retryInBackground(step, untilMs, UNHEARD_BACKOFF);
 }
 
 /**

@@ -415,15 +415,6 @@ export function createStoreClient(target: StoreTarget, options: { autoPipelining
 const CLUSTER_RETRIES = { maxRedirections: 6, retryDelayMs: 100 };
 
 /**
- * How long after its caller heard a fault a command may still be sent (and run) by this client: the
- * node's `commandTimeout`, then the cluster client's redirections, one retry delay apart (a few
- * seconds). A command the client gave up on is not sent again (no automatic resend per node).
- */
-export function resendWindowMs(commandTimeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): number {
-  return commandTimeoutMs + CLUSTER_RETRIES.maxRedirections * CLUSTER_RETRIES.retryDelayMs;
-}
-
-/**
  * Redis Cluster (issue 12.1, 12.2). ioredis follows MOVED and ASK during a slot migration and retries
  * TRYAGAIN (keys of a script half migrated) and CLUSTERDOWN; a command whose primary died is retried
  * every `retryDelayOnFailover`, refreshing the slot map in between. Each of these costs one of

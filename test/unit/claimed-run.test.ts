@@ -1,4 +1,5 @@
 import { AppError } from '../../src/errors.js';
+import { PaymentIdTakenError } from '../../src/payments/checkout.js';
 import { claimKey, runOnce, type Checkout, type ClaimedRunDeps } from '../../src/payments/claimed-run.js';
 import type {
   ClaimRef,
@@ -53,6 +54,19 @@ describe('a claimed checkout (claimed-run.ts)', () => {
     const pending = new AppError('checkout_pending', 'A request for this customer is already pending.');
     await expect(runOnce(deps, claim, () => Promise.reject(pending))).rejects.toBe(pending);
     expect(ends).toEqual(['release']);
+  });
+
+  test('when our own create, sent again, finds its id taken and the store cannot tell yet, then 503, not an internal error', async () => {
+    const { record, clientSecret } = newTestPayment();
+    const { deps } = recordingDeps(() => Promise.reject(storeFault()));
+    for (const key of [claim, null]) {
+      const answer = runOnce(deps, key, async ({ beforeBank, beforeCreate }) => {
+        await beforeBank({ paymentId: record.id, clientSecret });
+        beforeCreate();
+        throw new PaymentIdTakenError(record.id, 'exists');
+      });
+      await expect(answer).rejects.toMatchObject({ code: 'store_unavailable', status: 503 });
+    }
   });
 
   test('when the create ran but its reply was lost, then the answer is that payment, stored, and the key never freed', async () => {

@@ -39,9 +39,15 @@ export type Checkout = (hooks: {
 export interface PaymentOutcome {
   created(payment: PaymentView): Promise<void>;
   none(): Promise<void>;
+  /** No payment, and the bank was never asked (refused by the store first). */
+  bankNotAsked(): Promise<void>;
 }
 
-const NO_OUTCOME: PaymentOutcome = { created: () => Promise.resolve(), none: () => Promise.resolve() };
+const NO_OUTCOME: PaymentOutcome = {
+  created: () => Promise.resolve(),
+  none: () => Promise.resolve(),
+  bankNotAsked: () => Promise.resolve(),
+};
 
 /**
  * Claims the key; returns the answer for a retry (stored, or of the payment a takeover found), null
@@ -110,7 +116,7 @@ export async function runOnce(
     // No create was sent, and none will be (only this request sends it): the payment cannot exist,
     // so nothing is voided (a refused checkout leaves nothing in the store but its stored refusal).
     if (!noted || !progress.createSent) {
-      await quietly(outcome.none());
+      await quietly(noted ? outcome.none() : outcome.bankNotAsked());
       // Refused before the bank was asked (a limit, a pending request): no record, a retry runs afresh.
       if (claim) await (noted ? endWithoutPayment(deps, claim, err) : quietly(deps.idempotency.release(claim)));
       throw err;

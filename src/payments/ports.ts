@@ -133,6 +133,11 @@ export interface CheckoutAdmission {
 export interface AdmissionTicket {
   confirm(paymentId: string, expiresAt: number): Promise<void>;
   release(): Promise<void>;
+  /**
+   * The request never reached the bank (the store refused it first): its place and the limit points
+   * it took are given back, so a shop retrying through a store outage is not left rate limited.
+   */
+  refund(): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -66,7 +66,11 @@ export function createStartCheckout(deps: StartCheckoutDeps) {
       const claim = key === null ? null : { scope, key, owner: newClaimOwner() };
       if (claim) {
         // A takeover that finds the payment keeps the customer's place for it (push bombing, issue 11.6).
-        const found = { created: keepPlace(deps.admission, customer.limitKey), none: () => Promise.resolve() };
+        const found = {
+          created: keepPlace(deps.admission, customer.limitKey),
+          none: () => Promise.resolve(),
+          bankNotAsked: () => Promise.resolve(),
+        };
         const replay = await claimKey(deps, claim, fingerprint(order), found);
         if (replay) return { ...replay, replayed: true };
       }
@@ -91,6 +95,7 @@ export function createStartCheckout(deps: StartCheckoutDeps) {
       const answer = await runOnce(deps, claim, run, {
         created: async (payment) => ticket?.confirm(payment.id, Date.parse(payment.expires_at)),
         none: async () => ticket?.release(),
+        bankNotAsked: async () => ticket?.refund(),
       });
       deps.countOutcome('accepted');
       return { ...answer, replayed: false };

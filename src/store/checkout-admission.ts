@@ -42,8 +42,6 @@ async function consume(limit: RateLimiterRedis | null, key: string, detail: stri
   }
 }
 
-const NO_TICKET: AdmissionTicket = { confirm: () => Promise.resolve(), release: () => Promise.resolve() };
-
 const TOO_MANY_FOR_CUSTOMER = 'Too many payment requests for this bank customer; wait a little before trying again.';
 
 export interface CheckoutAdmissionDeps {
@@ -90,9 +88,10 @@ export function createCheckoutAdmission(deps: CheckoutAdmissionDeps): CheckoutAd
     async admit({ clientAddress, customerKey }) {
       if (clientAddress !== null)
         await consume(admission.byAddress, clientAddress, 'Too many checkouts from this address; wait a little.');
+      const refund = () => giveBack(admission, clientAddress, customerKey);
       if (!tracksPending) {
         for (const byCustomer of admission.byCustomer) await consume(byCustomer, customerKey, TOO_MANY_FOR_CUSTOMER);
-        return NO_TICKET;
+        return { confirm: () => Promise.resolve(), release: () => Promise.resolve(), refund };
       }
       await forgetFinished(admission, customerKey);
       await assertNotCoolingDown(admission, customerKey);
@@ -103,7 +102,7 @@ export function createCheckoutAdmission(deps: CheckoutAdmissionDeps): CheckoutAd
         await redis.zrem(keys.pendingCheckouts(customerKey), member);
         throw err;
       }
-      return ticketFor(admission, customerKey, member);
+      return ticketFor(admission, customerKey, member, refund);
     },
     async keep({ customerKey, paymentId, expiresAt }) {
       if (tracksPending) await placeFor(redis, keys.pendingCheckouts(customerKey), paymentId, expiresAt).exec();
@@ -183,15 +182,34 @@ function placeFor(redis: RedisClient, pendingKey: string, paymentId: string, exp
     .pexpire(pendingKey, DAY_SECONDS * 1000);
 }
 
-function ticketFor(admission: Admission, customerKey: string, member: string): AdmissionTicket {
+function ticketFor(
+  admission: Admission,
+  customerKey: string,
+  member: string,
+  giveBackPoints: () => Promise<void>,
+): AdmissionTicket {
   const { redis } = admission;
   const pendingKey = admission.keys.pendingCheckouts(customerKey);
+  const release = async () => {
+    await redis.zrem(pendingKey, member);
+  };
   return {
     async confirm(paymentId, expiresAt) {
       await placeFor(redis, pendingKey, paymentId, expiresAt).zrem(pendingKey, member).exec();
     },
-    async release() {
-      await redis.zrem(pendingKey, member);
+    release,
+    async refund() {
+      await release();
+      await giveBackPoints();
     },
   };
+}
+
+/** The points one admitted checkout took from the address and customer limits, given back. */
+async function giveBack(admission: Admission, clientAddress: string | null, customerKey: string): Promise<void> {
+  const taken = [
+    ...(clientAddress !== null && admission.byAddress ? [admission.byAddress.reward(clientAddress, 1)] : []),
+    ...admission.byCustomer.flatMap((limit) => (limit ? [limit.reward(customerKey, 1)] : [])),
+  ];
+  await Promise.all(taken);
 }

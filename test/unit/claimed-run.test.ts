@@ -49,6 +49,25 @@ describe('a claimed checkout (claimed-run.ts)', () => {
     expect(ends).toEqual(['release']);
   });
 
+  test('when the store refuses before the bank is asked, then the place and the limit points are given back', async () => {
+    const { deps } = recordingDeps(() => Promise.reject(new Error('not asked')));
+    const outcomes: string[] = [];
+    const outcome = {
+      created: () => Promise.resolve(void outcomes.push('created')),
+      none: () => Promise.resolve(void outcomes.push('none')),
+      bankNotAsked: () => Promise.resolve(void outcomes.push('bank not asked')),
+    };
+    await expect(runOnce(deps, claim, () => Promise.reject(storeFault()), outcome)).rejects.toThrow('closed');
+    const refusal = new AppError('unknown_bank_user', 'The bank does not know this customer.');
+    const { record, clientSecret } = newTestPayment();
+    const refusedByBank: Checkout = async ({ beforeBank }) => {
+      await beforeBank({ paymentId: record.id, clientSecret });
+      throw refusal;
+    };
+    await expect(runOnce(deps, claim, refusedByBank, outcome)).rejects.toBe(refusal);
+    expect(outcomes).toEqual(['bank not asked', 'none']);
+  });
+
   test('when a limit refuses before the bank is asked, then the key is freed, not kept with the refusal', async () => {
     const { deps, ends } = recordingDeps(() => Promise.reject(new Error('not asked')));
     const pending = new AppError('checkout_pending', 'A request for this customer is already pending.');
@@ -106,6 +125,7 @@ describe('a claimed checkout (claimed-run.ts)', () => {
     const outcome = {
       created: (p: { id: string }) => Promise.resolve(void ends.push(`place kept for ${p.id}`)),
       none: () => Promise.resolve(void ends.push('place given back')),
+      bankNotAsked: () => Promise.resolve(void ends.push('place and points given back')),
     };
     const checkout: Checkout = async ({ beforeBank, beforeCreate }) => {
       await beforeBank({ paymentId: record.id, clientSecret });

@@ -27,3 +27,13 @@ export class AppError extends Error {
     this.status = extra.status ?? PROBLEMS[code].status;
   }
 }
+
+/** 503 `store_unavailable` with Retry-After: the store cannot take or tell this now; `cause` is for the log. */
+export function storeUnavailable(cause?: unknown): AppError {
+  return new AppError(
+    'store_unavailable',
+    'The payment store is unavailable right now; try again shortly.',
+    { retryAfterSeconds: 2 },
+    cause === undefined ? undefined : { cause },
+  );
+}

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import { ZodError } from 'zod';
-import { AppError } from '../errors.js';
+import { AppError, storeUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { PROBLEM_TYPE_BASE, statusTitle, type ProblemCode } from '../problem-codes.js';
 
@@ -73,10 +73,7 @@ export function createErrorHandler(logger: Logger, isStoreUnavailable: (err: unk
     let problem: AppError;
     if (err instanceof AppError) problem = err;
     else if (err instanceof ZodError) problem = validationError(err);
-    else if (isStoreUnavailable(err))
-      problem = new AppError('store_unavailable', 'The payment store is unavailable right now; try again shortly.', {
-        retryAfterSeconds: 2,
-      });
+    else if (isStoreUnavailable(err)) problem = storeUnavailable();
     else
       problem =
         (typeof err === 'object' && err !== null && fromHttpError(err)) ||

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { Clock } from '../clock.js';
-import { AppError } from '../errors.js';
+import { AppError, storeUnavailable } from '../errors.js';
 import { BackchannelError, type CibaClient, type NotificationStore } from './ports.js';
 import { authorizationDetailsFor, type Merchant } from './authorization.js';
 import { sandboxBankProfile, type BankProfile } from './bank-profile.js';
@@ -79,11 +79,7 @@ export function createCheckoutService(deps: CheckoutServiceDeps): CheckoutServic
  */
 async function startCheckout(deps: CheckoutServiceDeps, input: CheckoutInput): Promise<CheckoutResult> {
   const { items, amount } = input.priced;
-  if (!deps.storeAvailable()) {
-    throw new AppError('store_unavailable', 'The payment store is unavailable right now; try again shortly.', {
-      retryAfterSeconds: 2,
-    });
-  }
+  if (!deps.storeAvailable()) throw storeUnavailable();
   // A random shard spreads new payments evenly over the scheduler shards (Redis Cluster slots).
   const payment = { id: newPaymentId(randomInt(deps.schedulerShards)), amount, currency: deps.currency };
   const bindingMessage = newBindingMessage();

@@ -1,4 +1,4 @@
-import { AppError } from '../errors.js';
+import { AppError, storeUnavailable } from '../errors.js';
 import { retryInBackground } from './backoff.js';
 import { PaymentIdTakenError, type CheckoutResult } from './checkout.js';
 import type { ClaimRef, IdempotencyStore, NotedPayment, StoredResponse } from './idempotency.js';
@@ -43,7 +43,7 @@ export interface PaymentOutcome {
   bankNotAsked(): Promise<void>;
 }
 
-const NO_OUTCOME: PaymentOutcome = {
+export const NO_OUTCOME: PaymentOutcome = {
   created: () => Promise.resolve(),
   none: () => Promise.resolve(),
   bankNotAsked: () => Promise.resolve(),
@@ -113,23 +113,32 @@ export async function runOnce(
     });
   } catch (err) {
     const { noted } = progress;
-    // No create was sent, and none will be (only this request sends it): the payment cannot exist,
-    // so nothing is voided (a refused checkout leaves nothing in the store but its stored refusal).
-    if (!noted || !progress.createSent) {
-      await quietly(noted ? outcome.none() : outcome.bankNotAsked());
-      // Refused before the bank was asked (a limit, a pending request): no record, a retry runs afresh.
-      if (claim) await (noted ? endWithoutPayment(deps, claim, err) : quietly(deps.idempotency.release(claim)));
+    if (!noted) {
+      // Refused before the bank was asked (a limit, a pending request, the store): no record, a retry runs afresh.
+      await quietly(outcome.bankNotAsked());
+      if (claim) await quietly(deps.idempotency.release(claim));
       throw err;
     }
+    if (!progress.createSent) {
+      // No create was sent, and none will be (only this request sends it): the payment cannot exist,
+      // so nothing is voided (a refused checkout leaves nothing in the store but its stored refusal).
+      await quietly(outcome.none());
+      if (claim) await endWithoutPayment(deps, claim, err);
+      throw err;
+    }
+    // null: void; undefined: the store cannot tell yet (settled in the background).
     const found = await settle(deps, claim, noted, err, outcome).catch(() => {
       settleLater(deps, claim, noted, err, outcome);
       return undefined;
     });
     if (found) return found;
-    // The store cannot tell yet whether the payment exists: a 503 for the retry, whatever the fault
-    // was (our own create found its id taken by itself, sent again, is no internal error).
-    if (found === undefined && err instanceof PaymentIdTakenError) throw storeUnavailable(err);
-    throw claim && err instanceof PaymentIdTakenError ? takenOver(err) : err;
+    if (!(err instanceof PaymentIdTakenError)) throw err;
+    // Our own create found its id taken: by itself, sent again (the store cannot tell yet: 503), or
+    // voided by a newer request with the same key that took the claim over after this one outlived
+    // its hold: the key is that request's now, so 409 and the retry hears its answer, never a 500.
+    if (found === undefined) throw storeUnavailable(err);
+    if (claim) throw keyInUse('A newer request with this Idempotency-Key took it over; retry to get its answer.', err);
+    throw err;
   }
   const response = accepted(started.payment, started.clientSecret);
   // The payment exists whatever the store says now: answered; a failed end is retried by the store.
@@ -200,32 +209,10 @@ async function quietly(end: Promise<unknown>): Promise<void> {
   await end.catch(() => false);
 }
 
-/**
- * This request outlived its hold and a newer one with the same key took the claim over and voided
- * this payment id: the key is that request's now, and it answers for it. So the answer is the one a
- * request beside it gets: 409 with Retry-After, and the retry hears the newer request's answer
- * (its 202 or refusal, replayed), never a 500 for a checkout that created nothing.
- */
-function storeUnavailable(cause: Error): AppError {
-  return new AppError(
-    'store_unavailable',
-    'The payment store is unavailable right now; try again shortly.',
-    { retryAfterSeconds: 2 },
-    { cause },
-  );
-}
-
-function takenOver(cause: PaymentIdTakenError): AppError {
-  return new AppError(
-    'idempotency_key_in_use',
-    'A newer request with this Idempotency-Key took it over; retry to get its answer.',
-    { retryAfterSeconds: 1 },
-    { cause },
-  );
-}
-
-function keyInUse(): AppError {
-  return new AppError('idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed.', {
-    retryAfterSeconds: 1,
-  });
+/** 409 with Retry-After: the key belongs to a request still running (the retry then hears its answer). */
+function keyInUse(
+  detail = 'A request with this Idempotency-Key is still being processed.',
+  cause?: PaymentIdTakenError,
+): AppError {
+  return new AppError('idempotency_key_in_use', detail, { retryAfterSeconds: 1 }, cause && { cause });
 }

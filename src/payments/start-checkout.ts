@@ -3,7 +3,7 @@ import { addressLimitKey } from '../net-address.js';
 import type { Catalog } from './catalog.js';
 import type { AdmissionTicket, CheckoutAdmission } from './ports.js';
 import type { CheckoutService } from './checkout.js';
-import { claimKey, runOnce, type Checkout, type ClaimedRunDeps } from './claimed-run.js';
+import { claimKey, NO_OUTCOME, runOnce, type Checkout, type ClaimedRunDeps } from './claimed-run.js';
 import type { StoredResponse } from './idempotency.js';
 import type { PaymentView } from './payment.js';
 import { normaliseLoginHint } from './login-hint.js';
@@ -66,11 +66,7 @@ export function createStartCheckout(deps: StartCheckoutDeps) {
       const claim = key === null ? null : { scope, key, owner: newClaimOwner() };
       if (claim) {
         // A takeover that finds the payment keeps the customer's place for it (push bombing, issue 11.6).
-        const found = {
-          created: keepPlace(deps.admission, customer.limitKey),
-          none: () => Promise.resolve(),
-          bankNotAsked: () => Promise.resolve(),
-        };
+        const found = { ...NO_OUTCOME, created: keepPlace(deps.admission, customer.limitKey) };
         const replay = await claimKey(deps, claim, fingerprint(order), found);
         if (replay) return { ...replay, replayed: true };
       }

@@ -1,17 +1,18 @@
-import { AppError } from '../errors.js';
+import { storeUnavailable, type AppError } from '../errors.js';
 import { askedNode, type RedisClient, type TransitionArgs } from './redis.js';
 
 /**
- * A write followed by `WAIT <replicas> <timeoutMs>` on the write's node, for the writes a failover
- * must not lose (payment-store.ts, Durability, explains which and why; idempotency-store.ts the
- * claim's note).
+ * How a write a failover must not lose is kept: followed by `WAIT <replicas> <timeoutMs>` on the
+ * write's node (payment-store.ts explains which writes and why; idempotency-store.ts the claim's note).
  */
-
 export interface Durability {
   /** Replicas that must acknowledge a money write (0: no WAIT, e.g. one Redis without replicas). */
   replicas: number;
   timeoutMs: number;
 }
+
+/** No replica asked for: writes are sent plainly (one Redis, or no REDIS_WAIT_REPLICAS). */
+export const NO_WAIT: Durability = { replicas: 0, timeoutMs: 0 };
 
 /** The store's writes that can be WAITed for (the script commands, as ioredis queues them in a pipeline). */
 export interface DurablePipeline {
@@ -75,16 +76,24 @@ export async function execAndWait(
 }
 
 /**
+ * The write, WAITed for when `durability` asks for replicas (execAndWait), else sent plainly: its
+ * reply, and whether it is kept (enough replicas acknowledged it, or none were asked for).
+ */
+export async function writeDurably(
+  redis: RedisClient,
+  key: string,
+  write: { plain: () => Promise<unknown>; queued: (pipeline: DurablePipeline) => DurablePipeline },
+  durability: Durability,
+): Promise<{ reply: unknown; kept: boolean }> {
+  if (durability.replicas === 0) return { reply: await write.plain(), kept: true };
+  const [reply, acknowledged] = await execAndWait(redis, key, write.queued, durability);
+  return { reply, kept: acknowledged >= durability.replicas };
+}
+
+/**
  * A write the primary took but fewer than `durability.replicas` acknowledged in time: a failover now
  * could lose it, so the caller must not act as if it were kept (503, the client retries).
  */
 export function notReplicated(what: string): AppError {
-  return new AppError(
-    'store_unavailable',
-    'The payment store is unavailable right now; try again shortly.',
-    {
-      retryAfterSeconds: 2,
-    },
-    { cause: new Error(`${what}: too few replicas acknowledged it`) },
-  );
+  return storeUnavailable(new Error(`${what}: too few replicas acknowledged it`));
 }

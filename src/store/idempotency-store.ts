@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import type { ClaimRef, IdempotencyClaim, IdempotencyStore } from '../payments/idempotency.js';
 import type { Sealer } from '../payments/ports.js';
 import { retryInBackground } from '../payments/backoff.js';
-import { execAndWait, notReplicated, type Durability } from './durable-write.js';
+import { NO_WAIT, notReplicated, writeDurably, type DurablePipeline, type Durability } from './durable-write.js';
 import type { Keys } from './keys.js';
 import type { IdempotencyClaimReply, RedisClient } from './redis.js';
 
@@ -32,7 +32,7 @@ export function createIdempotencyStore(deps: {
   onNoteUnreplicated?: () => void;
 }): IdempotencyStore {
   const { redis, keys, sealer } = deps;
-  const durability = deps.durability ?? { replicas: 0, timeoutMs: 0 };
+  const durability = deps.durability ?? NO_WAIT;
   const holdMs = deps.inFlightSeconds * 1000;
   const nameOf = (claim: ClaimRef) => keys.idempotency(claim.scope, claim.key);
   return {
@@ -105,10 +105,13 @@ async function noteReplicated(
   durability: Durability,
   onUnreplicated: (() => void) | undefined,
 ): Promise<boolean> {
-  if (durability.replicas === 0) return (await redis.idempotencyNote(...args)) === 1;
-  const [noted, acknowledged] = await execAndWait(redis, args[0], (p) => p.idempotencyNote(...args), durability);
-  if (Number(noted) !== 1) return false;
-  if (acknowledged < durability.replicas) {
+  const write = {
+    plain: () => redis.idempotencyNote(...args),
+    queued: (p: DurablePipeline) => p.idempotencyNote(...args),
+  };
+  const { reply, kept } = await writeDurably(redis, args[0], write, durability);
+  if (Number(reply) !== 1) return false;
+  if (!kept) {
     onUnreplicated?.();
     throw notReplicated('claim note');
   }

@@ -1,7 +1,7 @@
 import { currentTraceparent } from '../tracing.js';
 import type { Keys } from './keys.js';
 import { createPaymentListIndex, type ListAddArgs } from './payment-list-index.js';
-import { execAndWait, notReplicated, type DurablePipeline, type Durability } from './durable-write.js';
+import { NO_WAIT, notReplicated, writeDurably, type DurablePipeline, type Durability } from './durable-write.js';
 import { TransitionCode, UpdateCode, type RedisClient, type TransitionArgs } from './redis.js';
 import type { PaymentRecord, PaymentStatus } from '../payments/payment.js';
 import type { BankCallNote, PaymentStore, PollFields, TransitionRequest, TransitionResult } from '../payments/ports.js';
@@ -160,13 +160,11 @@ async function runTransition(
   durability: Durability,
   onUnreplicated: ((status: PaymentStatus) => void) | undefined,
 ): Promise<TransitionResult> {
-  if (!needsWait(request, durability)) {
-    return transitionResult(await redis.transition(...args));
-  }
-  const write = (pipeline: DurablePipeline) => pipeline.transition(...args);
-  const [value, acknowledged] = await execAndWait(redis, keys.payment(request.id), write, durability);
-  const result = transitionResult(Number(value));
-  if (result === 'ok' && acknowledged < durability.replicas) onUnreplicated?.(request.to);
+  const write = { plain: () => redis.transition(...args), queued: (p: DurablePipeline) => p.transition(...args) };
+  const waited = needsWait(request, durability) ? durability : NO_WAIT;
+  const { reply, kept } = await writeDurably(redis, keys.payment(request.id), write, waited);
+  const result = transitionResult(Number(reply));
+  if (result === 'ok' && !kept) onUnreplicated?.(request.to);
   return result;
 }
 
@@ -183,7 +181,7 @@ export function createPaymentStore(deps: {
   onUnlisted?: (id: string, error: unknown) => void;
 }): PaymentStore {
   const { redis, keys, retentionSeconds } = deps;
-  const durability = deps.durability ?? { replicas: 0, timeoutMs: 0 };
+  const durability = deps.durability ?? NO_WAIT;
   const list = createPaymentListIndex(deps);
   const get = async (id: string) => decodeRecord(await redis.hgetall(keys.payment(id)), id);
   return {
@@ -248,17 +246,14 @@ async function voidUnlessCreated(
   onUnreplicated: (() => void) | undefined,
 ): Promise<PaymentRecord | null> {
   const args = [key, VOID_STATUS, VOID_KEPT_SECONDS] as const;
-  if (durability.replicas === 0) {
-    if ((await redis.voidPayment(...args)) === 1) return null;
-  } else {
-    const [voided, acknowledged] = await execAndWait(redis, key, (p) => p.voidPayment(...args), durability);
-    if (Number(voided) === 1) {
-      if (acknowledged < durability.replicas) {
-        onUnreplicated?.();
-        throw notReplicated(`void mark of ${id}`);
-      }
-      return null;
+  const write = { plain: () => redis.voidPayment(...args), queued: (p: DurablePipeline) => p.voidPayment(...args) };
+  const { reply, kept } = await writeDurably(redis, key, write, durability);
+  if (Number(reply) === 1) {
+    if (!kept) {
+      onUnreplicated?.();
+      throw notReplicated(`void mark of ${id}`);
     }
+    return null;
   }
   const record = decodeRecord(await redis.hgetall(key), id);
   if (!record) throw new Error(`payment ${id} exists in a status this version cannot read`);
@@ -277,10 +272,9 @@ async function recordBankCall(
   durability: Durability,
 ): Promise<BankCallNote> {
   const args = [key, allowedStatusesArg(['processing']), 1, FIELD.bankCalledAt, String(at)] as const;
-  if (durability.replicas === 0) return bankCallNote(await redis.update(...args), true);
-  const write = (pipeline: DurablePipeline) => pipeline.update(...args);
-  const [code, acknowledged] = await execAndWait(redis, key, write, durability);
-  return bankCallNote(Number(code), acknowledged >= durability.replicas);
+  const write = { plain: () => redis.update(...args), queued: (p: DurablePipeline) => p.update(...args) };
+  const { reply, kept } = await writeDurably(redis, key, write, durability);
+  return bankCallNote(Number(reply), kept);
 }
 
 function bankCallNote(code: number, replicated: boolean): BankCallNote {

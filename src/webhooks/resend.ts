@@ -32,14 +32,12 @@ export async function resendDelivery(deps: ResendDeps, deliveryId: string): Prom
   const position = await findEventPosition(deps, record.paymentId, parsed.eventId);
   if (position === null) throw new AppError('delivery_not_found', 'The event of this delivery is no longer kept.');
   const member = workItem.hook(record.paymentId, position, parsed.target);
-  if ((await deps.redis.zscore(deps.keys.scheduleOf(member).leases, member)) !== null)
-    throw new AppError('delivery_in_progress', 'An attempt of this delivery is in progress.');
+  if ((await deps.redis.zscore(deps.keys.scheduleOf(member).leases, member)) !== null) throw inProgress();
   const now = deps.clock.now();
   // Claimed since the look above: that attempt runs, this one is not made beside it, and its record
   // is left as it is. Held back until the restarted record is saved: a worker claiming it sooner
   // would read the old one (a finished delivery: nothing sent).
-  if (!(await deps.scheduler.schedule(member, now + SAVE_HOLD_MS)))
-    throw new AppError('delivery_in_progress', 'An attempt of this delivery is in progress.');
+  if (!(await deps.scheduler.schedule(member, now + SAVE_HOLD_MS))) throw inProgress();
   const restarted: DeliveryRecord = {
     ...record,
     state: 'pending',
@@ -78,4 +76,8 @@ export function toDeliveryView(record: DeliveryRecord) {
       duration_ms: a.durationMs,
     })),
   };
+}
+
+function inProgress(): AppError {
+  return new AppError('delivery_in_progress', 'An attempt of this delivery is in progress.');
 }
